@@ -1,0 +1,8 @@
+#pragma once
+// Everything a user of the library needs.
+#include "ddpm/error.h"
+#include "ddpm/npy.h"
+#include "ddpm/predictor.h"
+#include "ddpm/sampler.h"
+#include "ddpm/schedule.h"
+#include "ddpm/types.h"

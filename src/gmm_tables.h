@@ -1,0 +1,19 @@
+#pragma once
+// A GMM spec as the float tables the per-row math reads (host or device copy).
+#include <vector>
+
+#include "ddpm/predictor.h"
+#include "../kernels/gmm_math.cuh"
+
+namespace ddpm::detail {
+
+struct GmmTables {
+  std::vector<float> log_weights;  // K
+  std::vector<float> means;        // K x D
+  std::vector<float> variances;    // K
+  kernels::GmmView view(int dim) const;
+};
+
+GmmTables make_gmm_tables(const GmmSpec& spec);
+
+}  // namespace ddpm::detail

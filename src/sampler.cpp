@@ -1,0 +1,95 @@
+// ddpm::Sampler: validates each request and hands it to the chosen backend.
+#include "ddpm/sampler.h"
+
+#include "ddpm/error.h"
+#include "engine.h"
+#include "validate.h"
+
+namespace ddpm {
+namespace {
+
+std::unique_ptr<Sampler::Engine> make_engine(const Schedule& schedule,
+                                             const SamplerOptions& options) {
+  switch (options.backend) {
+    case Backend::cpu:
+      return detail::make_cpu_engine(schedule, options);
+    case Backend::cuda: {
+      std::string reason;
+      if (!detail::cuda_device_usable(&reason)) {
+        throw Error("the CUDA backend was requested but is unavailable: " + reason);
+      }
+      return detail::make_cuda_engine(schedule, options);
+    }
+    case Backend::automatic:
+      if (detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(schedule, options);
+      return detail::make_cpu_engine(schedule, options);
+  }
+  throw Error("unknown backend");
+}
+
+}  // namespace
+
+Sampler::Sampler(Schedule schedule, SamplerOptions options) {
+  detail::validate_options(options);
+  engine_ = make_engine(schedule, options);
+}
+
+Sampler::~Sampler() = default;
+Sampler::Sampler(Sampler&&) noexcept = default;
+Sampler& Sampler::operator=(Sampler&&) noexcept = default;
+
+Backend Sampler::backend() const { return engine_->backend(); }
+const Schedule& Sampler::schedule() const { return engine_->schedule(); }
+const SamplerOptions& Sampler::options() const { return engine_->options(); }
+
+void Sampler::forward(const ForwardRequest& request) {
+  detail::validate(request, schedule());
+  engine_->forward(request);
+}
+
+void Sampler::forward_one_step(const ForwardOneStepRequest& request) {
+  detail::validate(request, schedule());
+  engine_->forward_one_step(request);
+}
+
+void Sampler::reverse_step(const ReverseStepRequest& request) {
+  detail::validate(request, schedule());
+  engine_->reverse_step(request);
+}
+
+void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
+  detail::validate(request, schedule());
+  if (!predictor.supports(request.memory) &&
+      !(engine_->backend() == Backend::cuda && predictor.supports(Memory::device))) {
+    throw Error("the noise predictor does not support " +
+                std::string(request.memory == Memory::host ? "host" : "device") + " memory");
+  }
+  engine_->sample(request, predictor);
+}
+
+void Sampler::synchronize(void* stream) { engine_->synchronize(stream); }
+
+bool cuda_available() { return detail::cuda_device_usable(nullptr); }
+
+std::string cuda_unavailable_reason() {
+  std::string reason;
+  return detail::cuda_device_usable(&reason) ? std::string() : reason;
+}
+
+std::string to_string(Backend backend) {
+  switch (backend) {
+    case Backend::automatic: return "auto";
+    case Backend::cpu: return "cpu";
+    case Backend::cuda: return "cuda";
+  }
+  return "unknown";
+}
+
+Backend parse_backend(const std::string& name) {
+  if (name == "auto") return Backend::automatic;
+  if (name == "cpu") return Backend::cpu;
+  if (name == "cuda") return Backend::cuda;
+  throw Error("unknown backend '" + name + "' (expected auto, cpu or cuda)");
+}
+
+}  // namespace ddpm

@@ -1,0 +1,119 @@
+#include "validate.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "ddpm/error.h"
+
+namespace ddpm::detail {
+namespace {
+
+// The noise counter keeps the element group in 32 bits (kernels/noise_counter.cuh).
+constexpr std::int64_t kMaxDim = std::int64_t{4} * 0xFFFFFFFFll;
+
+bool on_host(Memory memory) { return memory == Memory::host; }
+
+}  // namespace
+
+void validate_shape(const Shape& shape) {
+  if (shape.batch <= 0 || shape.dim <= 0) {
+    throw Error("shape " + std::to_string(shape.batch) + "x" + std::to_string(shape.dim) +
+                " is empty: batch and dim must be positive");
+  }
+  if (shape.dim > kMaxDim) {
+    throw Error("dim " + std::to_string(shape.dim) + " exceeds the engine's limit of " +
+                std::to_string(kMaxDim) + " elements per sample");
+  }
+  if (shape.batch > INT64_MAX / shape.dim) throw Error("shape overflows 64-bit sizes");
+}
+
+void validate_size(std::size_t actual, const Shape& shape, const char* what) {
+  if (static_cast<std::int64_t>(actual) != shape.size()) {
+    throw Error(std::string(what) + " has " + std::to_string(actual) + " values but shape " +
+                std::to_string(shape.batch) + "x" + std::to_string(shape.dim) + " needs " +
+                std::to_string(shape.size()));
+  }
+}
+
+void validate_finite(std::span<const float> values, const char* what) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw Error(std::string(what) + " contains a non-finite value (" +
+                  std::to_string(values[i]) + ") at index " + std::to_string(i));
+    }
+  }
+}
+
+void validate_options(const SamplerOptions& options) {
+  if (options.clip_x0) {
+    const ClipRange& c = *options.clip_x0;
+    if (!std::isfinite(c.lo) || !std::isfinite(c.hi) || !(c.lo < c.hi)) {
+      throw Error("x0 clip range [" + std::to_string(c.lo) + ", " + std::to_string(c.hi) +
+                  "] is invalid: need finite lo < hi");
+    }
+  }
+  if (options.threads < 0) throw Error("threads must be >= 0 (0 = all hardware threads)");
+}
+
+void validate(const ForwardRequest& r, const Schedule& schedule) {
+  validate_shape(r.shape);
+  validate_size(r.x0.size(), r.shape, "x0");
+  validate_size(r.x_t.size(), r.shape, "x_t output");
+  if (!r.eps.empty()) validate_size(r.eps.size(), r.shape, "noise");
+  if (!r.eps_out.empty()) validate_size(r.eps_out.size(), r.shape, "noise output");
+  if (!r.velocity_out.empty()) validate_size(r.velocity_out.size(), r.shape, "velocity output");
+  if (r.steps.empty()) {
+    schedule.check_step(r.step);
+  } else {
+    if (static_cast<std::int64_t>(r.steps.size()) != r.shape.batch) {
+      throw Error("per-sample steps has " + std::to_string(r.steps.size()) +
+                  " entries but the batch has " + std::to_string(r.shape.batch));
+    }
+    if (on_host(r.memory)) {
+      for (std::int32_t t : r.steps) schedule.check_step(t);
+    }
+  }
+  if (on_host(r.memory)) {
+    validate_finite(r.x0, "x0");
+    if (!r.eps.empty()) validate_finite(r.eps, "noise");
+  }
+}
+
+void validate(const ForwardOneStepRequest& r, const Schedule& schedule) {
+  validate_shape(r.shape);
+  validate_size(r.x_prev.size(), r.shape, "x_{t-1}");
+  validate_size(r.x_t.size(), r.shape, "x_t output");
+  if (!r.eps.empty()) validate_size(r.eps.size(), r.shape, "noise");
+  schedule.check_step(r.step);
+  if (on_host(r.memory)) {
+    validate_finite(r.x_prev, "x_{t-1}");
+    if (!r.eps.empty()) validate_finite(r.eps, "noise");
+  }
+}
+
+void validate(const ReverseStepRequest& r, const Schedule& schedule) {
+  validate_shape(r.shape);
+  validate_size(r.x_t.size(), r.shape, "x_t");
+  validate_size(r.eps.size(), r.shape, "predicted noise");
+  validate_size(r.x_prev.size(), r.shape, "x_{t-1} output");
+  schedule.check_step(r.step);
+  if (on_host(r.memory)) {
+    validate_finite(r.x_t, "x_t");
+    validate_finite(r.eps, "predicted noise");
+  }
+}
+
+int resolve_start_step(const SampleRequest& r, const Schedule& schedule) {
+  return r.start_step < 0 ? schedule.steps() - 1 : r.start_step;
+}
+
+void validate(const SampleRequest& r, const Schedule& schedule) {
+  validate_shape(r.shape);
+  validate_size(r.x.size(), r.shape, "sample buffer");
+  if (r.start_step < -1) throw Error("start step " + std::to_string(r.start_step) + " is negative");
+  schedule.check_step(resolve_start_step(r, schedule));
+  if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
+}
+
+}  // namespace ddpm::detail

@@ -1,0 +1,25 @@
+#pragma once
+// Checks every request before it reaches a backend, so that bad input gets
+// one clear message whichever backend runs it. Host arrays are also scanned
+// for NaN/Inf; device arrays are checked by the CUDA engine.
+#include <span>
+#include <string>
+
+#include "ddpm/sampler.h"
+
+namespace ddpm::detail {
+
+void validate_shape(const Shape& shape);
+void validate_size(std::size_t actual, const Shape& shape, const char* what);
+void validate_finite(std::span<const float> values, const char* what);
+void validate_options(const SamplerOptions& options);
+
+void validate(const ForwardRequest& r, const Schedule& schedule);
+void validate(const ForwardOneStepRequest& r, const Schedule& schedule);
+void validate(const ReverseStepRequest& r, const Schedule& schedule);
+void validate(const SampleRequest& r, const Schedule& schedule);
+
+// The start step a SampleRequest resolves to.
+int resolve_start_step(const SampleRequest& r, const Schedule& schedule);
+
+}  // namespace ddpm::detail
