@@ -15,20 +15,33 @@ namespace {
 
 using cpu::kSegment;
 
-// Work items are (row, segment) pairs, so that long rows still spread over
-// threads and a segment stays in cache.
-struct WorkItems {
+// The tiles a batch is cut into (see cpu::Tile): long rows in segments of
+// kSegment elements, short rows packed whole, about kSegment elements a tile.
+struct Tiling {
   Shape shape;
-  std::int64_t segments_per_row;
-  std::int64_t count() const { return shape.batch * segments_per_row; }
-  std::int64_t row(std::int64_t item) const { return item / segments_per_row; }
-  cpu::Segment segment(std::int64_t item) const {
-    const std::int64_t begin = (item % segments_per_row) * kSegment;
-    return {begin, std::min(begin + kSegment, shape.dim)};
+  bool packed;                    // short rows, several per tile
+  std::int64_t per_row;           // segments per row (unpacked)
+  std::int64_t rows_per_tile;     // rows per tile (packed)
+
+  explicit Tiling(Shape s)
+      : shape(s),
+        packed(cpu::packs_rows(s.dim)),
+        per_row((s.dim + kSegment - 1) / kSegment),
+        rows_per_tile(std::max<std::int64_t>(1, kSegment / s.dim)) {}
+
+  std::int64_t count() const {
+    return packed ? (shape.batch + rows_per_tile - 1) / rows_per_tile : shape.batch * per_row;
+  }
+  cpu::Tile tile(std::int64_t i) const {
+    if (packed) {
+      const std::int64_t first = i * rows_per_tile;
+      return {first, std::min(first + rows_per_tile, shape.batch), 0, shape.dim};
+    }
+    const std::int64_t row = i / per_row;
+    const std::int64_t begin = (i % per_row) * kSegment;
+    return {row, row + 1, begin, std::min(begin + kSegment, shape.dim)};
   }
 };
-
-WorkItems work_items(Shape shape) { return {shape, (shape.dim + kSegment - 1) / kSegment}; }
 
 void require_host(Memory memory) {
   if (memory != Memory::host) {
@@ -49,40 +62,30 @@ class CpuEngine final : public Sampler::Engine {
 
   void forward(const ForwardRequest& r) override {
     require_host(r.memory);
-    const WorkItems items = work_items(r.shape);
-    const std::int64_t dim = r.shape.dim;
-    cpu::parallel_for(items.count(), threads_, [&](std::int64_t item) {
-      const std::int64_t row = items.row(item);
-      const int t = r.steps.empty() ? r.step : r.steps[static_cast<std::size_t>(row)];
-      cpu::ForwardSegment args;
-      args.x0 = r.x0.data() + row * dim;
-      args.eps = r.eps.empty() ? nullptr : r.eps.data() + row * dim;
-      args.x_t = r.x_t.data() + row * dim;
-      args.eps_out = r.eps_out.empty() ? nullptr : r.eps_out.data() + row * dim;
-      args.velocity_out = r.velocity_out.empty() ? nullptr : r.velocity_out.data() + row * dim;
-      args.coefficients = table_[static_cast<std::size_t>(t)];
-      args.stream = kernels::NoiseStream::forward;
-      args.step = static_cast<std::uint32_t>(t);
-      kernels_.forward(noise_row(r.noise, row), items.segment(item), args);
-    });
+    cpu::ForwardArgs args;
+    args.dim = r.shape.dim;
+    args.x0 = r.x0.data();
+    args.eps = r.eps.empty() ? nullptr : r.eps.data();
+    args.x_t = r.x_t.data();
+    args.eps_out = r.eps_out.empty() ? nullptr : r.eps_out.data();
+    args.velocity_out = r.velocity_out.empty() ? nullptr : r.velocity_out.data();
+    args.table = table_.data();
+    args.steps = r.steps.empty() ? nullptr : r.steps.data();
+    args.step = r.step;
+    for_each_tile(r.shape, [&](cpu::Tile tile) { kernels_.forward(source(r.noise), tile, args); });
   }
 
   void forward_one_step(const ForwardOneStepRequest& r) override {
     require_host(r.memory);
-    const WorkItems items = work_items(r.shape);
-    const std::int64_t dim = r.shape.dim;
-    cpu::parallel_for(items.count(), threads_, [&](std::int64_t item) {
-      const std::int64_t row = items.row(item);
-      cpu::ForwardSegment args;
-      args.x0 = r.x_prev.data() + row * dim;
-      args.eps = r.eps.empty() ? nullptr : r.eps.data() + row * dim;
-      args.x_t = r.x_t.data() + row * dim;
-      args.coefficients = table_[static_cast<std::size_t>(r.step)];
-      args.stream = kernels::NoiseStream::forward_one_step;
-      args.step = static_cast<std::uint32_t>(r.step);
-      args.one_step = true;
-      kernels_.forward(noise_row(r.noise, row), items.segment(item), args);
-    });
+    cpu::ForwardArgs args;
+    args.dim = r.shape.dim;
+    args.x0 = r.x_prev.data();
+    args.eps = r.eps.empty() ? nullptr : r.eps.data();
+    args.x_t = r.x_t.data();
+    args.table = table_.data();
+    args.step = r.step;
+    args.one_step = true;
+    for_each_tile(r.shape, [&](cpu::Tile tile) { kernels_.forward(source(r.noise), tile, args); });
   }
 
   void reverse_step(const ReverseStepRequest& r) override {
@@ -122,61 +125,66 @@ class CpuEngine final : public Sampler::Engine {
   }
 
  private:
-  static cpu::NoiseRow noise_row(const NoiseKey& key, std::int64_t row) {
-    return {key.seed, static_cast<std::uint64_t>(key.first_sample + row)};
+  static cpu::NoiseSource source(const NoiseKey& key) { return {key.seed, key.first_sample}; }
+
+  template <class Body>
+  void for_each_tile(Shape shape, Body&& body,
+                     const std::function<void(std::int64_t, std::int64_t)>& progress = {}) {
+    const Tiling tiling(shape);
+    std::function<void(std::int64_t)> on_wait;
+    if (progress) on_wait = [&](std::int64_t done) { progress(done, tiling.count()); };
+    cpu::parallel_for(
+        tiling.count(), threads_, [&](std::int64_t i) { body(tiling.tile(i)); }, on_wait);
   }
 
   void draw_initial_noise(float* x, Shape shape, const NoiseKey& key) {
-    const WorkItems items = work_items(shape);
-    cpu::parallel_for(items.count(), threads_, [&](std::int64_t item) {
-      const std::int64_t row = items.row(item);
-      kernels_.normals(noise_row(key, row), kernels::NoiseStream::initial, 0, items.segment(item),
-                       x + row * shape.dim);
+    for_each_tile(shape, [&](cpu::Tile tile) {
+      kernels_.normals(source(key), tile, shape.dim, kernels::NoiseStream::initial, 0, x);
     });
   }
 
   void reverse_all(const float* x_t, const float* eps, float* x_prev, Shape shape, int t,
                    const NoiseKey& key) {
-    const WorkItems items = work_items(shape);
-    cpu::parallel_for(items.count(), threads_, [&](std::int64_t item) {
-      const std::int64_t row = items.row(item);
-      cpu::ReverseSegment args;
-      args.x_t = x_t + row * shape.dim;
-      args.eps = eps + row * shape.dim;
-      args.x_prev = x_prev + row * shape.dim;
-      args.coefficients = table_[static_cast<std::size_t>(t)];
-      args.clip = clip_;
-      args.step = static_cast<std::uint32_t>(t);
-      kernels_.reverse(noise_row(key, row), items.segment(item), args);
-    });
+    cpu::ReverseArgs args;
+    args.dim = shape.dim;
+    args.x_t = x_t;
+    args.eps = eps;
+    args.x_prev = x_prev;
+    args.coefficients = table_[static_cast<std::size_t>(t)];
+    args.clip = clip_;
+    args.step = t;
+    for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
   }
 
-  // Each (row, segment) runs the whole loop while it sits in cache.
+  // Each tile runs the whole loop while it sits in cache.
   void sample_fused(float* x, const SampleRequest& r, const GaussianPrior& prior, int start) {
-    const WorkItems items = work_items(r.shape);
     const int total_steps = start + 1;
-    std::function<void(std::int64_t)> on_wait;
+    // The kernel's per-element path reads both tables: fill in the scalar one.
+    std::vector<float> means = prior.means, stds = prior.stds;
+    if (!means.empty() || !stds.empty()) {
+      const auto dim = static_cast<std::size_t>(r.shape.dim);
+      if (means.empty()) means.assign(dim, prior.mean);
+      if (stds.empty()) stds.assign(dim, prior.std);
+    }
+    cpu::FusedGaussianArgs args;
+    args.dim = r.shape.dim;
+    args.x = x;
+    args.means = means.empty() ? nullptr : means.data();
+    args.stds = stds.empty() ? nullptr : stds.data();
+    args.mean = prior.mean;
+    args.std = prior.std;
+    args.table = table_.data();
+    args.start_step = start;
+    args.clip = clip_;
+    std::function<void(std::int64_t, std::int64_t)> progress;
     if (r.progress) {
-      on_wait = [&](std::int64_t done) {
-        r.progress(static_cast<int>(done * total_steps / items.count()), total_steps);
+      progress = [&](std::int64_t done, std::int64_t tiles) {
+        r.progress(static_cast<int>(done * total_steps / tiles), total_steps);
       };
     }
-    cpu::parallel_for(
-        items.count(), threads_,
-        [&](std::int64_t item) {
-          const std::int64_t row = items.row(item);
-          cpu::FusedGaussianSegment args;
-          args.x = x + row * r.shape.dim;
-          args.means = prior.means.empty() ? nullptr : prior.means.data();
-          args.stds = prior.stds.empty() ? nullptr : prior.stds.data();
-          args.mean = prior.mean;
-          args.std = prior.std;
-          args.table = table_.data();
-          args.start_step = start;
-          args.clip = clip_;
-          kernels_.fused_gaussian(noise_row(r.noise, row), items.segment(item), args);
-        },
-        on_wait);
+    for_each_tile(
+        r.shape, [&](cpu::Tile tile) { kernels_.fused_gaussian(source(r.noise), tile, args); },
+        progress);
   }
 
   std::vector<kernels::StepCoefficients> table_;

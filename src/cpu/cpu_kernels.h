@@ -1,9 +1,7 @@
 #pragma once
-// The CPU backend's hot loops, one row segment at a time. Compiled twice
+// The CPU backend's hot loops, one tile of a batch at a time. Compiled twice
 // (portable and x86-64-v3) from cpu_kernels_impl.h; cpu_kernels() picks the
-// best one this processor runs. A segment [begin, end) of a row starts on a
-// multiple of kBlock, so that the noise groups of 4 elements line up, and is
-// at most kSegment long.
+// best one this processor runs.
 #include <cstdint>
 
 #include "../../kernels/noise_counter.cuh"
@@ -12,46 +10,61 @@
 namespace ddpm::cpu {
 
 inline constexpr std::int64_t kBlock = 256;     // elements per inner block (64 noise groups)
-inline constexpr std::int64_t kSegment = 4096;  // the longest segment a kernel takes (16 KiB)
+inline constexpr std::int64_t kSegment = 4096;  // the longest row segment in a tile (16 KiB)
 
-// The Philox key and subsequence of one sample.
-struct NoiseRow {
-  std::uint64_t seed = 0;
-  std::uint64_t sample = 0;  // global sample index
-};
+// Whether rows of `dim` elements are packed several to a tile (see Tile).
+inline bool packs_rows(std::int64_t dim) { return (dim + 3) / 4 <= kBlock / 8; }
 
-struct Segment {
-  std::int64_t begin = 0;  // multiple of kBlock
+// A piece of a batch that one thread runs: rows [row_begin, row_end) and, in
+// each, elements [begin, end). Long rows are cut into segments of at most
+// kSegment elements (one row per tile, begin a multiple of kBlock, so that
+// the noise groups line up); short rows (dim <= kBlock / 2) are packed
+// several to a tile, whole, so that the noise of several samples is drawn
+// in one vector pass.
+struct Tile {
+  std::int64_t row_begin = 0;
+  std::int64_t row_end = 0;
+  std::int64_t begin = 0;
   std::int64_t end = 0;
 };
 
-struct ForwardSegment {
-  const float* x0 = nullptr;   // row pointers (element 0 of the row)
-  const float* eps = nullptr;  // given noise, or null to draw it
-  float* x_t = nullptr;
-  float* eps_out = nullptr;    // optional
-  float* velocity_out = nullptr;  // optional
-  kernels::StepCoefficients coefficients;
-  kernels::NoiseStream stream = kernels::NoiseStream::forward;
-  std::uint32_t step = 0;
-  bool one_step = false;       // q(x_t | x_{t-1}) instead of q(x_t | x0)
+// Where a tile's noise comes from.
+struct NoiseSource {
+  std::uint64_t seed = 0;
+  std::int64_t first_sample = 0;  // global index of row 0 of the batch
 };
 
-struct ReverseSegment {
+// Batch arrays are [batch, dim], C order; element (row, i) is at row * dim + i.
+struct ForwardArgs {
+  std::int64_t dim = 0;
+  const float* x0 = nullptr;
+  const float* eps = nullptr;  // given noise, or null to draw it
+  float* x_t = nullptr;
+  float* eps_out = nullptr;       // optional
+  float* velocity_out = nullptr;  // optional
+  const kernels::StepCoefficients* table = nullptr;
+  const std::int32_t* steps = nullptr;  // per row, or null for `step`
+  int step = 0;
+  bool one_step = false;  // q(x_t | x_{t-1}) (stream forward_one_step) instead of q(x_t | x0)
+};
+
+struct ReverseArgs {
+  std::int64_t dim = 0;
   const float* x_t = nullptr;
   const float* eps = nullptr;
   float* x_prev = nullptr;  // may alias x_t
   kernels::StepCoefficients coefficients;
   kernels::ClipSettings clip;
-  std::uint32_t step = 0;
+  int step = 0;
 };
 
-// Runs the steps start .. 0 on one segment with the analytic Gaussian
-// predictor fused in: the segment stays in cache for the whole loop.
-struct FusedGaussianSegment {
+// Runs the steps start .. 0 on a tile with the analytic Gaussian predictor
+// fused in: the tile stays in cache for the whole loop.
+struct FusedGaussianArgs {
+  std::int64_t dim = 0;
   float* x = nullptr;
-  const float* means = nullptr;  // per element, or null for `mean`
-  const float* stds = nullptr;   // per element, or null for `std`
+  const float* means = nullptr;  // per element (dim), or null for `mean`
+  const float* stds = nullptr;   // per element (dim), or null for `std`
   float mean = 0.0f;
   float std = 1.0f;
   const kernels::StepCoefficients* table = nullptr;
@@ -61,11 +74,12 @@ struct FusedGaussianSegment {
 
 struct CpuKernels {
   const char* name;
-  void (*normals)(NoiseRow row, kernels::NoiseStream stream, std::uint32_t step, Segment seg,
-                  float* out);
-  void (*forward)(NoiseRow row, Segment seg, const ForwardSegment& args);
-  void (*reverse)(NoiseRow row, Segment seg, const ReverseSegment& args);
-  void (*fused_gaussian)(NoiseRow row, Segment seg, const FusedGaussianSegment& args);
+  // out[row * dim + i] = the normal of (stream, step) for every element of the tile.
+  void (*normals)(NoiseSource noise, Tile tile, std::int64_t dim, kernels::NoiseStream stream,
+                  std::uint32_t step, float* out);
+  void (*forward)(NoiseSource noise, Tile tile, const ForwardArgs& args);
+  void (*reverse)(NoiseSource noise, Tile tile, const ReverseArgs& args);
+  void (*fused_gaussian)(NoiseSource noise, Tile tile, const FusedGaussianArgs& args);
 };
 
 const CpuKernels& generic_kernels();

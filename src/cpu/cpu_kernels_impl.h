@@ -15,48 +15,54 @@
 namespace DDPM_CPU_KERNELS_NAMESPACE {
 
 using ddpm::cpu::kBlock;
-using ddpm::cpu::kSegment;
-using ddpm::cpu::NoiseRow;
-using ddpm::cpu::Segment;
+using ddpm::cpu::NoiseSource;
+using ddpm::cpu::Tile;
 namespace k = ddpm::kernels;
 
-constexpr int kGroups = kBlock / 4;
+constexpr int kGroups = kBlock / 4;  // noise groups (lanes) per block
 
-// The 256 normals of block [first_group, first_group + 64) groups of a row,
-// exactly as curand_init(seed, sample, 4 * counter) + curand_normal4 draws
-// them (up to float rounding in log/sin/cos).
-[[gnu::always_inline]] inline void normals_block(NoiseRow row, std::uint32_t tag, std::uint32_t first_group,
-                          float* __restrict z) {
-  const auto k0 = static_cast<std::uint32_t>(row.seed);
-  const auto k1 = static_cast<std::uint32_t>(row.seed >> 32);
-  const auto s0 = static_cast<std::uint32_t>(row.sample);
-  const auto s1 = static_cast<std::uint32_t>(row.sample >> 32);
+// The noise groups of one block: lane l draws the four normals of group
+// lane_group[l] of sample lane_sample[l].
+struct Lanes {
+  alignas(64) std::uint32_t group[kGroups];
+  alignas(64) std::uint32_t sample_lo[kGroups];
+  alignas(64) std::uint32_t sample_hi[kGroups];
+};
+
+// z[4 l + j] = normal j of lane l, exactly as curand_init(seed, sample,
+// 4 * counter) + curand_normal4 draws it (up to float rounding in log and
+// sin/cos). Every lane runs the same code, so a draw never depends on where
+// in a block it falls.
+[[gnu::always_inline]] inline void normals_block(std::uint64_t seed, std::uint32_t tag,
+                                                 const Lanes& lanes, float* __restrict z) {
+  const auto k0 = static_cast<std::uint32_t>(seed);
+  const auto k1 = static_cast<std::uint32_t>(seed >> 32);
   alignas(64) std::uint32_t r0[kGroups], r1[kGroups], r2[kGroups], r3[kGroups];
-  for (int g = 0; g < kGroups; ++g) {
-    const k::Philox4 r = k::philox4x32_10(first_group + static_cast<std::uint32_t>(g), tag, s0, s1,
-                                          k0, k1);
-    r0[g] = r.v[0];
-    r1[g] = r.v[1];
-    r2[g] = r.v[2];
-    r3[g] = r.v[3];
+  for (int l = 0; l < kGroups; ++l) {
+    const k::Philox4 r =
+        k::philox4x32_10(lanes.group[l], tag, lanes.sample_lo[l], lanes.sample_hi[l], k0, k1);
+    r0[l] = r.v[0];
+    r1[l] = r.v[1];
+    r2[l] = r.v[2];
+    r3[l] = r.v[3];
   }
   alignas(64) float a_sin[kGroups], a_cos[kGroups], b_sin[kGroups], b_cos[kGroups];
-  for (int g = 0; g < kGroups; ++g) {
-    const float radius_a = __builtin_sqrtf(-2.0f * ddpm::cpu::fast_log(k::philox_uniform(r0[g])));
-    const float radius_b = __builtin_sqrtf(-2.0f * ddpm::cpu::fast_log(k::philox_uniform(r2[g])));
+  for (int l = 0; l < kGroups; ++l) {
+    const float radius_a = __builtin_sqrtf(-2.0f * ddpm::cpu::fast_log(k::philox_uniform(r0[l])));
+    const float radius_b = __builtin_sqrtf(-2.0f * ddpm::cpu::fast_log(k::philox_uniform(r2[l])));
     float sa, ca, sb, cb;
-    ddpm::cpu::fast_sincos(k::philox_angle(r1[g]), sa, ca);
-    ddpm::cpu::fast_sincos(k::philox_angle(r3[g]), sb, cb);
-    a_sin[g] = sa * radius_a;
-    a_cos[g] = ca * radius_a;
-    b_sin[g] = sb * radius_b;
-    b_cos[g] = cb * radius_b;
+    ddpm::cpu::fast_sincos(k::philox_angle(r1[l]), sa, ca);
+    ddpm::cpu::fast_sincos(k::philox_angle(r3[l]), sb, cb);
+    a_sin[l] = sa * radius_a;
+    a_cos[l] = ca * radius_a;
+    b_sin[l] = sb * radius_b;
+    b_cos[l] = cb * radius_b;
   }
-  for (int g = 0; g < kGroups; ++g) {
-    z[4 * g + 0] = a_sin[g];
-    z[4 * g + 1] = a_cos[g];
-    z[4 * g + 2] = b_sin[g];
-    z[4 * g + 3] = b_cos[g];
+  for (int l = 0; l < kGroups; ++l) {
+    z[4 * l + 0] = a_sin[l];
+    z[4 * l + 1] = a_cos[l];
+    z[4 * l + 2] = b_sin[l];
+    z[4 * l + 3] = b_cos[l];
   }
 }
 
@@ -64,109 +70,151 @@ constexpr int kGroups = kBlock / 4;
   return static_cast<std::uint32_t>(k::noise_counter(stream, step, 0) >> 32);
 }
 
-[[gnu::always_inline]] inline std::uint32_t first_group_of(std::int64_t element) {
-  return static_cast<std::uint32_t>(element / 4);
+[[gnu::always_inline]] inline void set_lane(Lanes& lanes, int l, std::uint64_t sample,
+                                            std::int64_t group) {
+  lanes.group[l] = static_cast<std::uint32_t>(group);
+  lanes.sample_lo[l] = static_cast<std::uint32_t>(sample);
+  lanes.sample_hi[l] = static_cast<std::uint32_t>(sample >> 32);
 }
 
-[[gnu::always_inline]] inline std::int64_t block_length(std::int64_t b, Segment seg) {
-  return seg.end - b < kBlock ? seg.end - b : kBlock;
-}
-
-[[gnu::always_inline]] inline void fill_zero(float* z) {
-  for (std::int64_t i = 0; i < kBlock; ++i) z[i] = 0.0f;
-}
-
-void normals(NoiseRow row, k::NoiseStream stream, std::uint32_t step, Segment seg, float* out) {
-  const std::uint32_t tag = noise_tag(stream, step);
+// Calls body(row, b, n, z) for every block of the tile: elements [b, b + n)
+// of `row`, with their normals in z[0 .. n) when `draw` is set (zeros
+// otherwise).
+template <class Body>
+[[gnu::always_inline]] inline void for_each_block(NoiseSource noise, Tile tile, std::int64_t dim,
+                                                  std::uint32_t tag, bool draw, Body&& body) {
   alignas(64) float z[kBlock];
-  for (std::int64_t b = seg.begin; b < seg.end; b += kBlock) {
-    const std::int64_t n = block_length(b, seg);
-    normals_block(row, tag, first_group_of(b), z);
-    for (std::int64_t i = 0; i < n; ++i) out[b + i] = z[i];
+  Lanes lanes;
+  if (!draw) {
+    for (int i = 0; i < kBlock; ++i) z[i] = 0.0f;
+  }
+  const std::int64_t groups_per_row = (dim + 3) / 4;
+  if (!ddpm::cpu::packs_rows(dim)) {
+    // One row, cut into blocks of kBlock elements.
+    const std::int64_t row = tile.row_begin;
+    const auto sample = static_cast<std::uint64_t>(noise.first_sample + row);
+    for (std::int64_t b = tile.begin; b < tile.end; b += kBlock) {
+      if (draw) {
+        for (int l = 0; l < kGroups; ++l) set_lane(lanes, l, sample, b / 4 + l);
+        normals_block(noise.seed, tag, lanes, z);
+      }
+      body(row, b, tile.end - b < kBlock ? tile.end - b : kBlock, static_cast<const float*>(z));
+    }
+    return;
+  }
+  // Whole short rows, several to a block; the spare lanes repeat the last row.
+  const std::int64_t rows_per_block = kGroups / groups_per_row;
+  for (std::int64_t r = tile.row_begin; r < tile.row_end; r += rows_per_block) {
+    const std::int64_t rows = tile.row_end - r < rows_per_block ? tile.row_end - r : rows_per_block;
+    if (draw) {
+      int l = 0;
+      for (std::int64_t rl = 0; rl < rows_per_block; ++rl) {
+        const std::int64_t row = r + (rl < rows ? rl : rows - 1);
+        for (std::int64_t g = 0; g < groups_per_row; ++g, ++l) {
+          set_lane(lanes, l, static_cast<std::uint64_t>(noise.first_sample + row), g);
+        }
+      }
+      for (; l < kGroups; ++l) set_lane(lanes, l, static_cast<std::uint64_t>(noise.first_sample + r), 0);
+      normals_block(noise.seed, tag, lanes, z);
+    }
+    for (std::int64_t rl = 0; rl < rows; ++rl) {
+      body(r + rl, std::int64_t{0}, dim, static_cast<const float*>(z) + 4 * groups_per_row * rl);
+    }
   }
 }
 
-void forward(NoiseRow row, Segment seg, const ddpm::cpu::ForwardSegment& a) {
-  const std::uint32_t tag = noise_tag(a.stream, a.step);
-  const k::StepCoefficients c = a.coefficients;
-  alignas(64) float z[kBlock];
-  for (std::int64_t b = seg.begin; b < seg.end; b += kBlock) {
-    const std::int64_t n = block_length(b, seg);
-    const float* eps = a.eps ? a.eps + b : z;
-    if (!a.eps) normals_block(row, tag, first_group_of(b), z);
-    const float* x0 = a.x0 + b;
-    float* x_t = a.x_t + b;
-    if (a.one_step) {
-      for (std::int64_t i = 0; i < n; ++i) x_t[i] = k::forward_one_step(x0[i], eps[i], c);
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) x_t[i] = k::forward_noise(x0[i], eps[i], c);
-    }
-    if (a.eps_out) {
-      for (std::int64_t i = 0; i < n; ++i) a.eps_out[b + i] = eps[i];
-    }
-    if (a.velocity_out) {
-      float* v = a.velocity_out + b;
-      for (std::int64_t i = 0; i < n; ++i) v[i] = k::velocity_target(x0[i], eps[i], c);
-    }
+void normals(NoiseSource noise, Tile tile, std::int64_t dim, k::NoiseStream stream,
+             std::uint32_t step, float* out) {
+  for_each_block(noise, tile, dim, noise_tag(stream, step), true,
+                 [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* z) {
+                   float* o = out + row * dim + b;
+                   for (std::int64_t i = 0; i < n; ++i) o[i] = z[i];
+                 });
+}
+
+void forward(NoiseSource noise, Tile tile, const ddpm::cpu::ForwardArgs& a) {
+  const k::NoiseStream stream = a.one_step ? k::NoiseStream::forward_one_step : k::NoiseStream::forward;
+  // Rows of a tile share a step unless steps are per row; then run row by row.
+  for (std::int64_t row = tile.row_begin; row < tile.row_end;) {
+    const int t = a.steps ? a.steps[row] : a.step;
+    std::int64_t row_end = row + 1;
+    while (row_end < tile.row_end && (a.steps ? a.steps[row_end] : a.step) == t) ++row_end;
+    const k::StepCoefficients c = a.table[t];
+    const Tile part{row, row_end, tile.begin, tile.end};
+    const std::int64_t dim = a.dim;
+    for_each_block(noise, part, dim, noise_tag(stream, static_cast<std::uint32_t>(t)), a.eps == nullptr,
+                   [&](std::int64_t r, std::int64_t b, std::int64_t n, const float* z) {
+                     const std::int64_t at = r * dim + b;
+                     const float* __restrict x0 = a.x0 + at;
+                     const float* __restrict eps = a.eps ? a.eps + at : z;
+                     float* __restrict x_t = a.x_t + at;
+                     if (a.one_step) {
+                       for (std::int64_t i = 0; i < n; ++i) x_t[i] = k::forward_one_step(x0[i], eps[i], c);
+                     } else {
+                       for (std::int64_t i = 0; i < n; ++i) x_t[i] = k::forward_noise(x0[i], eps[i], c);
+                     }
+                     if (a.eps_out) {
+                       for (std::int64_t i = 0; i < n; ++i) a.eps_out[at + i] = eps[i];
+                     }
+                     if (a.velocity_out) {
+                       float* __restrict v = a.velocity_out + at;
+                       for (std::int64_t i = 0; i < n; ++i) v[i] = k::velocity_target(x0[i], eps[i], c);
+                     }
+                   });
+    row = row_end;
   }
 }
 
-void reverse(NoiseRow row, Segment seg, const ddpm::cpu::ReverseSegment& a) {
-  const std::uint32_t tag = noise_tag(k::NoiseStream::reverse, a.step);
+void reverse(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
   const k::StepCoefficients c = a.coefficients;
   const k::ClipSettings clip = a.clip;
-  alignas(64) float z[kBlock];
-  const bool draw = c.sigma != 0.0f;
-  if (!draw) fill_zero(z);
-  for (std::int64_t b = seg.begin; b < seg.end; b += kBlock) {
-    const std::int64_t n = block_length(b, seg);
-    if (draw) normals_block(row, tag, first_group_of(b), z);
-    const float* x_t = a.x_t + b;
-    const float* eps = a.eps + b;
-    float* x_prev = a.x_prev + b;
-    for (std::int64_t i = 0; i < n; ++i) x_prev[i] = k::reverse_step(x_t[i], eps[i], z[i], c, clip);
-  }
+  const std::int64_t dim = a.dim;
+  for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.step)),
+                 c.sigma != 0.0f,
+                 [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
+                   const std::int64_t at = row * dim + b;
+                   const float* x_t = a.x_t + at;  // may alias x_prev: no __restrict
+                   const float* eps = a.eps + at;
+                   float* x_prev = a.x_prev + at;
+                   for (std::int64_t i = 0; i < n; ++i) {
+                     x_prev[i] = k::reverse_step(x_t[i], eps[i], z[i], c, clip);
+                   }
+                 });
 }
 
-template <bool kClip>
-void fused_gaussian_loop(NoiseRow row, Segment seg, const ddpm::cpu::FusedGaussianSegment& a) {
-  // Per-element prior tables for this segment, so that one loop serves the
-  // scalar and the per-element prior.
-  const std::int64_t length = seg.end - seg.begin;
-  alignas(64) float means[kSegment];
-  alignas(64) float vars[kSegment];
-  for (std::int64_t i = 0; i < length; ++i) {
-    means[i] = a.means ? a.means[seg.begin + i] : a.mean;
-    const float s = a.stds ? a.stds[seg.begin + i] : a.std;
-    vars[i] = s * s;
-  }
+template <bool kClip, bool kPerElement>
+void fused_gaussian_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedGaussianArgs& a) {
   k::ClipSettings clip = a.clip;
   clip.enabled = kClip;
-  alignas(64) float z[kBlock];
+  const std::int64_t dim = a.dim;
+  const float scalar_var = a.std * a.std;
   for (int t = a.start_step; t >= 0; --t) {
     const k::StepCoefficients c = a.table[t];
-    const std::uint32_t tag = noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(t));
-    const bool draw = c.sigma != 0.0f;
-    if (!draw) fill_zero(z);
-    for (std::int64_t b = seg.begin; b < seg.end; b += kBlock) {
-      const std::int64_t n = block_length(b, seg);
-      if (draw) normals_block(row, tag, first_group_of(b), z);
-      float* __restrict x = a.x + b;
-      const float* __restrict mean = means + (b - seg.begin);
-      const float* __restrict var = vars + (b - seg.begin);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float eps = k::gaussian_prior_eps(x[i], mean[i], var[i], c);
-        x[i] = k::reverse_step(x[i], eps, z[i], c, clip);
-      }
-    }
+    for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(t)),
+                   c.sigma != 0.0f,
+                   [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
+                     float* __restrict x = a.x + row * dim + b;
+                     const float* __restrict means = kPerElement ? a.means + b : nullptr;
+                     const float* __restrict stds = kPerElement ? a.stds + b : nullptr;
+                     for (std::int64_t i = 0; i < n; ++i) {
+                       const float mean = kPerElement ? means[i] : a.mean;
+                       const float var = kPerElement ? stds[i] * stds[i] : scalar_var;
+                       const float eps = k::gaussian_prior_eps(x[i], mean, var, c);
+                       x[i] = k::reverse_step(x[i], eps, z[i], c, clip);
+                     }
+                   });
   }
 }
 
-void fused_gaussian(NoiseRow row, Segment seg, const ddpm::cpu::FusedGaussianSegment& a) {
+void fused_gaussian(NoiseSource noise, Tile tile, const ddpm::cpu::FusedGaussianArgs& a) {
+  // The per-element path needs both tables; the engine fills in the missing one.
+  const bool per_element = a.means != nullptr;
   if (a.clip.enabled) {
-    fused_gaussian_loop<true>(row, seg, a);
+    per_element ? fused_gaussian_loop<true, true>(noise, tile, a)
+                : fused_gaussian_loop<true, false>(noise, tile, a);
   } else {
-    fused_gaussian_loop<false>(row, seg, a);
+    per_element ? fused_gaussian_loop<false, true>(noise, tile, a)
+                : fused_gaussian_loop<false, false>(noise, tile, a);
   }
 }
 

@@ -1,0 +1,76 @@
+#pragma once
+// Helpers shared by the CPU tests: deterministic inputs, poisoned outputs and
+// the error measures the specification uses.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <cstring>
+#include <vector>
+
+namespace ddpm::test {
+
+// Uniform values in [lo, hi), never all zero.
+inline std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo = -1.5f,
+                                        float hi = 1.5f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+inline std::vector<double> to_double(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+// An output buffer filled with NaN, so that an element left unwritten fails.
+inline std::vector<float> poisoned(std::size_t n) {
+  return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// max |actual - expected| / max |expected|: the measure for a float32 backend
+// against the float64 reference (element-wise relative error is meaningless
+// near zero).
+inline ::testing::AssertionResult close_relative_to_max(const std::vector<float>& actual,
+                                                        const std::vector<double>& expected,
+                                                        double tolerance) {
+  if (actual.size() != expected.size()) {
+    return ::testing::AssertionFailure() << "sizes differ: " << actual.size() << " vs "
+                                         << expected.size();
+  }
+  double scale = 0.0, worst = 0.0;
+  std::size_t worst_index = 0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    scale = std::max(scale, std::abs(expected[i]));
+    const double d = std::abs(static_cast<double>(actual[i]) - expected[i]);
+    if (!(d <= worst)) {  // also catches NaN
+      worst = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+      worst_index = i;
+    }
+  }
+  if (scale == 0.0) return ::testing::AssertionFailure() << "reference is all zeros";
+  const double error = worst / scale;
+  if (error <= tolerance) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "max|actual - expected| / max|expected| = " << error << " > " << tolerance
+         << "; worst at index " << worst_index << ": actual " << actual[worst_index]
+         << ", expected " << expected[worst_index];
+}
+
+inline ::testing::AssertionResult bit_identical(const std::vector<float>& a,
+                                                const std::vector<float>& b) {
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      return ::testing::AssertionFailure() << "first difference at " << i << ": " << a[i]
+                                           << " vs " << b[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace ddpm::test
