@@ -1,4 +1,5 @@
 // The Gaussian-mixture predictor and its JSON specification.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include "ddpm/error.h"
 #include "ddpm/predictor.h"
 #include "device_predictors.h"
+#include "cpu/parallel_for.h"
 #include "gmm_tables.h"
 #include "predictor_steps.h"
 
@@ -83,6 +85,7 @@ namespace detail {
 GmmTables make_gmm_tables(const GmmSpec& spec) {
   GmmTables t;
   for (std::size_t k = 0; k < spec.weights.size(); ++k) {
+    if (spec.weights[k] == 0.0) continue;  // contributes nothing; log(0) would poison the sums
     t.log_weights.push_back(static_cast<float>(std::log(spec.weights[k])));
     t.variances.push_back(static_cast<float>(spec.stds[k] * spec.stds[k]));
     for (double m : spec.means[k]) t.means.push_back(static_cast<float>(m));
@@ -90,14 +93,14 @@ GmmTables make_gmm_tables(const GmmSpec& spec) {
   return t;
 }
 
-kernels::GmmView GmmTables::view(int dim) const {
-  kernels::GmmView v;
-  v.dim = dim;
-  v.components = static_cast<int>(log_weights.size());
-  v.log_weights = log_weights.data();
-  v.means = means.data();
-  v.variances = variances.data();
-  return v;
+kernels::GmmParams GmmTables::params(std::int64_t dim) const {
+  kernels::GmmParams p;
+  p.dim = dim;
+  p.components = static_cast<int>(log_weights.size());
+  p.log_weights = log_weights.data();
+  p.means = means.data();
+  p.vars = variances.data();
+  return p;
 }
 
 }  // namespace detail
@@ -128,15 +131,21 @@ void GmmPredictor::predict(const PredictorCall& call) {
     return;
   }
   detail::check_host_call(call);
-  const detail::GmmTables tables = detail::make_gmm_tables(spec_);
-  const kernels::GmmView view = tables.view(spec_.dim());
+  if (!host_tables_) host_tables_ = std::make_shared<detail::GmmTables>(detail::make_gmm_tables(spec_));
+  const kernels::GmmParams params = host_tables_->params(spec_.dim());
   const std::int64_t dim = call.shape.dim;
-  for (std::int64_t row = 0; row < call.shape.batch; ++row) {
-    const kernels::StepCoefficients c =
-        detail::forward_coefficients(*call.schedule, detail::row_step(call, row));
-    kernels::gmm_eps_row(call.x_t + row * dim, call.eps + row * dim, view, c.sqrt_alpha_bar,
-                         c.sqrt_one_minus_alpha_bar);
-  }
+  // Rows are independent; chunks of rows go to all hardware threads.
+  constexpr std::int64_t kRowsPerChunk = 4096;
+  const std::int64_t chunks = (call.shape.batch + kRowsPerChunk - 1) / kRowsPerChunk;
+  cpu::parallel_for(chunks, 0, [&](std::int64_t chunk) {
+    const std::int64_t end = std::min(call.shape.batch, (chunk + 1) * kRowsPerChunk);
+    for (std::int64_t row = chunk * kRowsPerChunk; row < end; ++row) {
+      const kernels::StepCoefficients c =
+          detail::forward_coefficients(*call.schedule, detail::row_step(call, row));
+      kernels::gmm_row_eps(call.x_t + row * dim, call.eps + row * dim, params, c.sqrt_alpha_bar,
+                           c.sqrt_one_minus_alpha_bar);
+    }
+  });
 }
 
 }  // namespace ddpm

@@ -8,10 +8,10 @@
 namespace ddpm::detail {
 
 struct GmmTables {
-  std::vector<float> log_weights;  // K
+  std::vector<float> log_weights;  // K, components of weight 0 left out
   std::vector<float> means;        // K x D
   std::vector<float> variances;    // K
-  kernels::GmmView view(int dim) const;
+  kernels::GmmParams params(std::int64_t dim) const;
 };
 
 GmmTables make_gmm_tables(const GmmSpec& spec);

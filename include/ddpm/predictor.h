@@ -13,6 +13,7 @@ namespace ddpm {
 namespace detail {
 struct GaussianDeviceState;  // device copies of a predictor's tables (src/cuda/)
 struct GmmDeviceState;
+struct GmmTables;
 }  // namespace detail
 
 // One call of the predictor: read x_t, write eps, both [shape.batch, shape.dim]
@@ -103,6 +104,7 @@ class GmmPredictor : public NoisePredictor {
 
  private:
   GmmSpec spec_;
+  std::shared_ptr<detail::GmmTables> host_tables_;  // float tables, built on first host use
   std::shared_ptr<detail::GmmDeviceState> device_;
 };
 
