@@ -1,0 +1,170 @@
+// ddpm sample: the reverse process from x_T (drawn, or given with --initial)
+// down to x_0 with a built-in predictor: an element-wise Gaussian prior or a
+// Gaussian mixture.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "backend_options.h"
+#include "commands.h"
+#include "ddpm/error.h"
+#include "ddpm/npy.h"
+#include "ddpm/predictor.h"
+#include "ddpm/sampler.h"
+#include "input_arrays.h"
+#include "output_files.h"
+#include "progress_bar.h"
+#include "schedule_options.h"
+#include "text_parsing.h"
+
+namespace ddpm::cli {
+namespace {
+
+struct SampleOptions {
+  std::string predictor = "gaussian";
+  float mean = 0.0f;
+  float std = 1.0f;
+  std::string mean_path;
+  std::string std_path;
+  std::string gmm_path;
+  std::string shape;  // empty when not given
+  CLI::Option* shape_flag = nullptr;
+  std::string initial_path;
+  int start_step = -1;
+  std::uint64_t seed = 0;
+  std::int64_t first_sample = 0;
+  std::string out_path;
+  ScheduleOptions schedule;
+  BackendOptions backend;
+  // The flags that only the Gaussian predictor reads, to refuse them for gmm.
+  std::vector<CLI::Option*> gaussian_flags;
+};
+
+// Per-element prior values: one per element of a sample, whatever the file's shape.
+std::vector<float> read_per_element(const std::string& path, const std::string& flag,
+                                    std::int64_t dim) {
+  NpyArray values = read_npy(path);
+  if (static_cast<std::int64_t>(values.data.size()) != dim) {
+    throw Error("shape mismatch: " + flag + " " + path + " has " +
+                std::to_string(values.data.size()) + " values but a sample has " +
+                std::to_string(dim) + " elements");
+  }
+  return std::move(values.data);
+}
+
+std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape shape) {
+  if (o.predictor == "gaussian") {
+    if (!o.gmm_path.empty()) throw Error("--gmm applies only to --predictor gmm");
+    GaussianPrior prior;
+    prior.mean = o.mean;
+    prior.std = o.std;
+    if (!o.mean_path.empty()) prior.means = read_per_element(o.mean_path, "--mean-npy", shape.dim);
+    if (!o.std_path.empty()) prior.stds = read_per_element(o.std_path, "--std-npy", shape.dim);
+    return std::make_unique<GaussianPredictor>(std::move(prior));  // validates the prior
+  }
+  if (o.predictor == "gmm") {
+    for (const CLI::Option* flag : o.gaussian_flags) {
+      if (flag->count() > 0) {
+        throw Error(flag->get_name() + " applies only to --predictor gaussian");
+      }
+    }
+    if (o.gmm_path.empty()) throw Error("--predictor gmm needs --gmm SPEC.json");
+    GmmSpec spec = GmmSpec::load(o.gmm_path);
+    if (spec.dim() != shape.dim) {
+      throw Error("dimension mismatch: GMM " + o.gmm_path + " has dimension " +
+                  std::to_string(spec.dim()) + " but a sample of --shape " + o.shape + " has " +
+                  std::to_string(shape.dim) + " elements");
+    }
+    return std::make_unique<GmmPredictor>(std::move(spec));
+  }
+  throw Error("unknown predictor '" + o.predictor + "' (expected gaussian or gmm)");
+}
+
+void run_sample(const SampleOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
+  if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for T - 1)");
+
+  SamplerOptions sampler_options;
+  o.schedule.apply_to(sampler_options);
+  o.backend.apply_to(sampler_options);
+  Sampler sampler(o.schedule.build(), sampler_options);
+
+  // The output keeps the full shape; the engine sees [batch, dim].
+  std::vector<std::int64_t> extents;
+  std::vector<float> x;
+  if (!o.initial_path.empty()) {
+    BatchArray initial = read_batch(o.initial_path, "--initial");
+    if (o.shape_flag->count() > 0 && parse_shape(o.shape, "--shape") != initial.array.shape) {
+      throw Error("shape mismatch: --initial " + o.initial_path + " is " +
+                  format_shape(initial.array.shape) + " but --shape is " + o.shape);
+    }
+    extents = initial.array.shape;
+    x = std::move(initial.array.data);
+  } else {
+    if (o.shape_flag->count() == 0) throw Error("--shape is required (or give x_T with --initial)");
+    extents = parse_shape(o.shape, "--shape");
+  }
+  const Shape shape = batch_shape(extents);
+  std::unique_ptr<NoisePredictor> predictor = make_predictor(o, shape);
+  if (x.empty()) x.resize(static_cast<std::size_t>(shape.size()));
+
+  ProgressBar progress("sampling");
+  SampleRequest request;
+  request.x = x;
+  request.shape = shape;
+  request.noise = {o.seed, o.first_sample};
+  request.initial_noise_given = !o.initial_path.empty();
+  request.start_step = o.start_step;
+  request.progress = [&progress](int done, int total) { progress.update(done, total); };
+  sampler.sample(request, *predictor);
+
+  OutputFiles outputs;
+  outputs.write_npy(o.out_path, extents, x.data());
+  outputs.commit();
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("wrote %s: %s float32, backend %s, T=%d, %.2f s\n", o.out_path.c_str(),
+              format_shape(extents).c_str(), to_string(sampler.backend()).c_str(),
+              sampler.schedule().steps(), seconds);
+}
+
+}  // namespace
+
+void add_sample_command(CLI::App& app) {
+  auto options = std::make_shared<SampleOptions>();
+  SampleOptions& o = *options;
+  CLI::App* command = app.add_subcommand(
+      "sample", "Draw samples with the reverse process and a built-in predictor");
+  command->add_option("--predictor", o.predictor, "gaussian (element-wise prior) or gmm (mixture)")
+      ->capture_default_str();
+  auto* mean = command->add_option("--mean", o.mean, "gaussian prior mean")->capture_default_str();
+  auto* std =
+      command->add_option("--std", o.std, "gaussian prior std (>= 0)")->capture_default_str();
+  auto* mean_npy =
+      command
+          ->add_option("--mean-npy", o.mean_path, "per-element prior means (.npy with dim values)")
+          ->excludes(mean);
+  auto* std_npy =
+      command->add_option("--std-npy", o.std_path, "per-element prior stds (.npy with dim values)")
+          ->excludes(std);
+  o.gaussian_flags = {mean, std, mean_npy, std_npy};
+  command->add_option("--gmm", o.gmm_path,
+                      R"(mixture spec JSON: {"weights": [...], "means": [[...]], "stds": [...]})");
+  o.shape_flag = command->add_option("--shape", o.shape,
+                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64");
+  command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
+  command->add_option("--start-step", o.start_step, "first reverse step (default T - 1)");
+  command->add_option("--seed", o.seed, "noise seed")->capture_default_str();
+  command
+      ->add_option("--first-sample", o.first_sample,
+                   "global index of the first sample, for sharded runs")
+      ->capture_default_str();
+  command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
+  o.schedule.add_to(*command);
+  o.backend.add_to(*command);
+  command->callback([options] { run_sample(*options); });
+}
+
+}  // namespace ddpm::cli

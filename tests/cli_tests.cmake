@@ -1,0 +1,15 @@
+# Included by tests/CMakeLists.txt: the .npy reader/writer and the ddpm
+# program end to end (test_cli runs the built binary).
+include(GoogleTest)
+
+add_executable(test_npy test_npy.cpp)
+target_link_libraries(test_npy PRIVATE ddpm::ddpm GTest::gtest_main)
+gtest_discover_tests(test_npy DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
+
+if(TARGET ddpm_cli)
+  add_executable(test_cli test_cli.cpp)
+  target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main)
+  target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>")
+  add_dependencies(test_cli ddpm_cli)
+  gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
+endif()

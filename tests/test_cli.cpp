@@ -1,0 +1,477 @@
+// The ddpm program end to end: each test runs the built binary on small
+// inputs in a fresh directory and checks the files it writes, its one-line
+// summary, and, for every kind of bad input, one line on stderr, a non-zero
+// exit and no output file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "ddpm/npy.h"
+#include "ddpm/schedule.h"
+#include "npy_bytes.h"
+
+#ifndef DDPM_CLI_PATH
+#error "DDPM_CLI_PATH must name the built ddpm program"
+#endif
+
+namespace ddpm {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+std::string shell_quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+int count_lines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// A scratch directory per test: `work/` holds the inputs and outputs (its
+// listing shows stray files), `io/` the captured stdout and stderr.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    base_ =
+        fs::path(::testing::TempDir()) / ("ddpm_cli_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(base_);
+    fs::create_directories(base_ / "work");
+    fs::create_directories(base_ / "io");
+  }
+  void TearDown() override { fs::remove_all(base_); }
+
+  std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
+
+  // Arguments starting with '@' name files in the work directory.
+  RunResult run(const std::vector<std::string>& args) const {
+    std::string command = shell_quote(DDPM_CLI_PATH);
+    for (const std::string& arg : args) {
+      command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
+    }
+    const fs::path out = base_ / "io" / "stdout", err = base_ / "io" / "stderr";
+    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+    const int status = std::system(command.c_str());
+    RunResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_file(out);
+    result.err = read_file(err);
+    return result;
+  }
+
+  // Runs and expects success with a one-line summary on stdout and nothing on stderr.
+  void run_ok(const std::vector<std::string>& args) const {
+    const RunResult r = run(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(count_lines(r.out), 1) << r.out;
+    EXPECT_EQ(r.out.rfind("wrote ", 0), 0u) << r.out;
+  }
+
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(base_ / "work")) {
+      names.push_back(entry.path().filename());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  void write_array(const std::string& name, const std::vector<std::int64_t>& shape,
+                   const std::vector<float>& data) const {
+    write_npy(path(name), shape, data.data());
+  }
+
+  fs::path base_;
+};
+
+// Deterministic values in [lo, hi).
+std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f, float hi = 1.5f) {
+  std::vector<float> v(n);
+  std::uint32_t state = seed * 2654435761u + 1u;
+  for (float& x : v) {
+    state = state * 1664525u + 1013904223u;
+    x = lo + (hi - lo) * static_cast<float>(state >> 8) / static_cast<float>(1u << 24);
+  }
+  return v;
+}
+
+// |actual - (a x0 + b eps)| <= 1e-6 (|a x0| + |b eps|) for every element: the
+// float32 engine against the closed form in double.
+::testing::AssertionResult matches_forward(const std::vector<float>& actual,
+                                           const std::vector<float>& x0,
+                                           const std::vector<float>& eps,
+                                           const std::vector<int>& row_steps, std::size_t dim,
+                                           const Schedule& schedule, bool velocity = false) {
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const int t = row_steps[i / dim];
+    const double a = schedule.sqrt_alpha_bar()[t], b = schedule.sqrt_one_minus_alpha_bar()[t];
+    const double first = velocity ? a * eps[i] : a * x0[i];
+    const double second = velocity ? -b * x0[i] : b * eps[i];
+    const double expected = first + second;
+    const double bound = 1e-6 * (std::abs(first) + std::abs(second));
+    if (!(std::abs(actual[i] - expected) <= bound)) {
+      return ::testing::AssertionFailure() << "element " << i << " (t = " << t << "): got "
+                                           << actual[i] << ", expected " << expected;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---------------------------------------------------------------------------
+// forward
+
+TEST_F(CliTest, ForwardWithGivenNoiseMatchesClosedForm) {
+  const std::vector<std::int64_t> shape{6, 2, 5};
+  const auto x0 = values(60, 1), eps = values(60, 2, -3.0f, 3.0f);
+  write_array("x0.npy", shape, x0);
+  write_array("eps.npy", shape, eps);
+  run_ok({"forward", "--x0", "@x0.npy", "--t", "17", "--noise", "@eps.npy", "--out", "@xt.npy",
+          "--noise-out", "@eps_out.npy", "--velocity-out", "@v.npy", "--steps", "50", "--backend",
+          "cpu"});
+
+  const Schedule schedule = Schedule::linear(50);
+  const NpyArray x_t = read_npy(path("xt.npy"));
+  EXPECT_EQ(x_t.shape, shape);
+  EXPECT_TRUE(matches_forward(x_t.data, x0, eps, std::vector<int>(6, 17), 10, schedule));
+  EXPECT_EQ(read_npy(path("eps_out.npy")).data, eps);
+  EXPECT_TRUE(matches_forward(read_npy(path("v.npy")).data, x0, eps, std::vector<int>(6, 17), 10,
+                              schedule, /*velocity=*/true));
+}
+
+TEST_F(CliTest, ForwardWithStepPerSample) {
+  const auto x0 = values(24, 3), eps = values(24, 4);
+  write_array("x0.npy", {4, 6}, x0);
+  write_array("eps.npy", {4, 6}, eps);
+  write_array("t.npy", {4}, {0, 49, 10, 3});
+  run_ok({"forward", "--x0", "@x0.npy", "--t-per-sample", "@t.npy", "--noise", "@eps.npy", "--out",
+          "@xt.npy", "--steps", "50", "--schedule", "cosine", "--backend", "cpu"});
+  EXPECT_TRUE(matches_forward(read_npy(path("xt.npy")).data, x0, eps, {0, 49, 10, 3}, 6,
+                              Schedule::cosine(50)));
+}
+
+TEST_F(CliTest, ForwardDrawsReproducibleNoiseFromTheSeed) {
+  const auto x0 = values(40, 5);
+  write_array("x0.npy", {8, 5}, x0);
+  const std::vector<std::string> common{"forward", "--x0", "@x0.npy",   "--t", "30",
+                                        "--steps", "50",   "--backend", "cpu"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  run_ok(with({"--seed", "9", "--out", "@a.npy", "--noise-out", "@eps.npy"}));
+  run_ok(with({"--seed", "9", "--out", "@b.npy"}));
+  run_ok(with({"--seed", "10", "--out", "@c.npy"}));
+
+  const std::vector<float> eps = read_npy(path("eps.npy")).data;
+  EXPECT_TRUE(matches_forward(read_npy(path("a.npy")).data, x0, eps, std::vector<int>(8, 30), 5,
+                              Schedule::linear(50)));
+  EXPECT_EQ(read_file(path("a.npy")), read_file(path("b.npy")));
+  EXPECT_NE(read_file(path("a.npy")), read_file(path("c.npy")));
+}
+
+TEST_F(CliTest, BetasFileDefinesACustomSchedule) {
+  const std::vector<float> betas{0.01f, 0.05f, 0.2f, 0.4f};
+  const auto x0 = values(12, 7), eps = values(12, 8);
+  write_array("betas.npy", {4}, betas);
+  write_array("x0.npy", {3, 4}, x0);
+  write_array("eps.npy", {3, 4}, eps);
+  run_ok({"forward", "--x0", "@x0.npy", "--t", "3", "--noise", "@eps.npy", "--betas",
+          "@betas.npy", "--out", "@xt.npy", "--backend", "cpu"});
+  const Schedule schedule = Schedule::from_betas({betas.begin(), betas.end()});
+  EXPECT_TRUE(matches_forward(read_npy(path("xt.npy")).data, x0, eps, {3, 3, 3}, 4, schedule));
+}
+
+// ---------------------------------------------------------------------------
+// sample
+
+TEST_F(CliTest, SampleWritesTheFullShapeWithThePriorMean) {
+  // 100 steps up to beta 0.2 bring alpha_bar_T to 3e-5, so that starting
+  // from N(0, I) is right (the default betas need T = 1000 for that).
+  run_ok({"sample", "--predictor", "gaussian", "--mean", "0.5", "--std", "0.3", "--shape", "64,3,4",
+          "--seed", "1", "--steps", "100", "--beta-end", "0.2", "--out", "@s.npy", "--backend",
+          "cpu"});
+  const NpyArray s = read_npy(path("s.npy"));
+  EXPECT_EQ(s.shape, (std::vector<std::int64_t>{64, 3, 4}));
+  double sum = 0.0, squares = 0.0;
+  for (float v : s.data) sum += v;
+  const double mean = sum / s.data.size();
+  for (float v : s.data) squares += (v - mean) * (v - mean);
+  const double std = std::sqrt(squares / s.data.size());
+  // 768 draws of N(0.5, 0.3^2): the sample mean's sd is 0.3 / sqrt(768) = 0.011,
+  // so 0.05 is over 4 sd; the sd itself is checked loosely (finite T).
+  EXPECT_NEAR(mean, 0.5, 0.05);
+  EXPECT_NEAR(std, 0.3, 0.05);
+}
+
+TEST_F(CliTest, SampleShardsConcatenateBitForBit) {
+  const std::vector<std::string> common{"sample", "--mean",  "-0.2", "--std",     "0.7", "--seed",
+                                        "42",     "--steps", "60",   "--backend", "cpu"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  run_ok(with({"--shape", "10,7", "--out", "@all.npy"}));
+  run_ok(with({"--shape", "4,7", "--out", "@first.npy"}));
+  run_ok(with({"--shape", "6,7", "--first-sample", "4", "--out", "@rest.npy"}));
+
+  const NpyArray all = read_npy(path("all.npy"));
+  std::vector<float> joined = read_npy(path("first.npy")).data;
+  const std::vector<float> rest = read_npy(path("rest.npy")).data;
+  joined.insert(joined.end(), rest.begin(), rest.end());
+  ASSERT_EQ(joined.size(), all.data.size());
+  EXPECT_EQ(std::memcmp(joined.data(), all.data.data(), joined.size() * sizeof(float)), 0);
+}
+
+TEST_F(CliTest, SampleWithPerElementOraclePriorReturnsTheMeans) {
+  write_array("means.npy", {3}, {-1.0f, 0.25f, 2.0f});
+  write_array("stds.npy", {3}, {0.0f, 0.0f, 0.0f});
+  run_ok({"sample", "--mean-npy", "@means.npy", "--std-npy", "@stds.npy", "--shape", "5,3",
+          "--steps", "50", "--out", "@s.npy", "--backend", "cpu"});
+  const NpyArray s = read_npy(path("s.npy"));
+  for (std::size_t i = 0; i < s.data.size(); ++i) {
+    EXPECT_NEAR(s.data[i], (std::vector<float>{-1.0f, 0.25f, 2.0f})[i % 3], 1e-4) << i;
+  }
+}
+
+TEST_F(CliTest, SampleFromGivenInitialAndStartStep) {
+  // One reverse step at t = 0 with the oracle prior lands exactly on the mean.
+  write_array("x_t.npy", {3, 4}, values(12, 6));
+  run_ok({"sample", "--initial", "@x_t.npy", "--start-step", "0", "--mean", "0.7", "--std", "0",
+          "--steps", "50", "--out", "@s.npy", "--backend", "cpu"});
+  const NpyArray s = read_npy(path("s.npy"));
+  EXPECT_EQ(s.shape, (std::vector<std::int64_t>{3, 4}));
+  for (float v : s.data) EXPECT_NEAR(v, 0.7f, 1e-5);
+}
+
+TEST_F(CliTest, SampleFromGaussianMixture) {
+  std::ofstream(path("gmm.json"))
+      << R"({"weights": [0.25, 0.75], "means": [[-3, 0], [3, 1]], "stds": [0.3, 0.3]})";
+  run_ok({"sample", "--predictor", "gmm", "--gmm", "@gmm.json", "--shape", "400,2", "--seed", "3",
+          "--steps", "100", "--beta-end", "0.2", "--out", "@s.npy", "--backend", "cpu"});
+  const NpyArray s = read_npy(path("s.npy"));
+  ASSERT_EQ(s.shape, (std::vector<std::int64_t>{400, 2}));
+  int left = 0;
+  for (int i = 0; i < 400; ++i) left += s.data[2 * i] < 0.0f;
+  // Binomial(400, 0.25): sd 8.7, so +-35 is 4 sd.
+  EXPECT_NEAR(left, 100, 35);
+}
+
+// ---------------------------------------------------------------------------
+// demo and help
+
+TEST_F(CliTest, DemoWritesAValidPng) {
+  const RunResult r =
+      run({"demo", "--out", "@demo.png", "--size", "16", "--steps", "20", "--backend", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "wrote " + path("demo.png") + "\n");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"demo.png"}));
+
+  const std::string png = read_file(path("demo.png"));
+  ASSERT_GT(png.size(), 33u);
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(png.substr(12, 4), "IHDR");
+  const auto big_endian = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(png[at + i]);
+    return v;
+  };
+  // Three rows and six columns of 16-pixel pictures (drawn larger).
+  const std::uint32_t width = big_endian(16), height = big_endian(20);
+  EXPECT_GE(width, 6u * 16u);
+  EXPECT_GE(height, 3u * 16u);
+  EXPECT_LT(height, width);
+  EXPECT_EQ(png[24], 8);  // bit depth
+  EXPECT_EQ(png[25], 2);  // colour type: RGB
+}
+
+TEST_F(CliTest, EverySubcommandHasHelp) {
+  for (const char* command : {"forward", "sample", "demo"}) {
+    const RunResult r = run({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << command;
+    EXPECT_NE(r.out.find("--steps"), std::string::npos) << command;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: one line on stderr naming the problem, a non-zero exit, no file.
+
+struct ErrorCase {
+  std::string label;
+  std::vector<std::string> args;
+  std::string expected;  // a piece of the message that names the problem
+};
+std::ostream& operator<<(std::ostream& os, const ErrorCase& c) {
+  os << c.label << ": ddpm";
+  for (const auto& a : c.args) os << ' ' << a;
+  return os << "  (expecting '" << c.expected << "')";
+}
+
+class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase> {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    const std::string six = test::float_bytes({1, 2, 3, 4, 5, 6});
+    write_array("x0.npy", {4, 3}, values(12, 1));
+    write_array("noise_3x4.npy", {3, 4}, values(12, 2));
+    write_array("betas_ge1.npy", {3}, {0.1f, 1.0f, 0.2f});
+    write_array("t_short.npy", {2}, {1.0f, 2.0f});
+    write_array("means_4.npy", {4}, {1, 2, 3, 4});
+    std::vector<float> with_nan = values(12, 3);
+    with_nan[7] = std::nanf("");
+    write_array("nan.npy", {4, 3}, with_nan);
+    const std::string good = test::npy_image(test::f4_dict("(2, 3)"), six);
+    test::write_bytes(path("truncated.npy"), good.substr(0, good.size() - 5));
+    test::write_bytes(path("text.npy"), "x,y\n1,2\n");
+    test::write_bytes(
+        path("big_endian.npy"),
+        test::npy_image("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", six));
+    test::write_bytes(
+        path("fortran.npy"),
+        test::npy_image("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", six));
+    test::write_bytes(
+        path("int.npy"),
+        test::npy_image("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", six));
+    std::ofstream(path("broken.json")) << R"({"weights": [0.5, 0.5], "means": [[0, 0], )";
+    std::ofstream(path("weights.json"))
+        << R"({"weights": [0.5, 0.6], "means": [[0, 0], [1, 1]], "stds": [1, 1]})";
+    std::ofstream(path("three_d.json"))
+        << R"({"weights": [0.5, 0.5], "means": [[0, 0, 0], [1, 1, 1]], "stds": [1, 1]})";
+    inputs_ = listing();
+  }
+
+  std::vector<std::string> inputs_;
+};
+
+TEST_P(CliErrors, OneLineNoOutput) {
+  const ErrorCase& c = GetParam();
+  const RunResult r = run(c.args);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.back(), '\n') << r.err;
+  EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+  // Neither the output nor a temporary was left behind.
+  EXPECT_EQ(listing(), inputs_);
+}
+
+// Small and fast: every case uses --steps 50 (or fails before sampling).
+std::vector<ErrorCase> error_cases() {
+  // Each case adds the flag under test (--t, --backend, ...) to one of these.
+  const std::vector<std::string> forward_no_t{"forward",   "--x0", "@x0.npy", "--steps", "50",
+                                              "--backend", "cpu",  "--out",   "@out.npy"};
+  const std::vector<std::string> sample_any_backend{"sample", "--steps", "50", "--out", "@out.npy"};
+  auto plus = [](std::vector<std::string> base, std::vector<std::string> extra) {
+    base.insert(base.end(), extra.begin(), extra.end());
+    return base;
+  };
+  const std::vector<std::string> forward = plus(forward_no_t, {"--t", "5"});
+  const std::vector<std::string> sample = plus(sample_any_backend, {"--backend", "cpu"});
+  // forward with --x0 replaced.
+  auto forward_x0 = [&](const std::string& file) {
+    return std::vector<std::string>{"forward", "--x0",      file,  "--t",   "5",       "--steps",
+                                    "50",      "--backend", "cpu", "--out", "@out.npy"};
+  };
+  return {
+      {"steps_zero", {"sample", "--shape", "4,3", "--steps", "0", "--out", "@out.npy"}, "T > 0"},
+      {"betas_not_below_one",
+       {"sample", "--shape", "4,3", "--betas", "@betas_ge1.npy", "--out", "@out.npy"},
+       "outside (0, 1)"},
+      {"t_equals_T", plus(forward_no_t, {"--t", "50"}), "step t = 50 is outside [0, 50)"},
+      {"t_negative", plus(forward_no_t, {"--t", "-1"}), "step t = -1 is outside"},
+      {"t_and_t_per_sample", plus(forward, {"--t-per-sample", "@t_short.npy"}),
+       "give the step either as --t"},
+      {"t_per_sample_length", plus(forward_no_t, {"--t-per-sample", "@t_short.npy"}),
+       "has 2 steps but the batch has 4 samples"},
+      {"noise_shape", plus(forward, {"--noise", "@noise_3x4.npy"}), "shape mismatch"},
+      {"truncated_npy", forward_x0("@truncated.npy"), "truncated data"},
+      {"not_npy", forward_x0("@text.npy"), "not a .npy file"},
+      {"big_endian", forward_x0("@big_endian.npy"), "big-endian"},
+      {"fortran_order", forward_x0("@fortran.npy"), "Fortran"},
+      {"int_dtype", forward_x0("@int.npy"), "unsupported dtype '<i4'"},
+      {"nan_in_x0", forward_x0("@nan.npy"), "non-finite"},
+      {"missing_x0", forward_x0("@absent.npy"), "cannot read"},
+      {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive"},
+      {"shape_letters", plus(sample, {"--shape", "a,b"}), "'a' is not an integer"},
+      {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing"},
+      {"shape_empty", plus(sample, {"--shape", ""}), "empty"},
+      {"negative_std", plus(sample, {"--shape", "4,3", "--std", "-0.3"}), "std"},
+      {"per_element_mean_size", plus(sample, {"--shape", "4,3", "--mean-npy", "@means_4.npy"}),
+       "shape mismatch"},
+      {"gmm_broken_json",
+       plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@broken.json"}),
+       "not valid JSON"},
+      {"gmm_weights",
+       plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json"}), "sum to"},
+      {"gmm_dim", plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@three_d.json"}),
+       "dimension mismatch"},
+      {"gmm_missing_spec", plus(sample, {"--shape", "4,2", "--predictor", "gmm"}), "--gmm"},
+      {"unknown_predictor", plus(sample, {"--shape", "4,2", "--predictor", "vae"}),
+       "unknown predictor 'vae' (expected gaussian or gmm)"},
+      {"unknown_schedule", plus(sample, {"--shape", "4,2", "--schedule", "fancy"}),
+       "unknown schedule 'fancy'"},
+      {"unknown_variance", plus(sample, {"--shape", "4,2", "--variance", "wide"}),
+       "unknown --variance 'wide'"},
+      {"clip_reversed", plus(sample, {"--shape", "4,2", "--clip-x0", "1,-1"}),
+       "LO must be below HI"},
+      {"unknown_backend", plus(sample_any_backend, {"--shape", "4,2", "--backend", "tpu"}),
+       "unknown backend 'tpu'"},
+      {"unwritable_output",
+       {"sample", "--shape", "4,2", "--steps", "50", "--backend", "cpu", "--out",
+        "/nonexistent/dir/x.npy"},
+       "cannot write /nonexistent/dir/x.npy"},
+      {"unwritable_second_output", plus(forward, {"--noise-out", "/nonexistent/dir/eps.npy"}),
+       "cannot write /nonexistent/dir/eps.npy"},
+      {"same_output_twice", plus(forward, {"--noise-out", "@./out.npy"}), "name the same file"},
+      {"unwritable_demo",
+       {"demo", "--out", "/nonexistent/dir/d.png", "--size", "8", "--steps", "5", "--backend",
+        "cpu"},
+       "cannot write /nonexistent/dir/d.png"},
+      {"demo_size", {"demo", "--out", "@d.png", "--size", "2"}, "--size 2 is out of range"},
+      // CLI11's own errors, in the same one-line form.
+      {"unknown_flag", plus(sample, {"--shape", "4,2", "--bogus"}), "--bogus"},
+      {"missing_out", {"sample", "--shape", "4,2"}, "--out is required"},
+      {"betas_with_steps",
+       {"sample", "--shape", "4,2", "--betas", "@betas_ge1.npy", "--steps", "3", "--out",
+        "@out.npy"},
+       "excludes"},
+      {"no_subcommand", {}, "subcommand"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, CliErrors, ::testing::ValuesIn(error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase>& info) {
+                           return info.param.label;
+                         });
+
+}  // namespace
+}  // namespace ddpm
