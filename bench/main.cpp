@@ -1,0 +1,182 @@
+// ddpm-bench: large-batch throughput of the engine against the memory
+// bandwidth limit (GPU), beside an eager unfused baseline, and the CPU
+// backend's element-steps per second. See bench/README.md.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cpu_rows.h"
+#include "ddpm/error.h"
+#include "gpu_bench.h"
+#include "plot.h"
+#include "report.h"
+#include "system_info.h"
+
+namespace {
+
+using namespace ddpm::bench;
+
+struct Options {
+  std::string json_path;
+  std::string commit;
+  bool cpu_only = false;
+  bool gpu_only = false;
+  bool quick = false;
+  GpuBenchOptions gpu;
+  CpuBenchOptions cpu;
+};
+
+// Parses the options (--quick fills those not given), runs the rows, prints
+// the table and writes the JSON and the plot.
+int run(int argc, char** argv) {
+  CLI::App app{
+      "ddpm-bench: DDPM engine throughput against the memory-bandwidth limit, "
+      "with unfused and CPU figures"};
+  Options o;
+  std::vector<int> cpu_threads;
+  app.add_option("--json", o.json_path,
+                 "Write every row as JSON to FILE, and a plot to FILE with .png")
+      ->type_name("FILE");
+  app.add_option("--commit", o.commit,
+                 "Record this git commit (default: the one at configure time)")
+      ->type_name("HASH");
+  auto* cpu_only = app.add_flag("--cpu-only", o.cpu_only, "Run the CPU rows only");
+  auto* gpu_only = app.add_flag("--gpu-only", o.gpu_only, "Run the GPU rows only");
+  cpu_only->excludes(gpu_only);
+  app.add_flag("--quick", o.quick,
+               "Few repetitions and small sizes (CI smoke runs): sizes up to 2^20, 5 repetitions, "
+               "CPU T=100 with 3 runs; options given explicitly still apply");
+  auto* max_elements =
+      app.add_option("--max-elements", o.gpu.max_elements,
+                     "Largest size of the GPU ladder (default 2^28; --quick: 2^20)")
+          ->check(CLI::PositiveNumber);
+  auto* repetitions = app.add_option("--repetitions", o.gpu.repetitions,
+                                     "Timed repetitions per GPU row (default 25; --quick: 5)")
+                          ->check(CLI::PositiveNumber);
+  auto* warmup =
+      app.add_option("--warmup", o.gpu.warmup, "Untimed repetitions first (default 3; --quick: 1)")
+          ->check(CLI::NonNegativeNumber);
+  auto* fused_steps =
+      app.add_option("--fused-steps", o.gpu.fused_steps,
+                     "K: steps per sample() call in the fused-step rows (default 50; --quick: 10)")
+          ->check(CLI::Range(1, 1000));
+  app.add_option("--loop-steps", o.gpu.loop_steps, "T of the whole-loop rows (default 1000)")
+      ->check(CLI::Range(1, 100000));
+  auto* loop_elements =
+      app.add_option("--loop-elements", o.gpu.loop_large_elements,
+                     "Large batch of the whole-loop rows (default 2^24; --quick: 2^20)")
+          ->check(CLI::PositiveNumber);
+  auto* loop_repetitions = app.add_option("--loop-repetitions", o.gpu.loop_repetitions,
+                                          "Timed calls per whole-loop row (default 5; --quick: 2)")
+                               ->check(CLI::PositiveNumber);
+  auto* threads = app.add_option("--cpu-threads", cpu_threads,
+                                 "CPU worker threads, one row each, e.g. 1,2 (default: 1 and all "
+                                 "hardware threads; --quick: all; 0 = all)")
+                      ->delimiter(',')
+                      ->check(CLI::NonNegativeNumber);
+  auto* cpu_steps =
+      app.add_option("--cpu-steps", o.cpu.steps, "T of the CPU rows (default 1000; --quick: 100)")
+          ->check(CLI::Range(1, 100000));
+  auto* cpu_runs = app.add_option("--cpu-runs", o.cpu.runs,
+                                  "Timed CPU runs, median reported (default 5; --quick: 3)")
+                       ->check(CLI::PositiveNumber);
+  app.add_option("--cpu-batch", o.cpu.batch, "CPU batch (default 128)")->check(CLI::PositiveNumber);
+  app.add_option("--cpu-dim", o.cpu.dim, "CPU elements per sample (default 3072)")
+      ->check(CLI::PositiveNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (o.quick) {
+    if (max_elements->count() == 0) o.gpu.max_elements = std::int64_t{1} << 20;
+    if (repetitions->count() == 0) o.gpu.repetitions = 5;
+    if (warmup->count() == 0) o.gpu.warmup = 1;
+    if (fused_steps->count() == 0) o.gpu.fused_steps = 10;
+    if (loop_elements->count() == 0) o.gpu.loop_large_elements = std::int64_t{1} << 20;
+    if (loop_repetitions->count() == 0) o.gpu.loop_repetitions = 2;
+    if (cpu_steps->count() == 0) o.cpu.steps = 100;
+    if (cpu_runs->count() == 0) o.cpu.runs = 3;
+  }
+  o.gpu.loop_large_elements = std::min(o.gpu.loop_large_elements, o.gpu.max_elements);
+  o.gpu.loop_small_elements = std::min(o.gpu.loop_small_elements, o.gpu.max_elements);
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads->count() == 0) {
+    cpu_threads =
+        o.quick || hardware == 1 ? std::vector<int>{hardware} : std::vector<int>{1, hardware};
+  }
+  for (int& t : cpu_threads) t = t == 0 ? hardware : t;
+  o.cpu.threads = cpu_threads;
+
+  Report report;
+  report.run = collect_run_info(o.commit);
+  report.gpu = query_gpu_info();
+  report.gpu_rows_requested = !o.cpu_only;
+  report.cpu_rows_requested = !o.gpu_only;
+  report.settings = {
+      {"quick", o.quick},
+      {"gpu",
+       {{"max_elements", o.gpu.max_elements},
+        {"warmup", o.gpu.warmup},
+        {"repetitions", o.gpu.repetitions},
+        {"fused_steps", o.gpu.fused_steps},
+        {"loop_steps", o.gpu.loop_steps},
+        {"loop_small_elements", o.gpu.loop_small_elements},
+        {"loop_large_elements", o.gpu.loop_large_elements},
+        {"loop_repetitions", o.gpu.loop_repetitions},
+        {"schedule", "linear, T=1000, beta 1e-4 .. 0.02 (ladder); linear, T=loop_steps (loops)"},
+        {"timed_step", 500},
+        {"prior", {{"mean", 0.5}, {"std", 0.3}}}}},
+      {"cpu",
+       {{"threads", o.cpu.threads},
+        {"batch", o.cpu.batch},
+        {"dim", o.cpu.dim},
+        {"steps", o.cpu.steps},
+        {"runs", o.cpu.runs},
+        {"schedule", "linear, beta 1e-4 .. 0.02"},
+        {"prior", {{"mean", o.cpu.prior_mean}, {"std", o.cpu.prior_std}}}}},
+  };
+
+  std::ostream& progress = std::cerr;
+  if (report.gpu_rows_requested) {
+    if (report.gpu.usable) {
+      progress << "GPU rows on " << report.gpu.name << "\n";
+      report.rows = run_gpu_rows(o.gpu, report.gpu, report.notes, progress);
+    } else {
+      report.gpu_skipped = report.gpu.unavailable_reason.empty() ? "no usable CUDA device"
+                                                                 : report.gpu.unavailable_reason;
+      progress << "GPU rows skipped: " << report.gpu_skipped << "\n";
+    }
+  }
+  if (report.cpu_rows_requested) {
+    progress << "CPU rows: " << o.cpu.batch << "x" << o.cpu.dim << ", T=" << o.cpu.steps << "\n";
+    std::vector<Row> cpu = run_cpu_rows(o.cpu, progress);
+    report.rows.insert(report.rows.end(), cpu.begin(), cpu.end());
+  }
+
+  print_table(report, std::cout);
+  if (!o.json_path.empty()) {
+    write_json(report, o.json_path);
+    const std::string png = plot_path_for(o.json_path);
+    write_plot(report, png);
+    std::cout << "\nwrote " << o.json_path << " and " << png << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ddpm-bench: error: " << e.what() << "\n";
+    return 1;
+  }
+}
