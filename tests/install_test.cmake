@@ -8,3 +8,13 @@ add_test(NAME Install.FindPackageConsumerBuildsAndRuns
     -DGENERATOR=${CMAKE_GENERATOR}
     -P ${CMAKE_CURRENT_SOURCE_DIR}/install_test_steps.cmake)
 set_tests_properties(Install.FindPackageConsumerBuildsAndRuns PROPERTIES LABELS install TIMEOUT 600)
+
+# The same consumer with ddpm as a subdirectory (CPU backend only, to keep it quick).
+add_test(NAME Install.AddSubdirectoryConsumerBuildsAndRuns
+  COMMAND ${CMAKE_COMMAND}
+    -DSOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}/consumer
+    -DDDPM_SOURCE_DIR=${PROJECT_SOURCE_DIR}
+    -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/subdirectory-test
+    -DGENERATOR=${CMAKE_GENERATOR}
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/install_test_steps.cmake)
+set_tests_properties(Install.AddSubdirectoryConsumerBuildsAndRuns PROPERTIES LABELS install TIMEOUT 900)
