@@ -199,7 +199,9 @@ std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const E
     }
   }
   const int start = settings.start_step < 0 ? s.steps() - 1 : settings.start_step;
-  for (int t = start; t >= 0; --t) x = reverse_step(s, x, model(x, t), shape, t, key, settings);
+  for (int t = start; t >= settings.end_step; --t) {
+    x = reverse_step(s, x, model(x, t), shape, t, key, settings);
+  }
   return x;
 }
 

@@ -42,6 +42,7 @@ struct SampleSettings {
   VarianceKind variance = VarianceKind::beta;
   std::optional<ClipRange> clip_x0;
   int start_step = -1;                    // -1: T - 1
+  int end_step = 0;                       // the last step run
   const std::vector<double>* x_T = nullptr;  // given initial noise, or drawn
 };
 

@@ -108,11 +108,20 @@ int resolve_start_step(const SampleRequest& r, const Schedule& schedule) {
   return r.start_step < 0 ? schedule.steps() - 1 : r.start_step;
 }
 
+int sample_step_count(const SampleRequest& r, const Schedule& schedule) {
+  return resolve_start_step(r, schedule) - r.end_step + 1;
+}
+
 void validate(const SampleRequest& r, const Schedule& schedule) {
   validate_shape(r.shape);
   validate_size(r.x.size(), r.shape, "sample buffer");
   if (r.start_step < -1) throw Error("start step " + std::to_string(r.start_step) + " is negative");
-  schedule.check_step(resolve_start_step(r, schedule));
+  const int start = resolve_start_step(r, schedule);
+  schedule.check_step(start);
+  if (r.end_step < 0 || r.end_step > start) {
+    throw Error("end step " + std::to_string(r.end_step) + " is outside [0, start step " +
+                std::to_string(start) + "]");
+  }
   if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
 }
 

@@ -21,5 +21,7 @@ void validate(const SampleRequest& r, const Schedule& schedule);
 
 // The start step a SampleRequest resolves to.
 int resolve_start_step(const SampleRequest& r, const Schedule& schedule);
+// Steps a SampleRequest runs: start - end + 1.
+int sample_step_count(const SampleRequest& r, const Schedule& schedule);
 
 }  // namespace ddpm::detail

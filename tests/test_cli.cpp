@@ -271,6 +271,24 @@ TEST_F(CliTest, SampleFromGivenInitialAndStartStep) {
   for (float v : s.data) EXPECT_NEAR(v, 0.7f, 1e-5);
 }
 
+TEST_F(CliTest, SampleInTwoPiecesWithEndStepEqualsOneRun) {
+  const std::vector<std::string> common{"--mean", "0.3", "--std", "0.5", "--shape", "3,9",
+                                        "--steps", "60", "--seed", "8", "--backend", "cpu"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"sample"};
+    args.insert(args.end(), common.begin(), common.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  run_ok(with({"--out", "@whole.npy"}));
+  run_ok(with({"--end-step", "25", "--out", "@half.npy"}));
+  run_ok(with({"--initial", "@half.npy", "--start-step", "24", "--out", "@rest.npy"}));
+  const NpyArray whole = read_npy(path("whole.npy"));
+  const NpyArray rest = read_npy(path("rest.npy"));
+  ASSERT_EQ(whole.data.size(), rest.data.size());
+  EXPECT_EQ(std::memcmp(whole.data.data(), rest.data.data(), whole.data.size() * sizeof(float)), 0);
+}
+
 TEST_F(CliTest, SampleFromGaussianMixture) {
   std::ofstream(path("gmm.json"))
       << R"({"weights": [0.25, 0.75], "means": [[-3, 0], [3, 1]], "stds": [0.3, 0.3]})";

@@ -223,6 +223,46 @@ TEST(CpuSample, GivenInitialNoiseAndStartStepMatchReference) {
       x, reference::sample(s, shape, {2, 0}, reference::gaussian_model(s, shape, prior), settings), kTolerance));
 }
 
+// The loop run in pieces, each piece's output the next one's input, equals
+// the whole loop bit for bit: the noise of step t does not depend on where a
+// run starts or stops.
+TEST(CpuSample, LoopInPiecesEqualsTheWholeLoop) {
+  const Schedule s = Schedule::linear(100);
+  GaussianPredictor gaussian({0.5f, 0.3f, {}, {}});
+  GmmPredictor gmm(GmmSpec{{0.5, 0.5}, {{-1.0, 0.0, 1.0}, {1.0, 0.0, -1.0}}, {0.3, 0.2}});
+  for (NoisePredictor* predictor : {static_cast<NoisePredictor*>(&gaussian), static_cast<NoisePredictor*>(&gmm)}) {
+    const Shape shape{6, 3};
+    std::vector<float> whole(18), pieces(18);
+    Sampler sampler = cpu_sampler(s);
+    sampler.sample({.x = whole, .shape = shape, .noise = {4, 0}}, *predictor);
+    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .end_step = 60}, *predictor);
+    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
+                    .start_step = 59, .end_step = 20},
+                   *predictor);
+    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
+                    .start_step = 19},
+                   *predictor);
+    EXPECT_TRUE(test::bit_identical(whole, pieces));
+  }
+}
+
+TEST(CpuSample, StoppingEarlyMatchesReference) {
+  const Schedule s = Schedule::cosine(200);
+  const Shape shape{3, 50};
+  GaussianPrior prior{0.2f, 0.4f, {}, {}};
+  GaussianPredictor predictor(prior);
+  std::vector<float> x = test::poisoned(150);
+  int last_total = 0;
+  cpu_sampler(s).sample({.x = x, .shape = shape, .noise = {6, 0}, .end_step = 120,
+                         .progress = [&](int, int total) { last_total = total; }},
+                        predictor);
+  EXPECT_EQ(last_total, 80);
+  reference::SampleSettings settings;
+  settings.end_step = 120;
+  EXPECT_TRUE(close_relative_to_max(
+      x, reference::sample(s, shape, {6, 0}, reference::gaussian_model(s, shape, prior), settings), kTolerance));
+}
+
 TEST(CpuSample, ProgressReachesTheTotal) {
   const Schedule s = Schedule::linear(50);
   GmmPredictor predictor(GmmSpec{{1.0}, {{0.0, 0.0}}, {1.0}});

@@ -55,6 +55,9 @@ TEST_F(SamplerErrors, StepOutOfRange) {
   expect_error([&] { sampler.reverse_step({.x_t = x0, .eps = x0, .shape = {4, 5}, .step = 100, .x_prev = out}); },
                "step");
   expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .start_step = 100}, predictor); }, "step");
+  expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .start_step = 10, .end_step = 11}, predictor); },
+               "end step 11");
+  expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .end_step = -1}, predictor); }, "end step -1");
 }
 
 TEST_F(SamplerErrors, NonFiniteInputs) {

@@ -61,14 +61,19 @@ struct ReverseStepRequest {
   void* stream = nullptr;
 };
 
-// The whole reverse loop t = start_step ... 0. `x` holds the result; it is
-// also the input x_T when initial_noise_given, otherwise x_T is drawn.
+// The reverse loop t = start_step ... end_step (by default the whole loop,
+// T-1 ... 0). `x` holds the result, x_{end_step - 1}; it is also the input
+// x_{start_step} when initial_noise_given, otherwise that is drawn as x_T.
+// The noise of step t does not depend on where a run starts or stops, so a
+// loop run in pieces (each piece's output given as the next one's input)
+// equals the whole loop bit for bit: snapshots, checkpoints, SDEdit.
 struct SampleRequest {
   std::span<float> x;
   Shape shape;
   NoiseKey noise;
   bool initial_noise_given = false;
   int start_step = -1;  // -1: T - 1
+  int end_step = 0;     // the last step run, 0 <= end_step <= start_step
   Memory memory = Memory::host;
   void* stream = nullptr;
   // Called with (steps done, steps total) from the calling thread; may be

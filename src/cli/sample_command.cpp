@@ -31,6 +31,7 @@ struct SampleOptions {
   CLI::Option* shape_flag = nullptr;
   std::string initial_path;
   int start_step = -1;
+  int end_step = 0;
   std::uint64_t seed = 0;
   std::int64_t first_sample = 0;
   std::string out_path;
@@ -116,6 +117,7 @@ void run_sample(const SampleOptions& o) {
   request.noise = {o.seed, o.first_sample};
   request.initial_noise_given = !o.initial_path.empty();
   request.start_step = o.start_step;
+  request.end_step = o.end_step;
   request.progress = [&progress](int done, int total) { progress.update(done, total); };
   sampler.sample(request, *predictor);
 
@@ -156,6 +158,9 @@ void add_sample_command(CLI::App& app) {
                                      "output shape, first axis the batch: 256,3072 or 16,3,64,64");
   command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
   command->add_option("--start-step", o.start_step, "first reverse step (default T - 1)");
+  command->add_option("--end-step", o.end_step,
+                      "last reverse step (default 0); the output is x_{end-1}, which\n"
+                      "--initial with --start-step end-1 continues bit for bit");
   command->add_option("--seed", o.seed, "noise seed")->capture_default_str();
   command
       ->add_option("--first-sample", o.first_sample,

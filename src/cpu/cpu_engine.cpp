@@ -99,15 +99,15 @@ class CpuEngine final : public Sampler::Engine {
       throw Error("the noise predictor does not run on the host; use --backend cuda");
     }
     const int start = resolve_start_step(r, schedule());
-    const int total_steps = start + 1;
+    const int total_steps = sample_step_count(r, schedule());
     float* x = r.x.data();
     if (!r.initial_noise_given) draw_initial_noise(x, r.shape, r.noise);
     predictor.prepare(schedule(), Memory::host, r.shape, nullptr);
     if (const GaussianPrior* prior = predictor.fusable_gaussian_prior()) {
-      sample_fused(x, r, *prior, start);
+      sample_fused(x, r, *prior, start, r.end_step);
     } else {
       std::vector<float> eps(static_cast<std::size_t>(r.shape.size()));
-      for (int t = start; t >= 0; --t) {
+      for (int t = start; t >= r.end_step; --t) {
         PredictorCall call;
         call.x_t = x;
         call.eps = eps.data();
@@ -157,8 +157,9 @@ class CpuEngine final : public Sampler::Engine {
   }
 
   // Each tile runs the whole loop while it sits in cache.
-  void sample_fused(float* x, const SampleRequest& r, const GaussianPrior& prior, int start) {
-    const int total_steps = start + 1;
+  void sample_fused(float* x, const SampleRequest& r, const GaussianPrior& prior, int start,
+                    int end) {
+    const int total_steps = start - end + 1;
     // The kernel's per-element path reads both tables: fill in the scalar one.
     std::vector<float> means = prior.means, stds = prior.stds;
     if (!means.empty() || !stds.empty()) {
@@ -175,6 +176,7 @@ class CpuEngine final : public Sampler::Engine {
     args.std = prior.std;
     args.table = table_.data();
     args.start_step = start;
+    args.end_step = end;
     args.clip = clip_;
     std::function<void(std::int64_t, std::int64_t)> progress;
     if (r.progress) {

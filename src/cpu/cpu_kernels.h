@@ -58,7 +58,7 @@ struct ReverseArgs {
   int step = 0;
 };
 
-// Runs the steps start .. 0 on a tile with the analytic Gaussian predictor
+// Runs the steps start .. end on a tile with the analytic Gaussian predictor
 // fused in: the tile stays in cache for the whole loop.
 struct FusedGaussianArgs {
   std::int64_t dim = 0;
@@ -69,6 +69,7 @@ struct FusedGaussianArgs {
   float std = 1.0f;
   const kernels::StepCoefficients* table = nullptr;
   int start_step = 0;
+  int end_step = 0;
   kernels::ClipSettings clip;
 };
 

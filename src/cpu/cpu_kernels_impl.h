@@ -188,7 +188,7 @@ void fused_gaussian_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedGau
   clip.enabled = kClip;
   const std::int64_t dim = a.dim;
   const float scalar_var = a.std * a.std;
-  for (int t = a.start_step; t >= 0; --t) {
+  for (int t = a.start_step; t >= a.end_step; --t) {
     const k::StepCoefficients c = a.table[t];
     for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(t)),
                    c.sigma != 0.0f,

@@ -14,14 +14,14 @@
 // its buffers can be reused across streams; different engines never wait for
 // each other.
 //
-// Sampling loop. x_T is drawn (unless given), then for t = start ... 0 either
+// Sampling loop. x_T is drawn (unless given), then for t = start ... end either
 // one fused kernel (GaussianPredictor: eps and the reverse step in one pass)
 // or predictor.predict followed by the reverse kernel, with no host-device
 // synchronisation. When the predictor is capturable the whole loop is
 // captured on a private stream into a CUDA Graph and the graph is launched on
 // the request's stream. The loop is captured on every call (recording costs
 // about what launching costs) and the instantiated graph is updated in place
-// when the topology is unchanged (cudaGraphExecUpdate: same shape, start step
+// when the topology is unchanged (cudaGraphExecUpdate: same shape, steps
 // and predictor work), so pointers, seeds and predictor tables that changed
 // since the last call are always those of this call; instantiation happens
 // only when the topology changes. A predictor that only supports host memory
@@ -367,9 +367,10 @@ class CudaEngine final : public Sampler::Engine {
     loop.noise = {r.noise.seed, r.noise.first_sample};
     loop.draw_initial = !r.initial_noise_given;
     loop.start = resolve_start_step(r, schedule());
+    loop.end = r.end_step;
     loop.predictor = &predictor;
     loop.config = cuda::launch_config(device_);
-    const int total = loop.start + 1;
+    const int total = loop.start - loop.end + 1;
 
     Use use(last_use_, stream);
     if (host_io && r.initial_noise_given) {
@@ -435,6 +436,7 @@ class CudaEngine final : public Sampler::Engine {
     kernels::NoiseParams noise;
     bool draw_initial = true;
     int start = 0;
+    int end = 0;  // the last step run
     NoisePredictor* predictor = nullptr;
     kernels::PriorView prior;
     kernels::LaunchConfig config;
@@ -562,7 +564,7 @@ class CudaEngine final : public Sampler::Engine {
       kernels::launch_initial_noise(loop.x, loop.shape.batch, loop.shape.dim, loop.noise,
                                     loop.config, s);
     }
-    for (int t = loop.start; t >= 0; --t) {
+    for (int t = loop.start; t >= loop.end; --t) {
       if (loop.eps == nullptr) {
         kernels::FusedGaussianArgs a;
         a.x = loop.x;
@@ -579,7 +581,7 @@ class CudaEngine final : public Sampler::Engine {
         launch_reverse_in_place(loop, t, s);
       }
       const int done = loop.start - t + 1;
-      if (loop.tick_every > 0 && (done % loop.tick_every == 0 || t == 0)) {
+      if (loop.tick_every > 0 && (done % loop.tick_every == 0 || t == loop.end)) {
         DDPM_CUDA_CHECK(cudaLaunchHostFunc(s, on_progress_tick, &progress_));
       }
     }
@@ -619,13 +621,13 @@ class CudaEngine final : public Sampler::Engine {
     const auto n = static_cast<std::size_t>(loop.shape.size());
     host_x_.resize(n);
     host_eps_.resize(n);
-    const int total = loop.start + 1;
+    const int total = loop.start - loop.end + 1;
     if (progress) progress(0, total);
     if (loop.draw_initial) {
       kernels::launch_initial_noise(loop.x, loop.shape.batch, loop.shape.dim, loop.noise,
                                     loop.config, stream);
     }
-    for (int t = loop.start; t >= 0; --t) {
+    for (int t = loop.start; t >= loop.end; --t) {
       copy_to_host(std::span<float>(host_x_), loop.x, stream);
       DDPM_CUDA_CHECK(cudaStreamSynchronize(stream));
       PredictorCall call;
