@@ -73,43 +73,41 @@ void draw_forward_row(Sampler& sampler, const std::vector<float>& picture,
   x_last.assign(last.begin(), last.end());
 }
 
-// Row 2: the reverse process one step at a time (Sampler::sample runs to
-// t = 0 without stopping, and the figure needs the states in between).
+// Row 2: the reverse process from the noised picture at T-1, run in pieces
+// that stop at each column's step (a loop in pieces equals one run bit for
+// bit), with the oracle predictor.
 void draw_reverse_row(Sampler& sampler, const std::vector<float>& picture,
                       const std::vector<int>& steps, std::uint64_t seed, std::vector<float> x,
                       ImageGrid& grid, ProgressBar& progress) {
-  const Schedule& schedule = sampler.schedule();
-  const Shape shape{1, static_cast<std::int64_t>(picture.size())};
+  const int total = sampler.schedule().steps();
   GaussianPrior oracle;
   oracle.means = picture;
   oracle.std = 0.0f;
   GaussianPredictor predictor(oracle);
-  predictor.prepare(schedule, Memory::host, shape, nullptr);
-  std::vector<float> eps(x.size());
 
-  for (int t = schedule.steps() - 1; t >= 0; --t) {
-    // x is x_t here: show it in every column that stands for step t.
-    for (int j = 1; j < kColumns; ++j) {
-      if (steps[static_cast<std::size_t>(j)] == t) grid.place(1, j, x);
-    }
-    PredictorCall call;
-    call.x_t = x.data();
-    call.eps = eps.data();
-    call.shape = shape;
-    call.step = t;
-    call.schedule = &schedule;
-    predictor.predict(call);
-
-    ReverseStepRequest step;
-    step.x_t = x;
-    step.eps = eps;
-    step.shape = shape;
-    step.step = t;
-    step.noise = {seed, 0};
-    step.x_prev = x;
-    sampler.reverse_step(step);
-    progress.update(schedule.steps() - t, 2 * schedule.steps());
+  // x holds x_next, the state before step `next` runs.
+  int next = total - 1;
+  auto run_down_to = [&](int end_step) {
+    SampleRequest piece;
+    piece.x = x;
+    piece.shape = {1, static_cast<std::int64_t>(picture.size())};
+    piece.noise = {seed, 0};
+    piece.initial_noise_given = true;
+    piece.start_step = next;
+    piece.end_step = end_step;
+    const int done_before = total - 1 - next;
+    piece.progress = [&, done_before](int done, int) {
+      progress.update(done_before + done, 2 * total);
+    };
+    sampler.sample(piece, predictor);
+    next = end_step - 1;
+  };
+  for (int j = kColumns - 1; j >= 1; --j) {
+    const int column_step = steps[static_cast<std::size_t>(j)];
+    if (column_step < next) run_down_to(column_step + 1);  // leaves x = x_{column_step}
+    grid.place(1, j, x);
   }
+  run_down_to(0);  // the end of the loop: x_0 as the model returns it
   grid.place(1, 0, x);
 }
 
