@@ -94,6 +94,24 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
   }
 }
 
+// x_{t-1} for one group: draws z for (sample, group, step) unless `draw` is
+// false (t = 0) and stores reverse_step(x, eps, z) at out + e.base.
+template <bool Vec, typename Index>
+__device__ __forceinline__ void store_reverse_step(float* out, const ElementGroup<Index>& e,
+                                                   float4 x, float4 eps, const StepCoefficients& c,
+                                                   const ClipSettings& clip, bool draw,
+                                                   NoiseParams noise, int step) {
+  float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (draw) {
+    z = normal4(noise.seed, static_cast<std::uint64_t>(noise.first_sample) + e.row,
+                NoiseStream::reverse, static_cast<std::uint32_t>(step), e.group);
+  }
+  store_group<Vec>(
+      out + e.base, e.count,
+      map4([&](float xv, float ev, float zv) { return reverse_step(xv, ev, zv, c, clip); }, x, eps,
+           z));
+}
+
 template <bool Vec, bool Clipped, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   const Index dim = static_cast<Index>(a.dim);
@@ -108,15 +126,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
     const float4 eps = load_group<Vec>(a.eps + e.base, e.count);
-    float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (draw) {
-      z = normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + e.row,
-                  NoiseStream::reverse, static_cast<std::uint32_t>(a.step), e.group);
-    }
-    store_group<Vec>(
-        a.x_prev + e.base, e.count,
-        map4([&](float xv, float ev, float zv) { return reverse_step(xv, ev, zv, c, clip); }, x,
-             eps, z));
+    store_reverse_step<Vec>(a.x_prev, e, x, eps, c, clip, draw, a.noise, a.step);
   }
 }
 
@@ -141,15 +151,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) fused_gaussian_reverse_kernel(F
     }
     const float4 eps = map4(
         [&](float xv, float m, float v) { return gaussian_prior_eps(xv, m, v, c); }, x, mean, var);
-    float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (draw) {
-      z = normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + e.row,
-                  NoiseStream::reverse, static_cast<std::uint32_t>(a.step), e.group);
-    }
-    store_group<Vec>(
-        a.x + e.base, e.count,
-        map4([&](float xv, float ev, float zv) { return reverse_step(xv, ev, zv, c, clip); }, x,
-             eps, z));
+    store_reverse_step<Vec>(a.x, e, x, eps, c, clip, draw, a.noise, a.step);
   }
 }
 
