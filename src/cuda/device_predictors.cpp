@@ -13,6 +13,7 @@
 #include "ddpm/error.h"
 #include "device_predictor_state.h"
 #include "device_predictors.h"
+#include "gmm_tables.h"
 #include "tuning.h"
 
 namespace ddpm::detail {
@@ -124,19 +125,16 @@ std::shared_ptr<GmmDeviceState> prepare_gmm_device(const GmmSpec& spec, const Sc
   state->device = current_device();
   state->steps = schedule.steps();
   state->dim = shape.dim;
-  std::vector<float> log_weights, means, vars;
-  for (int k = 0; k < spec.components(); ++k) {
-    if (!(spec.weights[k] > 0.0)) continue;  // log 0: the component never contributes
-    log_weights.push_back(static_cast<float>(std::log(spec.weights[k])));
-    vars.push_back(static_cast<float>(spec.stds[k] * spec.stds[k]));
-    for (double m : spec.means[k]) means.push_back(static_cast<float>(m));
+  // The same float tables the host predictor reads (components of weight 0 left out).
+  const GmmTables tables = make_gmm_tables(spec);
+  if (tables.log_weights.empty()) {
+    throw Error("gaussian mixture has no component with positive weight");
   }
-  if (log_weights.empty()) throw Error("gaussian mixture has no component with positive weight");
-  state->components = static_cast<int>(log_weights.size());
+  state->components = static_cast<int>(tables.log_weights.size());
   const cudaStream_t s = as_stream(stream);
-  upload(state->log_weights, log_weights, "the gaussian mixture's weights", s);
-  upload(state->means, means, "the gaussian mixture's means", s);
-  upload(state->vars, vars, "the gaussian mixture's variances", s);
+  upload(state->log_weights, tables.log_weights, "the gaussian mixture's weights", s);
+  upload(state->means, tables.means, "the gaussian mixture's means", s);
+  upload(state->vars, tables.variances, "the gaussian mixture's variances", s);
   state->host_table = make_step_ab_table(schedule);
   upload(state->table, state->host_table, "the gaussian mixture's step table", s);
   return state;
