@@ -99,7 +99,7 @@ void check_gpu_paths(GpuContext& context) {
   {
     ReverseStepRequest request;
     request.x_t = in(0);
-    request.eps = in(1);
+    request.model_output = in(1);
     request.shape = shape;
     request.step = 0;
     request.noise = NoiseKey{4, 0};
@@ -120,7 +120,7 @@ void check_gpu_paths(GpuContext& context) {
   {
     ReverseStepRequest request;
     request.x_t = in(0);
-    request.eps = in(1);
+    request.model_output = in(1);
     request.shape = shape;
     request.step = 500;
     request.noise = NoiseKey{55, 0};

@@ -161,7 +161,7 @@ std::vector<Row> run_ladder_rows(GpuContext& context) {
                              [&](const RotatingSets& sets, int c, std::int64_t n) {
                                ReverseStepRequest request;
                                request.x_t = cspan_of(sets.at(c, 0), n);
-                               request.eps = cspan_of(sets.at(c, 1), n);
+                               request.model_output = cspan_of(sets.at(c, 1), n);
                                request.shape = shape_for(n);
                                request.step = kTimedStep;
                                request.noise = NoiseKey{12, 0};

@@ -1,7 +1,7 @@
 #pragma once
 // A predictor that computes what another computes but hides what lets the
-// engine fuse it (fusable_gaussian_prior() = nullptr) and, optionally, what
-// lets it capture the loop in a CUDA Graph. Used to measure the unfused and
+// engine fuse it (it is not a GaussianPredictor) and, optionally, what lets
+// it capture the loop in a CUDA Graph. Used to measure the unfused and
 // the ungraphed loop with the very same predictor kernel.
 #include "ddpm/predictor.h"
 
@@ -17,7 +17,6 @@ class UnfusedPredictor : public NoisePredictor {
   void predict(const PredictorCall& call) override { inner_.predict(call); }
   bool supports(Memory memory) const override { return inner_.supports(memory); }
   bool capturable() const override { return capturable_ && inner_.capturable(); }
-  const GaussianPrior* fusable_gaussian_prior() const override { return nullptr; }
 
  private:
   NoisePredictor& inner_;

@@ -8,6 +8,8 @@
 #include <cuda_runtime_api.h>
 
 #include "step_coefficients.cuh"
+#include "step_rule.cuh"
+#include "gmm_math.cuh"
 
 namespace ddpm::kernels {
 
@@ -20,15 +22,13 @@ struct LaunchConfig {
 };
 inline constexpr int kMaxBlockSize = 512;
 
-// Where the per-step coefficients of one engine live. The compact records
-// (step_records.cuh) are always in global memory and, when the engine got a
-// region of the constant arena, also at float offset constant_offset there.
-struct ScheduleView {
-  int constant_offset = -1;                  // -1: read the global copy
-  const float* records = nullptr;            // steps x width floats, global
-  const StepCoefficients* table = nullptr;   // the full table, global (forward_one_step)
-  int width = 5;                             // record_width(clipped)
-  int steps = 0;
+// Where the reverse-step records of one engine live (step_rule.cuh): one
+// record per plan position, always in global memory and, when the engine got
+// a region of the constant arena, also at float offset constant_offset there.
+struct StepView {
+  int constant_offset = -1;        // -1: read the global copy
+  const float* records = nullptr;  // positions x width floats, global
+  int width = kRecordWidthPlain;   // record_width(full)
 };
 
 struct NoiseParams {
@@ -42,6 +42,24 @@ struct PriorView {
   float var = 1.0f;
   const float* means = nullptr;  // both set, or both null
   const float* vars = nullptr;
+};
+
+// Where a step's model output comes from: the buffer a predictor wrote, or
+// the analytic Gaussian prior evaluated in the kernel (the fused path), in
+// prediction type `prediction_type` (0 epsilon, 1 sample, 2 v_prediction).
+struct ModelView {
+  const float* output = nullptr;  // [batch, dim]; null: `prior`
+  PriorView prior;
+  int prediction_type = 0;
+};
+
+// x0 processing: clipping to [lo, hi], or thresholding with the per-row
+// scales of launch_threshold_scales.
+struct X0View {
+  X0Mode mode = X0Mode::none;
+  float lo = -1.0f;
+  float hi = 1.0f;
+  const float* row_scale = nullptr;  // [batch], thresholding
 };
 
 // x = N(0, I) from NoiseStream::initial at step 0 (x_T of the reverse loop).
@@ -59,7 +77,7 @@ struct ForwardArgs {
   std::int64_t batch = 0;
   std::int64_t dim = 0;
   NoiseParams noise;
-  ScheduleView schedule;
+  const ForwardCoefficients* table = nullptr;  // by timestep, global
 };
 void launch_forward(const ForwardArgs& args, const LaunchConfig& config, cudaStream_t stream);
 
@@ -71,38 +89,46 @@ struct ForwardOneStepArgs {
   std::int64_t batch = 0;
   std::int64_t dim = 0;
   NoiseParams noise;
-  ScheduleView schedule;
+  const ForwardCoefficients* table = nullptr;
 };
 void launch_forward_one_step(const ForwardOneStepArgs& args, const LaunchConfig& config,
                              cudaStream_t stream);
 
-// x_prev may be x_t (in place); other overlaps are not allowed.
+// One reverse step of the rule at plan position `position` (timestep
+// `timestep` keys the noise). x_prev may be x_t (in place; the fused path);
+// other overlaps are not allowed.
 struct ReverseArgs {
   const float* x_t = nullptr;
-  const float* eps = nullptr;
   float* x_prev = nullptr;
-  int step = 0;
+  ModelView model;
+  const float* variance_noise = nullptr;  // given z, or null: drawn where sigma != 0
+  float* x0_out = nullptr;                // optional: x0_hat after processing (needs full records)
+  int position = 0;
+  int timestep = 0;
   std::int64_t batch = 0;
   std::int64_t dim = 0;
   NoiseParams noise;
-  ScheduleView schedule;
-  ClipSettings clip;  // must match the record layout of `schedule`
+  StepView steps;  // full records when x0.mode != none or x0_out is set
+  X0View x0;
 };
 void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream);
 
-// One fused step: eps = gaussian_prior_eps(x, prior) and the reverse step, in place.
-struct FusedGaussianArgs {
-  float* x = nullptr;
-  int step = 0;
+// Dynamic thresholding's s for every row (one block per row, radix selection
+// of the quantile of |x0_hat|; see src/threshold.h): row_scale[row] for the
+// step at `position`, from x_t and the model.
+struct ThresholdArgs {
+  const float* x_t = nullptr;
+  ModelView model;
+  int position = 0;
   std::int64_t batch = 0;
   std::int64_t dim = 0;
-  NoiseParams noise;
-  ScheduleView schedule;
-  ClipSettings clip;
-  PriorView prior;
+  StepView steps;  // full records
+  std::int64_t lower = 0;  // the quantile's lower order statistic (0-based)
+  float weight = 0.0f;     // the weight of the next one
+  float max_value = 1.0f;  // s is clamped to [1, max_value]
+  float* row_scale = nullptr;
 };
-void launch_fused_gaussian_reverse(const FusedGaussianArgs& args, const LaunchConfig& config,
-                                   cudaStream_t stream);
+void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream);
 
 // The constant arena (kernels/constant_schedule.cuh): its size in floats, and
 // an upload of `count` floats to float offset `offset` of the current
@@ -116,38 +142,38 @@ cudaError_t probe_kernel_image();
 
 // ---- predictors (kernels/predictor_kernels.cu) ----
 
-// sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) of one step.
+// sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) of one timestep.
 struct StepAB {
   float a = 0.0f;
   float b = 0.0f;
 };
 
-struct GaussianEpsArgs {
+struct GaussianOutputArgs {
   const float* x_t = nullptr;
-  float* eps = nullptr;
+  float* output = nullptr;
   std::int64_t batch = 0;
   std::int64_t dim = 0;
+  int prediction_type = 0;
   StepAB step;                          // used when steps is null
-  const std::int32_t* steps = nullptr;  // per-sample steps...
-  const StepAB* table = nullptr;        // ...looked up here
+  const std::int32_t* steps = nullptr;  // per-sample timesteps...
+  const StepAB* table = nullptr;        // ...looked up here (by timestep)
   PriorView prior;
 };
-void launch_gaussian_eps(const GaussianEpsArgs& args, const LaunchConfig& config,
-                         cudaStream_t stream);
+void launch_gaussian_output(const GaussianOutputArgs& args, const LaunchConfig& config,
+                            cudaStream_t stream);
 
-struct GmmEpsArgs {
+struct GmmOutputArgs {
   const float* x_t = nullptr;
-  float* eps = nullptr;
+  float* output = nullptr;
   std::int64_t batch = 0;
   std::int64_t dim = 0;
-  int components = 0;
-  const float* log_weights = nullptr;  // K
-  const float* means = nullptr;        // K x dim
-  const float* vars = nullptr;         // K: s_k^2
+  GmmParams params;                     // device tables
+  int prediction_type = 0;
   StepAB step;
+  GmmComponentStep* step_constants = nullptr;  // K, device scratch for the uniform step
   const std::int32_t* steps = nullptr;
   const StepAB* table = nullptr;
 };
-void launch_gmm_eps(const GmmEpsArgs& args, const LaunchConfig& config, cudaStream_t stream);
+void launch_gmm_output(const GmmOutputArgs& args, const LaunchConfig& config, cudaStream_t stream);
 
 }  // namespace ddpm::kernels

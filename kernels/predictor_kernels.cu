@@ -1,6 +1,7 @@
-// Device kernels of the built-in noise predictors (used through
+// Device kernels of the built-in predictors (used through
 // src/cuda/device_predictors.cpp): the element-wise Gaussian prior, when it is
-// not fused into the reverse step, and the Gaussian mixture.
+// not fused into the reverse step, and the Gaussian mixture. Both answer in
+// the prediction type asked for (step_rule.cuh: output_weights).
 #include <cstdint>
 
 #include "cuda/check.h"
@@ -13,9 +14,9 @@
 namespace ddpm::kernels {
 namespace {
 
-// eps = gaussian_prior_eps(x_t, mean, var): 8 bytes per element (x in, eps out).
+// 8 bytes per element (x in, model output out).
 template <bool Vec, typename Index>
-__global__ void __launch_bounds__(kMaxBlockSize) gaussian_eps_kernel(GaussianEpsArgs a) {
+__global__ void __launch_bounds__(kMaxBlockSize) gaussian_output_kernel(GaussianOutputArgs a) {
   const Index dim = static_cast<Index>(a.dim);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(a.batch) * gpr;
@@ -23,9 +24,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) gaussian_eps_kernel(GaussianEps
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
     const StepAB ab = a.steps != nullptr ? a.table[a.steps[e.row]] : a.step;
-    StepCoefficients c{};
-    c.sqrt_alpha_bar = ab.a;
-    c.sqrt_one_minus_alpha_bar = ab.b;
+    const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
     float4 mean = make_float4(a.prior.mean, a.prior.mean, a.prior.mean, a.prior.mean);
     float4 var = make_float4(a.prior.var, a.prior.var, a.prior.var, a.prior.var);
@@ -34,9 +33,18 @@ __global__ void __launch_bounds__(kMaxBlockSize) gaussian_eps_kernel(GaussianEps
       var = load_group<Vec>(a.prior.vars + 4 * e.group, e.count);
     }
     store_group<Vec>(
-        a.eps + e.base, e.count,
-        map4([&](float xv, float m, float v) { return gaussian_prior_eps(xv, m, v, c); }, x, mean,
-             var));
+        a.output + e.base, e.count,
+        map4([&](float xv, float m, float v) { return gaussian_model_output(xv, m, v, ab.a, ab.b, w); },
+             x, mean, var));
+  }
+}
+
+// The K per-component constants of the batch's step (gmm_math.cuh).
+__global__ void gmm_step_constants_kernel(GmmOutputArgs a) {
+  const OutputWeights w = output_weights(a.prediction_type, a.step.a, a.step.b);
+  for (int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); k < a.params.components;
+       k += static_cast<int>(gridDim.x * blockDim.x)) {
+    a.step_constants[k] = gmm_component_step(a.params, k, a.step.a, a.step.b, w);
   }
 }
 
@@ -45,7 +53,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) gaussian_eps_kernel(GaussianEps
 template <int G>
 struct GroupSum {
   unsigned mask;
-  __device__ __forceinline__ float operator()(float s) const {
+  __device__ __forceinline__ double operator()(double s) const {
     if constexpr (G > 1) {
 #pragma unroll
       for (int offset = G / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(mask, s, offset, G);
@@ -58,51 +66,57 @@ struct GroupSum {
 // rows take one thread each, long rows a whole warp. All lanes of a group
 // share the row, so they take the same branches and reach every shuffle.
 template <int G>
-__global__ void __launch_bounds__(kMaxBlockSize) gmm_eps_kernel(GmmEpsArgs a) {
+__global__ void __launch_bounds__(kMaxBlockSize) gmm_output_kernel(GmmOutputArgs a) {
   const int lane = static_cast<int>(threadIdx.x) & (G - 1);
   const unsigned mask =
       G == 32 ? 0xffffffffu : ((1u << G) - 1u) << ((threadIdx.x & 31u) & ~(G - 1u));
-  const GmmParams params{a.dim, a.components, a.log_weights, a.means, a.vars};
   const std::int64_t first = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / G;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x / G;
   for (std::int64_t row = first; row < a.batch; row += stride) {
-    const StepAB ab = a.steps != nullptr ? a.table[a.steps[row]] : a.step;
-    gmm_row_eps(a.x_t + row * a.dim, a.eps + row * a.dim, params, ab.a, ab.b, lane, G,
-                GroupSum<G>{mask});
+    const bool own_step = a.steps != nullptr;
+    const StepAB ab = own_step ? a.table[a.steps[row]] : a.step;
+    const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
+    gmm_row_output(a.x_t + row * a.dim, a.output + row * a.dim, a.params,
+                   own_step ? nullptr : a.step_constants, ab.a, ab.b, w, lane, G,
+                   GroupSum<G>{mask}, nullptr);
   }
 }
 
 }  // namespace
 
-void launch_gaussian_eps(const GaussianEpsArgs& args, const LaunchConfig& config,
-                         cudaStream_t stream) {
+void launch_gaussian_output(const GaussianOutputArgs& args, const LaunchConfig& config,
+                            cudaStream_t stream) {
   const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
   const bool vec = config.vectorize && args.dim % 4 == 0 && aligned16(args.x_t) &&
-                   aligned16(args.eps) && aligned16(args.prior.means) &&
+                   aligned16(args.output) && aligned16(args.prior.means) &&
                    aligned16(args.prior.vars);
   dispatch_bool(vec, [&](auto v) {
     dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
-      gaussian_eps_kernel<decltype(v)::value, typename decltype(index)::type>
+      gaussian_output_kernel<decltype(v)::value, typename decltype(index)::type>
           <<<blocks, config.block_size, 0, stream>>>(args);
     });
   });
-  DDPM_CUDA_CHECK_LAUNCH("gaussian_eps_kernel");
+  DDPM_CUDA_CHECK_LAUNCH("gaussian_output_kernel");
 }
 
-void launch_gmm_eps(const GmmEpsArgs& args, const LaunchConfig& config, cudaStream_t stream) {
+void launch_gmm_output(const GmmOutputArgs& args, const LaunchConfig& config, cudaStream_t stream) {
+  if (args.steps == nullptr) {
+    gmm_step_constants_kernel<<<(args.params.components + 127) / 128, 128, 0, stream>>>(args);
+    DDPM_CUDA_CHECK_LAUNCH("gmm_step_constants_kernel");
+  }
   // About four elements per lane: D <= 4 one lane, D <= 8 two, ..., D > 64 a warp.
   int lanes = 1;
   while (lanes < 32 && 4 * lanes < args.dim) lanes *= 2;
   const unsigned blocks = grid_blocks(args.batch * lanes, config);
   switch (lanes) {
-    case 1: gmm_eps_kernel<1><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 2: gmm_eps_kernel<2><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 4: gmm_eps_kernel<4><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 8: gmm_eps_kernel<8><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 16: gmm_eps_kernel<16><<<blocks, config.block_size, 0, stream>>>(args); break;
-    default: gmm_eps_kernel<32><<<blocks, config.block_size, 0, stream>>>(args); break;
+    case 1: gmm_output_kernel<1><<<blocks, config.block_size, 0, stream>>>(args); break;
+    case 2: gmm_output_kernel<2><<<blocks, config.block_size, 0, stream>>>(args); break;
+    case 4: gmm_output_kernel<4><<<blocks, config.block_size, 0, stream>>>(args); break;
+    case 8: gmm_output_kernel<8><<<blocks, config.block_size, 0, stream>>>(args); break;
+    case 16: gmm_output_kernel<16><<<blocks, config.block_size, 0, stream>>>(args); break;
+    default: gmm_output_kernel<32><<<blocks, config.block_size, 0, stream>>>(args); break;
   }
-  DDPM_CUDA_CHECK_LAUNCH("gmm_eps_kernel");
+  DDPM_CUDA_CHECK_LAUNCH("gmm_output_kernel");
 }
 
 }  // namespace ddpm::kernels

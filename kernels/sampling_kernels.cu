@@ -1,17 +1,22 @@
 // The sampling kernels: initial noise, forward q(x_t | x0), one-step forward
-// q(x_t | x_{t-1}), the reverse step, and the reverse step fused with the
-// element-wise Gaussian predictor. They are in one translation unit because
-// they share the constant-memory schedule arena (constant_schedule.cuh).
+// q(x_t | x_{t-1}), the reverse step of every step rule (with the model
+// output read from a buffer or, fused, the analytic Gaussian prior evaluated
+// in place), and dynamic thresholding's per-row scales. They are in one
+// translation unit because they share the constant-memory arena of the
+// step records (constant_schedule.cuh).
 //
-// Every kernel is a grid-stride loop over element groups (element_group.cuh):
-// one thread, one group of up to 4 elements of one sample, one curand_normal4
-// call when noise is drawn. A group's result depends only on its indices, so
-// any grid and block size gives the same bits.
+// The element-wise kernels are grid-stride loops over element groups
+// (element_group.cuh): one thread, one group of up to 4 elements of one
+// sample, one curand_normal4 call when noise is drawn. A group's result
+// depends only on its indices, so any grid and block size gives the same bits.
 //
 // Bytes per element (float32): initial noise 4 (write); forward 8 with drawn
 // noise (x0 in, x_t out), +4 per optional output, +4 with given noise;
-// reverse 12 (x_t, eps in, x_{t-1} out); fused 8 (x in and out).
+// reverse 12 (x_t, model output in, x_prev out), +4 with given noise or an
+// x0 output; fused (Gaussian prior in place) 8 (x in and out).
 #include <cstdint>
+
+#include <cub/block/block_reduce.cuh>
 
 #include "constant_schedule.cuh"
 #include "cuda/check.h"
@@ -23,6 +28,44 @@
 
 namespace ddpm::kernels {
 namespace {
+
+// Where the model output comes from (ModelView): compile-time, so that the
+// fused path keeps the prior in registers.
+enum class Source { buffer, gaussian, gaussian_per_element };
+
+__device__ __forceinline__ float4 splat(float v) { return make_float4(v, v, v, v); }
+
+// The model output of one group, from its x.
+template <bool Vec, Source From, typename Index>
+__device__ __forceinline__ float4 model_group(const ModelView& m, const ElementGroup<Index>& e,
+                                              float4 x, float a, float b, OutputWeights w) {
+  if constexpr (From == Source::buffer) {
+    return load_group<Vec>(m.output + e.base, e.count);
+  } else {
+    float4 mean = splat(m.prior.mean);
+    float4 var = splat(m.prior.var);
+    if constexpr (From == Source::gaussian_per_element) {
+      mean = load_group<Vec>(m.prior.means + 4 * e.group, e.count);
+      var = load_group<Vec>(m.prior.vars + 4 * e.group, e.count);
+    }
+    return map4([&](float xv, float mv, float vv) { return gaussian_model_output(xv, mv, vv, a, b, w); },
+                x, mean, var);
+  }
+}
+
+// The model output of one element (the thresholding kernel walks a row).
+template <Source From>
+__device__ __forceinline__ float model_element(const ModelView& m, const float* out_row,
+                                               std::int64_t i, float x, float a, float b,
+                                               OutputWeights w) {
+  if constexpr (From == Source::buffer) {
+    return out_row[i];
+  } else if constexpr (From == Source::gaussian) {
+    return gaussian_model_output(x, m.prior.mean, m.prior.var, a, b, w);
+  } else {
+    return gaussian_model_output(x, __ldg(m.prior.means + i), __ldg(m.prior.vars + i), a, b, w);
+  }
+}
 
 template <bool Vec, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize)
@@ -39,22 +82,28 @@ __global__ void __launch_bounds__(kMaxBlockSize)
   }
 }
 
+__device__ __forceinline__ ForwardCoefficients forward_coefficients(const ForwardCoefficients* table,
+                                                                    int t) {
+  const float4 c = __ldg(reinterpret_cast<const float4*>(table) + t);
+  return {c.x, c.y, c.z, c.w};
+}
+
 template <bool Vec, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) forward_kernel(ForwardArgs a) {
   const Index dim = static_cast<Index>(a.dim);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(a.batch) * gpr;
   const bool per_sample = a.steps != nullptr;
-  const StepCoefficients uniform_c =
-      per_sample ? StepCoefficients{} : forward_coefficients(a.schedule, a.step, true);
+  const ForwardCoefficients uniform_c =
+      per_sample ? ForwardCoefficients{} : forward_coefficients(a.table, a.step);
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
     int t = a.step;
-    StepCoefficients c = uniform_c;
+    ForwardCoefficients c = uniform_c;
     if (per_sample) {
       t = a.steps[e.row];
-      c = forward_coefficients(a.schedule, t, false);
+      c = forward_coefficients(a.table, t);
     }
     const float4 x0 = load_group<Vec>(a.x0 + e.base, e.count);
     const float4 eps =
@@ -77,9 +126,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
   const Index dim = static_cast<Index>(a.dim);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(a.batch) * gpr;
-  StepCoefficients c{};
-  c.sqrt_alpha = __ldg(&a.schedule.table[a.step].sqrt_alpha);
-  c.sqrt_beta = __ldg(&a.schedule.table[a.step].sqrt_beta);
+  const ForwardCoefficients c = forward_coefficients(a.table, a.step);
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
@@ -94,64 +141,130 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
   }
 }
 
-// x_{t-1} for one group: draws z for (sample, group, step) unless `draw` is
-// false (t = 0) and stores reverse_step(x, eps, z) at out + e.base.
-template <bool Vec, typename Index>
-__device__ __forceinline__ void store_reverse_step(float* out, const ElementGroup<Index>& e,
-                                                   float4 x, float4 eps, const StepCoefficients& c,
-                                                   const ClipSettings& clip, bool draw,
-                                                   NoiseParams noise, int step) {
-  float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  if (draw) {
-    z = normal4(noise.seed, static_cast<std::uint64_t>(noise.first_sample) + e.row,
-                NoiseStream::reverse, static_cast<std::uint32_t>(step), e.group);
-  }
-  store_group<Vec>(
-      out + e.base, e.count,
-      map4([&](float xv, float ev, float zv) { return reverse_step(xv, ev, zv, c, clip); }, x, eps,
-           z));
-}
-
-template <bool Vec, bool Clipped, typename Index>
+// One reverse step of the rule. Full: the record has the x0 form (needed to
+// process x0_hat or to output it); otherwise the folded update runs.
+template <bool Vec, bool Full, X0Mode Mode, Source From, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   const Index dim = static_cast<Index>(a.dim);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(a.batch) * gpr;
-  const StepCoefficients c = reverse_coefficients<Clipped>(a.schedule, a.step);
-  ClipSettings clip = a.clip;
-  clip.enabled = Clipped;
-  const bool draw = c.sigma != 0.0f;  // false at t = 0: no z, no RNG
+  const StepRecord r = step_record<Full>(a.steps, a.position);
+  const OutputWeights w =
+      output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+  const bool noisy = r.sigma != 0.0f;  // false at the last step: no z, no RNG
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
-    const float4 eps = load_group<Vec>(a.eps + e.base, e.count);
-    store_reverse_step<Vec>(a.x_prev, e, x, eps, c, clip, draw, a.noise, a.step);
+    const float4 m = model_group<Vec, From>(a.model, e, x, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar, w);
+    float4 z = splat(0.0f);
+    if (noisy) {
+      z = a.variance_noise != nullptr
+              ? load_group<Vec>(a.variance_noise + e.base, e.count)
+              : normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + e.row,
+                        NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep), e.group);
+    }
+    float4 out;
+    if constexpr (!Full) {
+      out = map4([&](float xv, float mv, float zv) { return step_folded(xv, mv, zv, r); }, x, m, z);
+    } else {
+      const float scale = Mode == X0Mode::threshold ? a.x0.row_scale[e.row] : 1.0f;
+      const float4 x0 = map4(
+          [&](float xv, float mv) {
+            return process_x0<Mode>(predicted_x0(xv, mv, r), a.x0.lo, a.x0.hi, scale);
+          },
+          x, m);
+      if (a.x0_out != nullptr) store_group<Vec>(a.x0_out + e.base, e.count, x0);
+      out = map4([&](float xv, float mv, float x0v, float zv) { return step_from_x0(xv, mv, x0v, zv, r); },
+                 x, m, x0, z);
+    }
+    store_group<Vec>(a.x_prev + e.base, e.count, out);
   }
 }
 
-template <bool Vec, bool Clipped, bool PerElement, typename Index>
-__global__ void __launch_bounds__(kMaxBlockSize) fused_gaussian_reverse_kernel(FusedGaussianArgs a) {
-  const Index dim = static_cast<Index>(a.dim);
-  const Index gpr = (dim + 3) / 4;
-  const Index groups = static_cast<Index>(a.batch) * gpr;
-  const StepCoefficients c = reverse_coefficients<Clipped>(a.schedule, a.step);
-  ClipSettings clip = a.clip;
-  clip.enabled = Clipped;
-  const bool draw = c.sigma != 0.0f;
-  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
-       i += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
-    const float4 x = load_group<Vec>(a.x + e.base, e.count);
-    float4 mean = make_float4(a.prior.mean, a.prior.mean, a.prior.mean, a.prior.mean);
-    float4 var = make_float4(a.prior.var, a.prior.var, a.prior.var, a.prior.var);
-    if constexpr (PerElement) {
-      mean = load_group<Vec>(a.prior.means + 4 * e.group, e.count);
-      var = load_group<Vec>(a.prior.vars + 4 * e.group, e.count);
+constexpr int kThresholdBlock = 256;
+
+// Dynamic thresholding's s for each row: the `lower`-th smallest |x0_hat|
+// by radix selection on its float bits (non-negative floats order as their
+// bit patterns), 8 bits a pass with a shared histogram, then the next order
+// statistic, interpolated and clamped as torch.quantile and diffusers do.
+template <Source From>
+__global__ void __launch_bounds__(kThresholdBlock) threshold_scale_kernel(ThresholdArgs a) {
+  using Reduce = cub::BlockReduce<unsigned long long, kThresholdBlock>;
+  __shared__ typename Reduce::TempStorage reduce_storage;
+  __shared__ unsigned long long histogram[256];
+  __shared__ unsigned shared_digit;
+  __shared__ unsigned long long shared_remaining;
+  __shared__ unsigned long long shared_count;
+  const StepRecord r = step_record<true>(a.steps, a.position);
+  const float sa = r.sqrt_alpha_bar, sb = r.sqrt_one_minus_alpha_bar;
+  const OutputWeights w = output_weights(a.model.prediction_type, sa, sb);
+  const int tid = static_cast<int>(threadIdx.x);
+  for (std::int64_t row = blockIdx.x; row < a.batch; row += gridDim.x) {
+    const float* x = a.x_t + row * a.dim;
+    const float* out_row = From == Source::buffer ? a.model.output + row * a.dim : nullptr;
+    const auto key = [&](std::int64_t i) {
+      const float xv = x[i];
+      const float m = model_element<From>(a.model, out_row, i, xv, sa, sb, w);
+      return __float_as_uint(fabsf(predicted_x0(xv, m, r)));
+    };
+    unsigned prefix = 0, mask = 0;
+    unsigned long long remaining = static_cast<unsigned long long>(a.lower);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int d = tid; d < 256; d += kThresholdBlock) histogram[d] = 0;
+      __syncthreads();
+      for (std::int64_t i = tid; i < a.dim; i += kThresholdBlock) {
+        const unsigned k = key(i);
+        if ((k & mask) == prefix) atomicAdd(&histogram[(k >> shift) & 255u], 1ull);
+      }
+      __syncthreads();
+      if (tid == 0) {
+        unsigned long long below = 0;
+        unsigned digit = 255;
+        for (unsigned d = 0; d < 256; ++d) {
+          if (below + histogram[d] > remaining) {
+            digit = d;
+            break;
+          }
+          below += histogram[d];
+        }
+        shared_digit = digit;
+        shared_remaining = remaining - below;
+      }
+      __syncthreads();
+      prefix |= shared_digit << shift;
+      mask |= 255u << shift;
+      remaining = shared_remaining;
+      __syncthreads();
     }
-    const float4 eps = map4(
-        [&](float xv, float m, float v) { return gaussian_prior_eps(xv, m, v, c); }, x, mean, var);
-    store_reverse_step<Vec>(a.x, e, x, eps, c, clip, draw, a.noise, a.step);
+    // The next order statistic: the same value when it repeats, else the
+    // smallest key above it.
+    unsigned long long at_most = 0, above = ~0ull;
+    for (std::int64_t i = tid; i < a.dim; i += kThresholdBlock) {
+      const unsigned k = key(i);
+      if (k <= prefix) {
+        ++at_most;
+      } else if (k < above) {
+        above = k;
+      }
+    }
+    const unsigned long long count = Reduce(reduce_storage).Sum(at_most);
+    if (tid == 0) shared_count = count;
+    __syncthreads();
+    const unsigned long long smallest_above =
+        Reduce(reduce_storage).Reduce(above, [](unsigned long long p, unsigned long long q) {
+          return p < q ? p : q;
+        });
+    if (tid == 0) {
+      const float lower = __uint_as_float(prefix);
+      const bool repeats = shared_count > static_cast<unsigned long long>(a.lower) + 1;
+      const float upper = repeats || smallest_above == ~0ull
+                              ? lower
+                              : __uint_as_float(static_cast<unsigned>(smallest_above));
+      const float s = lower + a.weight * (upper - lower);
+      a.row_scale[row] = fminf(fmaxf(s, 1.0f), a.max_value);
+    }
+    __syncthreads();
   }
 }
 
@@ -162,6 +275,41 @@ bool use_vector_path(const LaunchConfig& config, std::int64_t dim,
     if (!aligned16(p)) return false;
   }
   return true;
+}
+
+Source source_of(const ModelView& m) {
+  if (m.output != nullptr) return Source::buffer;
+  return m.prior.means != nullptr ? Source::gaussian_per_element : Source::gaussian;
+}
+
+// Calls f with the Source as a compile-time constant.
+template <typename F>
+void dispatch_source(Source s, F&& f) {
+  switch (s) {
+    case Source::buffer: f(std::integral_constant<Source, Source::buffer>{}); break;
+    case Source::gaussian: f(std::integral_constant<Source, Source::gaussian>{}); break;
+    case Source::gaussian_per_element:
+      f(std::integral_constant<Source, Source::gaussian_per_element>{});
+      break;
+  }
+}
+
+template <bool Full, X0Mode Mode>
+void launch_reverse_as(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream) {
+  const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
+  const bool vec =
+      use_vector_path(config, args.dim,
+                      {args.x_t, args.x_prev, args.model.output, args.model.prior.means,
+                       args.model.prior.vars, args.variance_noise, args.x0_out});
+  dispatch_source(source_of(args.model), [&](auto from) {
+    dispatch_bool(vec, [&](auto v) {
+      dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
+        reverse_kernel<decltype(v)::value, Full, Mode, decltype(from)::value,
+                       typename decltype(index)::type>
+            <<<blocks, config.block_size, 0, stream>>>(args);
+      });
+    });
+  });
 }
 
 }  // namespace
@@ -205,37 +353,36 @@ void launch_forward_one_step(const ForwardOneStepArgs& args, const LaunchConfig&
 }
 
 void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream) {
-  const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
-  const bool vec = use_vector_path(config, args.dim, {args.x_t, args.eps, args.x_prev});
-  dispatch_bool(vec, [&](auto v) {
-    dispatch_bool(args.clip.enabled, [&](auto clipped) {
-      dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
-        reverse_kernel<decltype(v)::value, decltype(clipped)::value,
-                       typename decltype(index)::type>
-            <<<blocks, config.block_size, 0, stream>>>(args);
-      });
-    });
-  });
+  const bool full = args.x0.mode != X0Mode::none || args.x0_out != nullptr;
+  if (full != (args.steps.width == kRecordWidthFull)) {
+    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_reverse (record layout)", __FILE__,
+                              __LINE__);
+  }
+  switch (args.x0.mode) {
+    case X0Mode::none:
+      if (full) {
+        launch_reverse_as<true, X0Mode::none>(args, config, stream);
+      } else {
+        launch_reverse_as<false, X0Mode::none>(args, config, stream);
+      }
+      break;
+    case X0Mode::clip: launch_reverse_as<true, X0Mode::clip>(args, config, stream); break;
+    case X0Mode::threshold: launch_reverse_as<true, X0Mode::threshold>(args, config, stream); break;
+  }
   DDPM_CUDA_CHECK_LAUNCH("reverse_kernel");
 }
 
-void launch_fused_gaussian_reverse(const FusedGaussianArgs& args, const LaunchConfig& config,
-                                   cudaStream_t stream) {
-  const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
-  const bool vec = use_vector_path(config, args.dim, {args.x, args.prior.means, args.prior.vars});
-  dispatch_bool(vec, [&](auto v) {
-    dispatch_bool(args.clip.enabled, [&](auto clipped) {
-      dispatch_bool(args.prior.means != nullptr, [&](auto per_element) {
-        dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
-          fused_gaussian_reverse_kernel<decltype(v)::value, decltype(clipped)::value,
-                                        decltype(per_element)::value,
-                                        typename decltype(index)::type>
-              <<<blocks, config.block_size, 0, stream>>>(args);
-        });
-      });
-    });
+void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream) {
+  if (args.steps.width != kRecordWidthFull) {
+    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_threshold_scales (record layout)",
+                              __FILE__, __LINE__);
+  }
+  const unsigned blocks =
+      static_cast<unsigned>(args.batch < 65535 ? args.batch : 65535);
+  dispatch_source(source_of(args.model), [&](auto from) {
+    threshold_scale_kernel<decltype(from)::value><<<blocks, kThresholdBlock, 0, stream>>>(args);
   });
-  DDPM_CUDA_CHECK_LAUNCH("fused_gaussian_reverse_kernel");
+  DDPM_CUDA_CHECK_LAUNCH("threshold_scale_kernel");
 }
 
 int constant_arena_floats() { return kConstantArenaFloats; }
@@ -251,8 +398,8 @@ void upload_constant_records(int offset, const float* records, int count, cudaSt
 
 cudaError_t probe_kernel_image() {
   cudaFuncAttributes attributes{};
-  const cudaError_t error =
-      cudaFuncGetAttributes(&attributes, reverse_kernel<false, false, std::uint32_t>);
+  const cudaError_t error = cudaFuncGetAttributes(
+      &attributes, reverse_kernel<false, false, X0Mode::none, Source::buffer, std::uint32_t>);
   if (error != cudaSuccess) cudaGetLastError();
   return error;
 }

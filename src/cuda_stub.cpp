@@ -14,20 +14,13 @@ bool cuda_device_usable(std::string* reason) {
   return false;
 }
 
-std::unique_ptr<Sampler::Engine> make_cuda_engine(const Schedule&, const SamplerOptions&) {
-  throw Error(kNotBuilt);
-}
+std::unique_ptr<Sampler::Engine> make_cuda_engine(EngineSetup) { throw Error(kNotBuilt); }
 
-std::shared_ptr<GaussianDeviceState> prepare_gaussian_device(const GaussianPrior&, const Schedule&,
-                                                             Shape, void*) {
+std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior&, Shape, void*) {
   throw Error(kNotBuilt);
 }
-void predict_gaussian_device(const GaussianDeviceState&, const PredictorCall&) {
-  throw Error(kNotBuilt);
-}
-std::shared_ptr<GmmDeviceState> prepare_gmm_device(const GmmSpec&, const Schedule&, Shape, void*) {
-  throw Error(kNotBuilt);
-}
-void predict_gmm_device(const GmmDeviceState&, const PredictorCall&) { throw Error(kNotBuilt); }
+void predict_gaussian_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
+std::shared_ptr<void> prepare_gmm_device(const GmmSpec&, Shape, void*) { throw Error(kNotBuilt); }
+void predict_gmm_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
 
 }  // namespace ddpm::detail

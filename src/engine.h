@@ -1,40 +1,49 @@
 #pragma once
 // The backend interface behind ddpm::Sampler. Requests reach an engine
-// already validated (validate.h): sizes match, steps are in range and host
-// inputs are finite.
+// already validated (validate.h): sizes match, steps are in range and are
+// timesteps of the plan, the planned steps can run, and host inputs are finite.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ddpm/sampler.h"
 
 namespace ddpm {
 
+// What every engine is built from: the (possibly rescaled) schedule, the
+// options and the plan of the step rule (step_plan.h).
+struct EngineSetup {
+  Schedule schedule;
+  SamplerOptions options;
+  std::vector<PlannedStep> plan;
+};
+
 class Sampler::Engine {
  public:
-  Engine(const Schedule& schedule, const SamplerOptions& options)
-      : schedule_(schedule), options_(options) {}
+  explicit Engine(EngineSetup setup) : setup_(std::move(setup)) {}
   virtual ~Engine() = default;
-  const Schedule& schedule() const { return schedule_; }
-  const SamplerOptions& options() const { return options_; }
+  const Schedule& schedule() const { return setup_.schedule; }
+  const SamplerOptions& options() const { return setup_.options; }
+  const std::vector<PlannedStep>& plan() const { return setup_.plan; }
   virtual Backend backend() const = 0;
   virtual void forward(const ForwardRequest& request) = 0;
   virtual void forward_one_step(const ForwardOneStepRequest& request) = 0;
-  virtual void reverse_step(const ReverseStepRequest& request) = 0;
-  virtual void sample(const SampleRequest& request, NoisePredictor& predictor) = 0;
+  // The step at plan position `position` (request.step is its timestep).
+  virtual void reverse_step(const ReverseStepRequest& request, int position) = 0;
+  // The loop over plan positions first ... last.
+  virtual void sample(const SampleRequest& request, NoisePredictor& predictor, int first,
+                      int last) = 0;
   virtual void synchronize(void* /*stream*/) {}
 
  private:
-  Schedule schedule_;
-  SamplerOptions options_;
+  EngineSetup setup_;
 };
 
 namespace detail {
 
-std::unique_ptr<Sampler::Engine> make_cpu_engine(const Schedule& schedule,
-                                                 const SamplerOptions& options);
+std::unique_ptr<Sampler::Engine> make_cpu_engine(EngineSetup setup);
 // Defined in the CUDA sources; in a build without CUDA, a stub that throws.
-std::unique_ptr<Sampler::Engine> make_cuda_engine(const Schedule& schedule,
-                                                  const SamplerOptions& options);
+std::unique_ptr<Sampler::Engine> make_cuda_engine(EngineSetup setup);
 bool cuda_device_usable(std::string* reason);
 
 }  // namespace detail

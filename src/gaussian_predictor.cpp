@@ -1,4 +1,4 @@
-// The analytic Gaussian predictor: E[eps | x_t] when x0 ~ N(mean, std^2).
+// The analytic Gaussian predictor: the posterior means when x0 ~ N(mean, std^2).
 #include <cmath>
 #include <string>
 
@@ -10,25 +10,35 @@
 
 namespace ddpm {
 
-void GaussianPrior::validate() const {
-  if (!std::isfinite(mean)) throw Error("gaussian prior mean must be finite");
-  if (!std::isfinite(std) || std < 0.0f) {
-    throw Error("gaussian prior std must be finite and >= 0, got " + std::to_string(std));
+// The engine computes in float32: a prior mean up to 1e30 and a variance up
+// to 1e30 (std 1e15) keep every intermediate value finite.
+constexpr float kMaxPriorMean = 1e30f;
+constexpr float kMaxPriorStd = 1e15f;
+
+namespace {
+void check_prior_value(float mean, float std, const std::string& what) {
+  if (!std::isfinite(mean) || std::abs(mean) > kMaxPriorMean) {
+    throw Error(what + " mean " + std::to_string(mean) +
+                " must be finite with magnitude <= 1e30 (the float32 range the engine computes in)");
   }
+  if (!std::isfinite(std) || std < 0.0f || std > kMaxPriorStd) {
+    throw Error(what + " std " + std::to_string(std) +
+                " must be finite, >= 0 and <= 1e15 (its square must stay in float32 range)");
+  }
+}
+}  // namespace
+
+void GaussianPrior::validate() const {
+  check_prior_value(mean, std, "gaussian prior");
   if (!means.empty() && !stds.empty() && means.size() != stds.size()) {
     throw Error("per-element means (" + std::to_string(means.size()) + ") and stds (" +
                 std::to_string(stds.size()) + ") differ in size");
   }
   for (std::size_t i = 0; i < means.size(); ++i) {
-    if (!std::isfinite(means[i])) {
-      throw Error("per-element mean " + std::to_string(i) + " is not finite");
-    }
+    check_prior_value(means[i], 0.0f, "per-element " + std::to_string(i) + ":");
   }
   for (std::size_t i = 0; i < stds.size(); ++i) {
-    if (!std::isfinite(stds[i]) || stds[i] < 0.0f) {
-      throw Error("per-element std " + std::to_string(i) + " is " + std::to_string(stds[i]) +
-                  ": must be finite and >= 0");
-    }
+    check_prior_value(0.0f, stds[i], "per-element " + std::to_string(i) + ":");
   }
 }
 
@@ -36,6 +46,9 @@ namespace detail {
 
 void check_host_call(const PredictorCall& call) {
   if (call.schedule == nullptr) throw Error("predictor call without a schedule");
+  if (call.x_t == nullptr || output_of(call) == nullptr) {
+    throw Error("predictor call without an input or an output buffer");
+  }
   for (std::int64_t row = 0; row < (call.steps ? call.shape.batch : 1); ++row) {
     call.schedule->check_step(row_step(call, row));
   }
@@ -58,33 +71,32 @@ GaussianPredictor::GaussianPredictor(GaussianPrior prior) : prior_(std::move(pri
 
 GaussianPredictor::~GaussianPredictor() = default;
 
-void GaussianPredictor::prepare(const Schedule& schedule, Memory memory, Shape shape,
+void GaussianPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape,
                                 void* stream) {
   detail::check_prior_fits(prior_, shape.dim);
-  if (memory == Memory::device) {
-    device_ = detail::prepare_gaussian_device(prior_, schedule, shape, stream);
-  }
+  if (memory == Memory::device) device_ = detail::prepare_gaussian_device(prior_, shape, stream);
 }
 
 void GaussianPredictor::predict(const PredictorCall& call) {
   detail::check_prior_fits(prior_, call.shape.dim);
   if (call.memory == Memory::device) {
     if (!device_) throw Error("GaussianPredictor: call prepare() before predicting on a device");
-    detail::predict_gaussian_device(*device_, call);
+    detail::predict_gaussian_device(device_.get(), call);
     return;
   }
   detail::check_host_call(call);
   const std::int64_t dim = call.shape.dim;
   const float scalar_var = prior_.std * prior_.std;
+  float* output = detail::output_of(call);
   for (std::int64_t row = 0; row < call.shape.batch; ++row) {
-    const kernels::StepCoefficients c =
-        detail::forward_coefficients(*call.schedule, detail::row_step(call, row));
+    const detail::PredictorStep p =
+        detail::predictor_step(*call.schedule, detail::row_step(call, row), call.prediction_type);
     const float* x = call.x_t + row * dim;
-    float* eps = call.eps + row * dim;
+    float* out = output + row * dim;
     for (std::int64_t i = 0; i < dim; ++i) {
       const float mean = prior_.means.empty() ? prior_.mean : prior_.means[i];
       const float var = prior_.stds.empty() ? scalar_var : prior_.stds[i] * prior_.stds[i];
-      eps[i] = kernels::gaussian_prior_eps(x[i], mean, var, c);
+      out[i] = kernels::gaussian_model_output(x[i], mean, var, p.a, p.b, p.weights);
     }
   }
 }

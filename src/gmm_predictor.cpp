@@ -31,16 +31,21 @@ void GmmSpec::validate() const {
       throw Error("GMM weight " + std::to_string(i) + " must be finite and >= 0");
     }
     total += weights[i];
-    if (!std::isfinite(stds[i]) || stds[i] < 0.0) {
+    if (!std::isfinite(stds[i]) || stds[i] < 0.0 || stds[i] > 1e15) {
       throw Error("GMM std " + std::to_string(i) + " is " + std::to_string(stds[i]) +
-                  ": must be finite and >= 0");
+                  ": must be finite, >= 0 and <= 1e15");
     }
     if (means[i].size() != d) {
       throw Error("GMM mean " + std::to_string(i) + " has dimension " +
                   std::to_string(means[i].size()) + ", expected " + std::to_string(d));
     }
     for (double m : means[i]) {
-      if (!std::isfinite(m)) throw Error("GMM mean " + std::to_string(i) + " is not finite");
+      // Means are stored in float32; 1e30 keeps x_t - a mu and the outputs in range.
+      if (!std::isfinite(m) || std::abs(m) > 1e30) {
+        throw Error("GMM mean " + std::to_string(i) + " has a value (" + std::to_string(m) +
+                    ") that is not finite or exceeds 1e30 in magnitude (the float32 range the "
+                    "engine computes in)");
+      }
     }
   }
   if (std::abs(total - 1.0) > 1e-6) {
@@ -86,8 +91,8 @@ GmmTables make_gmm_tables(const GmmSpec& spec) {
   GmmTables t;
   for (std::size_t k = 0; k < spec.weights.size(); ++k) {
     if (spec.weights[k] == 0.0) continue;  // contributes nothing; log(0) would poison the sums
-    t.log_weights.push_back(static_cast<float>(std::log(spec.weights[k])));
-    t.variances.push_back(static_cast<float>(spec.stds[k] * spec.stds[k]));
+    t.log_weights.push_back(std::log(spec.weights[k]));
+    t.variances.push_back(spec.stds[k] * spec.stds[k]);
     for (double m : spec.means[k]) t.means.push_back(static_cast<float>(m));
   }
   return t;
@@ -105,6 +110,11 @@ kernels::GmmParams GmmTables::params(std::int64_t dim) const {
 
 }  // namespace detail
 
+struct GmmPredictor::HostState {
+  detail::GmmTables tables;
+  std::vector<kernels::GmmComponentStep> step;  // per component, for the call's step
+};
+
 GmmPredictor::GmmPredictor(GmmSpec spec) : spec_(std::move(spec)) { spec_.validate(); }
 
 GmmPredictor::~GmmPredictor() = default;
@@ -118,32 +128,48 @@ void check_gmm_dim(const GmmSpec& spec, std::int64_t dim) {
 }
 }  // namespace
 
-void GmmPredictor::prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) {
+void GmmPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape, void* stream) {
   check_gmm_dim(spec_, shape.dim);
-  if (memory == Memory::device) device_ = detail::prepare_gmm_device(spec_, schedule, shape, stream);
+  if (memory == Memory::device) device_ = detail::prepare_gmm_device(spec_, shape, stream);
 }
 
 void GmmPredictor::predict(const PredictorCall& call) {
   check_gmm_dim(spec_, call.shape.dim);
   if (call.memory == Memory::device) {
     if (!device_) throw Error("GmmPredictor: call prepare() before predicting on a device");
-    detail::predict_gmm_device(*device_, call);
+    detail::predict_gmm_device(device_.get(), call);
     return;
   }
   detail::check_host_call(call);
-  if (!host_tables_) host_tables_ = std::make_shared<detail::GmmTables>(detail::make_gmm_tables(spec_));
-  const kernels::GmmParams params = host_tables_->params(spec_.dim());
+  if (!host_) host_ = std::make_shared<HostState>(HostState{detail::make_gmm_tables(spec_), {}});
+  const kernels::GmmParams params = host_->tables.params(spec_.dim());
+  // With one step for the batch, the per-component constants are computed once.
+  const kernels::GmmComponentStep* step = nullptr;
+  if (call.steps == nullptr) {
+    const detail::PredictorStep p =
+        detail::predictor_step(*call.schedule, call.step, call.prediction_type);
+    host_->step.resize(static_cast<std::size_t>(params.components));
+    for (int k = 0; k < params.components; ++k) {
+      host_->step[static_cast<std::size_t>(k)] = kernels::gmm_component_step(params, k, p.a, p.b, p.weights);
+    }
+    step = host_->step.data();
+  }
   const std::int64_t dim = call.shape.dim;
+  float* output = detail::output_of(call);
   // Rows are independent; chunks of rows go to all hardware threads.
   constexpr std::int64_t kRowsPerChunk = 4096;
   const std::int64_t chunks = (call.shape.batch + kRowsPerChunk - 1) / kRowsPerChunk;
+  const detail::PredictorStep uniform =
+      detail::predictor_step(*call.schedule, call.step, call.prediction_type);
   cpu::parallel_for(chunks, 0, [&](std::int64_t chunk) {
+    std::vector<double> cache(static_cast<std::size_t>(params.components));
     const std::int64_t end = std::min(call.shape.batch, (chunk + 1) * kRowsPerChunk);
     for (std::int64_t row = chunk * kRowsPerChunk; row < end; ++row) {
-      const kernels::StepCoefficients c =
-          detail::forward_coefficients(*call.schedule, detail::row_step(call, row));
-      kernels::gmm_row_eps(call.x_t + row * dim, call.eps + row * dim, params, c.sqrt_alpha_bar,
-                           c.sqrt_one_minus_alpha_bar);
+      const detail::PredictorStep p =
+          step ? uniform
+               : detail::predictor_step(*call.schedule, detail::row_step(call, row), call.prediction_type);
+      kernels::gmm_row_output(call.x_t + row * dim, output + row * dim, params, step, p.a, p.b,
+                              p.weights, cache.data());
     }
   });
 }

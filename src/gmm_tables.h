@@ -1,5 +1,5 @@
 #pragma once
-// A GMM spec as the float tables the per-row math reads (host or device copy).
+// A GMM spec as the tables the per-row math reads (host or device copy).
 #include <vector>
 
 #include "ddpm/predictor.h"
@@ -8,9 +8,9 @@
 namespace ddpm::detail {
 
 struct GmmTables {
-  std::vector<float> log_weights;  // K, components of weight 0 left out
-  std::vector<float> means;        // K x D
-  std::vector<float> variances;    // K
+  std::vector<double> log_weights;  // K, components of weight 0 left out
+  std::vector<float> means;         // K x D
+  std::vector<double> variances;    // K
   kernels::GmmParams params(std::int64_t dim) const;
 };
 

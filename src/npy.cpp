@@ -296,9 +296,9 @@ std::uint32_t read_little_endian(const std::string& bytes, std::size_t offset, i
 // ---------------------------------------------------------------------------
 // Writing.
 
-std::string header_for(const std::vector<std::int64_t>& shape) {
-  std::string dict =
-      "{'descr': '<f4', 'fortran_order': False, 'shape': " + describe_shape(shape) + ", }";
+std::string header_for(const std::vector<std::int64_t>& shape, const char* descr) {
+  std::string dict = std::string("{'descr': '") + descr +
+                     "', 'fortran_order': False, 'shape': " + describe_shape(shape) + ", }";
   // Version 1.0: magic, 2 version bytes, 2 length bytes, then the dict padded
   // with spaces and a final '\n' so that the data starts 64-byte aligned.
   constexpr std::size_t kPrefix = kMagicSize + 2 + 2;
@@ -473,18 +473,32 @@ NpyArrayDouble read_npy_double(const std::string& path) {
   return parse_npy_double(read_whole_file(path), path);
 }
 
-void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
+namespace {
+
+template <typename T>
+void write_npy_as(const std::string& path, const std::vector<std::int64_t>& shape, const T* data,
+                  const char* descr) {
   for (std::int64_t dim : shape) {
     if (dim < 0) {
       throw Error("cannot write " + path + ": shape " + describe_shape(shape) +
                   " has a negative dimension");
     }
   }
-  const std::uint64_t count = element_count(shape, sizeof(float), path);
+  const std::uint64_t count = element_count(shape, sizeof(T), path);
   if (count > 0 && data == nullptr) throw Error("cannot write " + path + ": no data");
-  const std::string header = header_for(shape);
+  const std::string header = header_for(shape, descr);
   write_pieces_atomically(
-      path, {header, std::string_view(reinterpret_cast<const char*>(data), count * sizeof(float))});
+      path, {header, std::string_view(reinterpret_cast<const char*>(data), count * sizeof(T))});
+}
+
+}  // namespace
+
+void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
+  write_npy_as(path, shape, data, "<f4");
+}
+
+void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const double* data) {
+  write_npy_as(path, shape, data, "<f8");
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {

@@ -103,33 +103,40 @@ ForwardResult forward(const Schedule& s, const std::vector<double>& x0, Shape sh
   return result;
 }
 
-EpsModel gaussian_model(const Schedule& s, Shape shape, const GaussianPrior& prior) {
-  return [&s, shape, prior](const std::vector<double>& x, int t) {
+Model gaussian_model(const Schedule& s, Shape shape, const GaussianPrior& prior,
+                     PredictionType type) {
+  return [&s, shape, prior, type](const std::vector<double>& x, int t) {
     const double a = std::sqrt(at(s.alpha_bar(), t));
     const double b = std::sqrt(1.0 - at(s.alpha_bar(), t));
-    std::vector<double> eps(x.size());
+    std::vector<double> out(x.size());
     for (std::size_t k = 0; k < x.size(); ++k) {
       const std::size_t i = k % static_cast<std::size_t>(shape.dim);
       const double mean = prior.means.empty() ? prior.mean : prior.means[i];
       const double std = prior.stds.empty() ? prior.std : prior.stds[i];
-      // x_t ~ N(a mean, a^2 std^2 + b^2) and Cov(eps, x_t) = b.
-      eps[k] = b * (x[k] - a * mean) / (a * a * std * std + b * b);
+      // x_t ~ N(a mean, a^2 std^2 + b^2); Cov(eps, x_t) = b, Cov(x0, x_t) = a std^2.
+      const double var_xt = a * a * std * std + b * b;
+      const double eps = b * (x[k] - a * mean) / var_xt;
+      const double x0 = mean + a * std * std * (x[k] - a * mean) / var_xt;
+      out[k] = type == PredictionType::epsilon ? eps
+               : type == PredictionType::sample ? x0
+                                                : a * eps - b * x0;
     }
-    return eps;
+    return out;
   };
 }
 
-EpsModel gmm_model(const Schedule& s, Shape shape, const GmmSpec& spec) {
-  return [&s, shape, spec](const std::vector<double>& x, int t) {
+Model gmm_model(const Schedule& s, Shape shape, const GmmSpec& spec, PredictionType type) {
+  return [&s, shape, spec, type](const std::vector<double>& x, int t) {
     const double a = std::sqrt(at(s.alpha_bar(), t));
     const double b = std::sqrt(1.0 - at(s.alpha_bar(), t));
     const std::size_t dim = static_cast<std::size_t>(shape.dim);
     const std::size_t k_count = spec.weights.size();
-    std::vector<double> eps(x.size(), 0.0);
+    std::vector<double> out(x.size(), 0.0);
     for (std::size_t row = 0; row * dim < x.size(); ++row) {
       const double* xr = x.data() + row * dim;
-      std::vector<double> log_density(k_count);
+      std::vector<double> log_density(k_count, -INFINITY);
       for (std::size_t k = 0; k < k_count; ++k) {
+        if (spec.weights[k] == 0.0) continue;
         const double v = a * a * spec.stds[k] * spec.stds[k] + b * b;
         double d2 = 0.0;
         for (std::size_t i = 0; i < dim; ++i) d2 += std::pow(xr[i] - a * spec.means[k][i], 2);
@@ -142,51 +149,161 @@ EpsModel gmm_model(const Schedule& s, Shape shape, const GmmSpec& spec) {
         const double v = a * a * spec.stds[k] * spec.stds[k] + b * b;
         const double r = log_density[k] / total;
         for (std::size_t i = 0; i < dim; ++i) {
-          eps[row * dim + i] += r * b / v * (xr[i] - a * spec.means[k][i]);
+          const double residual = xr[i] - a * spec.means[k][i];
+          const double eps = b / v * residual;
+          const double x0 = spec.means[k][i] + a * spec.stds[k] * spec.stds[k] / v * residual;
+          out[row * dim + i] += r * (type == PredictionType::epsilon ? eps
+                                     : type == PredictionType::sample ? x0
+                                                                      : a * eps - b * x0);
         }
       }
     }
-    return eps;
+    return out;
   };
 }
 
-std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x,
-                                 const std::vector<double>& eps, Shape shape, int t, NoiseKey key,
-                                 const SampleSettings& settings) {
-  const double beta = at(s.beta(), t);
-  const double alpha = at(s.alpha(), t);
-  const double ab = at(s.alpha_bar(), t);
-  const double ab_prev = at(s.alpha_bar_prev(), t);
-  const double variance =
-      settings.variance == VarianceKind::beta ? beta : beta * (1.0 - ab_prev) / (1.0 - ab);
-  const double sigma = t > 0 ? std::sqrt(variance) : 0.0;
-  std::vector<double> out(x.size());
-  for (std::int64_t row = 0; row < shape.batch; ++row) {
-    const std::vector<double> z =
-        t > 0 ? normals(key.seed, static_cast<std::uint64_t>(key.first_sample + row),
-                        kernels::NoiseStream::reverse, static_cast<std::uint32_t>(t), shape.dim)
-              : std::vector<double>(static_cast<std::size_t>(shape.dim), 0.0);
-    for (std::int64_t i = 0; i < shape.dim; ++i) {
-      const std::size_t k = static_cast<std::size_t>(row * shape.dim + i);
-      double mean;
-      if (settings.clip_x0) {
-        // Posterior form (Ho et al. eq. 7) around the clipped x0 prediction.
-        const double x0 = std::clamp((x[k] - std::sqrt(1.0 - ab) * eps[k]) / std::sqrt(ab),
-                                     static_cast<double>(settings.clip_x0->lo),
-                                     static_cast<double>(settings.clip_x0->hi));
-        mean = std::sqrt(ab_prev) * beta / (1.0 - ab) * x0 +
-               std::sqrt(alpha) * (1.0 - ab_prev) / (1.0 - ab) * x[k];
-      } else {
-        // Eq. 11.
-        mean = (x[k] - beta / std::sqrt(1.0 - ab) * eps[k]) / std::sqrt(alpha);
+std::vector<int> timesteps(const Schedule& s, const SampleSettings& settings) {
+  const int T = s.steps();
+  if (!settings.timesteps.empty()) return settings.timesteps;
+  const int n = settings.num_inference_steps;
+  std::vector<int> out;
+  if (n == 0) {
+    for (int t = T - 1; t >= 0; --t) out.push_back(t);
+    return out;
+  }
+  switch (settings.timestep_spacing) {
+    case TimestepSpacing::linspace: {
+      // np.linspace(0, T - 1, n).round()[::-1]
+      const double step = n > 1 ? (T - 1.0) / (n - 1) : 0.0;
+      for (int i = n - 1; i >= 0; --i) {
+        out.push_back(static_cast<int>(std::nearbyint(i == n - 1 && n > 1 ? T - 1.0 : i * step)));
       }
-      out[k] = mean + sigma * z[static_cast<std::size_t>(i)];
+      break;
+    }
+    case TimestepSpacing::leading:
+      // np.arange(0, n) * (T // n), reversed, + steps_offset
+      for (int i = n - 1; i >= 0; --i) out.push_back(i * (T / n) + settings.steps_offset);
+      break;
+    case TimestepSpacing::trailing: {
+      // np.round(np.arange(T, 0, -T / n)) - 1
+      const double ratio = static_cast<double>(T) / n;
+      const double delta = (T - ratio) - T;
+      const int count = static_cast<int>(std::ceil(-T / -ratio));
+      for (int i = 0; i < count; ++i) out.push_back(static_cast<int>(std::nearbyint(T + i * delta)) - 1);
+      break;
     }
   }
   return out;
 }
 
-std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const EpsModel& model,
+namespace {
+
+// torch.quantile(|x0|, ratio) of one sample, clamped to [1, max]: the s of
+// dynamic thresholding.
+double threshold_scale(std::vector<double> values, const SampleSettings& settings) {
+  for (double& v : values) v = std::abs(v);
+  std::sort(values.begin(), values.end());
+  const double rank = settings.dynamic_thresholding_ratio * static_cast<double>(values.size() - 1);
+  const std::size_t below = static_cast<std::size_t>(std::floor(rank));
+  const std::size_t above = std::min(below + 1, values.size() - 1);
+  const double q = values[below] + (rank - below) * (values[above] - values[below]);
+  return std::min(std::max(q, 1.0), settings.sample_max_value);
+}
+
+}  // namespace
+
+std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x,
+                                 const std::vector<double>& m, Shape shape, int t, NoiseKey key,
+                                 const SampleSettings& settings, const std::vector<double>* noise,
+                                 std::vector<double>* x0_out) {
+  const std::vector<int> list = timesteps(s, settings);
+  const auto position = static_cast<std::size_t>(std::find(list.begin(), list.end(), t) - list.begin());
+  const bool ddim = settings.sampler == SamplerKind::ddim;
+  int prev;
+  if (ddim && settings.timesteps.empty()) {
+    const int n = settings.num_inference_steps == 0 ? s.steps() : settings.num_inference_steps;
+    prev = t - s.steps() / n;  // diffusers' DDIMScheduler.step
+  } else {
+    prev = position + 1 < list.size() ? list[position + 1] : -1;
+  }
+  const double ab = at(s.alpha_bar(), t);
+  const double ab_prev = prev >= 0                  ? at(s.alpha_bar(), prev)
+                         : !ddim || settings.set_alpha_to_one ? 1.0
+                                                             : at(s.alpha_bar(), 0);
+  const double beta_prod = 1.0 - ab;
+  std::vector<double> out(x.size());
+  if (x0_out) x0_out->resize(x.size());
+  for (std::int64_t row = 0; row < shape.batch; ++row) {
+    const auto begin = static_cast<std::size_t>(row * shape.dim);
+    const auto dim = static_cast<std::size_t>(shape.dim);
+    // pred_original_sample and pred_epsilon (diffusers' names).
+    std::vector<double> x0(dim), eps(dim);
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double xt = x[begin + i], mo = m[begin + i];
+      switch (settings.prediction_type) {
+        case PredictionType::epsilon:
+          x0[i] = (xt - std::sqrt(beta_prod) * mo) / std::sqrt(ab);
+          eps[i] = mo;
+          break;
+        case PredictionType::sample:
+          x0[i] = mo;
+          eps[i] = (xt - std::sqrt(ab) * mo) / std::sqrt(beta_prod);
+          break;
+        case PredictionType::v_prediction:
+          x0[i] = std::sqrt(ab) * xt - std::sqrt(beta_prod) * mo;
+          eps[i] = std::sqrt(ab) * mo + std::sqrt(beta_prod) * xt;
+          break;
+      }
+    }
+    if (settings.thresholding) {
+      const double scale = threshold_scale(x0, settings);
+      for (double& v : x0) v = std::clamp(v, -scale, scale) / scale;
+    } else if (settings.clip_x0) {
+      for (double& v : x0) {
+        v = std::clamp(v, static_cast<double>(settings.clip_x0->lo),
+                       static_cast<double>(settings.clip_x0->hi));
+      }
+    }
+    double sigma = 0.0;
+    std::vector<double> mean(dim);
+    if (ddim) {
+      const double variance = (1.0 - ab_prev) / beta_prod * (1.0 - ab / ab_prev);
+      sigma = settings.eta * std::sqrt(variance);
+      const double direction = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));
+      for (std::size_t i = 0; i < dim; ++i) mean[i] = std::sqrt(ab_prev) * x0[i] + direction * eps[i];
+      if (settings.eta == 0.0) sigma = 0.0;
+    } else {
+      // Eq. 7 with the respaced beta = 1 - ab / ab_prev.
+      const double current_alpha = ab / ab_prev;
+      const double current_beta = 1.0 - current_alpha;
+      for (std::size_t i = 0; i < dim; ++i) {
+        mean[i] = std::sqrt(ab_prev) * current_beta / beta_prod * x0[i] +
+                  std::sqrt(current_alpha) * (1.0 - ab_prev) / beta_prod * x[begin + i];
+      }
+      const double posterior = std::max((1.0 - ab_prev) / beta_prod * current_beta, 1e-20);
+      if (t > 0) {
+        sigma = std::sqrt(settings.variance == VarianceKind::posterior ? posterior : current_beta);
+      }
+    }
+    std::vector<double> z(dim, 0.0);
+    if (sigma != 0.0) {
+      if (noise) {
+        z.assign(noise->begin() + static_cast<std::ptrdiff_t>(begin),
+                 noise->begin() + static_cast<std::ptrdiff_t>(begin + dim));
+      } else {
+        z = normals(key.seed, static_cast<std::uint64_t>(key.first_sample + row),
+                    kernels::NoiseStream::reverse, static_cast<std::uint32_t>(t), shape.dim);
+      }
+    }
+    for (std::size_t i = 0; i < dim; ++i) {
+      out[begin + i] = mean[i] + sigma * z[i];
+      if (x0_out) (*x0_out)[begin + i] = x0[i];
+    }
+  }
+  return out;
+}
+
+std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,
                            const SampleSettings& settings) {
   std::vector<double> x;
   if (settings.x_T) {
@@ -198,9 +315,13 @@ std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const E
       x.insert(x.end(), z.begin(), z.end());
     }
   }
-  const int start = settings.start_step < 0 ? s.steps() - 1 : settings.start_step;
-  for (int t = start; t >= settings.end_step; --t) {
+  const std::vector<int> list = timesteps(s, settings);
+  bool running = settings.start_step < 0;
+  for (int t : list) {
+    if (t == settings.start_step) running = true;
+    if (!running) continue;
     x = reverse_step(s, x, model(x, t), shape, t, key, settings);
+    if (t == settings.end_step) break;
   }
   return x;
 }

@@ -33,26 +33,50 @@ ForwardResult forward(const Schedule& schedule, const std::vector<double>& x0, S
                       const std::vector<int>& step_per_row, const std::vector<double>* eps,
                       NoiseKey key);
 
-// eps = model(x_t, t) for the whole batch.
-using EpsModel = std::function<std::vector<double>(const std::vector<double>& x_t, int t)>;
-EpsModel gaussian_model(const Schedule& schedule, Shape shape, const GaussianPrior& prior);
-EpsModel gmm_model(const Schedule& schedule, Shape shape, const GmmSpec& spec);
+// The model output (in the settings' prediction type) for the whole batch at timestep t.
+using Model = std::function<std::vector<double>(const std::vector<double>& x_t, int t)>;
+using EpsModel = Model;  // the name from before prediction types
+// The exact posterior means of the analytic priors, as eps, x0 or v.
+Model gaussian_model(const Schedule& schedule, Shape shape, const GaussianPrior& prior,
+                     PredictionType type = PredictionType::epsilon);
+Model gmm_model(const Schedule& schedule, Shape shape, const GmmSpec& spec,
+                PredictionType type = PredictionType::epsilon);
 
+// The step rule and the loop, with diffusers' meanings (DDPMScheduler,
+// DDIMScheduler).
 struct SampleSettings {
+  SamplerKind sampler = SamplerKind::ddpm;
+  PredictionType prediction_type = PredictionType::epsilon;
   VarianceKind variance = VarianceKind::beta;
   std::optional<ClipRange> clip_x0;
-  int start_step = -1;                    // -1: T - 1
-  int end_step = 0;                       // the last step run
+  bool thresholding = false;
+  double dynamic_thresholding_ratio = 0.995;
+  double sample_max_value = 1.0;
+  double eta = 0.0;
+  bool set_alpha_to_one = true;
+  int num_inference_steps = 0;  // 0: every step
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  int steps_offset = 0;
+  std::vector<int> timesteps;  // explicit list
+  int start_step = -1;                    // a timestep of the list; -1: the first
+  int end_step = -1;                      // the last step run; -1: the last timestep
   const std::vector<double>* x_T = nullptr;  // given initial noise, or drawn
 };
 
-// One reverse update of the whole batch at step t.
-std::vector<double> reverse_step(const Schedule& schedule, const std::vector<double>& x_t,
-                                 const std::vector<double>& eps, Shape shape, int t, NoiseKey key,
-                                 const SampleSettings& settings);
+// The loop's timesteps, decreasing.
+std::vector<int> timesteps(const Schedule& schedule, const SampleSettings& settings);
 
-// The whole reverse loop t = start ... 0.
-std::vector<double> sample(const Schedule& schedule, Shape shape, NoiseKey key,
-                           const EpsModel& model, const SampleSettings& settings = {});
+// One reverse update of the whole batch at timestep t (one of timesteps()),
+// with the engine's noise unless `noise` is given; x0_hat (after clipping or
+// thresholding) goes to x0_out when set.
+std::vector<double> reverse_step(const Schedule& schedule, const std::vector<double>& x_t,
+                                 const std::vector<double>& model_output, Shape shape, int t,
+                                 NoiseKey key, const SampleSettings& settings,
+                                 const std::vector<double>* noise = nullptr,
+                                 std::vector<double>* x0_out = nullptr);
+
+// The whole reverse loop over timesteps(), from start_step to end_step.
+std::vector<double> sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,
+                           const SampleSettings& settings = {});
 
 }  // namespace ddpm::reference

@@ -3,26 +3,26 @@
 
 #include "ddpm/error.h"
 #include "engine.h"
+#include "step_plan.h"
 #include "validate.h"
 
 namespace ddpm {
 namespace {
 
-std::unique_ptr<Sampler::Engine> make_engine(const Schedule& schedule,
-                                             const SamplerOptions& options) {
-  switch (options.backend) {
+std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
+  switch (setup.options.backend) {
     case Backend::cpu:
-      return detail::make_cpu_engine(schedule, options);
+      return detail::make_cpu_engine(std::move(setup));
     case Backend::cuda: {
       std::string reason;
       if (!detail::cuda_device_usable(&reason)) {
         throw Error("the CUDA backend was requested but is unavailable: " + reason);
       }
-      return detail::make_cuda_engine(schedule, options);
+      return detail::make_cuda_engine(std::move(setup));
     }
     case Backend::automatic:
-      if (detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(schedule, options);
-      return detail::make_cpu_engine(schedule, options);
+      if (detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(std::move(setup));
+      return detail::make_cpu_engine(std::move(setup));
   }
   throw Error("unknown backend");
 }
@@ -31,7 +31,9 @@ std::unique_ptr<Sampler::Engine> make_engine(const Schedule& schedule,
 
 Sampler::Sampler(Schedule schedule, SamplerOptions options) {
   detail::validate_options(options);
-  engine_ = make_engine(schedule, options);
+  if (options.rescale_betas_zero_snr) schedule = schedule.rescaled_zero_terminal_snr();
+  std::vector<PlannedStep> plan = detail::make_plan(schedule, options);
+  engine_ = make_engine({std::move(schedule), std::move(options), std::move(plan)});
 }
 
 Sampler::~Sampler() = default;
@@ -41,6 +43,14 @@ Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 Backend Sampler::backend() const { return engine_->backend(); }
 const Schedule& Sampler::schedule() const { return engine_->schedule(); }
 const SamplerOptions& Sampler::options() const { return engine_->options(); }
+const std::vector<PlannedStep>& Sampler::plan() const { return engine_->plan(); }
+
+std::vector<int> Sampler::timesteps() const {
+  std::vector<int> out;
+  out.reserve(plan().size());
+  for (const PlannedStep& s : plan()) out.push_back(s.timestep);
+  return out;
+}
 
 void Sampler::forward(const ForwardRequest& request) {
   detail::validate(request, schedule());
@@ -54,17 +64,21 @@ void Sampler::forward_one_step(const ForwardOneStepRequest& request) {
 
 void Sampler::reverse_step(const ReverseStepRequest& request) {
   detail::validate(request, schedule());
-  engine_->reverse_step(request);
+  const int position = detail::plan_position(plan(), request.step, "reverse step");
+  detail::check_plan_range(plan(), position, position);
+  engine_->reverse_step(request, position);
 }
 
 void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
   detail::validate(request, schedule());
+  const detail::LoopRange range = detail::resolve_loop_range(request, plan());
+  detail::check_plan_range(plan(), range.first, range.last);
   if (!predictor.supports(request.memory) &&
       !(engine_->backend() == Backend::cuda && predictor.supports(Memory::device))) {
     throw Error("the noise predictor does not support " +
                 std::string(request.memory == Memory::host ? "host" : "device") + " memory");
   }
-  engine_->sample(request, predictor);
+  engine_->sample(request, predictor, range.first, range.last);
 }
 
 void Sampler::synchronize(void* stream) { engine_->synchronize(stream); }

@@ -129,7 +129,33 @@ Schedule Schedule::from_betas(std::vector<double> betas) {
   return Schedule(std::move(betas));
 }
 
-Schedule::Schedule(std::vector<double> betas) : beta_(std::move(betas)) {
+Schedule Schedule::rescaled_zero_terminal_snr() const {
+  const std::size_t n = alpha_bar_.size();
+  if (n < 2) throw Error("zero terminal SNR rescaling needs a schedule of T >= 2 steps");
+  std::vector<double> root(n);
+  for (std::size_t t = 0; t < n; ++t) root[t] = std::sqrt(alpha_bar_[t]);
+  const double first = root.front(), last = root.back();
+  for (double& r : root) r = (r - last) * (first / (first - last));
+  std::vector<double> betas(n);
+  double previous = 1.0;
+  for (std::size_t t = 0; t < n; ++t) {
+    const double ab = root[t] * root[t];
+    betas[t] = 1.0 - ab / previous;
+    previous = ab;
+  }
+  betas.back() = 1.0;  // exactly: alpha_bar_{T-1} = 0
+  for (std::size_t t = 0; t + 1 < n; ++t) {
+    if (!(betas[t] > 0.0 && betas[t] < 1.0)) {
+      std::ostringstream msg;
+      msg << "zero terminal SNR rescaling gives beta[" << t << "] = " << betas[t]
+          << ", outside (0, 1)";
+      throw Error(msg.str());
+    }
+  }
+  return Schedule(std::move(betas), true);
+}
+
+Schedule::Schedule(std::vector<double> betas, bool allow_terminal_one) : beta_(std::move(betas)) {
   const std::size_t n = beta_.size();
   for (auto* table : {&alpha_, &alpha_bar_, &alpha_bar_prev_, &sqrt_alpha_bar_,
                       &sqrt_one_minus_alpha_bar_, &sqrt_recip_alpha_, &eps_coef_,
@@ -157,8 +183,10 @@ Schedule::Schedule(std::vector<double> betas) : beta_(std::move(betas)) {
     sqrt_recip_alpha_bar_[t] = 1.0 / std::sqrt(ab);
     sqrt_recipm1_alpha_bar_[t] = std::sqrt(1.0 / ab - 1.0);
     // The float step tables hold 1/sqrt(alpha_bar); past float's range the
-    // x0 prediction is meaningless, so such a schedule is refused.
-    if (!(sqrt_recip_alpha_bar_[t] < 1e30)) {
+    // x0 prediction is meaningless, so such a schedule is refused (except an
+    // exact 0 at the end of a zero-SNR schedule, which the step rules handle).
+    const bool terminal_zero = allow_terminal_one && t + 1 == n && ab == 0.0;
+    if (!(sqrt_recip_alpha_bar_[t] < 1e30) && !terminal_zero) {
       std::ostringstream msg;
       msg << "schedule is impossible: alpha_bar underflows (" << ab << ") at t = " << t
           << "; use fewer steps or smaller betas";

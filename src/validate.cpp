@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ddpm/error.h"
+#include "step_plan.h"
 
 namespace ddpm::detail {
 namespace {
@@ -95,32 +96,42 @@ void validate(const ForwardOneStepRequest& r, const Schedule& schedule) {
 void validate(const ReverseStepRequest& r, const Schedule& schedule) {
   validate_shape(r.shape);
   validate_size(r.x_t.size(), r.shape, "x_t");
-  validate_size(r.eps.size(), r.shape, "predicted noise");
-  validate_size(r.x_prev.size(), r.shape, "x_{t-1} output");
+  validate_size(r.model_output.size(), r.shape, "model output");
+  validate_size(r.x_prev.size(), r.shape, "x_prev output");
+  if (!r.variance_noise.empty()) validate_size(r.variance_noise.size(), r.shape, "variance noise");
+  if (!r.pred_original_sample.empty()) {
+    validate_size(r.pred_original_sample.size(), r.shape, "pred_original_sample output");
+  }
   schedule.check_step(r.step);
   if (on_host(r.memory)) {
     validate_finite(r.x_t, "x_t");
-    validate_finite(r.eps, "predicted noise");
+    validate_finite(r.model_output, "model output");
+    if (!r.variance_noise.empty()) validate_finite(r.variance_noise, "variance noise");
   }
 }
 
-int resolve_start_step(const SampleRequest& r, const Schedule& schedule) {
-  return r.start_step < 0 ? schedule.steps() - 1 : r.start_step;
+LoopRange resolve_loop_range(const SampleRequest& r, const std::vector<PlannedStep>& plan) {
+  LoopRange range{0, static_cast<int>(plan.size()) - 1};
+  if (r.start_step < -1) throw Error("start step " + std::to_string(r.start_step) + " is negative");
+  if (r.end_step < -1) throw Error("end step " + std::to_string(r.end_step) + " is negative");
+  if (r.start_step >= 0) range.first = plan_position(plan, r.start_step, "start step");
+  if (r.end_step >= 0) {
+    range.last = plan_position(plan, r.end_step, "end step");
+    if (range.last < range.first) {
+      throw Error("end step " + std::to_string(r.end_step) + " comes before start step " +
+                  std::to_string(plan[static_cast<std::size_t>(range.first)].timestep) +
+                  " (the loop runs from start down to end)");
+    }
+  }
+  return range;
 }
 
-int sample_step_count(const SampleRequest& r, const Schedule& schedule) {
-  return resolve_start_step(r, schedule) - r.end_step + 1;
-}
-
-void validate(const SampleRequest& r, const Schedule& schedule) {
+void validate(const SampleRequest& r, const Schedule& /*schedule*/) {
   validate_shape(r.shape);
   validate_size(r.x.size(), r.shape, "sample buffer");
-  if (r.start_step < -1) throw Error("start step " + std::to_string(r.start_step) + " is negative");
-  const int start = resolve_start_step(r, schedule);
-  schedule.check_step(start);
-  if (r.end_step < 0 || r.end_step > start) {
-    throw Error("end step " + std::to_string(r.end_step) + " is outside [0, start step " +
-                std::to_string(start) + "]");
+  if (!r.class_labels.empty() && static_cast<std::int64_t>(r.class_labels.size()) != r.shape.batch) {
+    throw Error("class labels has " + std::to_string(r.class_labels.size()) +
+                " entries but the batch has " + std::to_string(r.shape.batch));
   }
   if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
 }

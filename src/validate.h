@@ -4,6 +4,7 @@
 // for NaN/Inf; device arrays are checked by the CUDA engine.
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ddpm/sampler.h"
 
@@ -19,9 +20,14 @@ void validate(const ForwardOneStepRequest& r, const Schedule& schedule);
 void validate(const ReverseStepRequest& r, const Schedule& schedule);
 void validate(const SampleRequest& r, const Schedule& schedule);
 
-// The start step a SampleRequest resolves to.
-int resolve_start_step(const SampleRequest& r, const Schedule& schedule);
-// Steps a SampleRequest runs: start - end + 1.
-int sample_step_count(const SampleRequest& r, const Schedule& schedule);
+// The plan positions a SampleRequest runs, first ... last (inclusive).
+struct LoopRange {
+  int first = 0;
+  int last = 0;
+  int count() const { return last - first + 1; }
+};
+// Throws ddpm::Error when start_step or end_step is not a timestep of the
+// plan, or end_step comes before start_step.
+LoopRange resolve_loop_range(const SampleRequest& r, const std::vector<PlannedStep>& plan);
 
 }  // namespace ddpm::detail

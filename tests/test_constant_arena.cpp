@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "cuda/constant_arena.h"
-#include "kernels/step_records.cuh"
+#include "kernels/step_rule.cuh"
 
 namespace ddpm::detail::cuda {
 namespace {
@@ -13,26 +13,35 @@ namespace {
 // A device index no test of the real engine uses, so arenas do not interfere.
 constexpr int kDevice = 97;
 
-int floats_for(int steps, bool clipped) { return steps * kernels::record_width(clipped); }
+// Floats of a plan of `steps` timesteps; `full`: with x0 processing.
+int floats_for(int steps, bool full) { return steps * kernels::record_width(full); }
 
-TEST(ConstantArena, OneScheduleFitsUpToTheDocumentedT) {
+TEST(ConstantArena, OnePlanFitsUpToTheDocumentedStepCount) {
   EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(3072, false)).valid());
   EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(3073, false)).valid());
-  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(2194, true)).valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(2195, true)).valid());
+  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1536, true)).valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1537, true)).valid());
 }
 
-TEST(ConstantArena, ThreePlainOrTwoClippedSchedulesOfT1024ShareIt) {
+TEST(ConstantArena, ThreePlainOrOneProcessingPlanOf1024StepsShareIt) {
   {
     std::vector<ConstantRegion> plain;
     for (int i = 0; i < 3; ++i) plain.push_back(ConstantRegion::acquire(kDevice, floats_for(1024, false)));
     for (const auto& r : plain) EXPECT_TRUE(r.valid());
     EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1000, false)).valid()) << "a fourth";
   }
-  std::vector<ConstantRegion> clipped;
-  for (int i = 0; i < 2; ++i) clipped.push_back(ConstantRegion::acquire(kDevice, floats_for(1024, true)));
-  for (const auto& r : clipped) EXPECT_TRUE(r.valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1000, true)).valid()) << "a third";
+  std::vector<ConstantRegion> full;
+  full.push_back(ConstantRegion::acquire(kDevice, floats_for(1024, true)));
+  EXPECT_TRUE(full.front().valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1000, true)).valid()) << "a second";
+}
+
+TEST(ConstantArena, RespacedPlansFitByTheDozen) {
+  // 50 steps: 250 floats plain (256 after rounding), 500 full (512).
+  std::vector<ConstantRegion> regions;
+  for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, true)));
+  for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, false)));
+  for (const auto& r : regions) EXPECT_TRUE(r.valid());
 }
 
 TEST(ConstantArena, RegionsAreAlignedDisjointAndReused) {

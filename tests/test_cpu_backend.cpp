@@ -188,7 +188,7 @@ TEST(CpuSample, ReverseStepMatchesReference) {
   const auto eps = test::random_values(shape.size(), 11);
   for (int t : {0, 1, 500, 999}) {
     std::vector<float> out = test::poisoned(x.size());
-    cpu_sampler(s).reverse_step({.x_t = x, .eps = eps, .shape = shape, .step = t, .noise = {8, 2}, .x_prev = out});
+    cpu_sampler(s).reverse_step({.x_t = x, .model_output = eps, .shape = shape, .step = t, .noise = {8, 2}, .x_prev = out});
     const auto ref = reference::reverse_step(s, test::to_double(x), test::to_double(eps), shape, t, {8, 2}, {});
     EXPECT_TRUE(close_relative_to_max(out, ref, kTolerance)) << "t = " << t;
   }
@@ -201,8 +201,8 @@ TEST(CpuSample, ReverseStepWorksInPlace) {
   const auto eps = test::random_values(shape.size(), 13);
   std::vector<float> separate(x.size());
   Sampler sampler = cpu_sampler(s);
-  sampler.reverse_step({.x_t = x, .eps = eps, .shape = shape, .step = 300, .noise = {1, 0}, .x_prev = separate});
-  sampler.reverse_step({.x_t = x, .eps = eps, .shape = shape, .step = 300, .noise = {1, 0}, .x_prev = x});
+  sampler.reverse_step({.x_t = x, .model_output = eps, .shape = shape, .step = 300, .noise = {1, 0}, .x_prev = separate});
+  sampler.reverse_step({.x_t = x, .model_output = eps, .shape = shape, .step = 300, .noise = {1, 0}, .x_prev = x});
   EXPECT_TRUE(test::bit_identical(x, separate));
 }
 

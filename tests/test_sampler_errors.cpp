@@ -41,8 +41,8 @@ TEST_F(SamplerErrors, MismatchedSizes) {
   std::vector<float> short_noise(19);
   expect_error([&] { sampler.forward({.x0 = x0, .shape = {4, 5}, .step = 1, .eps = short_noise, .x_t = out}); },
                "noise has 19");
-  expect_error([&] { sampler.reverse_step({.x_t = x0, .eps = short_noise, .shape = {4, 5}, .step = 1, .x_prev = out}); },
-               "predicted noise");
+  expect_error([&] { sampler.reverse_step({.x_t = x0, .model_output = short_noise, .shape = {4, 5}, .step = 1, .x_prev = out}); },
+               "model output");
 }
 
 TEST_F(SamplerErrors, StepOutOfRange) {
@@ -52,12 +52,12 @@ TEST_F(SamplerErrors, StepOutOfRange) {
   expect_error([&] { sampler.forward({.x0 = x0, .shape = {4, 5}, .steps = steps, .x_t = out}); }, "t = 400");
   const std::vector<std::int32_t> three{1, 2, 3};
   expect_error([&] { sampler.forward({.x0 = x0, .shape = {4, 5}, .steps = three, .x_t = out}); }, "per-sample steps");
-  expect_error([&] { sampler.reverse_step({.x_t = x0, .eps = x0, .shape = {4, 5}, .step = 100, .x_prev = out}); },
+  expect_error([&] { sampler.reverse_step({.x_t = x0, .model_output = x0, .shape = {4, 5}, .step = 100, .x_prev = out}); },
                "step");
   expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .start_step = 100}, predictor); }, "step");
   expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .start_step = 10, .end_step = 11}, predictor); },
                "end step 11");
-  expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .end_step = -1}, predictor); }, "end step -1");
+  expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .end_step = -2}, predictor); }, "end step -2");
 }
 
 TEST_F(SamplerErrors, NonFiniteInputs) {

@@ -1,58 +1,108 @@
-// The per-element math both backends run (kernels/step_math.cuh), against
-// the double-precision formulas.
+// The per-element math both backends run (kernels/step_math.cuh and
+// kernels/step_rule.cuh) with the float records of real plans, against the
+// double-precision formulas.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "ddpm/schedule.h"
+#include "ddpm/sampler.h"
 #include "kernels/step_math.cuh"
-#include "step_table.h"
+#include "step_plan.h"
 #include "test_support.h"
 
 namespace ddpm {
 namespace {
 
-using kernels::ClipSettings;
-
-class StepMath : public ::testing::TestWithParam<ScheduleKind> {
- protected:
-  Schedule schedule = Schedule::from_spec({GetParam(), 1000, 1e-4, 0.02, {}});
-  std::vector<kernels::StepCoefficients> table =
-      detail::make_step_table(schedule, VarianceKind::beta);
+struct MathCase {
+  ScheduleKind schedule;
+  SamplerKind sampler;
+  PredictionType type;
 };
 
-// Without clipping the posterior form around x0(x_t, eps) and the eps form
-// are the same mean; a clip range that clips nothing must not change it.
-TEST_P(StepMath, PosteriorAndEpsFormsOfTheMeanAgreeWhenNothingIsClipped) {
-  const ClipSettings wide{true, -1e30f, 1e30f};
-  const ClipSettings off{};
+void PrintTo(const MathCase& c, std::ostream* os) {
+  *os << to_string(c.schedule) << "_" << to_string(c.sampler) << "_" << to_string(c.type);
+}
+
+class StepMath : public ::testing::TestWithParam<MathCase> {
+ protected:
+  Schedule schedule = Schedule::from_spec({GetParam().schedule, 1000, 1e-4, 0.02, {}});
+  SamplerOptions options() const {
+    SamplerOptions o;
+    o.sampler = GetParam().sampler;
+    o.prediction_type = GetParam().type;
+    o.num_inference_steps = 50;
+    o.eta = GetParam().sampler == SamplerKind::ddim ? 0.5 : 0.0;
+    return o;
+  }
+  std::vector<PlannedStep> plan = detail::make_plan(schedule, options());
+};
+
+// Without x0 processing the folded update and the full one (x0_hat, eps_hat,
+// then the update) are the same linear map; both agree with the double plan.
+TEST_P(StepMath, FoldedAndFullUpdatesAgreeWithTheDoublePlan) {
   const auto x = test::random_values(64, 1);
-  const auto eps = test::random_values(64, 2);
-  for (int t = 0; t < schedule.steps(); t += 7) {
+  const auto m = test::random_values(64, 2);
+  for (const PlannedStep& s : plan) {
+    const kernels::StepRecord r = detail::make_step_record(s);
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const float eps_form = kernels::reverse_mean(x[i], eps[i], table[t], off);
-      const float posterior_form = kernels::reverse_mean(x[i], eps[i], table[t], wide);
-      // Both are float; sqrt_recip_alpha_bar grows to ~1e2 at t = T-1 for linear,
-      // so the posterior form loses a few bits there.
-      EXPECT_NEAR(posterior_form, eps_form, 2e-5 * (1 + std::abs(eps_form)))
-          << "t = " << t << " i = " << i;
+      const double x0 = s.x0_from_sample * x[i] + s.x0_from_model_output * m[i];
+      const double eps = s.eps_from_sample * x[i] + s.eps_from_model_output * m[i];
+      const double expected = s.prev_from_x0 * x0 + s.prev_from_eps * eps +
+                              s.prev_from_sample * x[i] + s.sigma * 0.3;
+      const float folded = kernels::step_folded(x[i], m[i], 0.3f, r);
+      const float full = kernels::step_from_x0(x[i], m[i], kernels::predicted_x0(x[i], m[i], r), 0.3f, r);
+      // x0 is formed with 1/sqrt(ab) (~157 at the end of the linear schedule),
+      // so the full form loses a few bits there.
+      const double scale = 1.0 + std::abs(expected) + std::abs(s.x0_from_sample) * 1e-2;
+      EXPECT_NEAR(folded, expected, 2e-6 * scale) << "t = " << s.timestep;
+      EXPECT_NEAR(full, expected, 2e-5 * scale) << "t = " << s.timestep;
     }
   }
 }
 
-TEST_P(StepMath, ClippingBoundsThePredictedX0) {
-  const ClipSettings clip{true, -1.0f, 1.0f};
-  const int t = 500;
-  const kernels::StepCoefficients& c = table[t];
-  // x_t built from x0 = 3 (outside the range) and eps = 0.2.
-  const float x_t = kernels::forward_noise(3.0f, 0.2f, c);
-  const float mean = kernels::reverse_mean(x_t, 0.2f, c, clip);
-  const double expected = schedule.posterior_mean_coef_x0()[t] * 1.0 +
-                          schedule.posterior_mean_coef_xt()[t] * x_t;
-  EXPECT_NEAR(mean, expected, 1e-5);
+// The prediction types are views of one (x0, eps) pair: converting the
+// forward process's own x0/eps/v back gives x0 and eps again.
+TEST_P(StepMath, PredictionConversionRecoversX0AndEps) {
+  const auto x0 = test::random_values(32, 3);
+  const auto eps = test::random_values(32, 4);
+  for (const PlannedStep& s : plan) {
+    const double a = std::sqrt(s.alpha_bar), b = std::sqrt(1 - s.alpha_bar);
+    for (std::size_t i = 0; i < x0.size(); ++i) {
+      const double x_t = a * x0[i] + b * eps[i];
+      const double m = GetParam().type == PredictionType::epsilon ? eps[i]
+                       : GetParam().type == PredictionType::sample ? x0[i]
+                                                                   : a * eps[i] - b * x0[i];
+      EXPECT_NEAR(s.x0_from_sample * x_t + s.x0_from_model_output * m, x0[i], 1e-9 / a);
+      EXPECT_NEAR(s.eps_from_sample * x_t + s.eps_from_model_output * m, eps[i], 1e-9 / b);
+    }
+  }
 }
 
-TEST_P(StepMath, ForwardAndVelocityMatchDoubleFormulas) {
+INSTANTIATE_TEST_SUITE_P(
+    Rules, StepMath,
+    ::testing::Values(MathCase{ScheduleKind::linear, SamplerKind::ddpm, PredictionType::epsilon},
+                      MathCase{ScheduleKind::cosine, SamplerKind::ddpm, PredictionType::sample},
+                      MathCase{ScheduleKind::scaled_linear, SamplerKind::ddim, PredictionType::v_prediction},
+                      MathCase{ScheduleKind::sigmoid, SamplerKind::ddim, PredictionType::epsilon},
+                      MathCase{ScheduleKind::linear, SamplerKind::ddim, PredictionType::sample},
+                      MathCase{ScheduleKind::cosine, SamplerKind::ddpm, PredictionType::v_prediction}),
+    [](const auto& info) {
+      return to_string(info.param.schedule) + "_" + to_string(info.param.sampler) + "_" +
+             to_string(info.param.type);
+    });
+
+TEST(StepMath, ClippingAndThresholdingBoundX0) {
+  using kernels::X0Mode;
+  EXPECT_EQ(kernels::process_x0<X0Mode::clip>(3.0f, -1.0f, 1.0f, 0.0f), 1.0f);
+  EXPECT_EQ(kernels::process_x0<X0Mode::clip>(-0.25f, -0.5f, 1.0f, 0.0f), -0.25f);
+  EXPECT_EQ(kernels::process_x0<X0Mode::threshold>(3.0f, 0.0f, 0.0f, 2.0f), 1.0f);
+  EXPECT_EQ(kernels::process_x0<X0Mode::threshold>(-1.0f, 0.0f, 0.0f, 2.0f), -0.5f);
+  EXPECT_EQ(kernels::process_x0<X0Mode::none>(7.0f, -1.0f, 1.0f, 2.0f), 7.0f);
+}
+
+TEST(StepMath, ForwardAndVelocityMatchDoubleFormulas) {
+  const Schedule schedule = Schedule::linear();
+  const auto table = detail::make_forward_table(schedule);
   const auto x0 = test::random_values(32, 3);
   const auto eps = test::random_values(32, 4);
   for (int t : {0, 1, 250, 999}) {
@@ -68,36 +118,37 @@ TEST_P(StepMath, ForwardAndVelocityMatchDoubleFormulas) {
   }
 }
 
-// With std 0 the Gaussian predictor is the oracle: it recovers the eps that
-// made x_t from the known x0.
-TEST_P(StepMath, GaussianPriorWithZeroStdIsTheOracle) {
+// With std 0 the Gaussian predictor is the oracle: it recovers the eps (or
+// x0, or v) that made x_t from the known x0.
+TEST(StepMath, GaussianPriorWithZeroStdIsTheOracleInEveryType) {
+  const Schedule schedule = Schedule::linear();
   const auto x0 = test::random_values(32, 5);
   const auto eps = test::random_values(32, 6);
   for (int t : {0, 10, 500, 999}) {
+    const float a = static_cast<float>(schedule.sqrt_alpha_bar()[t]);
+    const float b = static_cast<float>(schedule.sqrt_one_minus_alpha_bar()[t]);
     for (std::size_t i = 0; i < x0.size(); ++i) {
-      const float x_t = kernels::forward_noise(x0[i], eps[i], table[t]);
+      const float x_t = a * x0[i] + b * eps[i];
       // Recovering eps divides by b = sqrt(1 - ab), small at t = 0.
       const double tolerance = 1e-6 / schedule.sqrt_one_minus_alpha_bar()[t];
-      EXPECT_NEAR(kernels::gaussian_prior_eps(x_t, x0[i], 0.0f, table[t]), eps[i], tolerance);
+      EXPECT_NEAR(kernels::gaussian_model_output(x_t, x0[i], 0.0f, a, b, kernels::output_weights(0, a, b)),
+                  eps[i], tolerance);
+      EXPECT_NEAR(kernels::gaussian_model_output(x_t, x0[i], 0.0f, a, b, kernels::output_weights(1, a, b)),
+                  x0[i], 1e-6);
+      EXPECT_NEAR(kernels::gaussian_model_output(x_t, x0[i], 0.0f, a, b, kernels::output_weights(2, a, b)),
+                  a * eps[i] - b * x0[i], tolerance);
     }
   }
 }
 
-TEST_P(StepMath, StepTableHasNoNoiseAtTheLastStep) {
-  EXPECT_EQ(table[0].sigma, 0.0f);
-  const auto posterior = detail::make_step_table(schedule, VarianceKind::posterior);
-  EXPECT_EQ(posterior[0].sigma, 0.0f);
-  for (int t = 1; t < schedule.steps(); t += 111) {
-    EXPECT_FLOAT_EQ(table[t].sigma, static_cast<float>(std::sqrt(schedule.beta()[t])));
-    EXPECT_FLOAT_EQ(posterior[t].sigma,
-                    static_cast<float>(std::sqrt(schedule.posterior_variance()[t])));
-  }
+// At zero terminal SNR (a = 0) x_t carries no information about x0: the
+// posterior mean of x0 is the prior mean, and eps = x_t.
+TEST(StepMath, GaussianPriorIsFiniteAtZeroSnr) {
+  const kernels::OutputWeights sample = kernels::output_weights(1, 0.0f, 1.0f);
+  const kernels::OutputWeights eps = kernels::output_weights(0, 0.0f, 1.0f);
+  EXPECT_EQ(kernels::gaussian_model_output(1.7f, 0.4f, 0.25f, 0.0f, 1.0f, sample), 0.4f);
+  EXPECT_EQ(kernels::gaussian_model_output(1.7f, 0.4f, 0.25f, 0.0f, 1.0f, eps), 1.7f);
 }
-
-INSTANTIATE_TEST_SUITE_P(Schedules, StepMath,
-                         ::testing::Values(ScheduleKind::linear, ScheduleKind::cosine,
-                                           ScheduleKind::scaled_linear, ScheduleKind::sigmoid),
-                         [](const auto& info) { return to_string(info.param); });
 
 }  // namespace
 }  // namespace ddpm

@@ -1,52 +1,76 @@
 // The compact per-step records the CUDA kernels read from constant memory
-// (kernels/step_records.cuh): packing then unpacking keeps every field that
-// each kernel's math reads, so the GPU runs the same numbers as the CPU.
+// (kernels/step_rule.cuh): packing then unpacking keeps every field the
+// update reads, so the GPU runs the same numbers as the CPU.
 #include <gtest/gtest.h>
 
-#include "kernels/step_math.cuh"
-#include "kernels/step_records.cuh"
-#include "step_table.h"
+#include "kernels/step_rule.cuh"
+#include "step_plan.h"
 #include "test_support.h"
 
 namespace ddpm {
 namespace {
 
-template <bool kClipped>
-void expect_round_trip_keeps_the_math(VarianceKind variance) {
+SamplerOptions options(SamplerKind sampler, PredictionType type) {
+  SamplerOptions o;
+  o.sampler = sampler;
+  o.prediction_type = type;
+  o.num_inference_steps = 40;
+  o.timestep_spacing = TimestepSpacing::trailing;
+  o.eta = sampler == SamplerKind::ddim ? 1.0 : 0.0;
+  return o;
+}
+
+template <bool kFull>
+void expect_round_trip_keeps_the_math(const SamplerOptions& o) {
   const Schedule schedule = Schedule::cosine(300);
-  const auto table = detail::make_step_table(schedule, variance);
-  const kernels::ClipSettings clip{kClipped, -1.0f, 1.0f};
+  const auto records = detail::make_step_records(detail::make_plan(schedule, o));
   const auto x = test::random_values(16, 1, -3.0f, 3.0f);
-  const auto eps = test::random_values(16, 2);
-  for (int t = 0; t < schedule.steps(); ++t) {
-    float record[kernels::kRecordWidthClipped];
-    kernels::pack_step_record(table[t], kClipped, record);
-    const kernels::StepCoefficients c = kernels::unpack_step_record<kClipped>(record);
+  const auto m = test::random_values(16, 2);
+  for (const kernels::StepRecord& original : records) {
+    float packed[kernels::kRecordWidthFull];
+    kernels::pack_step_record(original, kFull, packed);
+    const kernels::StepRecord r = kernels::unpack_step_record<kFull>(packed);
+    EXPECT_EQ(r.sigma, original.sigma);
+    EXPECT_EQ(r.sqrt_alpha_bar, original.sqrt_alpha_bar);
+    EXPECT_EQ(r.sqrt_one_minus_alpha_bar, original.sqrt_one_minus_alpha_bar);
     for (std::size_t i = 0; i < x.size(); ++i) {
       // Bit-identical: the same floats go through the same functions.
-      EXPECT_EQ(kernels::reverse_step(x[i], eps[i], 0.7f, c, clip),
-                kernels::reverse_step(x[i], eps[i], 0.7f, table[t], clip))
-          << "t = " << t;
-      EXPECT_EQ(kernels::forward_noise(x[i], eps[i], c), kernels::forward_noise(x[i], eps[i], table[t]));
-      EXPECT_EQ(kernels::gaussian_prior_eps(x[i], 0.5f, 0.09f, c),
-                kernels::gaussian_prior_eps(x[i], 0.5f, 0.09f, table[t]));
+      if constexpr (kFull) {
+        const float x0 = kernels::process_x0<kernels::X0Mode::clip>(
+            kernels::predicted_x0(x[i], m[i], r), -1.0f, 1.0f, 1.0f);
+        const float x0_original = kernels::process_x0<kernels::X0Mode::clip>(
+            kernels::predicted_x0(x[i], m[i], original), -1.0f, 1.0f, 1.0f);
+        EXPECT_EQ(kernels::step_from_x0(x[i], m[i], x0, 0.7f, r),
+                  kernels::step_from_x0(x[i], m[i], x0_original, 0.7f, original));
+      } else {
+        EXPECT_EQ(kernels::step_folded(x[i], m[i], 0.7f, r),
+                  kernels::step_folded(x[i], m[i], 0.7f, original));
+      }
     }
   }
 }
 
-TEST(StepRecords, PlainRecordKeepsTheReverseAndForwardMath) {
-  expect_round_trip_keeps_the_math<false>(VarianceKind::beta);
-  expect_round_trip_keeps_the_math<false>(VarianceKind::posterior);
+TEST(StepRecords, PlainRecordKeepsTheFoldedUpdate) {
+  for (SamplerKind sampler : {SamplerKind::ddpm, SamplerKind::ddim}) {
+    for (PredictionType type :
+         {PredictionType::epsilon, PredictionType::sample, PredictionType::v_prediction}) {
+      expect_round_trip_keeps_the_math<false>(options(sampler, type));
+    }
+  }
 }
 
-TEST(StepRecords, ClippedRecordKeepsThePosteriorFormMath) {
-  expect_round_trip_keeps_the_math<true>(VarianceKind::beta);
-  expect_round_trip_keeps_the_math<true>(VarianceKind::posterior);
+TEST(StepRecords, FullRecordKeepsTheX0Update) {
+  for (SamplerKind sampler : {SamplerKind::ddpm, SamplerKind::ddim}) {
+    for (PredictionType type :
+         {PredictionType::epsilon, PredictionType::sample, PredictionType::v_prediction}) {
+      expect_round_trip_keeps_the_math<true>(options(sampler, type));
+    }
+  }
 }
 
 TEST(StepRecords, WidthsMatchTheDocumentedLayout) {
   EXPECT_EQ(kernels::record_width(false), 5);
-  EXPECT_EQ(kernels::record_width(true), 7);
+  EXPECT_EQ(kernels::record_width(true), 10);
 }
 
 }  // namespace

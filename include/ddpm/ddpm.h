@@ -5,4 +5,5 @@
 #include "ddpm/predictor.h"
 #include "ddpm/sampler.h"
 #include "ddpm/schedule.h"
+#include "ddpm/scheduler_config.h"
 #include "ddpm/types.h"

@@ -27,6 +27,9 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name);
 NpyArrayDouble parse_npy_double(const std::string& bytes, const std::string& name);
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                const float* data);
+// float64 out (tables such as `ddpm schedule` writes).
+void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
+               const double* data);
 
 // Writes `bytes` to a unique temporary name beside `path` and renames it into
 // place, so that readers never see a partial file; on failure the temporary

@@ -1,6 +1,7 @@
 #pragma once
-// Noise predictors: the model of eps(x_t, t). Users plug in their network by
-// implementing NoisePredictor; two analytic predictors are built in.
+// Noise predictors: the model of the reverse process. Users plug in their
+// network by implementing NoisePredictor; two analytic predictors are built
+// in, and make_predictor() builds one from a JSON description.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,23 +11,28 @@
 #include "ddpm/types.h"
 
 namespace ddpm {
-namespace detail {
-struct GaussianDeviceState;  // device copies of a predictor's tables (src/cuda/)
-struct GmmDeviceState;
-struct GmmTables;
-}  // namespace detail
 
-// One call of the predictor: read x_t, write eps, both [shape.batch, shape.dim]
-// in `memory`. With Memory::device the pointers are CUDA device pointers and
-// the work must be ordered on `stream` (a cudaStream_t) without synchronising.
+// One call of the predictor: read x_t, write the model output, both
+// [shape.batch, shape.dim] in `memory`. With Memory::device the pointers are
+// CUDA device pointers and the work must be ordered on `stream` (a
+// cudaStream_t) without synchronising.
 struct PredictorCall {
   const float* x_t = nullptr;
+  // The output: eps, x0 or v, as prediction_type says. A network writes what
+  // it was trained to predict (and the sampler must be configured with that
+  // prediction type); the built-in predictors answer in whichever type is asked.
+  float* model_output = nullptr;
+  // The same buffer as model_output, under the name that predictors written
+  // for eps-only sampling use.
   float* eps = nullptr;
+  PredictionType prediction_type = PredictionType::epsilon;
   Shape shape;
-  int step = 0;                                 // the step of the whole batch...
+  int step = 0;                                 // the timestep t of the whole batch...
   const std::int32_t* steps = nullptr;          // ...or one per sample (same memory), if set
   std::int64_t first_sample = 0;                // global index of row 0
   const Schedule* schedule = nullptr;
+  // Per-row class labels for class-conditional models (same memory), or null.
+  const std::int32_t* class_labels = nullptr;
   Memory memory = Memory::host;
   void* stream = nullptr;
 };
@@ -68,13 +74,12 @@ class NoisePredictor {
   // True when predict() on a device is safe to capture into a CUDA Graph
   // (no host synchronisation, no allocation, same work every call).
   virtual bool capturable() const { return false; }
-  // An element-wise Gaussian prior lets a backend fuse the predictor into the
-  // reverse step, so that a step reads and writes x once.
-  virtual const GaussianPrior* fusable_gaussian_prior() const { return nullptr; }
 };
 
-// E[eps | x_t] for x0 ~ N(mean, std^2) element-wise. With std = 0 and mean =
-// a known x0 it is the oracle: the reverse process returns x0.
+// The exact E[eps | x_t] (or E[x0 | x_t], or the v they imply) for
+// x0 ~ N(mean, std^2) element-wise. With std = 0 and mean = a known x0 it is
+// the oracle: the reverse process returns x0. The backends fuse it into the
+// reverse step, so that a step reads and writes x once.
 class GaussianPredictor : public NoisePredictor {
  public:
   explicit GaussianPredictor(GaussianPrior prior);
@@ -83,15 +88,15 @@ class GaussianPredictor : public NoisePredictor {
   void predict(const PredictorCall& call) override;
   bool supports(Memory) const override { return true; }
   bool capturable() const override { return true; }
-  const GaussianPrior* fusable_gaussian_prior() const override { return &prior_; }
   const GaussianPrior& prior() const { return prior_; }
 
  private:
   GaussianPrior prior_;
-  std::shared_ptr<detail::GaussianDeviceState> device_;  // set by prepare() for device memory
+  std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
 };
 
-// E[eps | x_t] for an isotropic Gaussian mixture (exact, via responsibilities).
+// The exact posterior expectations for an isotropic Gaussian mixture (via
+// responsibilities), in whichever prediction type is asked.
 class GmmPredictor : public NoisePredictor {
  public:
   explicit GmmPredictor(GmmSpec spec);
@@ -103,9 +108,18 @@ class GmmPredictor : public NoisePredictor {
   const GmmSpec& spec() const { return spec_; }
 
  private:
+  struct HostState;  // the tables of the host path
   GmmSpec spec_;
-  std::shared_ptr<detail::GmmTables> host_tables_;  // float tables, built on first host use
-  std::shared_ptr<detail::GmmDeviceState> device_;
+  std::shared_ptr<HostState> host_;
+  std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
 };
+
+// Builds a predictor from a JSON description, the form the CLI and
+// configuration files use:
+//   {"type": "gaussian", "mean": 0.5, "std": 0.3}  (or "means"/"stds": [per element])
+//   {"type": "gmm", "weights": [...], "means": [[...]], "stds": [...]}
+//   {"type": "gmm", "path": "spec.json"}
+// Throws ddpm::Error naming the problem.
+std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_description);
 
 }  // namespace ddpm

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ddpm/predictor.h"
 #include "ddpm/schedule.h"
@@ -14,11 +15,64 @@
 
 namespace ddpm {
 
+// Everything that decides how samples are drawn. The names of the rule's
+// fields are those of diffusers' scheduler config where the concept is the
+// same (a model's scheduler_config.json maps onto them: see
+// scheduler_config.h), so that values can be copied across.
 struct SamplerOptions {
+  // DDPM rule: sigma_t^2 = beta_t (diffusers' variance_type "fixed_large") or
+  // the posterior variance ("fixed_small").
   VarianceKind variance = VarianceKind::beta;
-  std::optional<ClipRange> clip_x0;  // e.g. {-1, 1} for images
+  // Clip the predicted x0 to [lo, hi] before the update (diffusers'
+  // clip_sample with clip_sample_range, which is symmetric).
+  std::optional<ClipRange> clip_x0;
   Backend backend = Backend::automatic;
   int threads = 0;  // CPU backend worker threads; 0 = all hardware threads
+
+  // The step rule.
+  SamplerKind sampler = SamplerKind::ddpm;
+  PredictionType prediction_type = PredictionType::epsilon;
+  // Timesteps: all T training steps (0), or this many picked by
+  // timestep_spacing, or an explicit strictly decreasing list in [0, T).
+  int num_inference_steps = 0;
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  int steps_offset = 0;           // added to "leading" timesteps (diffusers' steps_offset)
+  std::vector<int> timesteps;     // explicit list; overrides the two fields above
+  // DDIM: the weight of fresh noise, 0 (deterministic) ... 1 (DDPM's posterior variance).
+  double eta = 0.0;
+  // DDIM: alpha_bar of the step after the last one is 1 (true) or alpha_bar_0.
+  bool set_alpha_to_one = true;
+  // Dynamic thresholding (Saharia et al. 2022, diffusers' thresholding): x0 is
+  // clamped to [-s, s] and divided by s, s = the per-sample quantile
+  // dynamic_thresholding_ratio of |x0|, clamped to [1, sample_max_value].
+  // Exclusive with clip_x0.
+  bool thresholding = false;
+  double dynamic_thresholding_ratio = 0.995;
+  double sample_max_value = 1.0;
+  // Rescale the betas to zero terminal SNR (Lin et al. 2024, diffusers'
+  // rescale_betas_zero_snr); the sampler's schedule() is the rescaled one.
+  bool rescale_betas_zero_snr = false;
+};
+
+// One step of the reverse loop as the rule runs it, in double precision.
+// With m the model output (in options.prediction_type) at timestep t:
+//   x0_hat  = x0_from_sample * x_t + x0_from_model_output * m   (then clipped or thresholded)
+//   eps_hat = eps_from_sample * x_t + eps_from_model_output * m
+//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t + sigma * z
+// with z ~ N(0, I) (drawn only where sigma != 0).
+struct PlannedStep {
+  int timestep = 0;        // t
+  int prev_timestep = -1;  // the timestep x_prev belongs to; -1 after the last step
+  double alpha_bar = 0.0;
+  double alpha_bar_prev = 1.0;  // alpha_bar of prev_timestep (the rule's choice after the last step)
+  double beta = 0.0;            // 1 - alpha_bar / alpha_bar_prev: the respaced beta
+  double x0_from_sample = 0.0, x0_from_model_output = 0.0;
+  double eps_from_sample = 0.0, eps_from_model_output = 0.0;
+  double prev_from_x0 = 0.0, prev_from_eps = 0.0, prev_from_sample = 0.0;
+  double sigma = 0.0;
+  // Non-empty when this step cannot run (e.g. epsilon prediction where
+  // alpha_bar = 0): the reason, reported when a request uses the step.
+  std::string error;
 };
 
 // q(x_t | x0) for a batch. Arrays are [shape.batch, shape.dim] in `memory`.
@@ -48,50 +102,69 @@ struct ForwardOneStepRequest {
   void* stream = nullptr;
 };
 
-// One reverse update x_t -> x_{t-1} from an externally predicted eps.
-// x_prev may alias x_t (in place).
+// One reverse update x_t -> x_prev of the sampler's rule at timestep `step`
+// (one of Sampler::timesteps()), from the model's output (in the options'
+// prediction_type: eps, x0 or v). x_prev may alias x_t (in place).
 struct ReverseStepRequest {
   std::span<const float> x_t;
-  std::span<const float> eps;
+  std::span<const float> model_output;
   Shape shape;
   int step = 0;
   NoiseKey noise;
   std::span<float> x_prev;
   Memory memory = Memory::host;
   void* stream = nullptr;
+  // Optional: the noise z to add (diffusers' variance_noise), instead of the
+  // engine's draw for (seed, sample, step). Ignored where sigma = 0.
+  std::span<const float> variance_noise;
+  // Optional output: x0_hat after clipping or thresholding (diffusers'
+  // pred_original_sample).
+  std::span<float> pred_original_sample;
 };
 
-// The reverse loop t = start_step ... end_step (by default the whole loop,
-// T-1 ... 0). `x` holds the result, x_{end_step - 1}; it is also the input
+// The reverse loop over the rule's timesteps from start_step down to
+// end_step (by default all of them). Both are timesteps (values of
+// Sampler::timesteps(), where every value in [0, T) is one by default).
+// `x` holds the result, the sample after step end_step; it is also the input
 // x_{start_step} when initial_noise_given, otherwise that is drawn as x_T.
 // The noise of step t does not depend on where a run starts or stops, so a
-// loop run in pieces (each piece's output given as the next one's input)
-// equals the whole loop bit for bit: snapshots, checkpoints, SDEdit.
+// loop run in pieces (each piece's output given as the next one's input, the
+// next piece starting at the timestep after end_step) equals the whole loop
+// bit for bit: snapshots, checkpoints, SDEdit.
 struct SampleRequest {
   std::span<float> x;
   Shape shape;
   NoiseKey noise;
   bool initial_noise_given = false;
-  int start_step = -1;  // -1: T - 1
-  int end_step = 0;     // the last step run, 0 <= end_step <= start_step
+  int start_step = -1;  // -1: the first timestep
+  int end_step = -1;    // -1: the last timestep; otherwise a timestep <= start_step
   Memory memory = Memory::host;
   void* stream = nullptr;
   // Called with (steps done, steps total) from the calling thread; may be
   // called less often than every step.
   std::function<void(int, int)> progress;
+  // Optional per-row class labels (in `memory`) for class-conditional
+  // predictors, handed to them as PredictorCall::class_labels.
+  std::span<const std::int32_t> class_labels;
 };
 
 class Sampler {
  public:
-  // Throws ddpm::Error for Backend::cuda when no CUDA device is usable.
+  // Throws ddpm::Error for invalid options (an unknown combination, inference
+  // steps out of range, a bad timestep list, ...) and for Backend::cuda when
+  // no CUDA device is usable.
   explicit Sampler(Schedule schedule, SamplerOptions options = {});
   ~Sampler();
   Sampler(Sampler&&) noexcept;
   Sampler& operator=(Sampler&&) noexcept;
 
   Backend backend() const;  // the backend in use (never automatic)
-  const Schedule& schedule() const;
+  const Schedule& schedule() const;  // rescaled when options().rescale_betas_zero_snr
   const SamplerOptions& options() const;
+  // The rule's timesteps, in the order the loop runs them (decreasing).
+  std::vector<int> timesteps() const;
+  // Everything the loop uses, one entry per timestep, in loop order.
+  const std::vector<PlannedStep>& plan() const;
 
   void forward(const ForwardRequest& request);
   void forward_one_step(const ForwardOneStepRequest& request);

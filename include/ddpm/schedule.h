@@ -33,6 +33,16 @@ class Schedule {
   static Schedule linear(int steps = 1000, double beta_start = 1e-4, double beta_end = 0.02);
   static Schedule cosine(int steps = 1000);
 
+  // The same schedule rescaled to zero terminal SNR (Lin et al. 2024,
+  // algorithm 1; diffusers' rescale_zero_terminal_snr): sqrt(alpha_bar) is
+  // shifted and scaled so that it keeps its first value and ends at exactly
+  // 0, which makes the last beta 1. The tables that divide by alpha_bar
+  // (sqrt_recip_alpha_bar, ...) are infinite at that last step. Throws
+  // ddpm::Error for T < 2.
+  Schedule rescaled_zero_terminal_snr() const;
+  // Whether alpha_bar of the last step is exactly 0.
+  bool zero_terminal_snr() const { return !alpha_bar_.empty() && alpha_bar_.back() == 0.0; }
+
   int steps() const { return static_cast<int>(beta_.size()); }
   // Throws ddpm::Error unless 0 <= t < steps().
   void check_step(std::int64_t t) const;
@@ -57,7 +67,8 @@ class Schedule {
   const std::vector<double>& sqrt_recipm1_alpha_bar() const { return sqrt_recipm1_alpha_bar_; }
 
  private:
-  explicit Schedule(std::vector<double> betas);
+  // allow_terminal_one: the last beta may be exactly 1 (a zero-SNR rescale).
+  explicit Schedule(std::vector<double> betas, bool allow_terminal_one = false);
 
   std::vector<double> beta_, alpha_, alpha_bar_, alpha_bar_prev_, sqrt_alpha_bar_,
       sqrt_one_minus_alpha_bar_, sqrt_recip_alpha_, eps_coef_, posterior_variance_,

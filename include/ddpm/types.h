@@ -1,6 +1,8 @@
 #pragma once
 // Small value types shared by the public headers.
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace ddpm {
 
@@ -10,9 +12,32 @@ enum class Backend { automatic, cpu, cuda };
 // CUDA backend; host memory is accepted by both (the CUDA backend copies).
 enum class Memory { host, device };
 
-// sigma_t^2 in the reverse step: beta_t (the DDPM paper's simple choice) or
-// the posterior variance beta_tilde_t.
+// sigma_t^2 of the DDPM rule: beta_t (diffusers' "fixed_large", the DDPM
+// paper's simple choice) or the posterior variance beta_tilde_t ("fixed_small").
 enum class VarianceKind { beta, posterior };
+
+// The reverse-step rule (diffusers' scheduler): DDPM ancestral sampling
+// (DDPMScheduler) or DDIM (DDIMScheduler, eta = 0 deterministic).
+enum class SamplerKind { ddpm, ddim };
+
+// What the model predicts (diffusers' prediction_type): the noise eps, the
+// clean sample x0, or the velocity v = sqrt(ab) eps - sqrt(1 - ab) x0.
+enum class PredictionType { epsilon, sample, v_prediction };
+
+// How num_inference_steps timesteps are picked from [0, T) (diffusers'
+// timestep_spacing, Lin et al. 2024, table 2).
+enum class TimestepSpacing { leading, trailing, linspace };
+
+// The names used by the CLI, the scheduler config and error messages; the
+// parse functions throw ddpm::Error listing the valid names.
+std::string to_string(VarianceKind kind);
+std::string to_string(SamplerKind kind);
+std::string to_string(PredictionType type);
+std::string to_string(TimestepSpacing spacing);
+VarianceKind parse_variance_kind(std::string_view name);  // "beta" | "posterior"
+SamplerKind parse_sampler_kind(std::string_view name);    // "ddpm" | "ddim"
+PredictionType parse_prediction_type(std::string_view name);  // "epsilon" | "sample" | "v_prediction"
+TimestepSpacing parse_timestep_spacing(std::string_view name);  // "leading" | "trailing" | "linspace"
 
 // A batch of `batch` samples with `dim` float elements each, C order.
 struct Shape {

@@ -175,7 +175,7 @@ void add_demo_command(CLI::App& app) {
   command->add_option("--size", options->size, "picture size in pixels (square, RGB)")
       ->capture_default_str();
   command->add_option("--seed", options->seed, "noise seed")->capture_default_str();
-  options->schedule.add_to(*command);
+  options->schedule.add_to(*command, false);
   options->backend.add_to(*command);
   command->callback([options] { run_demo(*options); });
 }

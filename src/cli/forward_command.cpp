@@ -132,7 +132,7 @@ void add_forward_command(CLI::App& app) {
       ->add_option("--first-sample", options->first_sample,
                    "global index of the first sample, for sharded runs")
       ->capture_default_str();
-  options->schedule.add_to(*command);
+  options->schedule.add_to(*command, false);
   options->backend.add_to(*command);
   command->callback([options] { run_forward(*options); });
 }

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   ddpm::cli::add_forward_command(app);
   ddpm::cli::add_sample_command(app);
   ddpm::cli::add_demo_command(app);
+  ddpm::cli::add_schedule_command(app);
 
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback

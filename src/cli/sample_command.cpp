@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "backend_options.h"
 #include "commands.h"
 #include "ddpm/error.h"
@@ -31,7 +33,7 @@ struct SampleOptions {
   CLI::Option* shape_flag = nullptr;
   std::string initial_path;
   int start_step = -1;
-  int end_step = 0;
+  int end_step = -1;
   std::uint64_t seed = 0;
   std::int64_t first_sample = 0;
   std::string out_path;
@@ -53,15 +55,16 @@ std::vector<float> read_per_element(const std::string& path, const std::string& 
   return std::move(values.data);
 }
 
-std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape shape) {
+// The predictor the flags describe, built by the library from its JSON
+// description (ddpm::make_predictor).
+std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Shape shape) {
+  nlohmann::json description;
   if (o.predictor == "gaussian") {
     if (!o.gmm_path.empty()) throw Error("--gmm applies only to --predictor gmm");
-    GaussianPrior prior;
-    prior.mean = o.mean;
-    prior.std = o.std;
-    if (!o.mean_path.empty()) prior.means = read_per_element(o.mean_path, "--mean-npy", shape.dim);
-    if (!o.std_path.empty()) prior.stds = read_per_element(o.std_path, "--std-npy", shape.dim);
-    return std::make_unique<GaussianPredictor>(std::move(prior));  // validates the prior
+    description = {{"type", "gaussian"}, {"mean", o.mean}, {"std", o.std}};
+    if (!o.mean_path.empty()) description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim);
+    if (!o.std_path.empty()) description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim);
+    return make_predictor(description.dump());
   }
   if (o.predictor == "gmm") {
     for (const CLI::Option* flag : o.gaussian_flags) {
@@ -70,13 +73,15 @@ std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape sha
       }
     }
     if (o.gmm_path.empty()) throw Error("--predictor gmm needs --gmm SPEC.json");
-    GmmSpec spec = GmmSpec::load(o.gmm_path);
-    if (spec.dim() != shape.dim) {
+    std::unique_ptr<NoisePredictor> predictor =
+        make_predictor(nlohmann::json{{"type", "gmm"}, {"path", o.gmm_path}}.dump());
+    const int dim = static_cast<const GmmPredictor&>(*predictor).spec().dim();
+    if (dim != shape.dim) {
       throw Error("dimension mismatch: GMM " + o.gmm_path + " has dimension " +
-                  std::to_string(spec.dim()) + " but a sample of --shape " + o.shape + " has " +
+                  std::to_string(dim) + " but a sample of --shape " + o.shape + " has " +
                   std::to_string(shape.dim) + " elements");
     }
-    return std::make_unique<GmmPredictor>(std::move(spec));
+    return predictor;
   }
   throw Error("unknown predictor '" + o.predictor + "' (expected gaussian or gmm)");
 }
@@ -84,7 +89,8 @@ std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape sha
 void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
-  if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for T - 1)");
+  if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for the first timestep)");
+  if (o.end_step < -1) throw Error("--end-step must be >= 0 (or -1 for the last timestep)");
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -107,7 +113,7 @@ void run_sample(const SampleOptions& o) {
     extents = parse_shape(o.shape, "--shape");
   }
   const Shape shape = batch_shape(extents);
-  std::unique_ptr<NoisePredictor> predictor = make_predictor(o, shape);
+  std::unique_ptr<NoisePredictor> predictor = predictor_from_flags(o, shape);
   if (x.empty()) x.resize(static_cast<std::size_t>(shape.size()));
 
   ProgressBar progress("sampling");
@@ -127,9 +133,10 @@ void run_sample(const SampleOptions& o) {
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("wrote %s: %s float32, backend %s, T=%d, %.2f s\n", o.out_path.c_str(),
-              format_shape(extents).c_str(), to_string(sampler.backend()).c_str(),
-              sampler.schedule().steps(), seconds);
+  std::printf("wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps, %.2f s\n",
+              o.out_path.c_str(), format_shape(extents).c_str(),
+              to_string(sampler.backend()).c_str(), to_string(sampler.options().sampler).c_str(),
+              sampler.plan().size(), sampler.schedule().steps(), seconds);
 }
 
 }  // namespace
@@ -157,17 +164,19 @@ void add_sample_command(CLI::App& app) {
   o.shape_flag = command->add_option("--shape", o.shape,
                                      "output shape, first axis the batch: 256,3072 or 16,3,64,64");
   command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
-  command->add_option("--start-step", o.start_step, "first reverse step (default T - 1)");
+  command->add_option("--start-step", o.start_step,
+                      "first timestep to run (default: the first of the sampler's timesteps)");
   command->add_option("--end-step", o.end_step,
-                      "last reverse step (default 0); the output is x_{end-1}, which\n"
-                      "--initial with --start-step end-1 continues bit for bit");
+                      "last timestep to run (default: the last); the output is the sample\n"
+                      "after it, which --initial with --start-step <the next timestep>\n"
+                      "continues bit for bit (ddpm schedule lists the timesteps)");
   command->add_option("--seed", o.seed, "noise seed")->capture_default_str();
   command
       ->add_option("--first-sample", o.first_sample,
                    "global index of the first sample, for sharded runs")
       ->capture_default_str();
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
-  o.schedule.add_to(*command);
+  o.schedule.add_to(*command, true);
   o.backend.add_to(*command);
   command->callback([options] { run_sample(*options); });
 }

@@ -1,40 +1,120 @@
 #include "schedule_options.h"
 
+#include <cmath>
+
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
+#include "ddpm/scheduler_config.h"
 #include "text_parsing.h"
 
 namespace ddpm::cli {
+namespace {
 
-void ScheduleOptions::add_to(CLI::App& command) {
-  auto* schedule = command
-                       .add_option("--schedule", kind,
-                                   "noise schedule: linear, scaled_linear, cosine or sigmoid")
-                       ->capture_default_str();
-  auto* step_count =
-      command.add_option("--steps", steps, "number of diffusion steps T")->capture_default_str();
-  auto* start =
-      command.add_option("--beta-start", beta_start, "first beta (linear, scaled_linear, sigmoid)")
-          ->capture_default_str();
-  auto* end =
-      command.add_option("--beta-end", beta_end, "last beta (linear, scaled_linear, sigmoid)")
-          ->capture_default_str();
+// A name from a fixed list; the error names the flag: "unknown --sampler 'x' (expected ...)".
+template <typename Parse>
+auto parse_flag(const std::string& value, const char* flag, Parse parse) {
+  try {
+    return parse(value);
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    const std::size_t quote = message.find('\'');
+    throw Error(quote == std::string::npos ? std::string(flag) + ": " + message
+                                           : "unknown " + std::string(flag) + " " + message.substr(quote));
+  }
+}
+
+std::vector<int> read_timesteps(const std::string& path) {
+  const NpyArrayDouble values = read_npy_double(path);
+  if (values.shape.size() != 1) {
+    throw Error("--timesteps " + path + " must be a 1-D array of timesteps, got shape " +
+                format_shape(values.shape));
+  }
+  std::vector<int> timesteps;
+  for (std::size_t i = 0; i < values.data.size(); ++i) {
+    const double t = values.data[i];
+    if (!std::isfinite(t) || t != std::floor(t) || std::abs(t) > 1e9) {
+      throw Error("--timesteps " + path + ": entry " + std::to_string(i) + " (" +
+                  std::to_string(t) + ") is not a whole timestep");
+    }
+    timesteps.push_back(static_cast<int>(t));
+  }
+  return timesteps;
+}
+
+}  // namespace
+
+void ScheduleOptions::add_to(CLI::App& command, bool rule) {
+  const auto add = [&](const char* flag, CLI::Option* option) {
+    flags_.emplace_back(flag, option);
+    return option;
+  };
+  auto* schedule = add("--schedule", command.add_option("--schedule", kind,
+                                                        "noise schedule: linear, scaled_linear, cosine or sigmoid")
+                                         ->capture_default_str());
+  auto* step_count = add("--steps", command.add_option("--steps", steps, "number of diffusion steps T")
+                                        ->capture_default_str());
+  auto* start = add("--beta-start", command.add_option("--beta-start", beta_start,
+                                                        "first beta (linear, scaled_linear, sigmoid)")
+                                         ->capture_default_str());
+  auto* end = add("--beta-end", command.add_option("--beta-end", beta_end,
+                                                    "last beta (linear, scaled_linear, sigmoid)")
+                                     ->capture_default_str());
   // The file defines the whole schedule, so the flags that shape a built-in
   // one would be ignored: refuse them together rather than guess.
-  command.add_option("--betas", betas_path, "a .npy of T betas in (0, 1): a custom schedule")
-      ->excludes(schedule)
-      ->excludes(step_count)
-      ->excludes(start)
-      ->excludes(end);
-  command
-      .add_option("--variance", variance, "reverse-step variance: beta, or posterior (beta tilde)")
-      ->capture_default_str();
-  command.add_option("--clip-x0", clip_x0,
-                     "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)");
+  add("--betas", command.add_option("--betas", betas_path, "a .npy of T betas in (0, 1): a custom schedule")
+                     ->excludes(schedule)
+                     ->excludes(step_count)
+                     ->excludes(start)
+                     ->excludes(end));
+  add("--rescale-zero-snr",
+      command.add_flag("--rescale-zero-snr", rescale_zero_snr,
+                       "rescale the betas to zero terminal SNR (diffusers' rescale_betas_zero_snr;\n"
+                       "needs --prediction-type v_prediction or sample at the last step)"));
+  add("--scheduler-config",
+      command.add_option("--scheduler-config", config_path,
+                         "a diffusers scheduler_config.json; flags given here override it"));
+  add("--variance", command.add_option("--variance", variance,
+                                       "ddpm variance: beta (fixed_large) or posterior (fixed_small)")
+                        ->capture_default_str());
+  add("--clip-x0", command.add_option("--clip-x0", clip_x0,
+                                      "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)"));
+  if (!rule) return;
+  add("--sampler", command.add_option("--sampler", sampler, "the step rule: ddpm or ddim")
+                       ->capture_default_str());
+  add("--inference-steps",
+      command.add_option("--inference-steps", inference_steps,
+                         "timesteps to sample with (1 .. T; default all T), spaced by --timestep-spacing"));
+  add("--eta", command.add_option("--eta", eta, "ddim: noise weight, 0 (deterministic) .. 1 (DDPM)")
+                   ->capture_default_str());
+  add("--timestep-spacing",
+      command.add_option("--timestep-spacing", timestep_spacing,
+                         "leading, trailing or linspace (diffusers' timestep_spacing)")
+          ->capture_default_str());
+  add("--steps-offset", command.add_option("--steps-offset", steps_offset,
+                                           "added to leading timesteps (diffusers' steps_offset)")
+                            ->capture_default_str());
+  add("--timesteps", command.add_option("--timesteps", timesteps_path,
+                                        "a .npy of strictly decreasing timesteps to sample with"));
+  add("--prediction-type",
+      command.add_option("--prediction-type", prediction_type,
+                         "what the model predicts: epsilon, sample (x0) or v_prediction")
+          ->capture_default_str());
+  add("--thresholding",
+      command.add_option("--thresholding", thresholding,
+                         "dynamic thresholding RATIO[,MAX]: x0 clamped to the per-sample RATIO\n"
+                         "quantile s of |x0| (s in [1, MAX], MAX default 1) and divided by s"));
+}
+
+bool ScheduleOptions::given(const char* flag) const {
+  for (const auto& [name, option] : flags_) {
+    if (name == flag) return option->count() > 0;
+  }
+  return false;
 }
 
 Schedule ScheduleOptions::build() const {
   ScheduleSpec spec;
+  if (!config_path.empty()) spec = SchedulerConfig::load(config_path).schedule;
   if (!betas_path.empty()) {
     const NpyArrayDouble betas = read_npy_double(betas_path);
     if (betas.shape.size() != 1) {
@@ -45,23 +125,78 @@ Schedule ScheduleOptions::build() const {
     spec.betas = betas.data;
     return Schedule::from_spec(spec);
   }
-  spec.kind = parse_schedule_kind(kind);
-  if (spec.kind == ScheduleKind::custom) throw Error("--schedule custom needs --betas FILE.npy");
-  spec.steps = steps;
-  spec.beta_start = beta_start;
-  spec.beta_end = beta_end;
+  if (config_path.empty() || given("--schedule")) {
+    spec.kind = parse_schedule_kind(kind);
+    if (spec.kind == ScheduleKind::custom) throw Error("--schedule custom needs --betas FILE.npy");
+  }
+  if (config_path.empty() || given("--steps")) spec.steps = steps;
+  if (config_path.empty() || given("--beta-start")) spec.beta_start = beta_start;
+  if (config_path.empty() || given("--beta-end")) spec.beta_end = beta_end;
+  if (spec.kind != ScheduleKind::custom) spec.betas.clear();
   return Schedule::from_spec(spec);
 }
 
 void ScheduleOptions::apply_to(SamplerOptions& options) const {
-  if (variance == "beta") {
-    options.variance = VarianceKind::beta;
-  } else if (variance == "posterior") {
-    options.variance = VarianceKind::posterior;
-  } else {
-    throw Error("unknown --variance '" + variance + "' (expected beta or posterior)");
+  const bool use_config = !config_path.empty();
+  if (use_config) {
+    const SchedulerConfig config = SchedulerConfig::load(config_path);
+    const Backend backend = options.backend;
+    const int threads = options.threads;
+    options = config.options;
+    options.backend = backend;
+    options.threads = threads;
+    if (!config.sampler && !given("--sampler")) {
+      throw Error("--scheduler-config " + config_path + ": scheduler class '" +
+                  config.class_name + "' has no ddpm step rule; choose one with --sampler");
+    }
   }
-  if (!clip_x0.empty()) options.clip_x0 = parse_clip_range(clip_x0, "--clip-x0");
+  // A flag given on the command line always counts; without a config, so do
+  // the defaults.
+  const auto use = [&](const char* flag) { return !use_config || given(flag); };
+  if (use("--variance")) options.variance = parse_flag(variance, "--variance", parse_variance_kind);
+  if (given("--clip-x0")) {
+    options.clip_x0 = parse_clip_range(clip_x0, "--clip-x0");
+    options.thresholding = false;
+  }
+  if (use("--rescale-zero-snr")) options.rescale_betas_zero_snr = rescale_zero_snr;
+  if (use("--sampler")) options.sampler = parse_flag(sampler, "--sampler", parse_sampler_kind);
+  if (use("--inference-steps")) options.num_inference_steps = inference_steps;
+  if (use("--eta")) options.eta = eta;
+  if (use("--timestep-spacing")) {
+    options.timestep_spacing =
+        parse_flag(timestep_spacing, "--timestep-spacing", parse_timestep_spacing);
+  }
+  if (use("--steps-offset")) options.steps_offset = steps_offset;
+  if (given("--timesteps")) {
+    if (given("--inference-steps")) {
+      throw Error("--timesteps and --inference-steps exclude each other: give one");
+    }
+    options.timesteps = read_timesteps(timesteps_path);
+    options.num_inference_steps = 0;
+  }
+  if (use("--prediction-type")) {
+    options.prediction_type =
+        parse_flag(prediction_type, "--prediction-type", parse_prediction_type);
+  }
+  if (given("--thresholding")) {
+    if (given("--clip-x0")) throw Error("--clip-x0 and --thresholding exclude each other: give one");
+    const std::vector<double> values =
+        parse_numbers(thresholding, "--thresholding", 1, 2, "RATIO[,MAX] (e.g. 0.995,1.5)");
+    options.thresholding = true;
+    options.dynamic_thresholding_ratio = values[0];
+    options.sample_max_value = values.size() > 1 ? values[1] : 1.0;
+    options.clip_x0.reset();
+  }
+  if (given("--inference-steps") && inference_steps < 1) {
+    throw Error("--inference-steps " + std::to_string(inference_steps) +
+                " is outside [1, T]: give at least one step");
+  }
+  if (given("--eta") && options.sampler != SamplerKind::ddim) {
+    throw Error("--eta applies only to --sampler ddim");
+  }
+  if (given("--steps-offset") && options.timestep_spacing != TimestepSpacing::leading) {
+    throw Error("--steps-offset applies only to --timestep-spacing leading");
+  }
 }
 
 }  // namespace ddpm::cli

@@ -1,9 +1,16 @@
 #pragma once
-// The schedule flags every subcommand takes (--schedule, --steps,
-// --beta-start, --beta-end, --betas, --variance, --clip-x0), kept in one
-// place so that forward, sample and demo read them the same way.
+// The schedule and step-rule flags, kept in one place so that forward,
+// sample, schedule and demo read them the same way:
+//   schedule (every subcommand): --schedule --steps --beta-start --beta-end
+//     --betas --rescale-zero-snr --scheduler-config --variance --clip-x0
+//   rule (sample, schedule): --sampler --inference-steps --eta
+//     --timestep-spacing --steps-offset --timesteps --prediction-type --thresholding
+// With --scheduler-config FILE the file's values (with diffusers' defaults
+// for the keys it lacks) come first and the flags given on the command line
+// override them.
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "ddpm/sampler.h"
 #include "ddpm/schedule.h"
@@ -16,14 +23,30 @@ struct ScheduleOptions {
   double beta_start = 1e-4;
   double beta_end = 0.02;
   std::string betas_path;  // a .npy of betas: ScheduleKind::custom
+  bool rescale_zero_snr = false;
+  std::string config_path;  // diffusers scheduler_config.json
   std::string variance = "beta";
   std::string clip_x0;  // "LO,HI", or empty for no clipping
+  // The rule.
+  std::string sampler = "ddpm";
+  int inference_steps = 0;
+  double eta = 0.0;
+  std::string timestep_spacing = "leading";
+  int steps_offset = 0;
+  std::string timesteps_path;
+  std::string prediction_type = "epsilon";
+  std::string thresholding;  // "RATIO[,MAX]"
 
-  void add_to(CLI::App& command);
-  // Throws ddpm::Error for an impossible schedule (Schedule::from_spec checks it).
+  // Adds the schedule flags, and the rule flags when `rule` is set.
+  void add_to(CLI::App& command, bool rule);
+  // The schedule and the options the flags (and the config) describe; throws
+  // ddpm::Error naming the flag for a bad value.
   Schedule build() const;
-  // Sets the variance and clipping of `options`.
   void apply_to(SamplerOptions& options) const;
+
+ private:
+  bool given(const char* flag) const;
+  std::vector<std::pair<std::string, CLI::Option*>> flags_;
 };
 
 }  // namespace ddpm::cli

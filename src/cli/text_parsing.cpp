@@ -75,6 +75,28 @@ ClipRange parse_clip_range(const std::string& text, const std::string& flag) {
   return {bounds[0], bounds[1]};
 }
 
+std::vector<double> parse_numbers(const std::string& text, const std::string& flag,
+                                  std::size_t min_count, std::size_t max_count,
+                                  const std::string& example) {
+  const std::string problem = flag + " '" + text + "' is not like " + example + ": ";
+  const std::vector<std::string_view> parts = split_commas(text);
+  if (parts.size() < min_count || parts.size() > max_count) {
+    throw Error(problem + "expected " + std::to_string(min_count) +
+                (min_count == max_count ? "" : " to " + std::to_string(max_count)) + " numbers");
+  }
+  std::vector<double> values;
+  for (std::string_view part : parts) {
+    part = skip_plus(trim(part));
+    double v = 0.0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size() || !std::isfinite(v)) {
+      throw Error(problem + "'" + std::string(part) + "' is not a finite number");
+    }
+    values.push_back(v);
+  }
+  return values;
+}
+
 Shape batch_shape(const std::vector<std::int64_t>& extents) {
   Shape shape;
   shape.batch = extents.empty() ? 0 : extents.front();

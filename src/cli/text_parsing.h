@@ -17,6 +17,12 @@ std::vector<std::int64_t> parse_shape(const std::string& text, const std::string
 // "LO,HI" with finite LO < HI.
 ClipRange parse_clip_range(const std::string& text, const std::string& flag);
 
+// One to max_count comma-separated finite numbers ("0.995,1.5"); `example`
+// shows the expected form in errors.
+std::vector<double> parse_numbers(const std::string& text, const std::string& flag,
+                                  std::size_t min_count, std::size_t max_count,
+                                  const std::string& example);
+
 // The first axis is the batch, the rest flattened into one sample.
 Shape batch_shape(const std::vector<std::int64_t>& extents);
 

@@ -1,11 +1,17 @@
-// The CPU backend: float32, threads over (sample, segment) work items, the
-// per-element math shared with the CUDA kernels (kernels/step_math.cuh).
+// The CPU backend: float32, threads over (sample, segment) tiles, the
+// per-element math shared with the CUDA kernels (kernels/step_rule.cuh,
+// kernels/step_math.cuh).
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "ddpm/error.h"
 #include "engine.h"
-#include "step_table.h"
+#include "reverse_loop.h"
+#include "step_plan.h"
+#include "threshold.h"
+#include "../kernels/step_math.cuh"
 #include "validate.h"
 #include "cpu_kernels.h"
 #include "parallel_for.h"
@@ -49,14 +55,48 @@ void require_host(Memory memory) {
   }
 }
 
+cpu::NoiseSource source(const NoiseKey& key) { return {key.seed, key.first_sample}; }
+
+// The Gaussian prior as the kernels read it: per-element tables (both
+// filled in) or scalars.
+struct PriorTables {
+  std::vector<float> means, vars;
+
+  cpu::ModelSource source(const GaussianPrior& prior, std::int64_t dim, PredictionType type) {
+    cpu::ModelSource m;
+    m.mean = prior.mean;
+    m.var = prior.std * prior.std;
+    m.prediction_type = static_cast<int>(type);
+    if (!prior.means.empty() || !prior.stds.empty()) {
+      const auto d = static_cast<std::size_t>(dim);
+      means.assign(d, m.mean);
+      vars.assign(d, m.var);
+      for (std::size_t i = 0; i < d; ++i) {
+        if (!prior.means.empty()) means[i] = prior.means[i];
+        if (!prior.stds.empty()) vars[i] = prior.stds[i] * prior.stds[i];
+      }
+      m.means = means.data();
+      m.vars = vars.data();
+    }
+    return m;
+  }
+};
+
 class CpuEngine final : public Sampler::Engine {
  public:
-  CpuEngine(const Schedule& schedule, const SamplerOptions& options)
-      : Engine(schedule, options),
-        table_(make_step_table(schedule, options.variance)),
-        clip_(make_clip_settings(options.clip_x0)),
-        threads_(cpu::resolve_threads(options.threads)),
-        kernels_(cpu::cpu_kernels()) {}
+  explicit CpuEngine(EngineSetup setup)
+      : Engine(std::move(setup)),
+        forward_table_(make_forward_table(schedule())),
+        records_(make_step_records(plan())),
+        threads_(cpu::resolve_threads(options().threads)),
+        kernels_(cpu::cpu_kernels()) {
+    for (const PlannedStep& s : plan()) timesteps_.push_back(s.timestep);
+    x0_.mode = x0_mode(options());
+    if (options().clip_x0) {
+      x0_.lo = options().clip_x0->lo;
+      x0_.hi = options().clip_x0->hi;
+    }
+  }
 
   Backend backend() const override { return Backend::cpu; }
 
@@ -69,7 +109,7 @@ class CpuEngine final : public Sampler::Engine {
     args.x_t = r.x_t.data();
     args.eps_out = r.eps_out.empty() ? nullptr : r.eps_out.data();
     args.velocity_out = r.velocity_out.empty() ? nullptr : r.velocity_out.data();
-    args.table = table_.data();
+    args.table = forward_table_.data();
     args.steps = r.steps.empty() ? nullptr : r.steps.data();
     args.step = r.step;
     for_each_tile(r.shape, [&](cpu::Tile tile) { kernels_.forward(source(r.noise), tile, args); });
@@ -82,50 +122,99 @@ class CpuEngine final : public Sampler::Engine {
     args.x0 = r.x_prev.data();
     args.eps = r.eps.empty() ? nullptr : r.eps.data();
     args.x_t = r.x_t.data();
-    args.table = table_.data();
+    args.table = forward_table_.data();
     args.step = r.step;
     args.one_step = true;
     for_each_tile(r.shape, [&](cpu::Tile tile) { kernels_.forward(source(r.noise), tile, args); });
   }
 
-  void reverse_step(const ReverseStepRequest& r) override {
+  void reverse_step(const ReverseStepRequest& r, int position) override {
     require_host(r.memory);
-    reverse_all(r.x_t.data(), r.eps.data(), r.x_prev.data(), r.shape, r.step, r.noise);
+    cpu::ModelSource model;
+    model.output = r.model_output.data();
+    StepArrays arrays;
+    arrays.x_t = r.x_t.data();
+    arrays.x_prev = r.x_prev.data();
+    arrays.variance_noise = r.variance_noise.empty() ? nullptr : r.variance_noise.data();
+    arrays.x0_out = r.pred_original_sample.empty() ? nullptr : r.pred_original_sample.data();
+    step_all(arrays, model, r.shape, position, r.noise);
   }
 
-  void sample(const SampleRequest& r, NoisePredictor& predictor) override {
+  void sample(const SampleRequest& r, NoisePredictor& predictor, int first, int last) override {
     require_host(r.memory);
     if (!predictor.supports(Memory::host)) {
       throw Error("the noise predictor does not run on the host; use --backend cuda");
     }
-    const int start = resolve_start_step(r, schedule());
-    const int total_steps = sample_step_count(r, schedule());
+    const LoopRange range{first, last};
     float* x = r.x.data();
-    if (!r.initial_noise_given) draw_initial_noise(x, r.shape, r.noise);
     predictor.prepare(schedule(), Memory::host, r.shape, nullptr);
-    if (const GaussianPrior* prior = predictor.fusable_gaussian_prior()) {
-      sample_fused(x, r, *prior, start, r.end_step);
-    } else {
-      std::vector<float> eps(static_cast<std::size_t>(r.shape.size()));
-      for (int t = start; t >= r.end_step; --t) {
-        PredictorCall call;
-        call.x_t = x;
-        call.eps = eps.data();
-        call.shape = r.shape;
-        call.step = t;
-        call.first_sample = r.noise.first_sample;
-        call.schedule = &schedule();
-        call.memory = Memory::host;
-        predictor.predict(call);
-        reverse_all(x, eps.data(), x, r.shape, t, r.noise);
-        if (r.progress) r.progress(start - t + 1, total_steps);
+    if (!r.initial_noise_given) draw_initial_noise(x, r.shape, r.noise);
+    const auto* gaussian = dynamic_cast<const GaussianPredictor*>(&predictor);
+    PriorTables tables;
+    if (gaussian != nullptr) {
+      const cpu::ModelSource model =
+          tables.source(gaussian->prior(), r.shape.dim, options().prediction_type);
+      if (x0_.mode != kernels::X0Mode::threshold) {
+        sample_fused(x, r, model, range);
+      } else {
+        Loop loop(*this, r, predictor, &model);
+        run_reverse_loop(range, loop);
       }
+    } else {
+      Loop loop(*this, r, predictor, nullptr);
+      run_reverse_loop(range, loop);
     }
-    if (r.progress) r.progress(total_steps, total_steps);
+    if (r.progress) r.progress(range.count(), range.count());
   }
 
  private:
-  static cpu::NoiseSource source(const NoiseKey& key) { return {key.seed, key.first_sample}; }
+  struct StepArrays {
+    const float* x_t = nullptr;
+    float* x_prev = nullptr;
+    const float* variance_noise = nullptr;
+    float* x0_out = nullptr;
+  };
+
+  // The loop with a predictor that writes the model output to a buffer, or
+  // (fused_model) the Gaussian prior evaluated inside the step.
+  class Loop final : public LoopBackend {
+   public:
+    Loop(CpuEngine& engine, const SampleRequest& r, NoisePredictor& predictor,
+         const cpu::ModelSource* fused_model)
+        : engine_(engine), r_(r), predictor_(predictor) {
+      if (fused_model != nullptr) {
+        model_ = *fused_model;
+      } else {
+        output_.resize(static_cast<std::size_t>(r.shape.size()));
+        model_.output = output_.data();
+      }
+    }
+    void predict(int position) override {
+      if (model_.output == nullptr) return;  // computed inside the step
+      LoopArrays arrays;
+      arrays.x = r_.x.data();
+      arrays.model_output = output_.data();
+      arrays.class_labels = r_.class_labels.empty() ? nullptr : r_.class_labels.data();
+      predictor_.predict(
+          make_predictor_call(engine_, arrays, r_.shape, r_.noise.first_sample, position));
+    }
+    void step(int position) override {
+      StepArrays arrays;
+      arrays.x_t = r_.x.data();
+      arrays.x_prev = r_.x.data();
+      engine_.step_all(arrays, model_, r_.shape, position, r_.noise);
+    }
+    void steps_done(int done, int total) override {
+      if (r_.progress) r_.progress(done, total);
+    }
+
+   private:
+    CpuEngine& engine_;
+    const SampleRequest& r_;
+    NoisePredictor& predictor_;
+    std::vector<float> output_;
+    cpu::ModelSource model_;
+  };
 
   template <class Body>
   void for_each_tile(Shape shape, Body&& body,
@@ -143,63 +232,92 @@ class CpuEngine final : public Sampler::Engine {
     });
   }
 
-  void reverse_all(const float* x_t, const float* eps, float* x_prev, Shape shape, int t,
-                   const NoiseKey& key) {
+  // One step of the rule at plan position `position` over the whole batch.
+  void step_all(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape,
+                int position, const NoiseKey& key) {
     cpu::ReverseArgs args;
     args.dim = shape.dim;
-    args.x_t = x_t;
-    args.eps = eps;
-    args.x_prev = x_prev;
-    args.coefficients = table_[static_cast<std::size_t>(t)];
-    args.clip = clip_;
-    args.step = t;
+    args.x_t = arrays.x_t;
+    args.x_prev = arrays.x_prev;
+    args.model = model;
+    args.variance_noise = arrays.variance_noise;
+    args.x0_out = arrays.x0_out;
+    args.record = records_[static_cast<std::size_t>(position)];
+    args.timestep = timesteps_[static_cast<std::size_t>(position)];
+    args.x0 = x0_;
+    if (x0_.mode == kernels::X0Mode::threshold) {
+      // Every row's quantile before any element of it changes (x_prev may be x_t).
+      row_scale_.resize(static_cast<std::size_t>(shape.batch));
+      const ThresholdSettings settings{options().dynamic_thresholding_ratio,
+                                       options().sample_max_value};
+      cpu::parallel_for(shape.batch, threads_, [&](std::int64_t row) {
+        row_scale_[static_cast<std::size_t>(row)] =
+            threshold_scale(row_x0(arrays.x_t, model, args.record, shape.dim, row), settings);
+      });
+      args.x0.row_scale = row_scale_.data();
+    }
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
   }
 
-  // Each tile runs the whole loop while it sits in cache.
-  void sample_fused(float* x, const SampleRequest& r, const GaussianPrior& prior, int start,
-                    int end) {
-    const int total_steps = start - end + 1;
-    // The kernel's per-element path reads both tables: fill in the scalar one.
-    std::vector<float> means = prior.means, stds = prior.stds;
-    if (!means.empty() || !stds.empty()) {
-      const auto dim = static_cast<std::size_t>(r.shape.dim);
-      if (means.empty()) means.assign(dim, prior.mean);
-      if (stds.empty()) stds.assign(dim, prior.std);
+  // x0_hat of one row, before processing (for its quantile).
+  static std::vector<float> row_x0(const float* x_t, const cpu::ModelSource& model,
+                                   const kernels::StepRecord& r, std::int64_t dim,
+                                   std::int64_t row) {
+    std::vector<float> x0(static_cast<std::size_t>(dim));
+    const kernels::OutputWeights w =
+        kernels::output_weights(model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+    const float* x = x_t + row * dim;
+    for (std::int64_t i = 0; i < dim; ++i) {
+      float m;
+      if (model.output != nullptr) {
+        m = model.output[row * dim + i];
+      } else if (model.means != nullptr) {
+        m = kernels::gaussian_model_output(x[i], model.means[i], model.vars[i], r.sqrt_alpha_bar,
+                                           r.sqrt_one_minus_alpha_bar, w);
+      } else {
+        m = kernels::gaussian_model_output(x[i], model.mean, model.var, r.sqrt_alpha_bar,
+                                           r.sqrt_one_minus_alpha_bar, w);
+      }
+      x0[static_cast<std::size_t>(i)] = kernels::predicted_x0(x[i], m, r);
     }
-    cpu::FusedGaussianArgs args;
+    return x0;
+  }
+
+  // Each tile runs the whole loop while it sits in cache.
+  void sample_fused(float* x, const SampleRequest& r, const cpu::ModelSource& model,
+                    LoopRange range) {
+    cpu::FusedArgs args;
     args.dim = r.shape.dim;
     args.x = x;
-    args.means = means.empty() ? nullptr : means.data();
-    args.stds = stds.empty() ? nullptr : stds.data();
-    args.mean = prior.mean;
-    args.std = prior.std;
-    args.table = table_.data();
-    args.start_step = start;
-    args.end_step = end;
-    args.clip = clip_;
+    args.model = model;
+    args.records = records_.data();
+    args.timesteps = timesteps_.data();
+    args.first = range.first;
+    args.last = range.last;
+    args.x0 = x0_;
     std::function<void(std::int64_t, std::int64_t)> progress;
     if (r.progress) {
       progress = [&](std::int64_t done, std::int64_t tiles) {
-        r.progress(static_cast<int>(done * total_steps / tiles), total_steps);
+        r.progress(static_cast<int>(done * range.count() / tiles), range.count());
       };
     }
     for_each_tile(
-        r.shape, [&](cpu::Tile tile) { kernels_.fused_gaussian(source(r.noise), tile, args); },
-        progress);
+        r.shape, [&](cpu::Tile tile) { kernels_.fused(source(r.noise), tile, args); }, progress);
   }
 
-  std::vector<kernels::StepCoefficients> table_;
-  kernels::ClipSettings clip_;
+  std::vector<kernels::ForwardCoefficients> forward_table_;
+  std::vector<kernels::StepRecord> records_;
+  std::vector<int> timesteps_;
+  cpu::X0Settings x0_;
   int threads_;
   const cpu::CpuKernels& kernels_;
+  std::vector<float> row_scale_;
 };
 
 }  // namespace
 
-std::unique_ptr<Sampler::Engine> make_cpu_engine(const Schedule& schedule,
-                                                 const SamplerOptions& options) {
-  return std::make_unique<CpuEngine>(schedule, options);
+std::unique_ptr<Sampler::Engine> make_cpu_engine(EngineSetup setup) {
+  return std::make_unique<CpuEngine>(std::move(setup));
 }
 
 }  // namespace ddpm::detail

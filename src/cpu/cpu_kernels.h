@@ -6,6 +6,7 @@
 
 #include "../../kernels/noise_counter.cuh"
 #include "../../kernels/step_coefficients.cuh"
+#include "../../kernels/step_rule.cuh"
 
 namespace ddpm::cpu {
 
@@ -42,35 +43,55 @@ struct ForwardArgs {
   float* x_t = nullptr;
   float* eps_out = nullptr;       // optional
   float* velocity_out = nullptr;  // optional
-  const kernels::StepCoefficients* table = nullptr;
+  const kernels::ForwardCoefficients* table = nullptr;  // by timestep
   const std::int32_t* steps = nullptr;  // per row, or null for `step`
   int step = 0;
   bool one_step = false;  // q(x_t | x_{t-1}) (stream forward_one_step) instead of q(x_t | x0)
 };
 
+// Where a step's model output comes from: the buffer a predictor wrote, or
+// the analytic Gaussian prior evaluated in place (the fused path).
+struct ModelSource {
+  const float* output = nullptr;  // [batch, dim]; null: the Gaussian prior below
+  const float* means = nullptr;   // per element (dim) with `vars`, or null for mean/var
+  const float* vars = nullptr;
+  float mean = 0.0f;
+  float var = 1.0f;
+  int prediction_type = 0;  // what the Gaussian prior answers (ddpm::PredictionType)
+};
+
+// How x0_hat is processed (kernels::X0Mode) and with what.
+struct X0Settings {
+  kernels::X0Mode mode = kernels::X0Mode::none;
+  float lo = -1.0f;  // clip range
+  float hi = 1.0f;
+  const float* row_scale = nullptr;  // thresholding: s of each row of the batch
+};
+
+// One reverse step of the whole rule on a tile.
 struct ReverseArgs {
   std::int64_t dim = 0;
   const float* x_t = nullptr;
-  const float* eps = nullptr;
   float* x_prev = nullptr;  // may alias x_t
-  kernels::StepCoefficients coefficients;
-  kernels::ClipSettings clip;
-  int step = 0;
+  ModelSource model;
+  const float* variance_noise = nullptr;  // given z, or null to draw it
+  float* x0_out = nullptr;                // optional: the processed x0_hat
+  kernels::StepRecord record;
+  int timestep = 0;  // keys the noise
+  X0Settings x0;
 };
 
-// Runs the steps start .. end on a tile with the analytic Gaussian predictor
-// fused in: the tile stays in cache for the whole loop.
-struct FusedGaussianArgs {
+// Plan positions first .. last on a tile with the analytic Gaussian prior
+// fused in (x0 mode none or clip): the tile stays in cache for the whole loop.
+struct FusedArgs {
   std::int64_t dim = 0;
   float* x = nullptr;
-  const float* means = nullptr;  // per element (dim), or null for `mean`
-  const float* stds = nullptr;   // per element (dim), or null for `std`
-  float mean = 0.0f;
-  float std = 1.0f;
-  const kernels::StepCoefficients* table = nullptr;
-  int start_step = 0;
-  int end_step = 0;
-  kernels::ClipSettings clip;
+  ModelSource model;  // output == null
+  const kernels::StepRecord* records = nullptr;  // by plan position
+  const int* timesteps = nullptr;                 // by plan position
+  int first = 0;
+  int last = 0;
+  X0Settings x0;
 };
 
 struct CpuKernels {
@@ -80,7 +101,7 @@ struct CpuKernels {
                   std::uint32_t step, float* out);
   void (*forward)(NoiseSource noise, Tile tile, const ForwardArgs& args);
   void (*reverse)(NoiseSource noise, Tile tile, const ReverseArgs& args);
-  void (*fused_gaussian)(NoiseSource noise, Tile tile, const FusedGaussianArgs& args);
+  void (*fused)(NoiseSource noise, Tile tile, const FusedArgs& args);
 };
 
 const CpuKernels& generic_kernels();

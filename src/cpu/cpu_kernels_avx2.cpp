@@ -6,7 +6,7 @@ namespace ddpm::cpu {
 
 const CpuKernels& avx2_kernels() {
   static const CpuKernels kernels{"avx2", avx2::normals, avx2::forward, avx2::reverse,
-                                  avx2::fused_gaussian};
+                                  avx2::fused};
   return kernels;
 }
 

@@ -6,7 +6,7 @@ namespace ddpm::cpu {
 
 const CpuKernels& generic_kernels() {
   static const CpuKernels kernels{"generic", generic::normals, generic::forward, generic::reverse,
-                                  generic::fused_gaussian};
+                                  generic::fused};
   return kernels;
 }
 

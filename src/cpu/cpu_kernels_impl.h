@@ -139,7 +139,7 @@ void forward(NoiseSource noise, Tile tile, const ddpm::cpu::ForwardArgs& a) {
     const int t = a.steps ? a.steps[row] : a.step;
     std::int64_t row_end = row + 1;
     while (row_end < tile.row_end && (a.steps ? a.steps[row_end] : a.step) == t) ++row_end;
-    const k::StepCoefficients c = a.table[t];
+    const k::ForwardCoefficients c = a.table[t];
     const Tile part{row, row_end, tile.begin, tile.end};
     const std::int64_t dim = a.dim;
     for_each_block(noise, part, dim, noise_tag(stream, static_cast<std::uint32_t>(t)), a.eps == nullptr,
@@ -165,56 +165,107 @@ void forward(NoiseSource noise, Tile tile, const ddpm::cpu::ForwardArgs& a) {
   }
 }
 
-void reverse(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
-  const k::StepCoefficients c = a.coefficients;
-  const k::ClipSettings clip = a.clip;
+// Where the model output of a step comes from (ddpm::cpu::ModelSource):
+// a buffer, or the Gaussian prior with one (mean, var) or one per element.
+enum class Source { buffer, gaussian, gaussian_per_element };
+
+// The update of n elements of one row, from element b of the row on: x_prev
+// from x, the model output (read or computed) and z. Mode says what happens
+// to x0_hat; without processing or an x0 output the folded form runs.
+template <k::X0Mode Mode, Source From>
+[[gnu::always_inline]] inline void update_block(const float* x, float* x_prev, const float* model,
+                                                const ddpm::cpu::ModelSource& source, std::int64_t b,
+                                                std::int64_t n, const float* __restrict z,
+                                                const k::StepRecord& r, float lo, float hi, float scale,
+                                                k::OutputWeights w, float* x0_out) {
+  const float mean = source.mean, var = source.var;
+  const float a = r.sqrt_alpha_bar, s = r.sqrt_one_minus_alpha_bar;
+  const auto model_output = [&](std::int64_t i, float xv) {
+    if constexpr (From == Source::buffer) {
+      return model[i];
+    } else if constexpr (From == Source::gaussian) {
+      return k::gaussian_model_output(xv, mean, var, a, s, w);
+    } else {
+      return k::gaussian_model_output(xv, source.means[b + i], source.vars[b + i], a, s, w);
+    }
+  };
+  if (Mode == k::X0Mode::none && x0_out == nullptr) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float xv = x[i];
+      x_prev[i] = k::step_folded(xv, model_output(i, xv), z[i], r);
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float xv = x[i];
+    const float m = model_output(i, xv);
+    const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, m, r), lo, hi, scale);
+    if (x0_out != nullptr) x0_out[i] = x0;
+    x_prev[i] = k::step_from_x0(xv, m, x0, z[i], r);
+  }
+}
+
+template <k::X0Mode Mode, Source From>
+void reverse_with(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
+  const k::StepRecord r = a.record;
   const std::int64_t dim = a.dim;
-  for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.step)),
-                 c.sigma != 0.0f,
-                 [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
+  const k::OutputWeights w =
+      k::output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+  const bool draw = r.sigma != 0.0f && a.variance_noise == nullptr;
+  for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep)),
+                 draw, [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* z) {
                    const std::int64_t at = row * dim + b;
-                   const float* x_t = a.x_t + at;  // may alias x_prev: no __restrict
-                   const float* eps = a.eps + at;
-                   float* x_prev = a.x_prev + at;
-                   for (std::int64_t i = 0; i < n; ++i) {
-                     x_prev[i] = k::reverse_step(x_t[i], eps[i], z[i], c, clip);
-                   }
+                   if (a.variance_noise != nullptr && r.sigma != 0.0f) z = a.variance_noise + at;
+                   const float scale = Mode == k::X0Mode::threshold ? a.x0.row_scale[row] : 1.0f;
+                   // x_t may alias x_prev: no __restrict on them.
+                   update_block<Mode, From>(a.x_t + at, a.x_prev + at,
+                                            a.model.output ? a.model.output + at : nullptr, a.model, b,
+                                            n, z, r, a.x0.lo, a.x0.hi, scale, w,
+                                            a.x0_out ? a.x0_out + at : nullptr);
                  });
 }
 
-template <bool kClip, bool kPerElement>
-void fused_gaussian_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedGaussianArgs& a) {
-  k::ClipSettings clip = a.clip;
-  clip.enabled = kClip;
+template <k::X0Mode Mode>
+void reverse_mode(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
+  if (a.model.output != nullptr) return reverse_with<Mode, Source::buffer>(noise, tile, a);
+  if (a.model.means != nullptr) return reverse_with<Mode, Source::gaussian_per_element>(noise, tile, a);
+  reverse_with<Mode, Source::gaussian>(noise, tile, a);
+}
+
+void reverse(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
+  switch (a.x0.mode) {
+    case k::X0Mode::none: return reverse_mode<k::X0Mode::none>(noise, tile, a);
+    case k::X0Mode::clip: return reverse_mode<k::X0Mode::clip>(noise, tile, a);
+    case k::X0Mode::threshold: return reverse_mode<k::X0Mode::threshold>(noise, tile, a);
+  }
+}
+
+// The whole loop on one tile, in place, with the Gaussian prior fused in.
+template <k::X0Mode Mode, Source From>
+void fused_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
   const std::int64_t dim = a.dim;
-  const float scalar_var = a.std * a.std;
-  for (int t = a.start_step; t >= a.end_step; --t) {
-    const k::StepCoefficients c = a.table[t];
-    for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(t)),
-                   c.sigma != 0.0f,
+  for (int p = a.first; p <= a.last; ++p) {
+    const k::StepRecord r = a.records[p];
+    const k::OutputWeights w =
+        k::output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+    for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timesteps[p])),
+                   r.sigma != 0.0f,
                    [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
-                     float* __restrict x = a.x + row * dim + b;
-                     const float* __restrict means = kPerElement ? a.means + b : nullptr;
-                     const float* __restrict stds = kPerElement ? a.stds + b : nullptr;
-                     for (std::int64_t i = 0; i < n; ++i) {
-                       const float mean = kPerElement ? means[i] : a.mean;
-                       const float var = kPerElement ? stds[i] * stds[i] : scalar_var;
-                       const float eps = k::gaussian_prior_eps(x[i], mean, var, c);
-                       x[i] = k::reverse_step(x[i], eps, z[i], c, clip);
-                     }
+                     float* x = a.x + row * dim + b;
+                     update_block<Mode, From>(x, x, nullptr, a.model, b, n, z, r, a.x0.lo, a.x0.hi, 1.0f, w,
+                                              nullptr);
                    });
   }
 }
 
-void fused_gaussian(NoiseSource noise, Tile tile, const ddpm::cpu::FusedGaussianArgs& a) {
-  // The per-element path needs both tables; the engine fills in the missing one.
-  const bool per_element = a.means != nullptr;
-  if (a.clip.enabled) {
-    per_element ? fused_gaussian_loop<true, true>(noise, tile, a)
-                : fused_gaussian_loop<true, false>(noise, tile, a);
+void fused(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
+  const bool per_element = a.model.means != nullptr;
+  if (a.x0.mode == k::X0Mode::clip) {
+    per_element ? fused_loop<k::X0Mode::clip, Source::gaussian_per_element>(noise, tile, a)
+                : fused_loop<k::X0Mode::clip, Source::gaussian>(noise, tile, a);
   } else {
-    per_element ? fused_gaussian_loop<false, true>(noise, tile, a)
-                : fused_gaussian_loop<false, false>(noise, tile, a);
+    per_element ? fused_loop<k::X0Mode::none, Source::gaussian_per_element>(noise, tile, a)
+                : fused_loop<k::X0Mode::none, Source::gaussian>(noise, tile, a);
   }
 }
 

@@ -9,11 +9,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../../kernels/launch.h"
 #include "check.h"
 #include "ddpm/error.h"
-#include "device_predictor_state.h"
+#include "device_buffer.h"
 #include "device_predictors.h"
 #include "gmm_tables.h"
+#include "predictor_steps.h"
 #include "tuning.h"
 
 namespace ddpm::detail {
@@ -36,43 +38,72 @@ void upload(cuda::DeviceBuffer<T>& buffer, const std::vector<T>& values, const s
                                   cudaMemcpyHostToDevice, stream));
 }
 
-void check_device_call(const PredictorCall& call, std::int64_t dim, int steps,
-                       const char* predictor) {
+// sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t) of every timestep, for calls with
+// a step per sample (uploaded on first use, for the call's schedule).
+struct StepTable {
+  const Schedule* schedule = nullptr;
+  std::vector<double> alpha_bar;  // to tell a different schedule apart
+  cuda::DeviceBuffer<kernels::StepAB> table;
+
+  const kernels::StepAB* for_call(const PredictorCall& call) {
+    if (call.steps == nullptr) return nullptr;
+    if (call.schedule == nullptr) throw Error("predictor call with per-sample steps needs a schedule");
+    if (table.data() == nullptr || alpha_bar != call.schedule->alpha_bar()) {
+      // Only outside graph capture: per-sample steps come from direct calls.
+      std::vector<kernels::StepAB> values(static_cast<std::size_t>(call.schedule->steps()));
+      for (int t = 0; t < call.schedule->steps(); ++t) {
+        const PredictorStep p = predictor_step(*call.schedule, t, call.prediction_type);
+        values[static_cast<std::size_t>(t)] = {p.a, p.b};
+      }
+      upload(table, values, "the predictor's step table", as_stream(call.stream));
+      alpha_bar = call.schedule->alpha_bar();
+    }
+    return table.data();
+  }
+};
+
+void check_device_call(const PredictorCall& call, std::int64_t dim, const char* predictor) {
   if (call.memory != Memory::device) {
-    throw Error(std::string(predictor) + ": predict_*_device needs device memory");
+    throw Error(std::string(predictor) + ": predict on the device needs device memory");
   }
   if (dim > 0 && call.shape.dim != dim) {
     throw Error(std::string(predictor) + " was prepared for dim " + std::to_string(dim) +
                 " but is called with dim " + std::to_string(call.shape.dim));
   }
-  if (call.steps == nullptr && (call.step < 0 || call.step >= steps)) {
-    throw Error(std::string(predictor) + ": step " + std::to_string(call.step) +
-                " is outside the prepared schedule of " + std::to_string(steps) + " steps");
-  }
+  if (call.schedule == nullptr) throw Error(std::string(predictor) + ": call without a schedule");
+  if (call.steps == nullptr) call.schedule->check_step(call.step);
 }
 
-kernels::StepAB step_ab(const PredictorCall& call, const std::vector<kernels::StepAB>& table) {
-  if (call.schedule != nullptr && call.step < call.schedule->steps()) {
-    return {static_cast<float>(call.schedule->sqrt_alpha_bar()[call.step]),
-            static_cast<float>(call.schedule->sqrt_one_minus_alpha_bar()[call.step])};
-  }
-  return table[static_cast<std::size_t>(call.step)];
+kernels::StepAB uniform_step(const PredictorCall& call) {
+  if (call.steps != nullptr) return {};
+  const PredictorStep p = predictor_step(*call.schedule, call.step, call.prediction_type);
+  return {p.a, p.b};
 }
+
+struct GaussianState {
+  int device = 0;
+  std::int64_t dim = 0;  // per-element tables' size, or 0
+  float mean = 0.0f;
+  float var = 1.0f;
+  cuda::DeviceBuffer<float> means;  // per-element prior, dim floats each, or empty
+  cuda::DeviceBuffer<float> vars;
+  StepTable steps;
+};
+
+struct GmmState {
+  int device = 0;
+  std::int64_t dim = 0;
+  int components = 0;                      // with nonzero weight
+  cuda::DeviceBuffer<double> log_weights;  // K
+  cuda::DeviceBuffer<float> means;         // K x dim
+  cuda::DeviceBuffer<double> vars;         // K: s_k^2
+  cuda::DeviceBuffer<kernels::GmmComponentStep> step_constants;  // K, per call
+  StepTable steps;
+};
 
 }  // namespace
 
-std::vector<kernels::StepAB> make_step_ab_table(const Schedule& schedule) {
-  std::vector<kernels::StepAB> table(static_cast<std::size_t>(schedule.steps()));
-  for (int t = 0; t < schedule.steps(); ++t) {
-    table[t] = {static_cast<float>(schedule.sqrt_alpha_bar()[t]),
-                static_cast<float>(schedule.sqrt_one_minus_alpha_bar()[t])};
-  }
-  return table;
-}
-
-std::shared_ptr<GaussianDeviceState> prepare_gaussian_device(const GaussianPrior& prior,
-                                                             const Schedule& schedule,
-                                                             Shape shape, void* stream) {
+std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior& prior, Shape shape, void* stream) {
   const auto dim = static_cast<std::size_t>(shape.dim);
   if ((!prior.means.empty() && prior.means.size() != dim) ||
       (!prior.stds.empty() && prior.stds.size() != dim)) {
@@ -80,13 +111,10 @@ std::shared_ptr<GaussianDeviceState> prepare_gaussian_device(const GaussianPrior
                 std::to_string(prior.stds.size()) + " stds but samples have dim " +
                 std::to_string(shape.dim));
   }
-  auto state = std::make_shared<GaussianDeviceState>();
+  auto state = std::make_shared<GaussianState>();
   state->device = current_device();
-  state->steps = schedule.steps();
   state->mean = prior.mean;
   state->var = prior.std * prior.std;
-  state->host_table = make_step_ab_table(schedule);
-  upload(state->table, state->host_table, "the gaussian predictor's step table", as_stream(stream));
   if (!prior.means.empty() || !prior.stds.empty()) {
     state->dim = shape.dim;
     std::vector<float> means(dim, prior.mean);
@@ -101,31 +129,31 @@ std::shared_ptr<GaussianDeviceState> prepare_gaussian_device(const GaussianPrior
   return state;
 }
 
-void predict_gaussian_device(const GaussianDeviceState& state, const PredictorCall& call) {
-  check_device_call(call, state.dim, state.steps, "gaussian predictor");
-  kernels::GaussianEpsArgs args;
+void predict_gaussian_device(const void* opaque, const PredictorCall& call) {
+  auto& state = *static_cast<GaussianState*>(const_cast<void*>(opaque));
+  check_device_call(call, state.dim, "gaussian predictor");
+  kernels::GaussianOutputArgs args;
   args.x_t = call.x_t;
-  args.eps = call.eps;
+  args.output = output_of(call);
   args.batch = call.shape.batch;
   args.dim = call.shape.dim;
+  args.prediction_type = static_cast<int>(call.prediction_type);
   args.steps = call.steps;
-  args.table = state.table.data();
-  if (call.steps == nullptr) args.step = step_ab(call, state.host_table);
+  args.table = state.steps.for_call(call);
+  args.step = uniform_step(call);
   args.prior = {state.mean, state.var, state.means.data(), state.vars.data()};
-  kernels::launch_gaussian_eps(args, cuda::launch_config(state.device), as_stream(call.stream));
+  kernels::launch_gaussian_output(args, cuda::launch_config(state.device), as_stream(call.stream));
 }
 
-std::shared_ptr<GmmDeviceState> prepare_gmm_device(const GmmSpec& spec, const Schedule& schedule,
-                                                   Shape shape, void* stream) {
+std::shared_ptr<void> prepare_gmm_device(const GmmSpec& spec, Shape shape, void* stream) {
   if (spec.dim() != shape.dim) {
     throw Error("gaussian mixture has dim " + std::to_string(spec.dim()) +
                 " but samples have dim " + std::to_string(shape.dim));
   }
-  auto state = std::make_shared<GmmDeviceState>();
+  auto state = std::make_shared<GmmState>();
   state->device = current_device();
-  state->steps = schedule.steps();
   state->dim = shape.dim;
-  // The same float tables the host predictor reads (components of weight 0 left out).
+  // The same tables the host predictor reads (components of weight 0 left out).
   const GmmTables tables = make_gmm_tables(spec);
   if (tables.log_weights.empty()) {
     throw Error("gaussian mixture has no component with positive weight");
@@ -135,26 +163,30 @@ std::shared_ptr<GmmDeviceState> prepare_gmm_device(const GmmSpec& spec, const Sc
   upload(state->log_weights, tables.log_weights, "the gaussian mixture's weights", s);
   upload(state->means, tables.means, "the gaussian mixture's means", s);
   upload(state->vars, tables.variances, "the gaussian mixture's variances", s);
-  state->host_table = make_step_ab_table(schedule);
-  upload(state->table, state->host_table, "the gaussian mixture's step table", s);
+  state->step_constants.allocate(static_cast<std::size_t>(state->components),
+                                 "the gaussian mixture's per-step constants");
   return state;
 }
 
-void predict_gmm_device(const GmmDeviceState& state, const PredictorCall& call) {
-  check_device_call(call, state.dim, state.steps, "gaussian mixture predictor");
-  kernels::GmmEpsArgs args;
+void predict_gmm_device(const void* opaque, const PredictorCall& call) {
+  auto& state = *static_cast<GmmState*>(const_cast<void*>(opaque));
+  check_device_call(call, state.dim, "gaussian mixture predictor");
+  kernels::GmmOutputArgs args;
   args.x_t = call.x_t;
-  args.eps = call.eps;
+  args.output = output_of(call);
   args.batch = call.shape.batch;
   args.dim = call.shape.dim;
-  args.components = state.components;
-  args.log_weights = state.log_weights.data();
-  args.means = state.means.data();
-  args.vars = state.vars.data();
+  args.params.dim = call.shape.dim;
+  args.params.components = state.components;
+  args.params.log_weights = state.log_weights.data();
+  args.params.means = state.means.data();
+  args.params.vars = state.vars.data();
+  args.prediction_type = static_cast<int>(call.prediction_type);
+  args.step_constants = state.step_constants.data();
   args.steps = call.steps;
-  args.table = state.table.data();
-  if (call.steps == nullptr) args.step = step_ab(call, state.host_table);
-  kernels::launch_gmm_eps(args, cuda::launch_config(state.device), as_stream(call.stream));
+  args.table = state.steps.for_call(call);
+  args.step = uniform_step(call);
+  kernels::launch_gmm_output(args, cuda::launch_config(state.device), as_stream(call.stream));
 }
 
 }  // namespace ddpm::detail

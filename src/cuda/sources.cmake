@@ -6,6 +6,10 @@ target_sources(ddpm PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/check.cpp
   ${CMAKE_CURRENT_LIST_DIR}/constant_arena.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda_engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda_loop.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/device_checks.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/staging.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/step_tables.cpp
   ${CMAKE_CURRENT_LIST_DIR}/device.cpp
   ${CMAKE_CURRENT_LIST_DIR}/device_predictors.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tuning.cpp

@@ -1,0 +1,130 @@
+#pragma once
+// The generic reverse update that every step rule runs (src/rules/ fill its
+// coefficients), per element, shared by the CPU backend and the CUDA kernels.
+// With m the model output at timestep t (eps, x0 or v by prediction type):
+//
+//   x0_hat  = x0_from_sample * x_t + x0_from_model * m,   clipped or thresholded
+//   eps_hat = eps_from_sample * x_t + eps_from_model * m
+//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t + sigma * z
+//
+// Without x0 processing the update is linear in (x_t, m), so it is folded on
+// the host into x_prev = folded_sample * x_t + folded_model * m + sigma * z.
+//
+// Records. A kernel reads one StepRecord per step, packed in one of two
+// layouts (the arena of constant_schedule.cuh holds whichever the loop uses):
+//   plain, 5 floats:  folded_sample, folded_model, sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
+//   full, 10 floats:  x0_from_sample, x0_from_model, eps_from_sample, eps_from_model,
+//                     prev_from_x0, prev_from_eps, prev_from_sample, sigma,
+//                     sqrt_alpha_bar, sqrt_one_minus_alpha_bar
+// sqrt_alpha_bar and sqrt_one_minus_alpha_bar (of the step's timestep) serve
+// the analytic predictors fused into the step.
+#include "host_device.cuh"
+
+namespace ddpm::kernels {
+
+struct StepRecord {
+  float x0_from_sample, x0_from_model;
+  float eps_from_sample, eps_from_model;
+  float prev_from_x0, prev_from_eps, prev_from_sample;
+  float sigma;
+  float folded_sample, folded_model;
+  float sqrt_alpha_bar, sqrt_one_minus_alpha_bar;
+};
+
+// What happens to x0_hat before the update.
+enum class X0Mode : int { none = 0, clip = 1, threshold = 2 };
+
+inline constexpr int kRecordWidthPlain = 5;
+inline constexpr int kRecordWidthFull = 10;
+
+// The full layout is needed whenever x0_hat itself is formed: to process it,
+// or to hand it back (pred_original_sample).
+DDPM_HD constexpr int record_width(bool full) { return full ? kRecordWidthFull : kRecordWidthPlain; }
+
+// Writes record_width(full) floats to `out`.
+DDPM_HD void pack_step_record(const StepRecord& r, bool full, float* out) {
+  if (full) {
+    out[0] = r.x0_from_sample;
+    out[1] = r.x0_from_model;
+    out[2] = r.eps_from_sample;
+    out[3] = r.eps_from_model;
+    out[4] = r.prev_from_x0;
+    out[5] = r.prev_from_eps;
+    out[6] = r.prev_from_sample;
+    out[7] = r.sigma;
+    out[8] = r.sqrt_alpha_bar;
+    out[9] = r.sqrt_one_minus_alpha_bar;
+  } else {
+    out[0] = r.folded_sample;
+    out[1] = r.folded_model;
+    out[2] = r.sigma;
+    out[3] = r.sqrt_alpha_bar;
+    out[4] = r.sqrt_one_minus_alpha_bar;
+  }
+}
+
+// `p` holds record_width(Full) floats, already loaded; unused fields are 0.
+template <bool Full>
+DDPM_HD StepRecord unpack_step_record(const float* p) {
+  StepRecord r{};
+  if constexpr (Full) {
+    r.x0_from_sample = p[0];
+    r.x0_from_model = p[1];
+    r.eps_from_sample = p[2];
+    r.eps_from_model = p[3];
+    r.prev_from_x0 = p[4];
+    r.prev_from_eps = p[5];
+    r.prev_from_sample = p[6];
+    r.sigma = p[7];
+    r.sqrt_alpha_bar = p[8];
+    r.sqrt_one_minus_alpha_bar = p[9];
+  } else {
+    r.folded_sample = p[0];
+    r.folded_model = p[1];
+    r.sigma = p[2];
+    r.sqrt_alpha_bar = p[3];
+    r.sqrt_one_minus_alpha_bar = p[4];
+  }
+  return r;
+}
+
+DDPM_HD float clamp_to(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+DDPM_HD float predicted_x0(float x, float m, const StepRecord& r) {
+  return r.x0_from_sample * x + r.x0_from_model * m;
+}
+
+// Clipping to [lo, hi], or thresholding at s = `scale`: clamp to [-s, s], then / s.
+template <X0Mode Mode>
+DDPM_HD float process_x0(float x0, float lo, float hi, float scale) {
+  if constexpr (Mode == X0Mode::clip) return clamp_to(x0, lo, hi);
+  if constexpr (Mode == X0Mode::threshold) return clamp_to(x0, -scale, scale) / scale;
+  return x0;
+}
+
+// x_prev from the (processed) x0_hat.
+DDPM_HD float step_from_x0(float x, float m, float x0, float z, const StepRecord& r) {
+  const float eps = r.eps_from_sample * x + r.eps_from_model * m;
+  return r.prev_from_x0 * x0 + r.prev_from_eps * eps + r.prev_from_sample * x + r.sigma * z;
+}
+
+// x_prev without x0 processing (plain records).
+DDPM_HD float step_folded(float x, float m, float z, const StepRecord& r) {
+  return r.folded_sample * x + r.folded_model * m + r.sigma * z;
+}
+
+// The weights (w_eps, w_x0) that turn the exact posterior means E[eps | x_t]
+// and E[x0 | x_t] of an analytic predictor into its output in the asked
+// prediction type (0 epsilon, 1 sample, 2 v_prediction): m = w_eps eps + w_x0 x0.
+struct OutputWeights {
+  float from_eps;
+  float from_x0;
+};
+DDPM_HD OutputWeights output_weights(int prediction_type, float sqrt_alpha_bar,
+                                     float sqrt_one_minus_alpha_bar) {
+  if (prediction_type == 1) return {0.0f, 1.0f};
+  if (prediction_type == 2) return {sqrt_alpha_bar, -sqrt_one_minus_alpha_bar};
+  return {1.0f, 0.0f};
+}
+
+}  // namespace ddpm::kernels

@@ -1,0 +1,93 @@
+// ddpm schedule: the table a sampling run would use, one row per timestep in
+// loop order: the timesteps, the (respaced) betas and alpha_bars, and the
+// coefficients of the rule's update (ddpm::PlannedStep). Printed as CSV, or
+// written as a float64 .npy of shape [steps, columns] with --out.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend_options.h"
+#include "commands.h"
+#include "ddpm/error.h"
+#include "ddpm/npy.h"
+#include "ddpm/sampler.h"
+#include "schedule_options.h"
+
+namespace ddpm::cli {
+namespace {
+
+struct ScheduleCommandOptions {
+  std::string out_path;
+  ScheduleOptions schedule;
+};
+
+// The columns, in order (also the CSV header).
+constexpr const char* kColumns[] = {
+    "timestep",       "prev_timestep",         "beta",           "alpha_bar",
+    "alpha_bar_prev", "x0_from_sample",        "x0_from_model_output",
+    "eps_from_sample", "eps_from_model_output", "prev_from_x0", "prev_from_eps",
+    "prev_from_sample", "sigma"};
+constexpr std::size_t kColumnCount = sizeof(kColumns) / sizeof(kColumns[0]);
+
+std::vector<double> row_of(const PlannedStep& s) {
+  return {static_cast<double>(s.timestep), static_cast<double>(s.prev_timestep), s.beta,
+          s.alpha_bar, s.alpha_bar_prev, s.x0_from_sample, s.x0_from_model_output,
+          s.eps_from_sample, s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps,
+          s.prev_from_sample, s.sigma};
+}
+
+void run_schedule(const ScheduleCommandOptions& o) {
+  SamplerOptions options;
+  o.schedule.apply_to(options);
+  options.backend = Backend::cpu;  // the table is the same for every backend
+  const Sampler sampler(o.schedule.build(), options);
+  const std::vector<PlannedStep>& plan = sampler.plan();
+  // A step the run could not take fails the run, so it fails the table too.
+  for (const PlannedStep& s : plan) {
+    if (!s.error.empty()) throw Error(s.error);
+  }
+  if (o.out_path.empty()) {
+    for (std::size_t c = 0; c < kColumnCount; ++c) std::printf("%s%s", c ? "," : "", kColumns[c]);
+    std::printf("\n");
+    for (const PlannedStep& s : plan) {
+      const std::vector<double> row = row_of(s);
+      std::printf("%d,%d", s.timestep, s.prev_timestep);
+      for (std::size_t c = 2; c < kColumnCount; ++c) std::printf(",%.17g", row[c]);
+      std::printf("\n");
+    }
+    return;
+  }
+  std::vector<double> table;
+  for (const PlannedStep& s : plan) {
+    const std::vector<double> row = row_of(s);
+    table.insert(table.end(), row.begin(), row.end());
+  }
+  write_npy(o.out_path,
+            {static_cast<std::int64_t>(plan.size()), static_cast<std::int64_t>(kColumnCount)},
+            table.data());
+  std::fprintf(stderr, "wrote %s: %zu steps x %zu columns float64 (", o.out_path.c_str(),
+               plan.size(), kColumnCount);
+  for (std::size_t c = 0; c < kColumnCount; ++c) std::fprintf(stderr, "%s%s", c ? ", " : "", kColumns[c]);
+  std::fprintf(stderr, ")\n");
+}
+
+}  // namespace
+
+void add_schedule_command(CLI::App& app) {
+  auto options = std::make_shared<ScheduleCommandOptions>();
+  CLI::App* command = app.add_subcommand(
+      "schedule",
+      "Print (CSV) or write (.npy) the per-step table a sampling run would use: timestep,\n"
+      "prev_timestep, beta, alpha_bar, alpha_bar_prev, x0_from_sample, x0_from_model_output,\n"
+      "eps_from_sample, eps_from_model_output, prev_from_x0, prev_from_eps, prev_from_sample,\n"
+      "sigma, where x0 = x0_from_sample x_t + x0_from_model_output m (then clipped or\n"
+      "thresholded), eps likewise, and x_prev = prev_from_x0 x0 + prev_from_eps eps +\n"
+      "prev_from_sample x_t + sigma z");
+  command->add_option("--out", options->out_path,
+                      "write a float64 .npy [steps, 13] instead of printing CSV");
+  options->schedule.add_to(*command, true);
+  command->callback([options] { run_schedule(*options); });
+}
+
+}  // namespace ddpm::cli

@@ -1,0 +1,140 @@
+#pragma once
+// The CUDA backend: a Sampler::Engine that runs every request on one device.
+//
+// Tables. At construction the engine uploads its schedule's forward table and
+// its plan's step records (step_tables.h), the loop's layout also to a region
+// of the constant arena when one is free.
+//
+// Streams. A Memory::device request runs on request.stream (the legacy
+// default stream when null) and returns without synchronising. A Memory::host
+// request runs on request.stream or on the engine's own stream, is staged in
+// and out (staging.h), and returns when the result is on the host. Requests to
+// one engine are ordered: each waits for the engine's previous request (an
+// event), so its workspace can be reused across streams; different engines
+// never wait for each other.
+//
+// Sampling loop (cuda_loop.cpp). x_T is drawn (unless given), then the loop
+// of reverse_loop.h: for each planned step either one kernel (the analytic
+// Gaussian prior fused into the step) or predictor.predict followed by the
+// step kernel (and, with dynamic thresholding, the per-row scale kernel
+// first), with no host-device synchronisation. When the predictor is
+// capturable the whole loop is captured on a private stream into a CUDA
+// Graph and the graph is launched on the request's stream; it is captured on
+// every call (recording costs about what launching costs) and the
+// instantiated graph is updated in place when the topology is unchanged, so
+// pointers, seeds and predictor tables are always this call's. A predictor
+// that only supports host memory still works: x is copied to the host for it
+// every step (synchronising).
+//
+// Progress. Without a progress callback nothing waits. With one, the loop
+// enqueues a host function every few steps (cudaLaunchHostFunc, also
+// captured) that counts ticks, and the calling thread waits for the ticks and
+// calls the callback itself, so it runs on the calling thread as documented.
+//
+// Validation. Requests arrive validated (validate.h) except for the contents
+// of device arrays: those are not scanned for NaN/Inf (that would cost a pass
+// and a synchronisation), and non-finite inputs give non-finite outputs.
+// Per-sample forward steps in device memory are copied to the host and
+// range-checked, which synchronises that forward call.
+//
+// Memory. Workspace grows when a larger request comes; before growing, the
+// bytes needed are compared with cudaMemGetInfo and a request that cannot fit
+// is rejected with "out of device memory: need N MiB for ..., M MiB free"
+// before anything is allocated.
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "../../kernels/launch.h"
+#include "device_buffer.h"
+#include "engine.h"
+#include "graph.h"
+#include "reverse_loop.h"
+#include "staging.h"
+#include "step_tables.h"
+#include "stream.h"
+
+namespace ddpm::detail::cuda {
+
+// Counts the progress ticks that the stream reaches (cudaLaunchHostFunc).
+struct ProgressTicks {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int ticks = 0;
+};
+
+class CudaEngine final : public Sampler::Engine {
+ public:
+  explicit CudaEngine(EngineSetup setup);
+  ~CudaEngine() override;
+
+  Backend backend() const override { return Backend::cuda; }
+  void forward(const ForwardRequest& r) override;
+  void forward_one_step(const ForwardOneStepRequest& r) override;
+  void reverse_step(const ReverseStepRequest& r, int position) override;
+  void sample(const SampleRequest& r, NoisePredictor& predictor, int first, int last) override;
+  void synchronize(void* stream) override;
+
+ private:
+  // One sampling loop, as enqueue_loop() records it.
+  struct Loop {
+    float* x = nullptr;
+    kernels::ModelView model;  // output == null: the Gaussian prior, fused
+    float* row_scale = nullptr;
+    const std::int32_t* class_labels = nullptr;
+    Shape shape;
+    kernels::NoiseParams noise;
+    bool draw_initial = true;
+    LoopRange range;
+    NoisePredictor* predictor = nullptr;
+    kernels::LaunchConfig config;
+    int tick_every = 0;  // 0: no progress ticks
+  };
+  class LoopSteps;    // the loop's steps (cuda_loop.cpp)...
+  class DeviceSteps;  // ...enqueued with a device predictor
+  class HostPredictorSteps;  // ...with a predictor that takes host memory
+
+  // One step's arrays (x_prev may be x_t).
+  struct StepArrays {
+    const float* x_t = nullptr;
+    float* x_prev = nullptr;
+    kernels::ModelView model;
+    const float* variance_noise = nullptr;
+    float* x0_out = nullptr;
+    float* row_scale = nullptr;  // thresholding scratch, batch floats
+  };
+  // The thresholding scales (when thresholding) and the step kernel.
+  void enqueue_step(const StepArrays& arrays, Shape shape, kernels::NoiseParams noise,
+                    int position, kernels::StepView steps, const kernels::LaunchConfig& config,
+                    cudaStream_t stream) const;
+
+  cudaStream_t stream_for(void* requested, Memory memory) const;
+  void enqueue_loop(const Loop& loop, cudaStream_t stream);
+  void run_with_host_predictor(const Loop& loop, const SampleRequest& r, cudaStream_t stream);
+  kernels::PriorView upload_prior(const GaussianPrior& prior, std::int64_t dim, cudaStream_t stream);
+  void wait_for_ticks(const std::function<void(int, int)>& progress, int total, cudaStream_t stream);
+
+  const int device_;
+  kernels::X0View x0_;  // mode and clip range (row scales are per request)
+  Stream work_stream_;     // Memory::host requests without a stream
+  Stream capture_stream_;  // graph capture only (never runs work)
+  Event last_use_;         // end of this engine's last request
+  DeviceStepTables tables_;
+
+  std::mutex mutex_;  // one request at a time per engine
+  Workspace workspace_{last_use_};
+  std::vector<std::int32_t> host_steps_;
+  std::vector<float> host_x_, host_output_;
+  std::vector<std::int32_t> host_labels_;
+  std::vector<float> prior_means_, prior_vars_;
+  DeviceBuffer<float> prior_means_dev_, prior_vars_dev_;
+  CapturedGraph graph_;
+  ProgressTicks progress_;
+  std::vector<int> tick_done_;
+};
+
+}  // namespace ddpm::detail::cuda

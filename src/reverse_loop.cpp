@@ -1,0 +1,32 @@
+#include "reverse_loop.h"
+
+#include "engine.h"
+
+namespace ddpm::detail {
+
+void run_reverse_loop(LoopRange range, LoopBackend& backend) {
+  for (int position = range.first; position <= range.last; ++position) {
+    backend.predict(position);
+    backend.step(position);
+    backend.steps_done(position - range.first + 1, range.count());
+  }
+}
+
+PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArrays& arrays,
+                                  Shape shape, std::int64_t first_sample, int position) {
+  PredictorCall call;
+  call.x_t = arrays.x;
+  call.model_output = arrays.model_output;
+  call.eps = arrays.model_output;
+  call.prediction_type = engine.options().prediction_type;
+  call.shape = shape;
+  call.step = engine.plan()[static_cast<std::size_t>(position)].timestep;
+  call.first_sample = first_sample;
+  call.schedule = &engine.schedule();
+  call.class_labels = arrays.class_labels;
+  call.memory = arrays.memory;
+  call.stream = arrays.stream;
+  return call;
+}
+
+}  // namespace ddpm::detail

@@ -1,0 +1,138 @@
+// diffusers' scheduler_config.json -> ScheduleSpec + SamplerOptions.
+#include "ddpm/scheduler_config.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ddpm/error.h"
+
+namespace ddpm {
+namespace {
+
+using nlohmann::json;
+
+// The value of `key` as T, or `fallback` when absent or null.
+template <typename T>
+T get(const json& j, const char* key, T fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) throw Error("");
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      if (!it->is_number()) throw Error("");
+      if constexpr (std::is_integral_v<T>) {
+        const double v = it->get<double>();
+        if (v != std::floor(v)) throw Error("");
+      }
+    } else {
+      if (!it->is_string()) throw Error("");
+    }
+    return it->get<T>();
+  } catch (const std::exception&) {
+    throw Error(std::string("scheduler config key \"") + key + "\" has the wrong type (" +
+                it->dump() + ")");
+  }
+}
+
+ScheduleKind schedule_kind(const std::string& name) {
+  if (name == "linear") return ScheduleKind::linear;
+  if (name == "scaled_linear") return ScheduleKind::scaled_linear;
+  if (name == "squaredcos_cap_v2") return ScheduleKind::cosine;
+  if (name == "sigmoid") return ScheduleKind::sigmoid;
+  throw Error("scheduler config beta_schedule \"" + name +
+              "\" is not supported (linear, scaled_linear, squaredcos_cap_v2 or sigmoid)");
+}
+
+VarianceKind variance_kind(const std::string& name) {
+  if (name == "fixed_small") return VarianceKind::posterior;
+  if (name == "fixed_large") return VarianceKind::beta;
+  throw Error("scheduler config variance_type \"" + name +
+              "\" is not supported (fixed_small or fixed_large)");
+}
+
+// Named option values (prediction_type, timestep_spacing) with the key in the error.
+template <typename Parse>
+auto parse_named(const json& j, const char* key, const std::string& fallback, Parse parse) {
+  const std::string value = get<std::string>(j, key, fallback);
+  try {
+    return parse(value);
+  } catch (const Error& e) {
+    throw Error(std::string("scheduler config ") + key + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("scheduler config is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw Error("scheduler config must be a JSON object");
+
+  SchedulerConfig c;
+  c.class_name = get<std::string>(j, "_class_name", "");
+  const bool diffusers_class = c.class_name == "DDPMScheduler" || c.class_name == "DDIMScheduler";
+  if (c.class_name == "DDPMScheduler") c.sampler = SamplerKind::ddpm;
+  if (c.class_name == "DDIMScheduler") c.sampler = SamplerKind::ddim;
+
+  // The schedule: diffusers' defaults are ddpm's (T 1000, linear 1e-4 -> 0.02).
+  ScheduleSpec& s = c.schedule;
+  s.steps = get<int>(j, "num_train_timesteps", 1000);
+  s.beta_start = get<double>(j, "beta_start", 1e-4);
+  s.beta_end = get<double>(j, "beta_end", 0.02);
+  s.kind = schedule_kind(get<std::string>(j, "beta_schedule", "linear"));
+  if (j.contains("trained_betas") && !j.at("trained_betas").is_null()) {
+    try {
+      s.betas = j.at("trained_betas").get<std::vector<double>>();
+    } catch (const json::exception&) {
+      throw Error("scheduler config key \"trained_betas\" must be null or an array of numbers");
+    }
+    s.kind = ScheduleKind::custom;
+  }
+
+  // The rule, with the class's defaults for missing keys.
+  SamplerOptions& o = c.options;
+  if (c.sampler) o.sampler = *c.sampler;
+  const std::string default_variance = c.class_name == "DDPMScheduler" ? "fixed_small" : "fixed_large";
+  o.variance = variance_kind(get<std::string>(j, "variance_type", default_variance));
+  o.prediction_type = parse_named(j, "prediction_type", "epsilon", parse_prediction_type);
+  o.timestep_spacing = parse_named(j, "timestep_spacing", "leading", parse_timestep_spacing);
+  o.steps_offset = get<int>(j, "steps_offset", 0);
+  o.thresholding = get<bool>(j, "thresholding", false);
+  o.dynamic_thresholding_ratio = get<double>(j, "dynamic_thresholding_ratio", 0.995);
+  o.sample_max_value = get<double>(j, "sample_max_value", 1.0);
+  o.rescale_betas_zero_snr = get<bool>(j, "rescale_betas_zero_snr", false);
+  o.set_alpha_to_one = get<bool>(j, "set_alpha_to_one", true);
+  // diffusers clips by default; thresholding, when on, takes its place.
+  const bool clip_sample = get<bool>(j, "clip_sample", diffusers_class);
+  const double range = get<double>(j, "clip_sample_range", 1.0);
+  if (clip_sample && !o.thresholding) {
+    if (!(std::isfinite(range) && range > 0.0)) {
+      throw Error("scheduler config clip_sample_range must be a finite number > 0");
+    }
+    o.clip_x0 = ClipRange{static_cast<float>(-range), static_cast<float>(range)};
+  }
+  if (o.steps_offset < 0) throw Error("scheduler config steps_offset must be >= 0");
+  return c;
+}
+
+SchedulerConfig SchedulerConfig::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read scheduler config " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return from_json(text.str());
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+}  // namespace ddpm

@@ -1,0 +1,173 @@
+#include "step_plan.h"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "ddpm/error.h"
+#include "rules/step_rule.h"
+#include "timesteps.h"
+
+namespace ddpm::detail {
+namespace {
+
+// The prediction-type conversion (diffusers' "pred_original_sample" and
+// "pred_epsilon" for each type), linear in (x_t, m).
+void fill_prediction(PlannedStep& s, PredictionType type) {
+  const double ab = s.alpha_bar;
+  const double a = std::sqrt(ab), b = std::sqrt(1.0 - ab);
+  switch (type) {
+    case PredictionType::epsilon:
+      s.x0_from_sample = 1.0 / a;
+      s.x0_from_model_output = -b / a;
+      s.eps_from_sample = 0.0;
+      s.eps_from_model_output = 1.0;
+      if (ab == 0.0) {
+        s.error = "prediction type epsilon cannot be used at timestep " +
+                  std::to_string(s.timestep) +
+                  ", where alpha_bar = 0 (zero terminal SNR): x0 = (x_t - eps) / 0; use "
+                  "v_prediction or sample";
+      }
+      break;
+    case PredictionType::sample:
+      s.x0_from_sample = 0.0;
+      s.x0_from_model_output = 1.0;
+      s.eps_from_sample = 1.0 / b;
+      s.eps_from_model_output = -a / b;
+      break;
+    case PredictionType::v_prediction:
+      s.x0_from_sample = a;
+      s.x0_from_model_output = -b;
+      s.eps_from_sample = b;
+      s.eps_from_model_output = a;
+      break;
+  }
+}
+
+// A float record holds these; past ~1e30 the step means nothing in float.
+void check_representable(PlannedStep& s) {
+  if (!s.error.empty()) return;
+  for (double c : {s.x0_from_sample, s.x0_from_model_output, s.eps_from_sample,
+                   s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps, s.prev_from_sample,
+                   s.sigma}) {
+    if (!std::isfinite(c) || std::abs(c) > 1e30) {
+      std::ostringstream msg;
+      msg << "the step at timestep " << s.timestep << " has a coefficient of " << c
+          << " (alpha_bar = " << s.alpha_bar << "), outside float range; use fewer steps or "
+          << "smaller betas";
+      s.error = msg.str();
+      return;
+    }
+  }
+}
+
+void check_thresholding(const SamplerOptions& o) {
+  if (!o.thresholding) return;
+  if (o.clip_x0) {
+    throw Error("x0 clipping and dynamic thresholding are exclusive: choose one");
+  }
+  if (!(o.dynamic_thresholding_ratio > 0.0 && o.dynamic_thresholding_ratio <= 1.0)) {
+    std::ostringstream msg;
+    msg << "dynamic thresholding ratio " << o.dynamic_thresholding_ratio
+        << " is outside (0, 1]";
+    throw Error(msg.str());
+  }
+  if (!(std::isfinite(o.sample_max_value) && o.sample_max_value > 0.0)) {
+    std::ostringstream msg;
+    msg << "thresholding sample max value " << o.sample_max_value
+        << " is invalid: need a finite value > 0";
+    throw Error(msg.str());
+  }
+}
+
+}  // namespace
+
+std::vector<PlannedStep> make_plan(const Schedule& schedule, const SamplerOptions& options) {
+  check_thresholding(options);
+  const RuleEntry& rule = rule_for(options.sampler);
+  rule.check(options);
+  const std::vector<int> timesteps = make_timesteps(schedule.steps(), options);
+  const RuleContext ctx{schedule, options, timesteps};
+  std::vector<PlannedStep> plan(timesteps.size());
+  for (std::size_t i = 0; i < timesteps.size(); ++i) {
+    PlannedStep& s = plan[i];
+    rule.plan_step(ctx, i, s);
+    s.beta = 1.0 - s.alpha_bar / s.alpha_bar_prev;
+    fill_prediction(s, options.prediction_type);
+    check_representable(s);
+  }
+  return plan;
+}
+
+kernels::StepRecord make_step_record(const PlannedStep& s) {
+  const auto f = [](double v) { return static_cast<float>(v); };
+  kernels::StepRecord r{};
+  r.x0_from_sample = f(s.x0_from_sample);
+  r.x0_from_model = f(s.x0_from_model_output);
+  r.eps_from_sample = f(s.eps_from_sample);
+  r.eps_from_model = f(s.eps_from_model_output);
+  r.prev_from_x0 = f(s.prev_from_x0);
+  r.prev_from_eps = f(s.prev_from_eps);
+  r.prev_from_sample = f(s.prev_from_sample);
+  r.sigma = f(s.sigma);
+  // The same update with x0_hat and eps_hat substituted, in double.
+  r.folded_sample = f(s.prev_from_x0 * s.x0_from_sample + s.prev_from_eps * s.eps_from_sample +
+                      s.prev_from_sample);
+  r.folded_model =
+      f(s.prev_from_x0 * s.x0_from_model_output + s.prev_from_eps * s.eps_from_model_output);
+  r.sqrt_alpha_bar = f(std::sqrt(s.alpha_bar));
+  r.sqrt_one_minus_alpha_bar = f(std::sqrt(1.0 - s.alpha_bar));
+  return r;
+}
+
+std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep>& plan) {
+  std::vector<kernels::StepRecord> records;
+  records.reserve(plan.size());
+  for (const PlannedStep& s : plan) {
+    // A step that cannot run keeps finite records (it is never launched).
+    records.push_back(s.error.empty() ? make_step_record(s) : kernels::StepRecord{});
+  }
+  return records;
+}
+
+kernels::X0Mode x0_mode(const SamplerOptions& options) {
+  if (options.thresholding) return kernels::X0Mode::threshold;
+  if (options.clip_x0) return kernels::X0Mode::clip;
+  return kernels::X0Mode::none;
+}
+
+void check_plan_range(const std::vector<PlannedStep>& plan, int first, int last) {
+  for (int i = first; i <= last; ++i) {
+    if (!plan[static_cast<std::size_t>(i)].error.empty()) {
+      throw Error(plan[static_cast<std::size_t>(i)].error);
+    }
+  }
+}
+
+int plan_position(const std::vector<PlannedStep>& plan, int t, const char* what) {
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].timestep == t) return static_cast<int>(i);
+  }
+  std::string list;
+  for (std::size_t i = 0; i < plan.size() && i < 6; ++i) {
+    list += (i ? ", " : "") + std::to_string(plan[i].timestep);
+  }
+  if (plan.size() > 6) list += ", ..., " + std::to_string(plan.back().timestep);
+  throw Error(std::string(what) + " t = " + std::to_string(t) +
+              " is not one of the sampler's " + std::to_string(plan.size()) + " timesteps (" +
+              list + ")");
+}
+
+std::vector<kernels::ForwardCoefficients> make_forward_table(const Schedule& s) {
+  std::vector<kernels::ForwardCoefficients> table(static_cast<std::size_t>(s.steps()));
+  for (int t = 0; t < s.steps(); ++t) {
+    kernels::ForwardCoefficients& c = table[static_cast<std::size_t>(t)];
+    c.sqrt_alpha_bar = static_cast<float>(s.sqrt_alpha_bar()[t]);
+    c.sqrt_one_minus_alpha_bar = static_cast<float>(s.sqrt_one_minus_alpha_bar()[t]);
+    c.sqrt_alpha = static_cast<float>(std::sqrt(s.alpha()[t]));
+    c.sqrt_beta = static_cast<float>(std::sqrt(s.beta()[t]));
+  }
+  return table;
+}
+
+}  // namespace ddpm::detail

@@ -1,0 +1,35 @@
+#pragma once
+// The plan of a sampler: its timesteps and, for each, the coefficients of the
+// reverse update (ddpm::PlannedStep, double), and their float records for
+// the kernels (kernels/step_rule.cuh).
+#include <vector>
+
+#include "ddpm/sampler.h"
+#include "../kernels/step_coefficients.cuh"
+#include "../kernels/step_rule.cuh"
+
+namespace ddpm::detail {
+
+// Validates the options against the schedule (throws ddpm::Error naming the
+// option) and plans every step. Steps that cannot run carry an error, which
+// is thrown when a request uses them (check_plan_range).
+std::vector<PlannedStep> make_plan(const Schedule& schedule, const SamplerOptions& options);
+
+// The float record of a planned step; the model-output side of the
+// conversion is folded in for the plain layout.
+kernels::StepRecord make_step_record(const PlannedStep& step);
+std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep>& plan);
+
+// Whether the loop forms x0_hat: to clip or threshold it.
+kernels::X0Mode x0_mode(const SamplerOptions& options);
+
+// Throws the first error of plan[first .. last].
+void check_plan_range(const std::vector<PlannedStep>& plan, int first, int last);
+
+// The position of timestep t in the plan; throws ddpm::Error when it is not one.
+int plan_position(const std::vector<PlannedStep>& plan, int t, const char* what);
+
+// The float forward coefficients of every timestep of the schedule.
+std::vector<kernels::ForwardCoefficients> make_forward_table(const Schedule& schedule);
+
+}  // namespace ddpm::detail

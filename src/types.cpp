@@ -1,0 +1,63 @@
+// Names of the option enums, as the CLI, scheduler configs and errors use them.
+#include <string>
+
+#include "ddpm/error.h"
+#include "ddpm/types.h"
+
+namespace ddpm {
+namespace {
+
+template <typename Enum, std::size_t N>
+Enum parse_name(std::string_view name, const std::pair<const char*, Enum> (&names)[N],
+                const char* what) {
+  std::string expected;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i].first) return names[i].second;
+    expected += std::string(i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + names[i].first;
+  }
+  throw Error("unknown " + std::string(what) + " '" + std::string(name) + "' (expected " +
+              expected + ")");
+}
+
+template <typename Enum, std::size_t N>
+std::string name_of(Enum value, const std::pair<const char*, Enum> (&names)[N]) {
+  for (const auto& [name, v] : names) {
+    if (v == value) return name;
+  }
+  return "unknown";
+}
+
+constexpr std::pair<const char*, VarianceKind> kVariances[] = {
+    {"beta", VarianceKind::beta}, {"posterior", VarianceKind::posterior}};
+constexpr std::pair<const char*, SamplerKind> kSamplers[] = {{"ddpm", SamplerKind::ddpm},
+                                                             {"ddim", SamplerKind::ddim}};
+constexpr std::pair<const char*, PredictionType> kPredictionTypes[] = {
+    {"epsilon", PredictionType::epsilon},
+    {"sample", PredictionType::sample},
+    {"v_prediction", PredictionType::v_prediction}};
+constexpr std::pair<const char*, TimestepSpacing> kSpacings[] = {
+    {"leading", TimestepSpacing::leading},
+    {"trailing", TimestepSpacing::trailing},
+    {"linspace", TimestepSpacing::linspace}};
+
+}  // namespace
+
+std::string to_string(VarianceKind kind) { return name_of(kind, kVariances); }
+std::string to_string(SamplerKind kind) { return name_of(kind, kSamplers); }
+std::string to_string(PredictionType type) { return name_of(type, kPredictionTypes); }
+std::string to_string(TimestepSpacing spacing) { return name_of(spacing, kSpacings); }
+
+VarianceKind parse_variance_kind(std::string_view name) {
+  return parse_name(name, kVariances, "variance");
+}
+SamplerKind parse_sampler_kind(std::string_view name) {
+  return parse_name(name, kSamplers, "sampler");
+}
+PredictionType parse_prediction_type(std::string_view name) {
+  return parse_name(name, kPredictionTypes, "prediction type");
+}
+TimestepSpacing parse_timestep_spacing(std::string_view name) {
+  return parse_name(name, kSpacings, "timestep spacing");
+}
+
+}  // namespace ddpm
