@@ -45,12 +45,11 @@ struct PriorView {
 };
 
 // Where a step's model output comes from: the buffer a predictor wrote, or
-// the analytic Gaussian prior evaluated in the kernel (the fused path), in
-// prediction type `prediction_type` (0 epsilon, 1 sample, 2 v_prediction).
+// the analytic Gaussian prior evaluated in the kernel (the fused path, which
+// takes the prior's x0_hat and eps_hat directly).
 struct ModelView {
   const float* output = nullptr;  // [batch, dim]; null: `prior`
   PriorView prior;
-  int prediction_type = 0;
 };
 
 // x0 processing: clipping to [lo, hi], or thresholding with the per-row

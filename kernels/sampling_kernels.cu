@@ -35,35 +35,31 @@ enum class Source { buffer, gaussian, gaussian_per_element };
 
 __device__ __forceinline__ float4 splat(float v) { return make_float4(v, v, v, v); }
 
-// The model output of one group, from its x.
+// The prior's mean and variance of one group's elements.
 template <bool Vec, Source From, typename Index>
-__device__ __forceinline__ float4 model_group(const ModelView& m, const ElementGroup<Index>& e,
-                                              float4 x, float a, float b, OutputWeights w) {
-  if constexpr (From == Source::buffer) {
-    return load_group<Vec>(m.output + e.base, e.count);
+__device__ __forceinline__ void prior_group(const PriorView& prior, const ElementGroup<Index>& e,
+                                            float4& mean, float4& var) {
+  if constexpr (From == Source::gaussian_per_element) {
+    mean = load_group<Vec>(prior.means + 4 * e.group, e.count);
+    var = load_group<Vec>(prior.vars + 4 * e.group, e.count);
   } else {
-    float4 mean = splat(m.prior.mean);
-    float4 var = splat(m.prior.var);
-    if constexpr (From == Source::gaussian_per_element) {
-      mean = load_group<Vec>(m.prior.means + 4 * e.group, e.count);
-      var = load_group<Vec>(m.prior.vars + 4 * e.group, e.count);
-    }
-    return map4([&](float xv, float mv, float vv) { return gaussian_model_output(xv, mv, vv, a, b, w); },
-                x, mean, var);
+    mean = splat(prior.mean);
+    var = splat(prior.var);
   }
 }
 
-// The model output of one element (the thresholding kernel walks a row).
+// x0_hat of one element of a row, before processing (the thresholding kernel).
 template <Source From>
-__device__ __forceinline__ float model_element(const ModelView& m, const float* out_row,
-                                               std::int64_t i, float x, float a, float b,
-                                               OutputWeights w) {
+__device__ __forceinline__ float x0_element(const ModelView& m, const float* out_row, std::int64_t i,
+                                            float x, const StepRecord& r) {
   if constexpr (From == Source::buffer) {
-    return out_row[i];
-  } else if constexpr (From == Source::gaussian) {
-    return gaussian_model_output(x, m.prior.mean, m.prior.var, a, b, w);
+    return predicted_x0(x, out_row[i], r);
   } else {
-    return gaussian_model_output(x, __ldg(m.prior.means + i), __ldg(m.prior.vars + i), a, b, w);
+    const bool per_element = From == Source::gaussian_per_element;
+    return gaussian_posterior(x, per_element ? __ldg(m.prior.means + i) : m.prior.mean,
+                              per_element ? __ldg(m.prior.vars + i) : m.prior.var,
+                              r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar)
+        .x0;
   }
 }
 
@@ -141,22 +137,21 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
   }
 }
 
-// One reverse step of the rule. Full: the record has the x0 form (needed to
-// process x0_hat or to output it); otherwise the folded update runs.
+// One reverse step of the rule. With a model-output buffer: the folded
+// update, or (Full records) x0_hat formed, processed and optionally written
+// out. With the Gaussian prior fused in: its posterior means x0_hat and
+// eps_hat directly (well conditioned whatever the prediction type).
 template <bool Vec, bool Full, X0Mode Mode, Source From, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   const Index dim = static_cast<Index>(a.dim);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(a.batch) * gpr;
   const StepRecord r = step_record<Full>(a.steps, a.position);
-  const OutputWeights w =
-      output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
   const bool noisy = r.sigma != 0.0f;  // false at the last step: no z, no RNG
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
-    const float4 m = model_group<Vec, From>(a.model, e, x, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar, w);
     float4 z = splat(0.0f);
     if (noisy) {
       z = a.variance_noise != nullptr
@@ -164,19 +159,28 @@ __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
               : normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + e.row,
                         NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep), e.group);
     }
+    const float scale = Mode == X0Mode::threshold ? a.x0.row_scale[e.row] : 1.0f;
+    const auto process = [&](float x0) { return process_x0<Mode>(x0, a.x0.lo, a.x0.hi, scale); };
     float4 out;
-    if constexpr (!Full) {
-      out = map4([&](float xv, float mv, float zv) { return step_folded(xv, mv, zv, r); }, x, m, z);
+    if constexpr (From == Source::buffer) {
+      const float4 m = load_group<Vec>(a.model.output + e.base, e.count);
+      if constexpr (!Full) {
+        out = map4([&](float xv, float mv, float zv) { return step_folded(xv, mv, zv, r); }, x, m, z);
+      } else {
+        const float4 x0 = map4([&](float xv, float mv) { return process(predicted_x0(xv, mv, r)); }, x, m);
+        if (a.x0_out != nullptr) store_group<Vec>(a.x0_out + e.base, e.count, x0);
+        out = map4([&](float xv, float mv, float x0v, float zv) { return step_from_x0(xv, mv, x0v, zv, r); },
+                   x, m, x0, z);
+      }
     } else {
-      const float scale = Mode == X0Mode::threshold ? a.x0.row_scale[e.row] : 1.0f;
-      const float4 x0 = map4(
-          [&](float xv, float mv) {
-            return process_x0<Mode>(predicted_x0(xv, mv, r), a.x0.lo, a.x0.hi, scale);
+      float4 mean, var;
+      prior_group<Vec, From>(a.model.prior, e, mean, var);
+      out = map4(
+          [&](float xv, float mv, float vv, float zv) {
+            const Posterior p = gaussian_posterior(xv, mv, vv, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+            return step_from_posterior(xv, process(p.x0), p.eps, zv, r);
           },
-          x, m);
-      if (a.x0_out != nullptr) store_group<Vec>(a.x0_out + e.base, e.count, x0);
-      out = map4([&](float xv, float mv, float x0v, float zv) { return step_from_x0(xv, mv, x0v, zv, r); },
-                 x, m, x0, z);
+          x, mean, var, z);
     }
     store_group<Vec>(a.x_prev + e.base, e.count, out);
   }
@@ -197,16 +201,12 @@ __global__ void __launch_bounds__(kThresholdBlock) threshold_scale_kernel(Thresh
   __shared__ unsigned long long shared_remaining;
   __shared__ unsigned long long shared_count;
   const StepRecord r = step_record<true>(a.steps, a.position);
-  const float sa = r.sqrt_alpha_bar, sb = r.sqrt_one_minus_alpha_bar;
-  const OutputWeights w = output_weights(a.model.prediction_type, sa, sb);
   const int tid = static_cast<int>(threadIdx.x);
   for (std::int64_t row = blockIdx.x; row < a.batch; row += gridDim.x) {
     const float* x = a.x_t + row * a.dim;
     const float* out_row = From == Source::buffer ? a.model.output + row * a.dim : nullptr;
     const auto key = [&](std::int64_t i) {
-      const float xv = x[i];
-      const float m = model_element<From>(a.model, out_row, i, xv, sa, sb, w);
-      return __float_as_uint(fabsf(predicted_x0(xv, m, r)));
+      return __float_as_uint(fabsf(x0_element<From>(a.model, out_row, i, x[i], r)));
     };
     unsigned prefix = 0, mask = 0;
     unsigned long long remaining = static_cast<unsigned long long>(a.lower);

@@ -30,11 +30,20 @@ DDPM_HD float forward_one_step(float x_prev, float eps, const ForwardCoefficient
 // with variance a^2 var + b^2, and with r = (x_t - a mean) / (a^2 var + b^2)
 //   E[eps | x_t] = b r,   E[x0 | x_t] = mean + a var r.
 // Both are finite at a = 0 (zero terminal SNR) and at var = 0 (the oracle).
-// Returns the model output in the type given by `w` (output_weights).
+struct Posterior {
+  float x0;
+  float eps;
+};
+DDPM_HD Posterior gaussian_posterior(float x_t, float mean, float var, float a, float b) {
+  const float r = (x_t - a * mean) / (a * a * var + b * b);
+  return {mean + a * var * r, b * r};
+}
+
+// The model output in the type given by `w` (output_weights).
 DDPM_HD float gaussian_model_output(float x_t, float mean, float var, float a, float b,
                                     OutputWeights w) {
-  const float r = (x_t - a * mean) / (a * a * var + b * b);
-  return w.from_eps * (b * r) + w.from_x0 * (mean + a * var * r);
+  const Posterior p = gaussian_posterior(x_t, mean, var, a, b);
+  return w.from_eps * p.eps + w.from_x0 * p.x0;
 }
 
 }  // namespace ddpm::kernels

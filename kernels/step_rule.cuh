@@ -9,12 +9,23 @@
 //
 // Without x0 processing the update is linear in (x_t, m), so it is folded on
 // the host into x_prev = folded_sample * x_t + folded_model * m + sigma * z.
+// Forming x0_hat from (x_t, m) is ill conditioned where the prediction
+// type makes it so:
+// with epsilon prediction x0 = (x_t - sqrt(1 - ab) m) / sqrt(ab) amplifies
+// rounding by 1/sqrt(ab) (157 at the end of the linear schedule, 2e4 for the
+// cosine one). So x0_hat and eps_hat are formed as scale * (p x_t + q m)
+// with max(|p|, |q|) = 1: the larger term is exact and the difference is
+// taken before the amplification, as diffusers' (x_t - b m) / a does. An
+// analytic prior fused into the step knows x0_hat and eps_hat themselves
+// and uses them directly (step_from_posterior), which is well conditioned
+// whatever the prediction type.
 //
 // Records. A kernel reads one StepRecord per step, packed in one of two
 // layouts (the arena of constant_schedule.cuh holds whichever the loop uses):
-//   plain, 5 floats:  folded_sample, folded_model, sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
-//   full, 10 floats:  x0_from_sample, x0_from_model, eps_from_sample, eps_from_model,
-//                     prev_from_x0, prev_from_eps, prev_from_sample, sigma,
+//   plain, 8 floats:  folded_sample, folded_model, prev_from_x0, prev_from_eps, prev_from_sample,
+//                     sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
+//   full, 12 floats:  x0_scale, x0_from_sample, x0_from_model, eps_scale, eps_from_sample,
+//                     eps_from_model, prev_from_x0, prev_from_eps, prev_from_sample, sigma,
 //                     sqrt_alpha_bar, sqrt_one_minus_alpha_bar
 // sqrt_alpha_bar and sqrt_one_minus_alpha_bar (of the step's timestep) serve
 // the analytic predictors fused into the step.
@@ -23,8 +34,8 @@
 namespace ddpm::kernels {
 
 struct StepRecord {
-  float x0_from_sample, x0_from_model;
-  float eps_from_sample, eps_from_model;
+  float x0_scale, x0_from_sample, x0_from_model;     // x0_hat = x0_scale (p x_t + q m)
+  float eps_scale, eps_from_sample, eps_from_model;  // eps_hat likewise
   float prev_from_x0, prev_from_eps, prev_from_sample;
   float sigma;
   float folded_sample, folded_model;
@@ -34,8 +45,8 @@ struct StepRecord {
 // What happens to x0_hat before the update.
 enum class X0Mode : int { none = 0, clip = 1, threshold = 2 };
 
-inline constexpr int kRecordWidthPlain = 5;
-inline constexpr int kRecordWidthFull = 10;
+inline constexpr int kRecordWidthPlain = 8;
+inline constexpr int kRecordWidthFull = 12;
 
 // The full layout is needed whenever x0_hat itself is formed: to process it,
 // or to hand it back (pred_original_sample).
@@ -44,22 +55,27 @@ DDPM_HD constexpr int record_width(bool full) { return full ? kRecordWidthFull :
 // Writes record_width(full) floats to `out`.
 DDPM_HD void pack_step_record(const StepRecord& r, bool full, float* out) {
   if (full) {
-    out[0] = r.x0_from_sample;
-    out[1] = r.x0_from_model;
-    out[2] = r.eps_from_sample;
-    out[3] = r.eps_from_model;
-    out[4] = r.prev_from_x0;
-    out[5] = r.prev_from_eps;
-    out[6] = r.prev_from_sample;
-    out[7] = r.sigma;
-    out[8] = r.sqrt_alpha_bar;
-    out[9] = r.sqrt_one_minus_alpha_bar;
+    out[0] = r.x0_scale;
+    out[1] = r.x0_from_sample;
+    out[2] = r.x0_from_model;
+    out[3] = r.eps_scale;
+    out[4] = r.eps_from_sample;
+    out[5] = r.eps_from_model;
+    out[6] = r.prev_from_x0;
+    out[7] = r.prev_from_eps;
+    out[8] = r.prev_from_sample;
+    out[9] = r.sigma;
+    out[10] = r.sqrt_alpha_bar;
+    out[11] = r.sqrt_one_minus_alpha_bar;
   } else {
     out[0] = r.folded_sample;
     out[1] = r.folded_model;
-    out[2] = r.sigma;
-    out[3] = r.sqrt_alpha_bar;
-    out[4] = r.sqrt_one_minus_alpha_bar;
+    out[2] = r.prev_from_x0;
+    out[3] = r.prev_from_eps;
+    out[4] = r.prev_from_sample;
+    out[5] = r.sigma;
+    out[6] = r.sqrt_alpha_bar;
+    out[7] = r.sqrt_one_minus_alpha_bar;
   }
 }
 
@@ -68,22 +84,27 @@ template <bool Full>
 DDPM_HD StepRecord unpack_step_record(const float* p) {
   StepRecord r{};
   if constexpr (Full) {
-    r.x0_from_sample = p[0];
-    r.x0_from_model = p[1];
-    r.eps_from_sample = p[2];
-    r.eps_from_model = p[3];
-    r.prev_from_x0 = p[4];
-    r.prev_from_eps = p[5];
-    r.prev_from_sample = p[6];
-    r.sigma = p[7];
-    r.sqrt_alpha_bar = p[8];
-    r.sqrt_one_minus_alpha_bar = p[9];
+    r.x0_scale = p[0];
+    r.x0_from_sample = p[1];
+    r.x0_from_model = p[2];
+    r.eps_scale = p[3];
+    r.eps_from_sample = p[4];
+    r.eps_from_model = p[5];
+    r.prev_from_x0 = p[6];
+    r.prev_from_eps = p[7];
+    r.prev_from_sample = p[8];
+    r.sigma = p[9];
+    r.sqrt_alpha_bar = p[10];
+    r.sqrt_one_minus_alpha_bar = p[11];
   } else {
     r.folded_sample = p[0];
     r.folded_model = p[1];
-    r.sigma = p[2];
-    r.sqrt_alpha_bar = p[3];
-    r.sqrt_one_minus_alpha_bar = p[4];
+    r.prev_from_x0 = p[2];
+    r.prev_from_eps = p[3];
+    r.prev_from_sample = p[4];
+    r.sigma = p[5];
+    r.sqrt_alpha_bar = p[6];
+    r.sqrt_one_minus_alpha_bar = p[7];
   }
   return r;
 }
@@ -91,7 +112,11 @@ DDPM_HD StepRecord unpack_step_record(const float* p) {
 DDPM_HD float clamp_to(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 DDPM_HD float predicted_x0(float x, float m, const StepRecord& r) {
-  return r.x0_from_sample * x + r.x0_from_model * m;
+  return r.x0_scale * (r.x0_from_sample * x + r.x0_from_model * m);
+}
+
+DDPM_HD float predicted_eps(float x, float m, const StepRecord& r) {
+  return r.eps_scale * (r.eps_from_sample * x + r.eps_from_model * m);
 }
 
 // Clipping to [lo, hi], or thresholding at s = `scale`: clamp to [-s, s], then / s.
@@ -102,10 +127,14 @@ DDPM_HD float process_x0(float x0, float lo, float hi, float scale) {
   return x0;
 }
 
-// x_prev from the (processed) x0_hat.
-DDPM_HD float step_from_x0(float x, float m, float x0, float z, const StepRecord& r) {
-  const float eps = r.eps_from_sample * x + r.eps_from_model * m;
+// x_prev from the (processed) x0_hat and eps_hat.
+DDPM_HD float step_from_posterior(float x, float x0, float eps, float z, const StepRecord& r) {
   return r.prev_from_x0 * x0 + r.prev_from_eps * eps + r.prev_from_sample * x + r.sigma * z;
+}
+
+// x_prev from the (processed) x0_hat and the model output.
+DDPM_HD float step_from_x0(float x, float m, float x0, float z, const StepRecord& r) {
+  return step_from_posterior(x, x0, predicted_eps(x, m, r), z, r);
 }
 
 // x_prev without x0 processing (plain records).

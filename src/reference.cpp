@@ -212,10 +212,7 @@ double threshold_scale(std::vector<double> values, const SampleSettings& setting
 
 }  // namespace
 
-std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x,
-                                 const std::vector<double>& m, Shape shape, int t, NoiseKey key,
-                                 const SampleSettings& settings, const std::vector<double>* noise,
-                                 std::vector<double>* x0_out) {
+StepAlphaBars step_alpha_bars(const Schedule& s, int t, const SampleSettings& settings) {
   const std::vector<int> list = timesteps(s, settings);
   const auto position = static_cast<std::size_t>(std::find(list.begin(), list.end(), t) - list.begin());
   const bool ddim = settings.sampler == SamplerKind::ddim;
@@ -226,67 +223,90 @@ std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x
   } else {
     prev = position + 1 < list.size() ? list[position + 1] : -1;
   }
-  const double ab = at(s.alpha_bar(), t);
-  const double ab_prev = prev >= 0                  ? at(s.alpha_bar(), prev)
-                         : !ddim || settings.set_alpha_to_one ? 1.0
+  StepAlphaBars bars;
+  bars.alpha_bar = at(s.alpha_bar(), t);
+  bars.alpha_bar_prev = prev >= 0                              ? at(s.alpha_bar(), prev)
+                        : !ddim || settings.set_alpha_to_one ? 1.0
                                                              : at(s.alpha_bar(), 0);
-  const double beta_prod = 1.0 - ab;
+  return bars;
+}
+
+std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x,
+                                 const std::vector<double>& m, Shape shape, int t, NoiseKey key,
+                                 const SampleSettings& settings, const std::vector<double>* noise,
+                                 std::vector<double>* x0_out) {
+  return reverse_step_with(step_alpha_bars(s, t, settings), x, m, shape, t, key, settings, noise,
+                           x0_out);
+}
+
+namespace {
+
+// One step in arithmetic type Real (double: the reference; float: the same
+// formulas in float32, as diffusers evaluates them).
+template <typename Real>
+std::vector<double> step_in(const StepAlphaBars& bars, const std::vector<double>& x,
+                            const std::vector<double>& m, Shape shape, int t, NoiseKey key,
+                            const SampleSettings& settings, const std::vector<double>* noise,
+                            std::vector<double>* x0_out) {
+  using std::sqrt;
+  const bool ddim = settings.sampler == SamplerKind::ddim;
+  const Real one = 1;
+  const Real ab = static_cast<Real>(bars.alpha_bar);
+  const Real ab_prev = static_cast<Real>(bars.alpha_bar_prev);
+  const Real beta_prod = one - ab;
   std::vector<double> out(x.size());
   if (x0_out) x0_out->resize(x.size());
   for (std::int64_t row = 0; row < shape.batch; ++row) {
     const auto begin = static_cast<std::size_t>(row * shape.dim);
     const auto dim = static_cast<std::size_t>(shape.dim);
     // pred_original_sample and pred_epsilon (diffusers' names).
-    std::vector<double> x0(dim), eps(dim);
+    std::vector<Real> x0(dim), eps(dim);
     for (std::size_t i = 0; i < dim; ++i) {
-      const double xt = x[begin + i], mo = m[begin + i];
+      const Real xt = static_cast<Real>(x[begin + i]), mo = static_cast<Real>(m[begin + i]);
       switch (settings.prediction_type) {
         case PredictionType::epsilon:
-          x0[i] = (xt - std::sqrt(beta_prod) * mo) / std::sqrt(ab);
+          x0[i] = (xt - sqrt(beta_prod) * mo) / sqrt(ab);
           eps[i] = mo;
           break;
         case PredictionType::sample:
           x0[i] = mo;
-          eps[i] = (xt - std::sqrt(ab) * mo) / std::sqrt(beta_prod);
+          eps[i] = (xt - sqrt(ab) * mo) / sqrt(beta_prod);
           break;
         case PredictionType::v_prediction:
-          x0[i] = std::sqrt(ab) * xt - std::sqrt(beta_prod) * mo;
-          eps[i] = std::sqrt(ab) * mo + std::sqrt(beta_prod) * xt;
+          x0[i] = sqrt(ab) * xt - sqrt(beta_prod) * mo;
+          eps[i] = sqrt(ab) * mo + sqrt(beta_prod) * xt;
           break;
       }
     }
     if (settings.thresholding) {
-      const double scale = threshold_scale(x0, settings);
-      for (double& v : x0) v = std::clamp(v, -scale, scale) / scale;
+      const Real scale = static_cast<Real>(threshold_scale(std::vector<double>(x0.begin(), x0.end()), settings));
+      for (Real& v : x0) v = std::clamp(v, -scale, scale) / scale;
     } else if (settings.clip_x0) {
-      for (double& v : x0) {
-        v = std::clamp(v, static_cast<double>(settings.clip_x0->lo),
-                       static_cast<double>(settings.clip_x0->hi));
+      for (Real& v : x0) {
+        v = std::clamp(v, static_cast<Real>(settings.clip_x0->lo), static_cast<Real>(settings.clip_x0->hi));
       }
     }
-    double sigma = 0.0;
-    std::vector<double> mean(dim);
+    Real sigma = 0;
+    std::vector<Real> mean(dim);
     if (ddim) {
-      const double variance = (1.0 - ab_prev) / beta_prod * (1.0 - ab / ab_prev);
-      sigma = settings.eta * std::sqrt(variance);
-      const double direction = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));
-      for (std::size_t i = 0; i < dim; ++i) mean[i] = std::sqrt(ab_prev) * x0[i] + direction * eps[i];
-      if (settings.eta == 0.0) sigma = 0.0;
+      const Real variance = (one - ab_prev) / beta_prod * (one - ab / ab_prev);
+      sigma = static_cast<Real>(settings.eta) * sqrt(variance);
+      const Real direction = sqrt(std::max(Real(0), one - ab_prev - sigma * sigma));
+      for (std::size_t i = 0; i < dim; ++i) mean[i] = sqrt(ab_prev) * x0[i] + direction * eps[i];
+      if (settings.eta == 0.0) sigma = 0;
     } else {
       // Eq. 7 with the respaced beta = 1 - ab / ab_prev.
-      const double current_alpha = ab / ab_prev;
-      const double current_beta = 1.0 - current_alpha;
+      const Real current_alpha = ab / ab_prev;
+      const Real current_beta = one - current_alpha;
       for (std::size_t i = 0; i < dim; ++i) {
-        mean[i] = std::sqrt(ab_prev) * current_beta / beta_prod * x0[i] +
-                  std::sqrt(current_alpha) * (1.0 - ab_prev) / beta_prod * x[begin + i];
+        mean[i] = sqrt(ab_prev) * current_beta / beta_prod * x0[i] +
+                  sqrt(current_alpha) * (one - ab_prev) / beta_prod * static_cast<Real>(x[begin + i]);
       }
-      const double posterior = std::max((1.0 - ab_prev) / beta_prod * current_beta, 1e-20);
-      if (t > 0) {
-        sigma = std::sqrt(settings.variance == VarianceKind::posterior ? posterior : current_beta);
-      }
+      const Real posterior = std::max((one - ab_prev) / beta_prod * current_beta, Real(1e-20));
+      if (t > 0) sigma = sqrt(settings.variance == VarianceKind::posterior ? posterior : current_beta);
     }
     std::vector<double> z(dim, 0.0);
-    if (sigma != 0.0) {
+    if (sigma != 0) {
       if (noise) {
         z.assign(noise->begin() + static_cast<std::ptrdiff_t>(begin),
                  noise->begin() + static_cast<std::ptrdiff_t>(begin + dim));
@@ -296,11 +316,29 @@ std::vector<double> reverse_step(const Schedule& s, const std::vector<double>& x
       }
     }
     for (std::size_t i = 0; i < dim; ++i) {
-      out[begin + i] = mean[i] + sigma * z[i];
+      out[begin + i] = mean[i] + sigma * static_cast<Real>(z[i]);
       if (x0_out) (*x0_out)[begin + i] = x0[i];
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<double> reverse_step_with(const StepAlphaBars& bars, const std::vector<double>& x,
+                                      const std::vector<double>& m, Shape shape, int t,
+                                      NoiseKey key, const SampleSettings& settings,
+                                      const std::vector<double>* noise,
+                                      std::vector<double>* x0_out) {
+  return step_in<double>(bars, x, m, shape, t, key, settings, noise, x0_out);
+}
+
+std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::vector<double>& x,
+                                          const std::vector<double>& m, Shape shape, int t,
+                                          NoiseKey key, const SampleSettings& settings,
+                                          const std::vector<double>* noise,
+                                          std::vector<double>* x0_out) {
+  return step_in<float>(bars, x, m, shape, t, key, settings, noise, x0_out);
 }
 
 std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,

@@ -75,6 +75,28 @@ std::vector<double> reverse_step(const Schedule& schedule, const std::vector<dou
                                  const std::vector<double>* noise = nullptr,
                                  std::vector<double>* x0_out = nullptr);
 
+// The alpha_bar of timestep t and of the timestep the rule steps to.
+struct StepAlphaBars {
+  double alpha_bar = 0.0;
+  double alpha_bar_prev = 1.0;
+};
+StepAlphaBars step_alpha_bars(const Schedule& schedule, int t, const SampleSettings& settings);
+// reverse_step with the alpha_bars given (to measure how the result depends
+// on them, e.g. on another library's float32 rounding of them).
+std::vector<double> reverse_step_with(const StepAlphaBars& bars, const std::vector<double>& x_t,
+                                      const std::vector<double>& model_output, Shape shape, int t,
+                                      NoiseKey key, const SampleSettings& settings,
+                                      const std::vector<double>* noise = nullptr,
+                                      std::vector<double>* x0_out = nullptr);
+
+// The same formulas evaluated in float32 (as diffusers evaluates them): not a
+// reference, a measure of how far float32 rounding moves a result.
+std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::vector<double>& x_t,
+                                          const std::vector<double>& model_output, Shape shape,
+                                          int t, NoiseKey key, const SampleSettings& settings,
+                                          const std::vector<double>* noise = nullptr,
+                                          std::vector<double>* x0_out = nullptr);
+
 // The whole reverse loop over timesteps(), from start_step to end_step.
 std::vector<double> sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,
                            const SampleSettings& settings = {});

@@ -1,5 +1,6 @@
 #include "step_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -99,13 +100,22 @@ std::vector<PlannedStep> make_plan(const Schedule& schedule, const SamplerOption
   return plan;
 }
 
+namespace {
+// (scale, p, q) with p x + q m = (from_sample x + from_model m) / scale and
+// max(|p|, |q|) = 1 (kernels/step_rule.cuh says why).
+void normalised(double from_sample, double from_model, float& scale, float& p, float& q) {
+  const double s = std::max(std::abs(from_sample), std::abs(from_model));
+  scale = static_cast<float>(s);
+  p = static_cast<float>(s == 0.0 ? 0.0 : from_sample / s);
+  q = static_cast<float>(s == 0.0 ? 0.0 : from_model / s);
+}
+}  // namespace
+
 kernels::StepRecord make_step_record(const PlannedStep& s) {
   const auto f = [](double v) { return static_cast<float>(v); };
   kernels::StepRecord r{};
-  r.x0_from_sample = f(s.x0_from_sample);
-  r.x0_from_model = f(s.x0_from_model_output);
-  r.eps_from_sample = f(s.eps_from_sample);
-  r.eps_from_model = f(s.eps_from_model_output);
+  normalised(s.x0_from_sample, s.x0_from_model_output, r.x0_scale, r.x0_from_sample, r.x0_from_model);
+  normalised(s.eps_from_sample, s.eps_from_model_output, r.eps_scale, r.eps_from_sample, r.eps_from_model);
   r.prev_from_x0 = f(s.prev_from_x0);
   r.prev_from_eps = f(s.prev_from_eps);
   r.prev_from_sample = f(s.prev_from_sample);

@@ -17,27 +17,27 @@ constexpr int kDevice = 97;
 int floats_for(int steps, bool full) { return steps * kernels::record_width(full); }
 
 TEST(ConstantArena, OnePlanFitsUpToTheDocumentedStepCount) {
-  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(3072, false)).valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(3073, false)).valid());
-  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1536, true)).valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1537, true)).valid());
+  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1920, false)).valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1921, false)).valid());
+  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1280, true)).valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1281, true)).valid());
 }
 
-TEST(ConstantArena, ThreePlainOrOneProcessingPlanOf1024StepsShareIt) {
+TEST(ConstantArena, OnePlanOfAThousandStepsOrTwoOf960) {
   {
     std::vector<ConstantRegion> plain;
-    for (int i = 0; i < 3; ++i) plain.push_back(ConstantRegion::acquire(kDevice, floats_for(1024, false)));
+    for (int i = 0; i < 2; ++i) plain.push_back(ConstantRegion::acquire(kDevice, floats_for(960, false)));
     for (const auto& r : plain) EXPECT_TRUE(r.valid());
-    EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1000, false)).valid()) << "a fourth";
+    EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(100, false)).valid()) << "a third";
   }
   std::vector<ConstantRegion> full;
-  full.push_back(ConstantRegion::acquire(kDevice, floats_for(1024, true)));
+  full.push_back(ConstantRegion::acquire(kDevice, floats_for(1000, true)));
   EXPECT_TRUE(full.front().valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1000, true)).valid()) << "a second";
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(300, true)).valid()) << "a second";
 }
 
 TEST(ConstantArena, RespacedPlansFitByTheDozen) {
-  // 50 steps: 250 floats plain (256 after rounding), 500 full (512).
+  // 50 steps: 400 floats plain (448 after rounding to 64), 600 full (640).
   std::vector<ConstantRegion> regions;
   for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, true)));
   for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, false)));

@@ -69,8 +69,8 @@ TEST(StepRecords, FullRecordKeepsTheX0Update) {
 }
 
 TEST(StepRecords, WidthsMatchTheDocumentedLayout) {
-  EXPECT_EQ(kernels::record_width(false), 5);
-  EXPECT_EQ(kernels::record_width(true), 10);
+  EXPECT_EQ(kernels::record_width(false), 8);
+  EXPECT_EQ(kernels::record_width(true), 12);
 }
 
 }  // namespace

@@ -58,15 +58,15 @@ void require_host(Memory memory) {
 cpu::NoiseSource source(const NoiseKey& key) { return {key.seed, key.first_sample}; }
 
 // The Gaussian prior as the kernels read it: per-element tables (both
-// filled in) or scalars.
+// filled in) or scalars. Fused into the step, it gives x0_hat and eps_hat
+// themselves, so the prediction type plays no part there.
 struct PriorTables {
   std::vector<float> means, vars;
 
-  cpu::ModelSource source(const GaussianPrior& prior, std::int64_t dim, PredictionType type) {
+  cpu::ModelSource source(const GaussianPrior& prior, std::int64_t dim) {
     cpu::ModelSource m;
     m.mean = prior.mean;
     m.var = prior.std * prior.std;
-    m.prediction_type = static_cast<int>(type);
     if (!prior.means.empty() || !prior.stds.empty()) {
       const auto d = static_cast<std::size_t>(dim);
       means.assign(d, m.mean);
@@ -153,7 +153,7 @@ class CpuEngine final : public Sampler::Engine {
     PriorTables tables;
     if (gaussian != nullptr) {
       const cpu::ModelSource model =
-          tables.source(gaussian->prior(), r.shape.dim, options().prediction_type);
+          tables.source(gaussian->prior(), r.shape.dim);
       if (x0_.mode != kernels::X0Mode::threshold) {
         sample_fused(x, r, model, range);
       } else {
@@ -264,21 +264,19 @@ class CpuEngine final : public Sampler::Engine {
                                    const kernels::StepRecord& r, std::int64_t dim,
                                    std::int64_t row) {
     std::vector<float> x0(static_cast<std::size_t>(dim));
-    const kernels::OutputWeights w =
-        kernels::output_weights(model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
     const float* x = x_t + row * dim;
     for (std::int64_t i = 0; i < dim; ++i) {
-      float m;
+      float v;
       if (model.output != nullptr) {
-        m = model.output[row * dim + i];
-      } else if (model.means != nullptr) {
-        m = kernels::gaussian_model_output(x[i], model.means[i], model.vars[i], r.sqrt_alpha_bar,
-                                           r.sqrt_one_minus_alpha_bar, w);
+        v = kernels::predicted_x0(x[i], model.output[row * dim + i], r);
       } else {
-        m = kernels::gaussian_model_output(x[i], model.mean, model.var, r.sqrt_alpha_bar,
-                                           r.sqrt_one_minus_alpha_bar, w);
+        const bool per_element = model.means != nullptr;
+        v = kernels::gaussian_posterior(x[i], per_element ? model.means[i] : model.mean,
+                                        per_element ? model.vars[i] : model.var, r.sqrt_alpha_bar,
+                                        r.sqrt_one_minus_alpha_bar)
+                .x0;
       }
-      x0[static_cast<std::size_t>(i)] = kernels::predicted_x0(x[i], m, r);
+      x0[static_cast<std::size_t>(i)] = v;
     }
     return x0;
   }

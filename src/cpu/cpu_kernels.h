@@ -57,7 +57,6 @@ struct ModelSource {
   const float* vars = nullptr;
   float mean = 0.0f;
   float var = 1.0f;
-  int prediction_type = 0;  // what the Gaussian prior answers (ddpm::PredictionType)
 };
 
 // How x0_hat is processed (kernels::X0Mode) and with what.

@@ -170,38 +170,38 @@ void forward(NoiseSource noise, Tile tile, const ddpm::cpu::ForwardArgs& a) {
 enum class Source { buffer, gaussian, gaussian_per_element };
 
 // The update of n elements of one row, from element b of the row on: x_prev
-// from x, the model output (read or computed) and z. Mode says what happens
-// to x0_hat; without processing or an x0 output the folded form runs.
+// from x, the model output read from a buffer, and z; or, for the Gaussian
+// prior, from its posterior means x0_hat and eps_hat themselves (well
+// conditioned whatever the prediction type). Mode says what happens to
+// x0_hat; without processing or an x0 output a buffer's update is folded.
 template <k::X0Mode Mode, Source From>
 [[gnu::always_inline]] inline void update_block(const float* x, float* x_prev, const float* model,
                                                 const ddpm::cpu::ModelSource& source, std::int64_t b,
                                                 std::int64_t n, const float* __restrict z,
                                                 const k::StepRecord& r, float lo, float hi, float scale,
-                                                k::OutputWeights w, float* x0_out) {
-  const float mean = source.mean, var = source.var;
-  const float a = r.sqrt_alpha_bar, s = r.sqrt_one_minus_alpha_bar;
-  const auto model_output = [&](std::int64_t i, float xv) {
-    if constexpr (From == Source::buffer) {
-      return model[i];
-    } else if constexpr (From == Source::gaussian) {
-      return k::gaussian_model_output(xv, mean, var, a, s, w);
-    } else {
-      return k::gaussian_model_output(xv, source.means[b + i], source.vars[b + i], a, s, w);
+                                                float* x0_out) {
+  if constexpr (From == Source::buffer) {
+    if (Mode == k::X0Mode::none && x0_out == nullptr) {
+      for (std::int64_t i = 0; i < n; ++i) x_prev[i] = k::step_folded(x[i], model[i], z[i], r);
+      return;
     }
-  };
-  if (Mode == k::X0Mode::none && x0_out == nullptr) {
     for (std::int64_t i = 0; i < n; ++i) {
       const float xv = x[i];
-      x_prev[i] = k::step_folded(xv, model_output(i, xv), z[i], r);
+      const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, model[i], r), lo, hi, scale);
+      if (x0_out != nullptr) x0_out[i] = x0;
+      x_prev[i] = k::step_from_x0(xv, model[i], x0, z[i], r);
     }
-    return;
-  }
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float xv = x[i];
-    const float m = model_output(i, xv);
-    const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, m, r), lo, hi, scale);
-    if (x0_out != nullptr) x0_out[i] = x0;
-    x_prev[i] = k::step_from_x0(xv, m, x0, z[i], r);
+  } else {
+    const float a = r.sqrt_alpha_bar, s = r.sqrt_one_minus_alpha_bar;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float xv = x[i];
+      const k::Posterior p =
+          From == Source::gaussian
+              ? k::gaussian_posterior(xv, source.mean, source.var, a, s)
+              : k::gaussian_posterior(xv, source.means[b + i], source.vars[b + i], a, s);
+      const float x0 = k::process_x0<Mode>(p.x0, lo, hi, scale);
+      x_prev[i] = k::step_from_posterior(xv, x0, p.eps, z[i], r);
+    }
   }
 }
 
@@ -209,8 +209,6 @@ template <k::X0Mode Mode, Source From>
 void reverse_with(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
   const k::StepRecord r = a.record;
   const std::int64_t dim = a.dim;
-  const k::OutputWeights w =
-      k::output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
   const bool draw = r.sigma != 0.0f && a.variance_noise == nullptr;
   for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep)),
                  draw, [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* z) {
@@ -220,7 +218,7 @@ void reverse_with(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a)
                    // x_t may alias x_prev: no __restrict on them.
                    update_block<Mode, From>(a.x_t + at, a.x_prev + at,
                                             a.model.output ? a.model.output + at : nullptr, a.model, b,
-                                            n, z, r, a.x0.lo, a.x0.hi, scale, w,
+                                            n, z, r, a.x0.lo, a.x0.hi, scale,
                                             a.x0_out ? a.x0_out + at : nullptr);
                  });
 }
@@ -246,13 +244,11 @@ void fused_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
   const std::int64_t dim = a.dim;
   for (int p = a.first; p <= a.last; ++p) {
     const k::StepRecord r = a.records[p];
-    const k::OutputWeights w =
-        k::output_weights(a.model.prediction_type, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
     for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timesteps[p])),
                    r.sigma != 0.0f,
                    [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
                      float* x = a.x + row * dim + b;
-                     update_block<Mode, From>(x, x, nullptr, a.model, b, n, z, r, a.x0.lo, a.x0.hi, 1.0f, w,
+                     update_block<Mode, From>(x, x, nullptr, a.model, b, n, z, r, a.x0.lo, a.x0.hi, 1.0f,
                                               nullptr);
                    });
   }

@@ -164,7 +164,6 @@ void CudaEngine::enqueue_step(const StepArrays& arrays, Shape shape, kernels::No
   a.x_t = arrays.x_t;
   a.x_prev = arrays.x_prev;
   a.model = arrays.model;
-  a.model.prediction_type = static_cast<int>(options().prediction_type);
   a.variance_noise = arrays.variance_noise;
   a.x0_out = arrays.x0_out;
   a.position = position;

@@ -148,7 +148,6 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
   Loop loop;
   loop.x = staged[0];
   loop.model.output = staged[1];
-  loop.model.prediction_type = static_cast<int>(options().prediction_type);
   loop.row_scale = staged[2];
   loop.class_labels = staged.ints(0);
   loop.shape = r.shape;
