@@ -162,6 +162,24 @@ Model gmm_model(const Schedule& s, Shape shape, const GmmSpec& spec, PredictionT
   };
 }
 
+SampleSettings settings_for(const SamplerOptions& o) {
+  SampleSettings r;
+  r.sampler = o.sampler;
+  r.prediction_type = o.prediction_type;
+  r.variance = o.variance;
+  r.clip_x0 = o.clip_x0;
+  r.thresholding = o.thresholding;
+  r.dynamic_thresholding_ratio = o.dynamic_thresholding_ratio;
+  r.sample_max_value = o.sample_max_value;
+  r.eta = o.eta;
+  r.set_alpha_to_one = o.set_alpha_to_one;
+  r.num_inference_steps = o.num_inference_steps;
+  r.timestep_spacing = o.timestep_spacing;
+  r.steps_offset = o.steps_offset;
+  r.timesteps = o.timesteps;
+  return r;
+}
+
 std::vector<int> timesteps(const Schedule& s, const SampleSettings& settings) {
   const int T = s.steps();
   if (!settings.timesteps.empty()) return settings.timesteps;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ddpm/predictor.h"
+#include "ddpm/sampler.h"
 #include "ddpm/schedule.h"
 #include "ddpm/types.h"
 #include "../kernels/noise_counter.cuh"
@@ -62,6 +63,9 @@ struct SampleSettings {
   int end_step = -1;                      // the last step run; -1: the last timestep
   const std::vector<double>* x_T = nullptr;  // given initial noise, or drawn
 };
+
+// The settings that mirror a Sampler's options.
+SampleSettings settings_for(const SamplerOptions& options);
 
 // The loop's timesteps, decreasing.
 std::vector<int> timesteps(const Schedule& schedule, const SampleSettings& settings);

@@ -150,23 +150,6 @@ double rounding_of_alpha_bar(int t) { return 6e-8 * (t + 2); }
   return ::testing::AssertionSuccess();
 }
 
-reference::SampleSettings reference_settings(const SamplerOptions& o) {
-  reference::SampleSettings r;
-  r.sampler = o.sampler;
-  r.prediction_type = o.prediction_type;
-  r.variance = o.variance;
-  r.clip_x0 = o.clip_x0;
-  r.thresholding = o.thresholding;
-  r.dynamic_thresholding_ratio = o.dynamic_thresholding_ratio;
-  r.sample_max_value = o.sample_max_value;
-  r.eta = o.eta;
-  r.set_alpha_to_one = o.set_alpha_to_one;
-  r.num_inference_steps = o.num_inference_steps;
-  r.timestep_spacing = o.timestep_spacing;
-  r.steps_offset = o.steps_offset;
-  r.timesteps = o.timesteps;
-  return r;
-}
 
 TEST(DiffusersSteps, CpuBackendAndReferenceAgreeWithEveryCase) {
   const json fixture = test::load_fixture("steps.json");
@@ -193,7 +176,7 @@ TEST(DiffusersSteps, CpuBackendAndReferenceAgreeWithEveryCase) {
     const std::vector<double> want_x0 = test::doubles(c.at("pred_original_sample"));
     // The reference, plainly in double, with the same noise; and its
     // sensitivity to float32 rounding of the alpha_bars (see above).
-    const reference::SampleSettings settings = reference_settings(setup.options);
+    const reference::SampleSettings settings = reference::settings_for(setup.options);
     const std::vector<double> noise_double(noise.begin(), noise.end());
     const std::vector<double>* z = noise_given ? &noise_double : nullptr;
     const reference::StepAlphaBars bars = reference::step_alpha_bars(sampler.schedule(), t, settings);

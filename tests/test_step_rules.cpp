@@ -55,23 +55,6 @@ SamplerOptions options_of(const RuleCase& c, int threads = 2) {
   return o;
 }
 
-reference::SampleSettings settings_of(const SamplerOptions& o) {
-  reference::SampleSettings r;
-  r.sampler = o.sampler;
-  r.prediction_type = o.prediction_type;
-  r.variance = o.variance;
-  r.clip_x0 = o.clip_x0;
-  r.thresholding = o.thresholding;
-  r.dynamic_thresholding_ratio = o.dynamic_thresholding_ratio;
-  r.sample_max_value = o.sample_max_value;
-  r.eta = o.eta;
-  r.set_alpha_to_one = o.set_alpha_to_one;
-  r.num_inference_steps = o.num_inference_steps;
-  r.timestep_spacing = o.timestep_spacing;
-  r.steps_offset = o.steps_offset;
-  r.timesteps = o.timesteps;
-  return r;
-}
 
 class RuleTrajectory : public ::testing::TestWithParam<RuleCase> {};
 
@@ -90,7 +73,7 @@ TEST_P(RuleTrajectory, GaussianPriorMatchesReference) {
     Sampler(s, o).sample({.x = x, .shape = shape, .noise = {7, 20}}, predictor);
     const auto ref = reference::sample(s, shape, {7, 20},
                                        reference::gaussian_model(s, shape, prior, o.prediction_type),
-                                       settings_of(o));
+                                       reference::settings_for(o));
     EXPECT_TRUE(close_relative_to_max(x, ref, 1e-5)) << shape.batch << "x" << shape.dim;
   }
 }
@@ -106,7 +89,7 @@ TEST_P(RuleTrajectory, GmmPredictorMatchesReference) {
   Sampler(s, o).sample({.x = x, .shape = shape, .noise = {5, 100}}, predictor);
   const auto ref = reference::sample(s, shape, {5, 100},
                                      reference::gmm_model(s, shape, spec, o.prediction_type),
-                                     settings_of(o));
+                                     reference::settings_for(o));
   EXPECT_TRUE(close_relative_to_max(x, ref, 1e-5));
 }
 
@@ -198,7 +181,7 @@ TEST(DdimConvergence, ApproachesTheExactOdeSolutionAtFirstOrder) {
     o.sampler = SamplerKind::ddim;
     o.num_inference_steps = n;
     o.timestep_spacing = TimestepSpacing::trailing;  // starts at t = 999; T divisible by n
-    reference::SampleSettings settings = settings_of(o);
+    reference::SampleSettings settings = reference::settings_for(o);
     const auto ref = reference::sample(s, shape, {3, 0}, reference::gaussian_model(s, shape, prior), settings);
     double error = 0.0;
     for (std::size_t i = 0; i < ref.size(); ++i) error = std::max(error, std::abs(ref[i] - exact[i]));
