@@ -6,6 +6,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/sampler.h"
+#include "ddpm/scheduler_config.h"
 #include "test_support.h"
 
 namespace ddpm {
@@ -105,6 +106,153 @@ TEST(SamplerOptionsErrors, ParsesBackendNames) {
   EXPECT_EQ(parse_backend("auto"), Backend::automatic);
   EXPECT_EQ(parse_backend("cuda"), Backend::cuda);
   EXPECT_THROW(parse_backend("tpu"), Error);
+}
+
+// The step rule's options: every invalid value is refused when the Sampler
+// is built, with a message naming the option.
+SamplerOptions rule_options(SamplerKind sampler = SamplerKind::ddpm) {
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.sampler = sampler;
+  return o;
+}
+
+TEST(StepRuleErrors, NamesAreParsedOrRefusedWithTheValidOnes) {
+  EXPECT_EQ(parse_sampler_kind("ddim"), SamplerKind::ddim);
+  EXPECT_EQ(parse_prediction_type("v_prediction"), PredictionType::v_prediction);
+  EXPECT_EQ(parse_timestep_spacing("trailing"), TimestepSpacing::trailing);
+  expect_error([] { parse_sampler_kind("plms"); }, "unknown sampler 'plms' (expected ddpm or ddim)");
+  expect_error([] { parse_timestep_spacing("uniform"); }, "expected leading, trailing or linspace");
+  expect_error([] { parse_prediction_type("eps"); }, "expected epsilon, sample or v_prediction");
+}
+
+TEST(StepRuleErrors, InferenceStepsOutsideOneToT) {
+  SamplerOptions o = rule_options(SamplerKind::ddim);
+  o.num_inference_steps = 101;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "inference steps 101 is outside [1, T = 100]");
+  o.num_inference_steps = -3;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "inference steps -3");
+  o.num_inference_steps = 100;
+  o.steps_offset = 1;  // leading: the first timestep would be T
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "timestep 100 outside [0, 100)");
+}
+
+TEST(StepRuleErrors, TimestepListMustDecreaseInsideTheSchedule) {
+  SamplerOptions o = rule_options();
+  o.timesteps = {90, 50, 50, 10};
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "strictly decreasing, but 50 is followed by 50");
+  o.timesteps = {10, 50};
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "strictly decreasing");
+  o.timesteps = {100, 50};
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "timestep 100 outside [0, 100)");
+  o.timesteps = {50, -1};
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "timestep -1 outside");
+  o.timesteps = {50, 10};
+  o.num_inference_steps = 2;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "not both");
+}
+
+TEST(StepRuleErrors, EtaMustBeFiniteAndNonNegativeAndOnlyForDdim) {
+  SamplerOptions o = rule_options(SamplerKind::ddim);
+  o.eta = -0.1;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "eta -0.1 is invalid");
+  o.eta = std::nan("");
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "eta");
+  o = rule_options(SamplerKind::ddpm);
+  o.eta = 0.5;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "eta applies only to the ddim sampler");
+}
+
+TEST(StepRuleErrors, ThresholdingNeedsARatioInZeroToOneAndExcludesClipping) {
+  SamplerOptions o = rule_options();
+  o.thresholding = true;
+  for (double ratio : {0.0, -0.5, 1.5, std::nan("")}) {
+    o.dynamic_thresholding_ratio = ratio;
+    expect_error([&] { Sampler(Schedule::linear(100), o); }, "is outside (0, 1]");
+  }
+  o.dynamic_thresholding_ratio = 1.0;
+  o.sample_max_value = 0.0;
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "sample max value");
+  o.sample_max_value = 1.0;
+  o.clip_x0 = ClipRange{-1.0f, 1.0f};
+  expect_error([&] { Sampler(Schedule::linear(100), o); }, "exclusive");
+}
+
+// epsilon at a zero-SNR step would divide by sqrt(alpha_bar) = 0: refused
+// when a request uses that step, before anything is written.
+TEST(StepRuleErrors, EpsilonAtAZeroSnrStepIsRefused) {
+  SamplerOptions o = rule_options();
+  o.rescale_betas_zero_snr = true;
+  Sampler sampler(Schedule::linear(100), o);
+  GaussianPredictor predictor({0.0f, 1.0f, {}, {}});
+  std::vector<float> x(8, 7.0f), m(8, 0.5f), out(8, 7.0f);
+  expect_error([&] { sampler.sample({.x = x, .shape = {2, 4}}, predictor); },
+               "prediction type epsilon cannot be used at timestep 99");
+  for (float v : x) EXPECT_EQ(v, 7.0f);
+  expect_error([&] { sampler.reverse_step({.x_t = m, .model_output = m, .shape = {2, 4}, .step = 99, .x_prev = out}); },
+               "zero terminal SNR");
+  for (float v : out) EXPECT_EQ(v, 7.0f);
+  // The other steps run, and so does forward noising.
+  sampler.reverse_step({.x_t = m, .model_output = m, .shape = {2, 4}, .step = 98, .x_prev = out});
+  sampler.forward({.x0 = m, .shape = {2, 4}, .step = 99, .x_t = out});
+  EXPECT_THROW(Schedule::linear(1).rescaled_zero_terminal_snr(), Error);
+}
+
+TEST(StepRuleErrors, StepsMustBeTimestepsOfThePlan) {
+  SamplerOptions o = rule_options(SamplerKind::ddim);
+  o.num_inference_steps = 10;  // leading: 90, 80, ..., 0
+  Sampler sampler(Schedule::linear(100), o);
+  GaussianPredictor predictor({0.0f, 1.0f, {}, {}});
+  std::vector<float> x(8), out(8);
+  expect_error([&] { sampler.reverse_step({.x_t = x, .model_output = x, .shape = {2, 4}, .step = 85, .x_prev = out}); },
+               "reverse step t = 85 is not one of the sampler's 10 timesteps (90, 80, 70, 60, 50, 40, ..., 0)");
+  expect_error([&] { sampler.sample({.x = x, .shape = {2, 4}, .start_step = 99}, predictor); }, "start step t = 99");
+  expect_error([&] { sampler.sample({.x = x, .shape = {2, 4}, .end_step = 5}, predictor); }, "end step t = 5");
+  expect_error([&] { sampler.sample({.x = x, .shape = {2, 4}, .start_step = 40, .end_step = 60}, predictor); },
+               "end step 60 comes before start step 40");
+}
+
+TEST(SchedulerConfigErrors, MalformedConfigsNameTheKey) {
+  expect_error([] { SchedulerConfig::from_json("{not json"); }, "not valid JSON");
+  expect_error([] { SchedulerConfig::from_json("[1, 2]"); }, "must be a JSON object");
+  expect_error([] { SchedulerConfig::from_json(R"({"num_train_timesteps": "many"})"); }, "\"num_train_timesteps\"");
+  expect_error([] { SchedulerConfig::from_json(R"({"num_train_timesteps": 10.5})"); }, "num_train_timesteps");
+  expect_error([] { SchedulerConfig::from_json(R"({"beta_schedule": "laplace"})"); }, "beta_schedule \"laplace\"");
+  expect_error([] { SchedulerConfig::from_json(R"({"variance_type": "learned"})"); }, "variance_type \"learned\"");
+  expect_error([] { SchedulerConfig::from_json(R"({"prediction_type": "flow"})"); }, "prediction_type");
+  expect_error([] { SchedulerConfig::from_json(R"({"thresholding": 1})"); }, "\"thresholding\"");
+  expect_error([] { SchedulerConfig::from_json(R"({"trained_betas": "x"})"); }, "trained_betas");
+  expect_error([] { SchedulerConfig::from_json(R"({"clip_sample": true, "clip_sample_range": -1})"); },
+               "clip_sample_range");
+  expect_error([] { SchedulerConfig::load("/nonexistent/scheduler_config.json"); }, "/nonexistent/scheduler_config.json");
+}
+
+TEST(SchedulerConfig, DiffusersDefaultsFillMissingKeys) {
+  const SchedulerConfig ddpm = SchedulerConfig::from_json(R"({"_class_name": "DDPMScheduler"})");
+  EXPECT_EQ(ddpm.sampler, SamplerKind::ddpm);
+  EXPECT_EQ(ddpm.options.variance, VarianceKind::posterior);  // fixed_small
+  ASSERT_TRUE(ddpm.options.clip_x0.has_value());               // clip_sample = True
+  EXPECT_EQ(ddpm.options.clip_x0->hi, 1.0f);
+  const SchedulerConfig ddim = SchedulerConfig::from_json(
+      R"({"_class_name": "DDIMScheduler", "num_train_timesteps": 500, "beta_schedule": "scaled_linear",
+          "beta_start": 0.00085, "beta_end": 0.012, "clip_sample": false, "set_alpha_to_one": false,
+          "steps_offset": 1, "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+          "rescale_betas_zero_snr": true, "skip_prk_steps": true})");
+  EXPECT_EQ(ddim.sampler, SamplerKind::ddim);
+  EXPECT_EQ(ddim.schedule.steps, 500);
+  EXPECT_EQ(ddim.schedule.kind, ScheduleKind::scaled_linear);
+  EXPECT_FALSE(ddim.options.clip_x0.has_value());
+  EXPECT_FALSE(ddim.options.set_alpha_to_one);
+  EXPECT_EQ(ddim.options.steps_offset, 1);
+  EXPECT_EQ(ddim.options.prediction_type, PredictionType::v_prediction);
+  EXPECT_EQ(ddim.options.timestep_spacing, TimestepSpacing::trailing);
+  EXPECT_TRUE(ddim.options.rescale_betas_zero_snr);
+  const SchedulerConfig thresholded = SchedulerConfig::from_json(
+      R"({"_class_name": "DDPMScheduler", "thresholding": true, "dynamic_thresholding_ratio": 0.95,
+          "sample_max_value": 1.5, "clip_sample": true})");
+  EXPECT_TRUE(thresholded.options.thresholding);
+  EXPECT_FALSE(thresholded.options.clip_x0.has_value()) << "thresholding takes clipping's place";
+  EXPECT_FALSE(SchedulerConfig::from_json(R"({"_class_name": "PNDMScheduler"})").sampler.has_value());
 }
 
 }  // namespace

@@ -1,0 +1,190 @@
+// Every step rule on the CUDA backend: whole trajectories against the CPU
+// backend from the same seed for each sampler, prediction type, spacing and
+// x0 mode (clipping, dynamic thresholding with short and long rows), with the
+// fused Gaussian prior and the unfused GMM predictor; graph replay, launch
+// shapes, host arrays and loops in pieces bit-identical; thresholding's
+// per-row quantile against the CPU's on ties and long rows.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <ostream>
+#include <tuple>
+#include <vector>
+
+#include "cuda/tuning.h"
+#include "ddpm/ddpm.h"
+#include "gpu/gpu_test_support.h"
+
+namespace ddpm {
+namespace {
+
+using gpu_test::close_to_cpu;
+using gpu_test::DeviceArray;
+using test::bit_identical;
+
+enum class X0 { none, clip, threshold };
+enum class Model { gaussian, gaussian_per_element, gmm };
+
+struct RuleCase {
+  SamplerKind sampler;
+  PredictionType type;
+  X0 x0;
+  int steps;
+  TimestepSpacing spacing;
+  Model model;
+  std::int64_t batch;
+  std::int64_t dim;
+};
+
+std::ostream& operator<<(std::ostream& os, const RuleCase& c) {
+  const char* models[] = {"gaussian", "gaussian per-element", "gmm"};
+  return os << to_string(c.sampler) << " " << to_string(c.type) << " x0 "
+            << (c.x0 == X0::none ? "as is" : c.x0 == X0::clip ? "clipped" : "thresholded") << " "
+            << c.steps << " " << to_string(c.spacing) << " steps, " << models[static_cast<int>(c.model)]
+            << ", " << c.batch << "x" << c.dim;
+}
+
+SamplerOptions options_of(const RuleCase& c, Backend backend) {
+  SamplerOptions o = gpu_test::options(backend);
+  o.sampler = c.sampler;
+  o.prediction_type = c.type;
+  o.num_inference_steps = c.steps;
+  o.timestep_spacing = c.spacing;
+  o.eta = c.sampler == SamplerKind::ddim ? 0.7 : 0.0;
+  if (c.x0 == X0::clip) o.clip_x0 = ClipRange{-1.0f, 1.0f};
+  if (c.x0 == X0::threshold) {
+    o.thresholding = true;
+    o.dynamic_thresholding_ratio = 0.95;
+    o.sample_max_value = 1.3;
+  }
+  return o;
+}
+
+std::unique_ptr<NoisePredictor> make_model(const RuleCase& c) {
+  switch (c.model) {
+    case Model::gaussian:
+      return std::make_unique<GaussianPredictor>(gpu_test::gaussian_prior(1.2f, 0.5f));
+    case Model::gaussian_per_element: {
+      GaussianPrior prior;
+      for (std::int64_t i = 0; i < c.dim; ++i) {
+        prior.means.push_back(1.6f * std::sin(0.1f * static_cast<float>(i)));
+        prior.stds.push_back(0.1f + 0.004f * static_cast<float>(i % 50));
+      }
+      return std::make_unique<GaussianPredictor>(prior);
+    }
+    case Model::gmm:
+      return std::make_unique<GmmPredictor>(gpu_test::two_component_gmm(static_cast<int>(c.dim)));
+  }
+  return nullptr;
+}
+
+class GpuRule : public ::testing::TestWithParam<RuleCase> {};
+
+TEST_P(GpuRule, MatchesCpuBackendFromTheSameSeed) {
+  DDPM_SKIP_WITHOUT_GPU();
+  const RuleCase c = GetParam();
+  const Schedule schedule = Schedule::cosine(1000);
+  Sampler cpu(schedule, options_of(c, Backend::cpu));
+  Sampler cuda(schedule, options_of(c, Backend::cuda));
+  auto model = make_model(c);
+  const Shape shape{c.batch, c.dim};
+  const std::vector<float> expected = gpu_test::sample_on_host(cpu, *model, shape, {42, 3});
+  const std::vector<float> actual = gpu_test::sample_on_device(cuda, *model, shape, {42, 3});
+  EXPECT_TRUE(close_to_cpu(actual, expected, 1e-4, 1e-5));
+}
+
+TEST_P(GpuRule, GraphReplayLaunchShapesAndHostArraysGiveTheSameBits) {
+  DDPM_SKIP_WITHOUT_GPU();
+  const RuleCase c = GetParam();
+  Sampler cuda(Schedule::cosine(1000), options_of(c, Backend::cuda));
+  auto model = make_model(c);
+  const Shape shape{c.batch, c.dim};
+  const std::vector<float> graphed = gpu_test::sample_on_device(cuda, *model, shape, {5, 0});
+  EXPECT_TRUE(bit_identical(gpu_test::sample_on_host(cuda, *model, shape, {5, 0}), graphed));
+  for (const auto& [block, blocks, vectorize, graphs] :
+       {std::tuple{32, 1, true, false}, std::tuple{96, 3, false, true}, std::tuple{512, 0, true, false}}) {
+    detail::cuda::Tuning tuning;
+    tuning.block_size = block;
+    tuning.max_blocks = blocks;
+    tuning.vectorize = vectorize;
+    tuning.use_graphs = graphs;
+    detail::cuda::ScopedTuning scoped(tuning);
+    EXPECT_TRUE(bit_identical(gpu_test::sample_on_device(cuda, *model, shape, {5, 0}), graphed))
+        << "block " << block << ", grid cap " << blocks << ", vectorize " << vectorize << ", graphs " << graphs;
+  }
+}
+
+TEST_P(GpuRule, LoopInPiecesEqualsTheWholeLoop) {
+  DDPM_SKIP_WITHOUT_GPU();
+  const RuleCase c = GetParam();
+  Sampler cuda(Schedule::cosine(1000), options_of(c, Backend::cuda));
+  const std::vector<int> timesteps = cuda.timesteps();
+  if (timesteps.size() < 3) GTEST_SKIP() << "too few steps to split";
+  auto model = make_model(c);
+  const Shape shape{c.batch, c.dim};
+  const std::vector<float> whole = gpu_test::sample_on_device(cuda, *model, shape, {6, 0});
+  const std::size_t split = timesteps.size() / 2;
+  DeviceArray<float> x(static_cast<std::size_t>(shape.size()));
+  SampleRequest first;
+  first.x = x.span();
+  first.shape = shape;
+  first.noise = {6, 0};
+  first.end_step = timesteps[split - 1];
+  first.memory = Memory::device;
+  cuda.sample(first, *model);
+  SampleRequest second = first;
+  second.initial_noise_given = true;
+  second.start_step = timesteps[split];
+  second.end_step = -1;
+  cuda.sample(second, *model);
+  cuda.synchronize(nullptr);
+  EXPECT_TRUE(bit_identical(x.download(), whole));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GpuRule,
+    ::testing::Values(
+        RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::none, 50, TimestepSpacing::trailing, Model::gaussian, 16, 259},
+        RuleCase{SamplerKind::ddpm, PredictionType::sample, X0::clip, 50, TimestepSpacing::leading, Model::gaussian_per_element, 8, 128},
+        RuleCase{SamplerKind::ddpm, PredictionType::v_prediction, X0::threshold, 25, TimestepSpacing::linspace, Model::gaussian, 12, 5000},
+        RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::threshold, 20, TimestepSpacing::trailing, Model::gmm, 256, 3},
+        RuleCase{SamplerKind::ddim, PredictionType::epsilon, X0::none, 50, TimestepSpacing::trailing, Model::gmm, 128, 2},
+        RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::clip, 20, TimestepSpacing::leading, Model::gaussian, 9, 300},
+        RuleCase{SamplerKind::ddim, PredictionType::sample, X0::threshold, 30, TimestepSpacing::trailing, Model::gaussian_per_element, 5, 1001},
+        RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::none, 0, TimestepSpacing::leading, Model::gaussian, 4, 64}));
+
+// Thresholding's scale with many tied |x0| values (the quantile falls inside
+// a run of equal values) and rows longer than a block, against the CPU.
+TEST(GpuThresholding, QuantileMatchesTheCpuOnTiesAndLongRows) {
+  DDPM_SKIP_WITHOUT_GPU();
+  for (const std::int64_t dim : {1, 2, 19, 256, 257, 70000}) {
+    const Shape shape{3, dim};
+    const auto n = static_cast<std::size_t>(shape.size());
+    std::vector<float> x = test::random_values(n, 5, -3.0f, 3.0f);
+    std::vector<float> m = test::random_values(n, 6, -3.0f, 3.0f);
+    for (std::size_t i = 0; i < n; i += 3) m[i] = x[i];  // sample prediction: ties at |x0| = |x|
+    for (const double ratio : {0.5, 0.9, 0.995, 1.0}) {
+      SamplerOptions o = gpu_test::options(Backend::cuda);
+      o.prediction_type = PredictionType::sample;
+      o.thresholding = true;
+      o.dynamic_thresholding_ratio = ratio;
+      o.sample_max_value = 2.5;
+      o.num_inference_steps = 10;
+      Sampler cuda(Schedule::linear(1000), o);
+      o.backend = Backend::cpu;
+      Sampler cpu(Schedule::linear(1000), o);
+      std::vector<float> from_cuda = test::poisoned(n), from_cpu = test::poisoned(n);
+      std::vector<float> x0_cuda = test::poisoned(n), x0_cpu = test::poisoned(n);
+      const int t = cpu.timesteps()[3];
+      cuda.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step = t, .noise = {1, 0},
+                         .x_prev = from_cuda, .variance_noise = {}, .pred_original_sample = x0_cuda});
+      cpu.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step = t, .noise = {1, 0},
+                        .x_prev = from_cpu, .variance_noise = {}, .pred_original_sample = x0_cpu});
+      EXPECT_TRUE(close_to_cpu(x0_cuda, x0_cpu, 1e-6)) << "dim " << dim << ", ratio " << ratio;
+      EXPECT_TRUE(close_to_cpu(from_cuda, from_cpu, 1e-5)) << "dim " << dim << ", ratio " << ratio;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ddpm
