@@ -1,6 +1,8 @@
 // Times Sampler::sample on the CPU backend with the built-in Gaussian
 // predictor (which the backend fuses into the step): the figure users compare
-// with a NumPy loop (bench/numpy_baseline.py).
+// with a NumPy loop (bench/numpy_baseline.py); the same loop for every step
+// rule at a respaced 50 steps, so that rules compare per step; and the
+// unfused GMM predictor on many short rows.
 #include "cpu_rows.h"
 
 #include <algorithm>
@@ -14,69 +16,97 @@
 namespace ddpm::bench {
 namespace {
 
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
-}
+// What one CPU row runs.
+struct CpuLoop {
+  std::string kernel, label;
+  SamplerOptions options;
+  Shape shape;
+  NoisePredictor* predictor = nullptr;
+  double bytes_per_element = 8.0;  // x read and written once per step (fused)
+};
 
-Row time_cpu_sampling(const CpuBenchOptions& options, int requested_threads,
-                      const std::vector<float>& x_T, std::ostream& progress) {
-  const int threads = resolve_threads(requested_threads);
-  SamplerOptions sampler_options;
-  sampler_options.backend = Backend::cpu;
-  sampler_options.threads = threads;
-  Sampler sampler(Schedule::linear(options.steps), sampler_options);
-
-  GaussianPrior prior;
-  prior.mean = options.prior_mean;
-  prior.std = options.prior_std;
-  GaussianPredictor predictor(prior);
-
-  const Shape shape{options.batch, options.dim};
-  std::vector<float> x(x_T.size());
+Row time_cpu_loop(const CpuBenchOptions& options, const CpuLoop& loop, const std::vector<float>& x_T,
+                  std::ostream& progress) {
+  Sampler sampler(Schedule::linear(options.steps), loop.options);
+  const int steps = static_cast<int>(sampler.plan().size());
+  std::vector<float> x(x_T.begin(), x_T.begin() + loop.shape.size());
   SampleRequest request;
   request.x = x;
-  request.shape = shape;
+  request.shape = loop.shape;
   request.noise = NoiseKey{1234, 0};
   request.initial_noise_given = true;
   request.memory = Memory::host;
 
   // Warm-up: a short loop (up to 50 steps) touches the pages and starts the workers.
-  x = x_T;
-  request.start_step = std::min(options.steps, 50) - 1;
-  sampler.sample(request, predictor);
+  const std::vector<int> timesteps = sampler.timesteps();
+  request.start_step = timesteps[static_cast<std::size_t>(std::max(0, steps - 50))];
+  sampler.sample(request, *loop.predictor);
 
-  request.start_step = options.steps - 1;
+  request.start_step = -1;
   std::vector<double> per_step;
   for (int run = 0; run < options.runs; ++run) {
-    x = x_T;  // the same x_T each run, outside the timed region
+    std::copy(x_T.begin(), x_T.begin() + loop.shape.size(), x.begin());  // outside the timed region
     request.noise.seed = 1234 + static_cast<std::uint64_t>(run);
     const auto start = std::chrono::steady_clock::now();
-    sampler.sample(request, predictor);
+    sampler.sample(request, *loop.predictor);
     const auto stop = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(stop - start).count();
-    per_step.push_back(seconds / options.steps);
-    progress << "  cpu, " << threads << " thread(s), run " << (run + 1) << "/" << options.runs
-             << ": " << seconds << " s\n"
+    per_step.push_back(seconds / steps);
+    progress << "  " << loop.kernel << ", " << loop.options.threads << " thread(s), run "
+             << (run + 1) << "/" << options.runs << ": " << seconds << " s\n"
              << std::flush;
   }
 
   Row row;
   row.section = "cpu";
-  row.kernel = "cpu_sample";
-  row.label = "CPU sample loop, Gaussian prior (fused)";
-  row.elements = shape.size();
-  row.steps = options.steps;
-  row.bytes_per_element = 8.0;  // x read and written once per step
+  row.kernel = loop.kernel;
+  row.label = loop.label;
+  row.elements = loop.shape.size();
+  row.steps = steps;
+  row.bytes_per_element = loop.bytes_per_element;
   row.seconds = summarize(per_step);
-  row.shape = std::to_string(options.batch) + "x" + std::to_string(options.dim);
-  row.threads = threads;
+  row.shape = std::to_string(loop.shape.batch) + "x" + std::to_string(loop.shape.dim);
+  row.threads = loop.options.threads;
   row.derive_rates();
-  row.note = "Gaussian prior mean " + std::to_string(options.prior_mean) + ", std " +
-             std::to_string(options.prior_std) + "; warm-up of up to 50 steps, then " +
-             std::to_string(options.runs) + " timed runs";
+  row.note = "T=" + std::to_string(options.steps) + ", " + std::to_string(steps) +
+             " steps; warm-up of up to 50 steps, then " + std::to_string(options.runs) +
+             " timed runs";
   return row;
+}
+
+SamplerOptions cpu_options(int threads) {
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.threads = threads;
+  return o;
+}
+
+// Every rule at 50 respaced steps (trailing), so that their per-step costs compare.
+std::vector<CpuLoop> rule_loops(const CpuBenchOptions& options, int threads,
+                                NoisePredictor& gaussian) {
+  const Shape shape{options.batch, options.dim};
+  const auto rule = [&](std::string name, std::string label, auto adjust) {
+    SamplerOptions o = cpu_options(threads);
+    o.num_inference_steps = std::min(options.steps, 50);
+    o.timestep_spacing = TimestepSpacing::trailing;
+    adjust(o);
+    return CpuLoop{"cpu_rule_" + name, label + ", Gaussian prior fused", o, shape, &gaussian};
+  };
+  return {
+      rule("ddpm", "DDPM eps", [](SamplerOptions&) {}),
+      rule("ddpm_v", "DDPM v_prediction", [](SamplerOptions& o) { o.prediction_type = PredictionType::v_prediction; }),
+      rule("ddpm_sample", "DDPM sample", [](SamplerOptions& o) { o.prediction_type = PredictionType::sample; }),
+      rule("ddpm_clip", "DDPM eps, x0 clipped", [](SamplerOptions& o) { o.clip_x0 = ClipRange{-1.0f, 1.0f}; }),
+      rule("ddpm_threshold", "DDPM eps, thresholding (+quantile pass)", [](SamplerOptions& o) {
+        o.thresholding = true;
+        o.sample_max_value = 1.5;
+      }),
+      rule("ddim", "DDIM eta=0", [](SamplerOptions& o) { o.sampler = SamplerKind::ddim; }),
+      rule("ddim_eta1", "DDIM eta=1", [](SamplerOptions& o) {
+        o.sampler = SamplerKind::ddim;
+        o.eta = 1.0;
+      }),
+  };
 }
 
 }  // namespace
@@ -92,9 +122,29 @@ std::vector<Row> run_cpu_rows(const CpuBenchOptions& options, std::ostream& prog
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : x_T) v = normal(rng);
 
+  GaussianPrior prior;
+  prior.mean = options.prior_mean;
+  prior.std = options.prior_std;
+  GaussianPredictor gaussian(prior);
+  const Shape shape{options.batch, options.dim};
+
   std::vector<Row> rows;
-  for (int threads : options.threads)
-    rows.push_back(time_cpu_sampling(options, threads, x_T, progress));
+  for (int threads : options.threads) {
+    CpuLoop loop{"cpu_sample", "DDPM eps, every step, Gaussian prior fused", cpu_options(threads),
+                 shape, &gaussian};
+    rows.push_back(time_cpu_loop(options, loop, x_T, progress));
+  }
+  const int all_threads = options.threads.empty() ? 0 : options.threads.back();
+  for (const CpuLoop& loop : rule_loops(options, all_threads, gaussian)) {
+    rows.push_back(time_cpu_loop(options, loop, x_T, progress));
+  }
+  // The unfused path: the GMM predictor on 2-D rows, then the step.
+  GmmSpec spec{{0.3, 0.7}, {{-2.0, -2.0}, {2.0, 2.0}}, {0.3, 0.3}};
+  GmmPredictor gmm(spec);
+  const Shape gmm_shape{std::min<std::int64_t>(100000, shape.size() / 2), 2};
+  CpuLoop gmm_loop{"cpu_gmm", "DDPM eps, every step, 2-D GMM predictor", cpu_options(all_threads),
+                   gmm_shape, &gmm, 16.0};
+  rows.push_back(time_cpu_loop(options, gmm_loop, x_T, progress));
   return rows;
 }
 

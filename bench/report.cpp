@@ -109,14 +109,14 @@ void print_copy_rows(const Report& report, std::ostream& out) {
 }
 
 void print_cpu_rows(const Report& report, std::ostream& out) {
-  out << "  " << pad("threads", 8, true) << "  " << pad("shape", 10) << pad("T", 6, true) << "  "
-      << pad("time per step: median [min .. max]", 40) << pad("element-steps/s", 16, true)
-      << pad("GB/s", 8, true) << "\n";
+  out << "  " << pad("loop", 46) << pad("threads", 8, true) << "  " << pad("shape", 13)
+      << pad("steps", 6, true) << "  " << pad("time per step: median [min .. max]", 40)
+      << pad("element-steps/s", 16, true) << pad("GB/s", 8, true) << "\n";
   for (const Row& row : report.rows) {
     if (row.section != "cpu") continue;
-    out << "  " << pad(std::to_string(row.threads), 8, true) << "  " << pad(row.shape, 10)
-        << pad(std::to_string(row.steps), 6, true) << "  " << pad(time_cell(row.seconds), 40)
-        << pad(format_count(row.elements_per_second), 16, true)
+    out << "  " << pad(row.label, 46) << pad(std::to_string(row.threads), 8, true) << "  "
+        << pad(row.shape, 13) << pad(std::to_string(row.steps), 6, true) << "  "
+        << pad(time_cell(row.seconds), 40) << pad(format_count(row.elements_per_second), 16, true)
         << pad(format_fixed(row.gigabytes_per_second, 2), 8, true) << "\n";
   }
 }
@@ -160,8 +160,9 @@ void print_table(const Report& report, std::ostream& out) {
     print_copy_rows(report, out);
   }
   if (has_section(report, "cpu")) {
-    out << "\nCPU backend: Sampler::sample with the Gaussian predictor (fused), the whole loop; "
-           "GB/s counts 8 B/element-step:\n";
+    out << "\nCPU backend: Sampler::sample, the whole loop (time per step = time per call / "
+           "steps); GB/s counts x read and written once per step, and the model output too "
+           "where it is not fused:\n";
     print_cpu_rows(report, out);
   }
   if (!report.notes.empty()) {

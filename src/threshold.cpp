@@ -20,7 +20,7 @@ float threshold_scale_from(double lower, double upper, double weight,
   return static_cast<float>(std::min(std::max(s, 1.0), settings.max_value));
 }
 
-float threshold_scale(std::vector<float> x0, const ThresholdSettings& settings) {
+float threshold_scale(std::vector<float>& x0, const ThresholdSettings& settings) {
   for (float& v : x0) v = std::abs(v);
   const auto n = static_cast<std::int64_t>(x0.size());
   const QuantilePosition p = quantile_position(n, settings.ratio);

@@ -26,7 +26,7 @@ QuantilePosition quantile_position(std::int64_t n, double ratio);
 float threshold_scale_from(double lower, double upper, double weight,
                            const ThresholdSettings& settings);
 
-// s for one sample's x0_hat (taken by value: it is reordered).
-float threshold_scale(std::vector<float> x0, const ThresholdSettings& settings);
+// s for one sample's x0_hat (reordered in place).
+float threshold_scale(std::vector<float>& x0, const ThresholdSettings& settings);
 
 }  // namespace ddpm::detail

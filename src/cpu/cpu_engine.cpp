@@ -251,19 +251,19 @@ class CpuEngine final : public Sampler::Engine {
       const ThresholdSettings settings{options().dynamic_thresholding_ratio,
                                        options().sample_max_value};
       cpu::parallel_for(shape.batch, threads_, [&](std::int64_t row) {
-        row_scale_[static_cast<std::size_t>(row)] =
-            threshold_scale(row_x0(arrays.x_t, model, args.record, shape.dim, row), settings);
+        thread_local std::vector<float> x0;
+        row_x0(arrays.x_t, model, args.record, shape.dim, row, x0);
+        row_scale_[static_cast<std::size_t>(row)] = threshold_scale(x0, settings);
       });
       args.x0.row_scale = row_scale_.data();
     }
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
   }
 
-  // x0_hat of one row, before processing (for its quantile).
-  static std::vector<float> row_x0(const float* x_t, const cpu::ModelSource& model,
-                                   const kernels::StepRecord& r, std::int64_t dim,
-                                   std::int64_t row) {
-    std::vector<float> x0(static_cast<std::size_t>(dim));
+  // x0_hat of one row, before processing (for its quantile), into `x0`.
+  static void row_x0(const float* x_t, const cpu::ModelSource& model, const kernels::StepRecord& r,
+                     std::int64_t dim, std::int64_t row, std::vector<float>& x0) {
+    x0.resize(static_cast<std::size_t>(dim));
     const float* x = x_t + row * dim;
     for (std::int64_t i = 0; i < dim; ++i) {
       float v;
@@ -278,7 +278,6 @@ class CpuEngine final : public Sampler::Engine {
       }
       x0[static_cast<std::size_t>(i)] = v;
     }
-    return x0;
   }
 
   // Each tile runs the whole loop while it sits in cache.
