@@ -9,7 +9,11 @@
 #include <limits>
 #include <random>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace ddpm::test {
 
@@ -72,5 +76,28 @@ inline ::testing::AssertionResult bit_identical(const std::vector<float>& a,
   }
   return ::testing::AssertionSuccess();
 }
+
+// A fresh folder for one test's files (named after the process and the
+// running test), removed with everything in it at the end.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix)
+      : dir_(std::filesystem::temp_directory_path() /
+             (prefix + "_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::create_directories(dir_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string str() const { return dir_.string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 }  // namespace ddpm::test
