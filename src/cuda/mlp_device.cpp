@@ -112,6 +112,29 @@ void gemm_xwt(cublasHandle_t handle, const float* x, const float* w, float* y, s
                                 static_cast<int>(out)));
 }
 
+// One forward pass of max_batch rows (zeros, the null label) at the end of
+// prepare(), so that whatever cuBLAS and the runtime set up on first use
+// (kernel loading, algorithm choice) happens there and not inside a graph
+// capture. Its rows are stream-ordered allocations, freed on the stream.
+void warm_up(MlpDeviceState& state, const MlpNetwork& net, cudaStream_t stream) {
+  const std::size_t io = static_cast<std::size_t>(state.max_batch * net.dim);
+  float* rows = nullptr;
+  DDPM_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&rows), 2 * io * sizeof(float), stream));
+  struct FreeOnStream {
+    float* p;
+    cudaStream_t s;
+    ~FreeOnStream() { cudaFreeAsync(p, s); }
+  } release{rows, stream};
+  DDPM_CUDA_CHECK(cudaMemsetAsync(rows, 0, io * sizeof(float), stream));
+  PredictorCall call;
+  call.x_t = rows;
+  call.eps = rows + io;
+  call.shape = {state.max_batch, net.dim};
+  call.memory = Memory::device;
+  call.stream = stream;
+  predict_mlp_device(state, net, call, {nullptr, net.card.null_label});
+}
+
 }  // namespace
 
 std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork& net,
@@ -168,6 +191,8 @@ std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork& net,
   DDPM_CUBLAS_CHECK(cublasSetMathMode(
       handle, settings.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   DDPM_CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+
+  warm_up(*state, net, s);
   return state;
 }
 
