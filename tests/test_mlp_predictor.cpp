@@ -176,8 +176,9 @@ TEST(MlpPredictor, ThreadCountDoesNotChangeTheResultMuch) {
   MlpPredictor two(kModel, {.threads = 2});
   one.set_class_label(4);
   two.set_class_label(4);
+  // OpenBLAS splits the GEMMs differently over threads: same sums, other order.
   EXPECT_TRUE(test::close_relative_to_max(predict(two, x, rows, nullptr, 640),
-                                          test::to_double(predict(one, x, rows, nullptr, 640)), 1e-6));
+                                          test::to_double(predict(one, x, rows, nullptr, 640)), 5e-6));
 }
 
 std::string error_of(const std::function<void()>& f) {
