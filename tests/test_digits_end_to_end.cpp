@@ -11,12 +11,13 @@
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
 #include "safetensors.h"
+#include "test_support.h"
 
 namespace ddpm {
 namespace {
 
-const std::string kModel = std::string(DDPM_SOURCE_DIR) + "/models/digits.safetensors";
-const std::string kClassifier = std::string(DDPM_SOURCE_DIR) + "/models/digits_classifier.safetensors";
+const std::string kModel = test::source_file("models/digits.safetensors");
+const std::string kClassifier = test::source_file("models/digits_classifier.safetensors");
 
 // The v-prediction model as an eps predictor, for the engine's eps-only
 // DDPM rule: eps = sqrt(ab_t) v + sqrt(1 - ab_t) x_t. Test-only: the sampler

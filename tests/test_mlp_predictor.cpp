@@ -22,8 +22,8 @@
 namespace ddpm {
 namespace {
 
-const std::string kModel = std::string(DDPM_SOURCE_DIR) + "/models/digits.safetensors";
-const std::string kFixture = std::string(DDPM_SOURCE_DIR) + "/tests/data/digits_mlp_fixture.safetensors";
+const std::string kModel = test::source_file("models/digits.safetensors");
+const std::string kFixture = test::source_file("tests/data/digits_mlp_fixture.safetensors");
 
 // The fixture's rows: inputs, integer steps and labels (stored as F32), outputs.
 struct PyTorchFixture {

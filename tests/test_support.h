@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -75,6 +76,19 @@ inline ::testing::AssertionResult bit_identical(const std::vector<float>& a,
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// A file of the source tree (a committed model, a fixture): under
+// $DDPM_SOURCE_DIR when set, else where the build saw the sources when it is
+// still there, else relative to the working directory (scripts/gpu-check runs
+// carried binaries from the repository root of another machine).
+inline std::string source_file(const std::string& relative) {
+  if (const char* root = std::getenv("DDPM_SOURCE_DIR")) return std::string(root) + "/" + relative;
+#ifdef DDPM_SOURCE_DIR
+  const std::string built = std::string(DDPM_SOURCE_DIR) + "/" + relative;
+  if (std::filesystem::exists(built)) return built;
+#endif
+  return relative;
 }
 
 // A fresh folder for one test's files (named after the process and the

@@ -20,8 +20,8 @@ using gpu_test::cuda_ok;
 using gpu_test::DeviceArray;
 using test::bit_identical;
 
-const std::string kModel = std::string(DDPM_SOURCE_DIR) + "/models/digits.safetensors";
-const std::string kFixture = std::string(DDPM_SOURCE_DIR) + "/tests/data/digits_mlp_fixture.safetensors";
+const std::string kModel = test::source_file("models/digits.safetensors");
+const std::string kFixture = test::source_file("tests/data/digits_mlp_fixture.safetensors");
 constexpr std::int64_t kDim = 64;
 
 const Schedule& schedule() {
