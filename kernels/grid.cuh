@@ -37,6 +37,27 @@ void dispatch_bool(bool value, F&& f) {
   }
 }
 
+// Lanes per row for row functions run by groups of lanes (gmm_math.cuh,
+// mlp_math.cuh): about four elements per lane, a power of two up to a warp.
+inline int lanes_per_row(std::int64_t dim) {
+  int lanes = 1;
+  while (lanes < 32 && 4 * lanes < dim) lanes *= 2;
+  return lanes;
+}
+
+// Calls f(std::integral_constant<int, G>{}) with G = lanes (1, 2, ..., 32).
+template <typename F>
+void dispatch_lanes(int lanes, F&& f) {
+  switch (lanes) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    case 16: f(std::integral_constant<int, 16>{}); break;
+    default: f(std::integral_constant<int, 32>{}); break;
+  }
+}
+
 template <typename T>
 struct TypeTag {
   using type = T;

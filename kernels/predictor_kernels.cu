@@ -8,6 +8,7 @@
 #include "element_group.cuh"
 #include "gmm_math.cuh"
 #include "grid.cuh"
+#include "group_sum.cuh"
 #include "launch.h"
 #include "step_math.cuh"
 
@@ -48,28 +49,13 @@ __global__ void gmm_step_constants_kernel(GmmOutputArgs a) {
   }
 }
 
-// Sums a lane's partial over its group of G lanes (xor butterfly: every lane
-// gets the same bits, since each level adds the same two partial sums).
-template <int G>
-struct GroupSum {
-  unsigned mask;
-  __device__ __forceinline__ double operator()(double s) const {
-    if constexpr (G > 1) {
-#pragma unroll
-      for (int offset = G / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(mask, s, offset, G);
-    }
-    return s;
-  }
-};
-
 // One row per group of G lanes of a warp (G a power of two up to 32): small
 // rows take one thread each, long rows a whole warp. All lanes of a group
 // share the row, so they take the same branches and reach every shuffle.
 template <int G>
 __global__ void __launch_bounds__(kMaxBlockSize) gmm_output_kernel(GmmOutputArgs a) {
   const int lane = static_cast<int>(threadIdx.x) & (G - 1);
-  const unsigned mask =
-      G == 32 ? 0xffffffffu : ((1u << G) - 1u) << ((threadIdx.x & 31u) & ~(G - 1u));
+  const unsigned mask = group_mask<G>();
   const std::int64_t first = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / G;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x / G;
   for (std::int64_t row = first; row < a.batch; row += stride) {
@@ -105,17 +91,11 @@ void launch_gmm_output(const GmmOutputArgs& args, const LaunchConfig& config, cu
     DDPM_CUDA_CHECK_LAUNCH("gmm_step_constants_kernel");
   }
   // About four elements per lane: D <= 4 one lane, D <= 8 two, ..., D > 64 a warp.
-  int lanes = 1;
-  while (lanes < 32 && 4 * lanes < args.dim) lanes *= 2;
+  const int lanes = lanes_per_row(args.dim);
   const unsigned blocks = grid_blocks(args.batch * lanes, config);
-  switch (lanes) {
-    case 1: gmm_output_kernel<1><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 2: gmm_output_kernel<2><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 4: gmm_output_kernel<4><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 8: gmm_output_kernel<8><<<blocks, config.block_size, 0, stream>>>(args); break;
-    case 16: gmm_output_kernel<16><<<blocks, config.block_size, 0, stream>>>(args); break;
-    default: gmm_output_kernel<32><<<blocks, config.block_size, 0, stream>>>(args); break;
-  }
+  dispatch_lanes(lanes, [&](auto g) {
+    gmm_output_kernel<decltype(g)::value><<<blocks, config.block_size, 0, stream>>>(args);
+  });
   DDPM_CUDA_CHECK_LAUNCH("gmm_output_kernel");
 }
 

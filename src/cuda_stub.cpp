@@ -3,6 +3,7 @@
 #include "ddpm/error.h"
 #include "device_predictors.h"
 #include "engine.h"
+#include "mlp_device.h"
 
 namespace ddpm::detail {
 namespace {
@@ -22,5 +23,18 @@ std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior&, Shape, void*
 void predict_gaussian_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
 std::shared_ptr<void> prepare_gmm_device(const GmmSpec&, Shape, void*) { throw Error(kNotBuilt); }
 void predict_gmm_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
+
+std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork&, const MlpDeviceSettings&,
+                                                   void*) {
+  throw Error(kNotBuilt);
+}
+bool mlp_device_fits(const MlpDeviceState&, std::int64_t, bool) { throw Error(kNotBuilt); }
+void upload_mlp_labels(MlpDeviceState&, const std::vector<std::int32_t>&, void*) {
+  throw Error(kNotBuilt);
+}
+const std::int32_t* uploaded_mlp_labels(const MlpDeviceState&) { throw Error(kNotBuilt); }
+void predict_mlp_device(MlpDeviceState&, const MlpNetwork&, const PredictorCall&, MlpDeviceLabels) {
+  throw Error(kNotBuilt);
+}
 
 }  // namespace ddpm::detail

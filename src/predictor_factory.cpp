@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddpm/error.h"
+#include "ddpm/mlp_predictor.h"
 #include "ddpm/predictor.h"
 
 namespace ddpm {
@@ -43,6 +44,15 @@ std::unique_ptr<NoisePredictor> make_gmm(const json& j) {
   return std::make_unique<GmmPredictor>(GmmSpec::from_json(spec.dump()));
 }
 
+std::unique_ptr<NoisePredictor> make_mlp(const json& j) {
+  refuse_unknown_keys(j, {"type", "path", "threads", "allow_tf32"}, "mlp");
+  if (!j.contains("path")) throw Error("predictor \"mlp\" needs a \"path\" to a .safetensors model");
+  MlpPredictorOptions options;
+  options.threads = j.value("threads", 0);
+  options.allow_tf32 = j.value("allow_tf32", false);
+  return std::make_unique<MlpPredictor>(j.at("path").get<std::string>(), options);
+}
+
 }  // namespace
 
 std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_description) {
@@ -53,16 +63,17 @@ std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_descripti
     throw Error(std::string("predictor description is not valid JSON: ") + e.what());
   }
   if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) {
-    throw Error("predictor description needs a \"type\" (gaussian or gmm)");
+    throw Error("predictor description needs a \"type\" (gaussian, gmm or mlp)");
   }
   const std::string type = j.at("type").get<std::string>();
   try {
     if (type == "gaussian") return make_gaussian(j);
     if (type == "gmm") return make_gmm(j);
+    if (type == "mlp") return make_mlp(j);
   } catch (const json::exception& e) {
     throw Error("predictor \"" + type + "\": " + e.what());
   }
-  throw Error("unknown predictor type '" + type + "' (expected gaussian or gmm)");
+  throw Error("unknown predictor type '" + type + "' (expected gaussian, gmm or mlp)");
 }
 
 }  // namespace ddpm

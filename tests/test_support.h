@@ -8,8 +8,13 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace ddpm::test {
 
@@ -72,5 +77,41 @@ inline ::testing::AssertionResult bit_identical(const std::vector<float>& a,
   }
   return ::testing::AssertionSuccess();
 }
+
+// A file of the source tree (a committed model, a fixture): under
+// $DDPM_SOURCE_DIR when set, else where the build saw the sources when it is
+// still there, else relative to the working directory (scripts/gpu-check runs
+// carried binaries from the repository root of another machine).
+inline std::string source_file(const std::string& relative) {
+  if (const char* root = std::getenv("DDPM_SOURCE_DIR")) return std::string(root) + "/" + relative;
+#ifdef DDPM_SOURCE_DIR
+  const std::string built = std::string(DDPM_SOURCE_DIR) + "/" + relative;
+  if (std::filesystem::exists(built)) return built;
+#endif
+  return relative;
+}
+
+// A fresh folder for one test's files (named after the process and the
+// running test), removed with everything in it at the end.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix)
+      : dir_(std::filesystem::temp_directory_path() /
+             (prefix + "_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::create_directories(dir_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string str() const { return dir_.string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 }  // namespace ddpm::test

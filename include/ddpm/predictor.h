@@ -119,6 +119,7 @@ class GmmPredictor : public NoisePredictor {
 //   {"type": "gaussian", "mean": 0.5, "std": 0.3}  (or "means"/"stds": [per element])
 //   {"type": "gmm", "weights": [...], "means": [[...]], "stds": [...]}
 //   {"type": "gmm", "path": "spec.json"}
+//   {"type": "mlp", "path": "model.safetensors", "threads": 0, "allow_tf32": false}
 // Throws ddpm::Error naming the problem.
 std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_description);
 

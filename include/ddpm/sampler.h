@@ -25,7 +25,7 @@ struct SamplerOptions {
   VarianceKind variance = VarianceKind::beta;
   // Clip the predicted x0 to [lo, hi] before the update (diffusers'
   // clip_sample with clip_sample_range, which is symmetric).
-  std::optional<ClipRange> clip_x0;
+  std::optional<ClipRange> clip_x0 = std::nullopt;
   Backend backend = Backend::automatic;
   int threads = 0;  // CPU backend worker threads; 0 = all hardware threads
 
@@ -37,7 +37,7 @@ struct SamplerOptions {
   int num_inference_steps = 0;
   TimestepSpacing timestep_spacing = TimestepSpacing::leading;
   int steps_offset = 0;           // added to "leading" timesteps (diffusers' steps_offset)
-  std::vector<int> timesteps;     // explicit list; overrides the two fields above
+  std::vector<int> timesteps = {};  // explicit list; overrides the two fields above
   // DDIM: the weight of fresh noise, 0 (deterministic) ... 1 (DDPM's posterior variance).
   double eta = 0.0;
   // DDIM: alpha_bar of the step after the last one is 1 (true) or alpha_bar_0.

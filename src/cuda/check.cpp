@@ -1,4 +1,5 @@
 #include "check.h"
+#include "cublas_check.h"
 
 #include <cstdio>
 #include <cstring>
@@ -33,6 +34,12 @@ void throw_cuda_error(cudaError_t error, const char* call, const char* file, int
   throw CudaError(std::string("CUDA error at ") + short_path(file) + ":" + std::to_string(line) +
                   " in " + call + ": " + cudaGetErrorString(error) + " (" +
                   cudaGetErrorName(error) + ")");
+}
+
+void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw CudaError(std::string("cuBLAS error at ") + short_path(file) + ":" + std::to_string(line) +
+                  " in " + call + ": " + cublasGetStatusName(status) + " (" +
+                  cublasGetStatusString(status) + ")");
 }
 
 void throw_out_of_memory(std::size_t needed_bytes, const std::string& what) {

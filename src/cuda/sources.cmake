@@ -12,9 +12,11 @@ target_sources(ddpm PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/step_tables.cpp
   ${CMAKE_CURRENT_LIST_DIR}/device.cpp
   ${CMAKE_CURRENT_LIST_DIR}/device_predictors.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/mlp_device.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tuning.cpp
   ${PROJECT_SOURCE_DIR}/kernels/sampling_kernels.cu
-  ${PROJECT_SOURCE_DIR}/kernels/predictor_kernels.cu)
+  ${PROJECT_SOURCE_DIR}/kernels/predictor_kernels.cu
+  ${PROJECT_SOURCE_DIR}/kernels/mlp_kernels.cu)
 
 # Whole-program device code: each .cu is one module, so the constant schedule
 # arena and the kernels that read it share kernels/sampling_kernels.cu.
@@ -25,6 +27,17 @@ set_target_properties(ddpm PROPERTIES
   CUDA_RUNTIME_LIBRARY Static
   EXPORT_COMPILE_COMMANDS ON)
 target_link_libraries(ddpm PRIVATE CUDA::cudart_static)
+# cuBLAS for MlpPredictor's GEMMs: static where the toolkit ships it (it
+# brings cublasLt_static and culibos along), the shared library otherwise
+# (then libcublas.so must be found at run time, as on the GPU machines).
+if(TARGET CUDA::cublas_static)
+  target_link_libraries(ddpm PRIVATE CUDA::cublas_static)
+  set(DDPM_CUBLAS_LINK static)
+else()
+  target_link_libraries(ddpm PRIVATE CUDA::cublas)
+  set(DDPM_CUBLAS_LINK shared)
+endif()
+message(STATUS "ddpm: cuBLAS linked ${DDPM_CUBLAS_LINK}")
 target_compile_definitions(ddpm PRIVATE DDPM_HAVE_CUDA=1)
 target_compile_options(ddpm PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>

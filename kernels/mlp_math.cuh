@@ -1,0 +1,56 @@
+#pragma once
+// The element-wise passes of the MLP denoiser (src/mlp_network.h), shared by
+// the CPU forward pass and the CUDA kernels in kernels/mlp_kernels.cu.
+//
+// Row functions take `lane` and `lanes` like gmm_row_eps: lane l handles
+// elements l, l + lanes, ..., and `reduce` sums a per-lane partial over the
+// lanes (on the host lanes = 1 and reduce is the identity).
+#include <cmath>
+#include <cstdint>
+
+#include "host_device.cuh"
+
+namespace ddpm::kernels {
+
+// silu(x) = x sigmoid(x), as torch.nn.functional.silu.
+DDPM_HD float silu(float x) { return x / (1.0f + expf(-x)); }
+
+// The block's activation: silu(u + time condition + class condition).
+DDPM_HD float conditioned_silu(float u, float time_condition, float class_condition) {
+  return silu(u + (time_condition + class_condition));
+}
+
+// h += bias, then a = LayerNorm(h) gamma + beta (biased variance, eps inside
+// the square root, as torch.nn.LayerNorm), then silu(a) when Silu. `h` and
+// `a` are one row of `dim` floats each; every lane of the row must call it.
+template <bool Silu, typename Reduce>
+DDPM_HD void bias_layer_norm_row(float* h, const float* bias, float* a, const float* gamma,
+                                 const float* beta, std::int64_t dim, float eps, int lane,
+                                 int lanes, Reduce&& reduce) {
+  float sum = 0.0f;
+  for (std::int64_t d = lane; d < dim; d += lanes) {
+    const float v = h[d] + bias[d];
+    h[d] = v;
+    sum += v;
+  }
+  const float mean = reduce(sum) / static_cast<float>(dim);
+  float squares = 0.0f;
+  for (std::int64_t d = lane; d < dim; d += lanes) {
+    const float c = h[d] - mean;
+    squares += c * c;
+  }
+  const float inv_std = 1.0f / sqrtf(reduce(squares) / static_cast<float>(dim) + eps);
+  for (std::int64_t d = lane; d < dim; d += lanes) {
+    const float y = (h[d] - mean) * inv_std * gamma[d] + beta[d];
+    a[d] = Silu ? silu(y) : y;
+  }
+}
+
+// The host form: one thread per row.
+template <bool Silu>
+DDPM_HD void bias_layer_norm_row(float* h, const float* bias, float* a, const float* gamma,
+                                 const float* beta, std::int64_t dim, float eps) {
+  bias_layer_norm_row<Silu>(h, bias, a, gamma, beta, dim, eps, 0, 1, [](float s) { return s; });
+}
+
+}  // namespace ddpm::kernels

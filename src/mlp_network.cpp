@@ -1,0 +1,296 @@
+// Loading, validating and running the mlp_denoiser on the host (see mlp_network.h).
+#include "mlp_network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include <cblas.h>
+
+#include "cpu/parallel_for.h"
+#include "ddpm/error.h"
+#include "safetensors.h"
+#include "../kernels/mlp_math.cuh"
+
+namespace ddpm::detail {
+namespace {
+
+// The condition tables hold blocks x T x H floats; a card asking for more
+// than this is refused before anything is allocated.
+constexpr std::int64_t kMaxTableFloats = std::int64_t{1} << 28;  // 1 GiB
+
+// y[rows, out] = x[rows, in] w[out, in]^T + beta y, row-major, in OpenBLAS.
+// One row is a matrix-vector product: sgemv reads w in place, where sgemm
+// would first pack all of it (a 256 KB copy per layer at batch 1).
+void gemm_xwt(const float* x, const float* w, float* y, std::int64_t rows, std::int64_t in,
+              std::int64_t out, float beta) {
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(out), static_cast<blasint>(in),
+                1.0f, w, static_cast<blasint>(in), x, 1, beta, y, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
+              static_cast<blasint>(out), static_cast<blasint>(in), 1.0f, x,
+              static_cast<blasint>(in), w, static_cast<blasint>(in), beta, y,
+              static_cast<blasint>(out));
+}
+
+// OpenBLAS's thread count is process-wide; set it only when it changes.
+void use_blas_threads(int threads) {
+  if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
+}
+
+void fill_rows(float* y, const float* row, std::int64_t rows, std::int64_t cols) {
+  for (std::int64_t r = 0; r < rows; ++r) std::memcpy(y + r * cols, row, cols * sizeof(float));
+}
+
+// The tensors of the architecture and their shapes, from the card.
+std::map<std::string, std::vector<std::int64_t>> expected_tensors(const MlpModelCard& c) {
+  const std::int64_t h = c.hidden_dim;
+  const std::int64_t d = c.data_dim;
+  std::map<std::string, std::vector<std::int64_t>> t;
+  t["time_embedding.linear_1.weight"] = {h, c.time_embedding.dim};
+  t["time_embedding.linear_1.bias"] = {h};
+  t["time_embedding.linear_2.weight"] = {h, h};
+  t["time_embedding.linear_2.bias"] = {h};
+  if (c.num_classes > 0) t["class_embedding.weight"] = {c.num_classes + 1, h};
+  t["input_proj.weight"] = {h, d};
+  t["input_proj.bias"] = {h};
+  for (int b = 0; b < c.num_blocks; ++b) {
+    const std::string p = "blocks." + std::to_string(b) + ".";
+    t[p + "norm.weight"] = {h};
+    t[p + "norm.bias"] = {h};
+    t[p + "linear_1.weight"] = {h, h};
+    t[p + "linear_1.bias"] = {h};
+    t[p + "cond_proj.weight"] = {h, h};
+    t[p + "linear_2.weight"] = {h, h};
+    t[p + "linear_2.bias"] = {h};
+  }
+  t["norm_out.weight"] = {h};
+  t["norm_out.bias"] = {h};
+  t["output_proj.weight"] = {d, h};
+  t["output_proj.bias"] = {d};
+  return t;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+class WeightReader {
+ public:
+  WeightReader(const SafetensorsFile& file, const MlpModelCard& card)
+      : file_(file), expected_(expected_tensors(card)) {
+    for (const SafetensorsTensor& t : file.tensors()) {
+      if (!expected_.contains(t.name)) {
+        throw Error(file.name() + ": unexpected tensor '" + t.name + "' for an " +
+                    kMlpArchitecture + " with " + std::to_string(card.num_blocks) + " blocks and " +
+                    std::to_string(card.num_classes) + " classes (docs/model-format.md)");
+      }
+    }
+  }
+
+  std::vector<float> read(const std::string& name) const {
+    const SafetensorsTensor* t = file_.find(name);
+    if (t == nullptr) throw Error(file_.name() + ": no tensor '" + name + "' (docs/model-format.md)");
+    const std::vector<std::int64_t>& shape = expected_.at(name);
+    if (t->shape != shape) {
+      throw Error(file_.name() + ": tensor '" + name + "' has shape " + t->shape_text() +
+                  " but the model card implies " + shape_text(shape));
+    }
+    std::vector<float> values = t->to_floats();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        throw Error(file_.name() + ": tensor '" + name + "' has a non-finite value at index " +
+                    std::to_string(i));
+      }
+    }
+    return values;
+  }
+
+ private:
+  const SafetensorsFile& file_;
+  std::map<std::string, std::vector<std::int64_t>> expected_;
+};
+
+// time_condition and class_condition (see mlp_network.h).
+void build_condition_tables(MlpNetwork& net, const std::vector<float>& time_w1,
+                            const std::vector<float>& time_b1, const std::vector<float>& time_w2,
+                            const std::vector<float>& time_b2, const std::vector<float>& classes,
+                            const std::vector<std::vector<float>>& cond_proj,
+                            const std::vector<std::vector<float>>& linear_1_bias) {
+  const std::int64_t h = net.hidden;
+  const std::int64_t t_count = net.steps;
+  const int e = net.card.time_embedding.dim;
+  std::vector<float> temb(static_cast<std::size_t>(t_count * e));
+  for (std::int64_t t = 0; t < t_count; ++t) {
+    timestep_embedding(net.card.time_embedding, static_cast<float>(t), temb.data() + t * e);
+  }
+  // time_mlp(temb) = linear_2(silu(linear_1(temb))) for every t.
+  std::vector<float> hidden(static_cast<std::size_t>(t_count * h));
+  fill_rows(hidden.data(), time_b1.data(), t_count, h);
+  gemm_xwt(temb.data(), time_w1.data(), hidden.data(), t_count, e, h, 1.0f);
+  for (float& v : hidden) v = kernels::silu(v);
+  std::vector<float> time_mlp(static_cast<std::size_t>(t_count * h));
+  fill_rows(time_mlp.data(), time_b2.data(), t_count, h);
+  gemm_xwt(hidden.data(), time_w2.data(), time_mlp.data(), t_count, h, h, 1.0f);
+
+  const int blocks = static_cast<int>(net.blocks.size());
+  net.time_condition.assign(static_cast<std::size_t>(blocks * t_count * h), 0.0f);
+  net.class_condition.assign(static_cast<std::size_t>(blocks * net.labels * h), 0.0f);
+  for (int b = 0; b < blocks; ++b) {
+    float* tc = net.time_condition.data() + static_cast<std::size_t>(b) * t_count * h;
+    fill_rows(tc, linear_1_bias[b].data(), t_count, h);
+    gemm_xwt(time_mlp.data(), cond_proj[b].data(), tc, t_count, h, h, 1.0f);
+    if (net.card.num_classes > 0) {
+      float* cc = net.class_condition.data() + static_cast<std::size_t>(b) * net.labels * h;
+      gemm_xwt(classes.data(), cond_proj[b].data(), cc, net.labels, h, h, 0.0f);
+    }
+  }
+}
+
+}  // namespace
+
+void timestep_embedding(const TimeEmbeddingSpec& spec, float t, float* out) {
+  // diffusers: exponent = -log(max_period) * arange(half) / (half - shift);
+  // emb = t * exp(exponent) * scale; [sin, cos], or [cos, sin] when flipped.
+  // Each operation rounds to float32 as torch's float32 ops do.
+  const int half = spec.dim / 2;
+  const auto minus_log_period = static_cast<float>(-std::log(spec.max_period));
+  const auto divisor = static_cast<float>(half - spec.downscale_freq_shift);
+  const auto scale = static_cast<float>(spec.scale);
+  for (int k = 0; k < half; ++k) {
+    const float exponent = minus_log_period * static_cast<float>(k) / divisor;
+    const auto frequency = static_cast<float>(std::exp(static_cast<double>(exponent)));
+    const float angle = scale * (t * frequency);
+    const auto s = static_cast<float>(std::sin(static_cast<double>(angle)));
+    const auto c = static_cast<float>(std::cos(static_cast<double>(angle)));
+    out[k] = spec.flip_sin_to_cos ? c : s;
+    out[half + k] = spec.flip_sin_to_cos ? s : c;
+  }
+}
+
+MlpNetwork load_mlp_network(const std::string& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  const auto card_text = file.metadata().find(kModelCardKey);
+  if (card_text == file.metadata().end()) {
+    throw Error(path + ": no model card: the safetensors metadata has no \"" +
+                std::string(kModelCardKey) + "\" (docs/model-format.md)");
+  }
+  MlpNetwork net;
+  try {
+    net.card = MlpModelCard::from_json(card_text->second);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  const MlpModelCard& card = net.card;
+  net.dim = card.data_dim;
+  net.hidden = card.hidden_dim;
+  net.steps = card.scheduler.schedule.steps;
+  net.labels = card.num_classes > 0 ? card.num_classes + 1 : 1;
+  const std::int64_t table_floats =
+      std::int64_t{card.num_blocks} * (net.steps + net.labels) * net.hidden;
+  if (table_floats > kMaxTableFloats) {
+    throw Error(path + ": the model card's sizes (" + std::to_string(card.num_blocks) +
+                " blocks, T = " + std::to_string(net.steps) + ", hidden " +
+                std::to_string(net.hidden) + ") need condition tables over 1 GiB");
+  }
+
+  const WeightReader weights(file, card);
+  const std::vector<float> time_w1 = weights.read("time_embedding.linear_1.weight");
+  const std::vector<float> time_b1 = weights.read("time_embedding.linear_1.bias");
+  const std::vector<float> time_w2 = weights.read("time_embedding.linear_2.weight");
+  const std::vector<float> time_b2 = weights.read("time_embedding.linear_2.bias");
+  const std::vector<float> classes =
+      card.num_classes > 0 ? weights.read("class_embedding.weight") : std::vector<float>();
+  net.input_weight = weights.read("input_proj.weight");
+  net.input_bias = weights.read("input_proj.bias");
+  std::vector<std::vector<float>> cond_proj;
+  std::vector<std::vector<float>> linear_1_bias;
+  for (int b = 0; b < card.num_blocks; ++b) {
+    const std::string p = "blocks." + std::to_string(b) + ".";
+    MlpBlockWeights block;
+    block.norm_weight = weights.read(p + "norm.weight");
+    block.norm_bias = weights.read(p + "norm.bias");
+    block.linear_1_weight = weights.read(p + "linear_1.weight");
+    linear_1_bias.push_back(weights.read(p + "linear_1.bias"));
+    cond_proj.push_back(weights.read(p + "cond_proj.weight"));
+    block.linear_2_weight = weights.read(p + "linear_2.weight");
+    block.linear_2_bias = weights.read(p + "linear_2.bias");
+    net.blocks.push_back(std::move(block));
+  }
+  net.norm_out_weight = weights.read("norm_out.weight");
+  net.norm_out_bias = weights.read("norm_out.bias");
+  net.output_weight = weights.read("output_proj.weight");
+  net.output_bias = weights.read("output_proj.bias");
+  build_condition_tables(net, time_w1, time_b1, time_w2, time_b2, classes, cond_proj,
+                         linear_1_bias);
+  return net;
+}
+
+void MlpHostWorkspace::reserve(std::int64_t batch, std::int64_t hidden) {
+  const auto n = static_cast<std::size_t>(batch * hidden);
+  if (h.size() < n) {
+    h.resize(n);
+    a.resize(n);
+    u.resize(n);
+  }
+}
+
+void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
+                      const std::int32_t* steps, int step, const std::int32_t* labels,
+                      std::int32_t label, float* out, int threads, MlpHostWorkspace& workspace) {
+  if (batch <= 0) return;
+  const std::int64_t d = net.dim;
+  const std::int64_t hd = net.hidden;
+  const float eps = static_cast<float>(net.card.layer_norm_eps);
+  workspace.reserve(batch, hd);
+  float* h = workspace.h.data();
+  float* a = workspace.a.data();
+  float* u = workspace.u.data();
+  // Few rows: one thread. Waking OpenBLAS's pool costs more than a
+  // matrix-vector product of this size (measured: batch 1 took 59 us on one
+  // thread, 139 us on two).
+  use_blas_threads(static_cast<int>(std::min<std::int64_t>(threads, (batch + 31) / 32)));
+  // The element-wise passes run over chunks of rows on the same threads
+  // (OpenBLAS's are idle between GEMMs).
+  constexpr std::int64_t kRowsPerChunk = 64;
+  const std::int64_t chunks = (batch + kRowsPerChunk - 1) / kRowsPerChunk;
+  auto for_rows = [&](auto&& body) {
+    cpu::parallel_for(chunks, threads, [&](std::int64_t chunk) {
+      const std::int64_t end = std::min(batch, (chunk + 1) * kRowsPerChunk);
+      for (std::int64_t r = chunk * kRowsPerChunk; r < end; ++r) body(r);
+    });
+  };
+
+  gemm_xwt(x, net.input_weight.data(), h, batch, d, hd, 0.0f);
+  const float* pending_bias = net.input_bias.data();
+  for (int b = 0; b < static_cast<int>(net.blocks.size()); ++b) {
+    const MlpBlockWeights& block = net.blocks[b];
+    for_rows([&](std::int64_t r) {
+      kernels::bias_layer_norm_row<false>(h + r * hd, pending_bias, a + r * hd,
+                                          block.norm_weight.data(), block.norm_bias.data(), hd, eps);
+    });
+    gemm_xwt(a, block.linear_1_weight.data(), u, batch, hd, hd, 0.0f);
+    for_rows([&](std::int64_t r) {
+      const float* tc = net.time_condition_at(b, steps ? steps[r] : step);
+      const float* cc = net.class_condition_at(b, net.label_row(labels ? labels[r] : label));
+      float* ur = u + r * hd;
+      for (std::int64_t k = 0; k < hd; ++k) ur[k] = kernels::conditioned_silu(ur[k], tc[k], cc[k]);
+    });
+    gemm_xwt(u, block.linear_2_weight.data(), h, batch, hd, hd, 1.0f);
+    pending_bias = block.linear_2_bias.data();
+  }
+  for_rows([&](std::int64_t r) {
+    kernels::bias_layer_norm_row<true>(h + r * hd, pending_bias, a + r * hd,
+                                       net.norm_out_weight.data(), net.norm_out_bias.data(), hd, eps);
+    std::memcpy(out + r * d, net.output_bias.data(), d * sizeof(float));
+  });
+  gemm_xwt(a, net.output_weight.data(), out, batch, hd, d, 1.0f);
+}
+
+}  // namespace ddpm::detail

@@ -1,0 +1,85 @@
+#pragma once
+// The mlp_denoiser network (docs/model-format.md) as the predictor runs it.
+//
+// Loading validates the file and precomputes what depends only on the step
+// or only on the label. In the model a block adds cond_proj(cond) with
+// cond = time_mlp(temb(t)) + class_embedding[y]; cond_proj is linear, so
+//   linear_1.bias + cond_proj(cond) = time_condition[b][t] + class_condition[b][y]
+// with time_condition[b][t]  = cond_proj_b(time_mlp(temb(t))) + linear_1_b.bias
+// and  class_condition[b][y] = cond_proj_b(class_embedding[y]).
+// Both tables are computed once, in float32 with the same BLAS as the
+// forward pass, so a forward pass spends no GEMM on the condition:
+//
+//   h = x W_in^T                                  (GEMM; b_in joins in the next pass)
+//   for each block b:
+//     h += pending bias; a = LayerNorm_b(h)        (pending: b_in, then linear_2_{b-1}.bias)
+//     u = a W1_b^T                                 (GEMM)
+//     u = silu(u + time_condition[b][t] + class_condition[b][y])
+//     h = u W2_b^T + h                             (GEMM, beta = 1: the residual)
+//   h += pending bias; a = silu(LayerNorm_out(h))
+//   out = a W_out^T + b_out                        (GEMM, then the bias)
+//
+// The CPU runs it with cblas_sgemm, the CUDA backend with cuBLAS; the
+// element-wise passes share kernels/mlp_math.cuh.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ddpm/mlp_predictor.h"
+
+namespace ddpm::detail {
+
+struct MlpBlockWeights {
+  std::vector<float> norm_weight, norm_bias;      // H
+  std::vector<float> linear_1_weight;              // H x H, [out, in]
+  std::vector<float> linear_2_weight, linear_2_bias;
+};
+
+struct MlpNetwork {
+  MlpModelCard card;
+  std::int64_t dim = 0;     // D
+  std::int64_t hidden = 0;  // H
+  int steps = 0;            // T, the number of timesteps the tables cover
+  int labels = 1;           // rows of class_condition: num_classes + 1, or 1 without classes
+  std::vector<float> input_weight, input_bias;     // H x D, H
+  std::vector<MlpBlockWeights> blocks;
+  std::vector<float> norm_out_weight, norm_out_bias;
+  std::vector<float> output_weight, output_bias;   // D x H, D
+  // [blocks][T][H] and [blocks][labels][H], as above.
+  std::vector<float> time_condition;
+  std::vector<float> class_condition;
+
+  // The row of class_condition for a label: the label itself, or 0 for an
+  // unconditional model (whose only label is -1 and whose only row is zeros).
+  int label_row(std::int32_t label) const { return card.num_classes > 0 ? label : 0; }
+  bool valid_label(std::int32_t label) const {
+    return card.num_classes > 0 ? label >= 0 && label <= card.null_label : label == -1;
+  }
+  const float* time_condition_at(int block, int t) const {
+    return time_condition.data() + (static_cast<std::size_t>(block) * steps + t) * hidden;
+  }
+  const float* class_condition_at(int block, int row) const {
+    return class_condition.data() + (static_cast<std::size_t>(block) * labels + row) * hidden;
+  }
+};
+
+// Reads and validates a model file; throws ddpm::Error naming the file.
+MlpNetwork load_mlp_network(const std::string& path);
+
+// The sinusoidal embedding of timestep t (diffusers' get_timestep_embedding,
+// in float32 as diffusers computes it), `spec.dim` floats.
+void timestep_embedding(const TimeEmbeddingSpec& spec, float t, float* out);
+
+// Per-call buffers of the host forward pass, grown on demand.
+struct MlpHostWorkspace {
+  std::vector<float> h, a, u;
+  void reserve(std::int64_t batch, std::int64_t hidden);
+};
+
+// The forward pass on the host for `batch` rows: steps[i] in [0, T) and
+// labels[i] valid for row i (checked by the caller), out = batch x D.
+void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
+                      const std::int32_t* steps, int step, const std::int32_t* labels,
+                      std::int32_t label, float* out, int threads, MlpHostWorkspace& workspace);
+
+}  // namespace ddpm::detail

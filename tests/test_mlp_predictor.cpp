@@ -1,0 +1,351 @@
+// MlpPredictor on the CPU: the committed digits model against the PyTorch
+// fixture written by scripts/train_digits.py, its labels and steps per row,
+// and model files that are broken on purpose.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ddpm/error.h"
+#include "ddpm/mlp_predictor.h"
+#include "ddpm/sampler.h"
+#include "mlp_network.h"
+#include "safetensors.h"
+#include "safetensors_bytes.h"
+#include "test_support.h"
+
+namespace ddpm {
+namespace {
+
+const std::string kModel = test::source_file("models/digits.safetensors");
+const std::string kFixture = test::source_file("tests/data/digits_mlp_fixture.safetensors");
+
+// The fixture's rows: inputs, integer steps and labels (stored as F32), outputs.
+struct PyTorchFixture {
+  std::int64_t rows = 0;
+  std::vector<float> x_t, output, output_exact_embedding, output_float64, temb, temb_exact;
+  std::vector<std::int32_t> steps, labels;
+
+  PyTorchFixture() {
+    const auto file = detail::SafetensorsFile::open(kFixture);
+    x_t = file.at("x_t").to_floats();
+    output = file.at("output").to_floats();
+    output_exact_embedding = file.at("output_exact_embedding").to_floats();
+    output_float64 = file.at("output_float64").to_floats();
+    temb = file.at("temb").to_floats();
+    temb_exact = file.at("temb_exact").to_floats();
+    for (float t : file.at("timestep").to_floats()) steps.push_back(static_cast<std::int32_t>(t));
+    for (float l : file.at("label").to_floats()) labels.push_back(static_cast<std::int32_t>(l));
+    rows = static_cast<std::int64_t>(steps.size());
+  }
+  std::vector<float> row(const std::vector<float>& values, std::int64_t r, std::int64_t width) const {
+    return {values.begin() + r * width, values.begin() + (r + 1) * width};
+  }
+};
+
+const Schedule& schedule() {
+  static const Schedule s = Schedule::linear(1000);
+  return s;
+}
+
+// The network's output for `rows` rows of x, into a NaN-poisoned buffer.
+std::vector<float> predict(MlpPredictor& p, const std::vector<float>& x, std::int64_t rows,
+                           const std::int32_t* steps, int step = 0) {
+  std::vector<float> out = test::poisoned(x.size());
+  PredictorCall call;
+  call.x_t = x.data();
+  call.eps = out.data();
+  call.prediction_type = p.prediction_type();
+  call.shape = {rows, p.data_dim()};
+  call.step = step;
+  call.steps = steps;
+  call.schedule = &schedule();
+  p.predict(call);
+  return out;
+}
+
+TEST(MlpPredictor, ReadsTheModelCard) {
+  const MlpPredictor p(kModel);
+  EXPECT_EQ(p.card().architecture, "mlp_denoiser");
+  EXPECT_EQ(p.data_dim(), 64);
+  EXPECT_EQ(p.card().data_shape, (std::vector<std::int64_t>{8, 8}));
+  EXPECT_EQ(p.num_classes(), 10);
+  EXPECT_EQ(p.null_label(), 10);
+  EXPECT_EQ(p.prediction_type(), PredictionType::v_prediction);
+  EXPECT_EQ(p.scheduler_config().schedule.steps, 1000);
+  EXPECT_EQ(p.scheduler_config().schedule.kind, ScheduleKind::linear);
+  EXPECT_DOUBLE_EQ(p.scheduler_config().schedule.beta_start, 1e-4);
+  EXPECT_DOUBLE_EQ(p.scheduler_config().schedule.beta_end, 0.02);
+  EXPECT_FALSE(p.scheduler_config().options.clip_x0.has_value());  // see scripts/train_digits.py
+  EXPECT_EQ(p.scheduler_config().options.timestep_spacing, TimestepSpacing::trailing);
+  EXPECT_EQ(p.scheduler_config().options.prediction_type, PredictionType::v_prediction);
+  const ScheduleSpec spec = p.scheduler_config().schedule;
+  EXPECT_EQ(spec.kind, ScheduleKind::linear);
+  EXPECT_EQ(spec.steps, 1000);
+  EXPECT_FLOAT_EQ(p.normalization().to_pixel(-1.0f), 0.0f);
+  EXPECT_FLOAT_EQ(p.normalization().to_pixel(1.0f), 16.0f);
+  EXPECT_EQ(p.card().sampler.num_inference_steps, 50);
+}
+
+// ddpm computes diffusers' embedding with each float32 operation correctly
+// rounded ("temb_exact"); torch's own float32 exp may be an ulp off, which
+// moves sin(t f) by up to t * ulp(f) ~ 6e-5 at t = 999 ("temb").
+TEST(MlpPredictor, TimestepEmbeddingMatchesDiffusers) {
+  const PyTorchFixture f;
+  const MlpPredictor p(kModel);
+  const int dim = p.card().time_embedding.dim;
+  for (std::int64_t r = 0; r < f.rows; ++r) {
+    std::vector<float> temb(static_cast<std::size_t>(dim));
+    detail::timestep_embedding(p.card().time_embedding, static_cast<float>(f.steps[r]), temb.data());
+    EXPECT_TRUE(test::close_relative_to_max(temb, test::to_double(f.row(f.temb_exact, r, dim)), 1e-7))
+        << "t = " << f.steps[r];
+    EXPECT_TRUE(test::close_relative_to_max(temb, test::to_double(f.row(f.temb, r, dim)), 1e-4))
+        << "t = " << f.steps[r] << " against torch's float32 embedding";
+  }
+}
+
+TEST(MlpPredictor, MatchesPyTorchFixtureRowByRow) {
+  const PyTorchFixture f;
+  MlpPredictor p(kModel, {.threads = 2});
+  p.set_class_labels(f.labels);
+  p.prepare(schedule(), Memory::host, {f.rows, 64}, nullptr);
+  const std::vector<float> out = predict(p, f.x_t, f.rows, f.steps.data());
+  for (std::int64_t r = 0; r < f.rows; ++r) {
+    const auto row = f.row(out, r, 64);
+    const std::string where = "row " + std::to_string(r) + ": t = " + std::to_string(f.steps[r]) +
+                              ", label " + std::to_string(f.labels[r]);
+    EXPECT_TRUE(test::close_relative_to_max(row, test::to_double(f.row(f.output, r, 64)), 1e-5))
+        << where << ", against PyTorch's float32 forward pass as it runs";
+    EXPECT_TRUE(test::close_relative_to_max(
+        row, test::to_double(f.row(f.output_exact_embedding, r, 64)), 1e-5))
+        << where << ", against PyTorch's float32 forward pass on the exact embedding";
+    EXPECT_TRUE(test::close_relative_to_max(row, test::to_double(f.row(f.output_float64, r, 64)), 1e-5))
+        << where << ", against PyTorch's float64 forward pass on the exact embedding";
+  }
+}
+
+TEST(MlpPredictor, PerRowLabelsAndStepsEqualOneCallPerRow) {
+  const PyTorchFixture f;
+  MlpPredictor batched(kModel, {.threads = 2});
+  batched.set_class_labels(f.labels);
+  const std::vector<float> all = predict(batched, f.x_t, f.rows, f.steps.data());
+  MlpPredictor single(kModel, {.threads = 1});
+  for (std::int64_t r = 0; r < f.rows; ++r) {
+    single.set_class_label(f.labels[r]);
+    const std::vector<float> one = predict(single, f.row(f.x_t, r, 64), 1, nullptr, f.steps[r]);
+    // One row runs sgemv, a batch sgemm: the sums are ordered differently.
+    EXPECT_TRUE(test::close_relative_to_max(one, test::to_double(f.row(all, r, 64)), 5e-6)) << "row " << r;
+  }
+}
+
+TEST(MlpPredictor, OneStepForTheBatchEqualsThatStepPerRow) {
+  const PyTorchFixture f;
+  MlpPredictor p(kModel, {.threads = 2});
+  p.set_class_labels(f.labels);
+  for (int t : {0, 1, 500, 999}) {
+    const std::vector<std::int32_t> steps(static_cast<std::size_t>(f.rows), t);
+    EXPECT_TRUE(test::bit_identical(predict(p, f.x_t, f.rows, nullptr, t),
+                                    predict(p, f.x_t, f.rows, steps.data())))
+        << "t = " << t;
+  }
+}
+
+TEST(MlpPredictor, LabelsChangeTheOutputAndDefaultToTheNullLabel) {
+  const PyTorchFixture f;
+  MlpPredictor p(kModel);
+  const std::vector<float> by_default = predict(p, f.x_t, f.rows, nullptr, 300);
+  p.set_class_label(p.null_label());
+  EXPECT_TRUE(test::bit_identical(by_default, predict(p, f.x_t, f.rows, nullptr, 300)));
+  p.set_class_label(3);
+  const std::vector<float> three = predict(p, f.x_t, f.rows, nullptr, 300);
+  EXPECT_FALSE(test::bit_identical(by_default, three));
+  const std::vector<std::int32_t> threes(static_cast<std::size_t>(f.rows), 3);
+  p.set_class_labels(threes);
+  EXPECT_TRUE(test::bit_identical(three, predict(p, f.x_t, f.rows, nullptr, 300)));
+}
+
+TEST(MlpPredictor, ThreadCountDoesNotChangeTheResultMuch) {
+  const PyTorchFixture f;
+  std::vector<float> x;
+  for (int k = 0; k < 40; ++k) x.insert(x.end(), f.x_t.begin(), f.x_t.end());
+  const std::int64_t rows = 40 * f.rows;
+  MlpPredictor one(kModel, {.threads = 1});
+  MlpPredictor two(kModel, {.threads = 2});
+  one.set_class_label(4);
+  two.set_class_label(4);
+  // OpenBLAS splits the GEMMs differently over threads: same sums, other order.
+  EXPECT_TRUE(test::close_relative_to_max(predict(two, x, rows, nullptr, 640),
+                                          test::to_double(predict(one, x, rows, nullptr, 640)), 5e-6));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(MlpPredictor, RefusesBadCallsWithOneLine) {
+  MlpPredictor p(kModel);
+  const std::vector<float> x(64 * 2, 0.0f);
+  EXPECT_NE(error_of([&] { p.set_class_label(11); }).find("class label 11 is outside 0..9 and the null label 10"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { p.set_class_labels(std::vector<std::int32_t>{1, -1}); }).find("class label -1"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { p.prepare(schedule(), Memory::host, {2, 63}, nullptr); })
+                .find("the model has data dim 64 but samples have dim 63"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { p.prepare(Schedule::linear(100), Memory::host, {2, 64}, nullptr); })
+                .find("trained with 1000 timesteps but the schedule has 100"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { predict(p, x, 2, nullptr, 1000); }).find("step 1000 is outside the model's 0..999"),
+            std::string::npos);
+  const std::vector<std::int32_t> steps{5, -1};
+  EXPECT_NE(error_of([&] { predict(p, x, 2, steps.data()); }).find("row 1 has step -1"), std::string::npos);
+  p.set_class_labels(std::vector<std::int32_t>{1});
+  EXPECT_NE(error_of([&] { predict(p, x, 2, nullptr, 3); }).find("2 rows but 1 class labels were set"),
+            std::string::npos);
+  p.set_class_label(3);
+  EXPECT_NE(error_of([&] {
+              std::vector<float> out(x.size());
+              PredictorCall call;
+              call.prediction_type = PredictionType::v_prediction;
+              call.x_t = x.data();
+              call.model_output = out.data();
+              call.shape = {2, 64};
+              call.memory = Memory::device;
+              p.predict(call);
+            }).find("call prepare() with Memory::device"),
+            std::string::npos);
+}
+
+TEST(MlpPredictor, DeviceMemoryWithoutAUsableGpuIsAnError) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is usable: tests/gpu covers it";
+  MlpPredictor p(kModel);
+  EXPECT_THROW(p.prepare(schedule(), Memory::device, {4, 64}, nullptr), Error);
+}
+
+// ---- broken model files, made from the committed one
+
+class BrokenModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto file = detail::SafetensorsFile::open(kModel);
+    tensors_ = test::tensors_of(file);
+    card_ = nlohmann::json::parse(file.metadata().at(kModelCardKey));
+  }
+  // Writes the (modified) model and returns the error of loading it.
+  std::string load_error(const std::map<std::string, std::string>* metadata = nullptr) {
+    const std::string path = scratch_.path("model.safetensors");
+    const std::map<std::string, std::string> with_card{{kModelCardKey, card_.dump()}};
+    test::write_bytes(path, test::safetensors_bytes(tensors_, metadata ? *metadata : with_card));
+    const std::string message = error_of([&] { MlpPredictor p(path); });
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    if (!message.empty()) {
+      EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << "does not name the file: " << message;
+    }
+    return message;
+  }
+  test::TensorBytes& tensor(const std::string& name) {
+    for (auto& t : tensors_) {
+      if (t.name == name) return t;
+    }
+    throw std::runtime_error("no tensor " + name);
+  }
+
+  test::ScratchDir scratch_{"ddpm_mlp"};
+  std::vector<test::TensorBytes> tensors_;
+  nlohmann::json card_;
+};
+
+TEST_F(BrokenModel, UnchangedLoads) { EXPECT_EQ(load_error(), ""); }
+
+TEST_F(BrokenModel, RenamedTensor) {
+  tensor("blocks.2.linear_1.weight").name = "blocks.2.linear_one.weight";
+  EXPECT_NE(load_error().find("unexpected tensor 'blocks.2.linear_one.weight'"), std::string::npos);
+}
+
+TEST_F(BrokenModel, MissingTensor) {
+  std::erase_if(tensors_, [](const test::TensorBytes& t) { return t.name == "norm_out.bias"; });
+  EXPECT_NE(load_error().find("no tensor 'norm_out.bias'"), std::string::npos);
+}
+
+TEST_F(BrokenModel, ShapeDisagreesWithTheCard) {
+  card_["hidden_dim"] = 128;
+  EXPECT_NE(load_error().find("has shape [256, 128] but the model card implies [128, 128]"),
+            std::string::npos);
+  card_["hidden_dim"] = 256;
+  card_["num_blocks"] = 5;
+  EXPECT_NE(load_error().find("no tensor 'blocks.4.norm.weight'"), std::string::npos);
+  card_["num_blocks"] = 4;
+  card_["num_classes"] = 9;
+  card_["null_label"] = 9;
+  card_["class_names"] = std::vector<std::string>(9, "x");
+  EXPECT_NE(load_error().find("'class_embedding.weight' has shape [11, 256] but the model card implies [10, 256]"),
+            std::string::npos);
+}
+
+TEST_F(BrokenModel, NonFiniteWeight) {
+  tensor("blocks.1.linear_2.weight").values[77] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_NE(load_error().find("'blocks.1.linear_2.weight' has a non-finite value at index 77"),
+            std::string::npos);
+  tensor("blocks.1.linear_2.weight").values[77] = 0.0f;
+  tensor("input_proj.bias").values[0] = std::numeric_limits<float>::infinity();
+  EXPECT_NE(load_error().find("'input_proj.bias' has a non-finite value at index 0"), std::string::npos);
+}
+
+TEST_F(BrokenModel, CardMissingKeys) {
+  for (const char* key : {"prediction_type", "hidden_dim", "scheduler", "time_embedding", "null_label"}) {
+    nlohmann::json saved = card_[key];
+    card_.erase(key);
+    EXPECT_NE(load_error().find(std::string("model card has no \"") + key + "\""), std::string::npos) << key;
+    card_[key] = saved;
+  }
+  card_["scheduler"].erase("beta_end");
+  EXPECT_NE(load_error().find("model card has no \"scheduler.beta_end\""), std::string::npos);
+}
+
+TEST_F(BrokenModel, CardWithWrongValues) {
+  card_["prediction_type"] = "flow";
+  EXPECT_NE(load_error().find("unknown prediction type 'flow'"), std::string::npos);
+  card_["prediction_type"] = "epsilon";
+  EXPECT_NE(load_error().find("differs from scheduler.prediction_type"), std::string::npos);
+  card_["prediction_type"] = "v_prediction";
+  card_["architecture"] = "unet";
+  EXPECT_NE(load_error().find("\"architecture\" is 'unet'"), std::string::npos);
+  card_["architecture"] = "mlp_denoiser";
+  card_["null_label"] = 3;
+  EXPECT_NE(load_error().find("\"null_label\" must equal num_classes (10)"), std::string::npos);
+  card_["null_label"] = 10;
+  card_["data_dim"] = "64";
+  EXPECT_NE(load_error().find("\"data_dim\" must be an integer"), std::string::npos);
+  card_["data_dim"] = 64;
+  card_["scheduler"]["num_train_timesteps"] = 1 << 24;
+  EXPECT_NE(load_error().find("need condition tables over 1 GiB"), std::string::npos);
+}
+
+TEST_F(BrokenModel, NoCardOrNotACard) {
+  const std::map<std::string, std::string> none{{"format", "pt"}};
+  EXPECT_NE(load_error(&none).find("no model card"), std::string::npos);
+  const std::map<std::string, std::string> garbage{{kModelCardKey, "{not json"}};
+  EXPECT_NE(load_error(&garbage).find("model card is not valid JSON"), std::string::npos);
+}
+
+TEST_F(BrokenModel, WrongFileTypeOrTruncated) {
+  const std::string path = scratch_.path("model.safetensors");
+  const auto bytes = test::safetensors_bytes(tensors_, {{kModelCardKey, card_.dump()}});
+  test::write_bytes(path, std::vector<std::byte>(bytes.begin(), bytes.end() - 100));
+  EXPECT_NE(error_of([&] { MlpPredictor p(path); }).find("truncated"), std::string::npos);
+  test::write_bytes(path, std::vector<std::byte>(bytes.begin(), bytes.begin() + 4));
+  EXPECT_NE(error_of([&] { MlpPredictor p(path); }).find("not a safetensors file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddpm
