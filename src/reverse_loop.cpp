@@ -1,15 +1,22 @@
 #include "reverse_loop.h"
 
+#include "ddpm/error.h"
 #include "engine.h"
 
 namespace ddpm::detail {
 
-void run_reverse_loop(LoopRange range, LoopBackend& backend) {
+void run_reverse_loop(LoopRange range, LoopBackend& backend,
+                      const std::function<bool()>& cancelled) {
   for (int position = range.first; position <= range.last; ++position) {
     backend.predict(position);
     backend.step(position);
     backend.steps_done(position - range.first + 1, range.count());
+    stop_if_cancelled(cancelled);
   }
+}
+
+void stop_if_cancelled(const std::function<bool()>& cancelled) {
+  if (cancelled && cancelled()) throw Cancelled("sampling was cancelled");
 }
 
 PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArrays& arrays,

@@ -4,6 +4,7 @@
 // the step), then the rule's update, then progress. A backend provides the
 // three operations; on the CPU they run at once, on a CUDA device they
 // enqueue work (and a graph capture records them).
+#include <functional>
 #include <vector>
 
 #include "ddpm/predictor.h"
@@ -23,7 +24,13 @@ class LoopBackend {
   virtual void steps_done(int done, int total) = 0;
 };
 
-void run_reverse_loop(LoopRange range, LoopBackend& backend);
+// Runs the steps of `range`; throws ddpm::Cancelled after a step when
+// `cancelled` (if set) says so.
+void run_reverse_loop(LoopRange range, LoopBackend& backend,
+                      const std::function<bool()>& cancelled = {});
+
+// Throws ddpm::Cancelled when `cancelled` is set and returns true.
+void stop_if_cancelled(const std::function<bool()>& cancelled);
 
 // The predictor's view of one step of a loop.
 struct LoopArrays {

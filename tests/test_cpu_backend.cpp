@@ -5,6 +5,7 @@
 
 #include <numeric>
 
+#include "ddpm/error.h"
 #include "ddpm/sampler.h"
 #include "reference.h"
 #include "test_support.h"
@@ -261,6 +262,29 @@ TEST(CpuSample, StoppingEarlyMatchesReference) {
   settings.end_step = 120;
   EXPECT_TRUE(close_relative_to_max(
       x, reference::sample(s, shape, {6, 0}, reference::gaussian_model(s, shape, prior), settings), kTolerance));
+}
+
+// A cancellation hook stops the loop between steps (between tiles on the
+// fused path) with ddpm::Cancelled; the sampler is unharmed: the next run
+// gives the same bits as one never interrupted.
+TEST(CpuSample, CancellationStopsTheRunAndLeavesTheSamplerUsable) {
+  const Schedule s = Schedule::linear(200);
+  Sampler sampler = cpu_sampler(s);
+  GaussianPredictor gaussian({0.5f, 0.3f, {}, {}});
+  GmmPredictor gmm(GmmSpec{{1.0}, {{0.0, 0.0}}, {1.0}});
+  for (NoisePredictor* predictor : {static_cast<NoisePredictor*>(&gaussian), static_cast<NoisePredictor*>(&gmm)}) {
+    const Shape shape{64, 2};
+    std::vector<float> clean(128), x(128);
+    sampler.sample({.x = clean, .shape = shape, .noise = {3, 0}}, *predictor);
+    int polls = 0;
+    EXPECT_THROW(sampler.sample({.x = x, .shape = shape, .noise = {3, 0},
+                                 .cancelled = [&] { return ++polls >= 1; }},
+                                *predictor),
+                 Cancelled);
+    EXPECT_GE(polls, 1);
+    sampler.sample({.x = x, .shape = shape, .noise = {3, 0}, .cancelled = [] { return false; }}, *predictor);
+    EXPECT_TRUE(test::bit_identical(x, clean));
+  }
 }
 
 TEST(CpuSample, ProgressReachesTheTotal) {

@@ -19,4 +19,11 @@ class CudaError : public Error {
   using Error::Error;
 };
 
+// A sampling run stopped because its request's `cancelled` hook said so
+// (e.g. Ctrl-C in the Python module).
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace ddpm

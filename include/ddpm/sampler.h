@@ -146,6 +146,11 @@ struct SampleRequest {
   // Optional per-row class labels (in `memory`) for class-conditional
   // predictors, handed to them as PredictorCall::class_labels.
   std::span<const std::int32_t> class_labels;
+  // Optional: polled from the calling thread between steps (on the CPU's
+  // fused path between tiles, on a CUDA device while waiting for the queued
+  // loop, which runs to its end first); when it returns true the run stops
+  // and sample() throws ddpm::Cancelled, with `x` unspecified.
+  std::function<bool()> cancelled;
 };
 
 class Sampler {

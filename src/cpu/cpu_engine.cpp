@@ -158,11 +158,11 @@ class CpuEngine final : public Sampler::Engine {
         sample_fused(x, r, model, range);
       } else {
         Loop loop(*this, r, predictor, &model);
-        run_reverse_loop(range, loop);
+        run_reverse_loop(range, loop, r.cancelled);
       }
     } else {
       Loop loop(*this, r, predictor, nullptr);
-      run_reverse_loop(range, loop);
+      run_reverse_loop(range, loop, r.cancelled);
     }
     if (r.progress) r.progress(range.count(), range.count());
   }
@@ -292,14 +292,18 @@ class CpuEngine final : public Sampler::Engine {
     args.first = range.first;
     args.last = range.last;
     args.x0 = x0_;
+    // Reports and cancellation happen on the calling thread while the tiles
+    // run; a cancellation lets the running tiles finish and starts no more.
     std::function<void(std::int64_t, std::int64_t)> progress;
-    if (r.progress) {
+    if (r.progress || r.cancelled) {
       progress = [&](std::int64_t done, std::int64_t tiles) {
-        r.progress(static_cast<int>(done * range.count() / tiles), range.count());
+        if (r.progress) r.progress(static_cast<int>(done * range.count() / tiles), range.count());
+        stop_if_cancelled(r.cancelled);
       };
     }
     for_each_tile(
         r.shape, [&](cpu::Tile tile) { kernels_.fused(source(r.noise), tile, args); }, progress);
+    stop_if_cancelled(r.cancelled);  // a run shorter than one report still honours it
   }
 
   std::vector<kernels::ForwardCoefficients> forward_table_;

@@ -116,7 +116,8 @@ class CudaEngine final : public Sampler::Engine {
   void enqueue_loop(const Loop& loop, cudaStream_t stream);
   void run_with_host_predictor(const Loop& loop, const SampleRequest& r, cudaStream_t stream);
   kernels::PriorView upload_prior(const GaussianPrior& prior, std::int64_t dim, cudaStream_t stream);
-  void wait_for_ticks(const std::function<void(int, int)>& progress, int total, cudaStream_t stream);
+  void wait_for_ticks(const std::function<void(int, int)>& progress,
+                      const std::function<bool()>& cancelled, int total, cudaStream_t stream);
 
   const int device_;
   kernels::X0View x0_;  // mode and clip range (row scales are per request)

@@ -173,7 +173,7 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
     const Tuning settings = tuning();
     loop.tick_every = 0;
     tick_done_.clear();
-    if (r.progress) {
+    if (r.progress || r.cancelled) {
       loop.tick_every = std::max(1, total / std::max(1, settings.progress_updates));
       for (int done = 1; done <= total; ++done) {
         if (done % loop.tick_every == 0 || done == total) tick_done_.push_back(done);
@@ -189,9 +189,9 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
     }
     // Progress before the copy back: a copy to pageable host memory blocks
     // until it is done, which would hold every report back to the end.
-    if (r.progress) {
-      r.progress(0, total);
-      wait_for_ticks(r.progress, total, stream);
+    if (r.progress || r.cancelled) {
+      if (r.progress) r.progress(0, total);
+      wait_for_ticks(r.progress, r.cancelled, total, stream);
     }
   }
   staged.finish();
@@ -215,7 +215,7 @@ void CudaEngine::run_with_host_predictor(const Loop& loop, const SampleRequest& 
                                   loop.config, stream);
   }
   HostPredictorSteps steps(*this, loop, r, stream);
-  run_reverse_loop(loop.range, steps);
+  run_reverse_loop(loop.range, steps, r.cancelled);
 }
 
 // The fused kernel's view of the prior; per-element tables are uploaded
@@ -250,7 +250,10 @@ kernels::PriorView CudaEngine::upload_prior(const GaussianPrior& prior, std::int
 }
 
 // Calls progress(done, total) on this thread as the stream reaches the ticks.
-void CudaEngine::wait_for_ticks(const std::function<void(int, int)>& progress, int total,
+// A cancellation cannot stop the queued loop: it is reported once the
+// stream has finished it.
+void CudaEngine::wait_for_ticks(const std::function<void(int, int)>& progress,
+                                const std::function<bool()>& cancelled, int total,
                                 cudaStream_t stream) {
   try {
     std::size_t reported = 0;
@@ -265,8 +268,9 @@ void CudaEngine::wait_for_ticks(const std::function<void(int, int)>& progress, i
       }
       for (; reported < static_cast<std::size_t>(ticks) && reported < tick_done_.size();
            ++reported) {
-        progress(tick_done_[reported], total);
+        if (progress) progress(tick_done_[reported], total);
       }
+      stop_if_cancelled(cancelled);
       if (reported < tick_done_.size()) {
         // A failed kernel would never reach the next tick: surface its error.
         const cudaError_t status = cudaStreamQuery(stream);
