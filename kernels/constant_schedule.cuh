@@ -13,12 +13,11 @@
 //
 // Capacity (README): the arena holds 15360 floats (60 KiB of the 64 KiB
 // constant bank; the compiler's own constants use the rest). A region is one
-// record per timestep of the sampler's plan, 8 floats without x0 processing
-// and 12 with clipping or thresholding (step_rule.cuh), rounded up to 256
-// bytes. One engine fits for up to 1920 timesteps (plain) or 1280 (with x0
-// processing); at T = 1000 with every step one engine holds a region (two
-// plain ones at T <= 960), and respaced samplers (50 steps: 400 or 600
-// floats) fit by the dozen. Any other engine, or one constructed
+// record per timestep of the sampler's plan, 9 floats without x0 processing
+// and 13 with it (step_rule.cuh), rounded up to 256 bytes. One engine fits
+// for up to 1706 timesteps (plain) or 1181 (full); at T = 1000 with every
+// step one engine holds a region (two plain ones at T <= 850), and
+// respaced samplers (50 steps: 450 or 650 floats) fit by the dozen. Any other engine, or one constructed
 // while the arena is full, reads the same records from global memory
 // (L1/L2-cached broadcasts), with bit-identical results.
 //

@@ -46,10 +46,19 @@ struct PriorView {
 
 // Where a step's model output comes from: the buffer a predictor wrote, or
 // the analytic Gaussian prior evaluated in the kernel (the fused path, which
-// takes the prior's x0_hat and eps_hat directly).
+// takes the prior's x0_hat and eps_hat directly). With classifier-free
+// guidance (`guided`) the buffer holds the conditional rows and, at
+// `unconditional_offset` elements further, the unconditional ones, or the
+// fused path evaluates both priors; the model output is then
+// factor * (u + guidance_scale (c - u)), factor = row_factor[row] or 1.
 struct ModelView {
   const float* output = nullptr;  // [batch, dim]; null: `prior`
   PriorView prior;
+  bool guided = false;
+  float guidance_scale = 1.0f;
+  std::int64_t unconditional_offset = 0;
+  const float* row_factor = nullptr;  // guidance rescale per row, or null
+  PriorView unconditional_prior;      // guided fused path
 };
 
 // x0 processing: clipping to [lo, hi], or thresholding with the per-row
@@ -61,9 +70,10 @@ struct X0View {
   const float* row_scale = nullptr;  // [batch], thresholding
 };
 
-// x = N(0, I) from NoiseStream::initial at step 0 (x_T of the reverse loop).
+// x = scale * N(0, I) from NoiseStream::initial at step 0 (x_T of the
+// reverse loop; scale is the rule's initial noise scale).
 void launch_initial_noise(float* x, std::int64_t batch, std::int64_t dim, NoiseParams noise,
-                          const LaunchConfig& config, cudaStream_t stream);
+                          float scale, const LaunchConfig& config, cudaStream_t stream);
 
 struct ForwardArgs {
   const float* x0 = nullptr;
@@ -102,8 +112,13 @@ struct ReverseArgs {
   ModelView model;
   const float* variance_noise = nullptr;  // given z, or null: drawn where sigma != 0
   float* x0_out = nullptr;                // optional: x0_hat after processing (needs full records)
+  // Multistep history: the previous step's x0_hat, read where the record has
+  // that term, and this step's, written (may be the same array; with a
+  // model-output buffer writing needs full records).
+  const float* history_in = nullptr;
+  float* history_out = nullptr;
   int position = 0;
-  int timestep = 0;
+  int timestep = 0;  // keys the noise (the step's noise_step)
   std::int64_t batch = 0;
   std::int64_t dim = 0;
   NoiseParams noise;
@@ -128,6 +143,19 @@ struct ThresholdArgs {
   float* row_scale = nullptr;
 };
 void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream);
+
+// guidance_rescale's factor of every row (one block per row):
+// rescale * std(c) / std(u + w (c - u)) + (1 - rescale), 1 where the guided
+// output is constant (src/guidance.h).
+struct GuidanceFactorArgs {
+  const float* output = nullptr;  // 2 x batch rows: conditional, then unconditional
+  std::int64_t batch = 0;
+  std::int64_t dim = 0;
+  float guidance_scale = 1.0f;
+  float rescale = 0.0f;
+  float* row_factor = nullptr;
+};
+void launch_guidance_factors(const GuidanceFactorArgs& args, cudaStream_t stream);
 
 // The constant arena (kernels/constant_schedule.cuh): its size in floats, and
 // an upload of `count` floats to float offset `offset` of the current
@@ -157,6 +185,9 @@ struct GaussianOutputArgs {
   const std::int32_t* steps = nullptr;  // per-sample timesteps...
   const StepAB* table = nullptr;        // ...looked up here (by timestep)
   PriorView prior;
+  // Rows labelled kUnconditionalLabel (-1) take this prior instead.
+  const std::int32_t* labels = nullptr;
+  PriorView unconditional_prior;
 };
 void launch_gaussian_output(const GaussianOutputArgs& args, const LaunchConfig& config,
                             cudaStream_t stream);
@@ -172,6 +203,10 @@ struct GmmOutputArgs {
   GmmComponentStep* step_constants = nullptr;  // K, device scratch for the uniform step
   const std::int32_t* steps = nullptr;
   const StepAB* table = nullptr;
+  // Rows labelled kUnconditionalLabel (-1) take this mixture instead.
+  const std::int32_t* labels = nullptr;
+  GmmParams unconditional;
+  GmmComponentStep* unconditional_constants = nullptr;
 };
 void launch_gmm_output(const GmmOutputArgs& args, const LaunchConfig& config, cudaStream_t stream);
 

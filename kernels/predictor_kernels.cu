@@ -2,6 +2,7 @@
 // src/cuda/device_predictors.cpp): the element-wise Gaussian prior, when it is
 // not fused into the reverse step, and the Gaussian mixture. Both answer in
 // the prediction type asked for (step_rule.cuh: output_weights).
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/check.h"
@@ -27,11 +28,13 @@ __global__ void __launch_bounds__(kMaxBlockSize) gaussian_output_kernel(Gaussian
     const StepAB ab = a.steps != nullptr ? a.table[a.steps[e.row]] : a.step;
     const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
-    float4 mean = make_float4(a.prior.mean, a.prior.mean, a.prior.mean, a.prior.mean);
-    float4 var = make_float4(a.prior.var, a.prior.var, a.prior.var, a.prior.var);
-    if (a.prior.means != nullptr) {
-      mean = load_group<Vec>(a.prior.means + 4 * e.group, e.count);
-      var = load_group<Vec>(a.prior.vars + 4 * e.group, e.count);
+    const PriorView& prior =
+        a.labels != nullptr && a.labels[e.row] == -1 ? a.unconditional_prior : a.prior;
+    float4 mean = make_float4(prior.mean, prior.mean, prior.mean, prior.mean);
+    float4 var = make_float4(prior.var, prior.var, prior.var, prior.var);
+    if (prior.means != nullptr) {
+      mean = load_group<Vec>(prior.means + 4 * e.group, e.count);
+      var = load_group<Vec>(prior.vars + 4 * e.group, e.count);
     }
     store_group<Vec>(
         a.output + e.base, e.count,
@@ -46,6 +49,11 @@ __global__ void gmm_step_constants_kernel(GmmOutputArgs a) {
   for (int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); k < a.params.components;
        k += static_cast<int>(gridDim.x * blockDim.x)) {
     a.step_constants[k] = gmm_component_step(a.params, k, a.step.a, a.step.b, w);
+  }
+  if (a.unconditional_constants == nullptr) return;
+  for (int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); k < a.unconditional.components;
+       k += static_cast<int>(gridDim.x * blockDim.x)) {
+    a.unconditional_constants[k] = gmm_component_step(a.unconditional, k, a.step.a, a.step.b, w);
   }
 }
 
@@ -62,9 +70,10 @@ __global__ void __launch_bounds__(kMaxBlockSize) gmm_output_kernel(GmmOutputArgs
     const bool own_step = a.steps != nullptr;
     const StepAB ab = own_step ? a.table[a.steps[row]] : a.step;
     const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
-    gmm_row_output(a.x_t + row * a.dim, a.output + row * a.dim, a.params,
-                   own_step ? nullptr : a.step_constants, ab.a, ab.b, w, lane, G,
-                   GroupSum<G>{mask}, nullptr);
+    const bool unconditional = a.labels != nullptr && a.labels[row] == -1;
+    gmm_row_output(a.x_t + row * a.dim, a.output + row * a.dim, unconditional ? a.unconditional : a.params,
+                   own_step ? nullptr : (unconditional ? a.unconditional_constants : a.step_constants),
+                   ab.a, ab.b, w, lane, G, GroupSum<G>{mask}, nullptr);
   }
 }
 
@@ -87,7 +96,8 @@ void launch_gaussian_output(const GaussianOutputArgs& args, const LaunchConfig& 
 
 void launch_gmm_output(const GmmOutputArgs& args, const LaunchConfig& config, cudaStream_t stream) {
   if (args.steps == nullptr) {
-    gmm_step_constants_kernel<<<(args.params.components + 127) / 128, 128, 0, stream>>>(args);
+    const int components = std::max(args.params.components, args.unconditional.components);
+    gmm_step_constants_kernel<<<(components + 127) / 128, 128, 0, stream>>>(args);
     DDPM_CUDA_CHECK_LAUNCH("gmm_step_constants_kernel");
   }
   // About four elements per lane: D <= 4 one lane, D <= 8 two, ..., D > 64 a warp.

@@ -35,7 +35,7 @@ enum class Source { buffer, gaussian, gaussian_per_element };
 
 __device__ __forceinline__ float4 splat(float v) { return make_float4(v, v, v, v); }
 
-// The prior's mean and variance of one group's elements.
+// A prior's mean and variance of one group's elements.
 template <bool Vec, Source From, typename Index>
 __device__ __forceinline__ void prior_group(const PriorView& prior, const ElementGroup<Index>& e,
                                             float4& mean, float4& var) {
@@ -48,32 +48,66 @@ __device__ __forceinline__ void prior_group(const PriorView& prior, const Elemen
   }
 }
 
+// The model output of one group from the buffer: c, or guided
+// factor (u + w (c - u)).
+template <bool Vec, typename Index>
+__device__ __forceinline__ float4 output_group(const ModelView& m, const ElementGroup<Index>& e) {
+  const float4 c = load_group<Vec>(m.output + e.base, e.count);
+  if (!m.guided) return c;
+  const float4 u = load_group<Vec>(m.output + m.unconditional_offset + e.base, e.count);
+  const float factor = m.row_factor != nullptr ? m.row_factor[e.row] : 1.0f;
+  return map4([&](float cv, float uv) { return guided_output(cv, uv, m.guidance_scale, factor); }, c, u);
+}
+
+// The prior's posterior means at one element (the conditional prior's, or
+// guided u + w (c - u) of both).
+template <Source From>
+__device__ __forceinline__ Posterior prior_posterior(const ModelView& m, float x, float mean,
+                                                     float var, float u_mean, float u_var,
+                                                     const StepRecord& r) {
+  const Posterior c = gaussian_posterior(x, mean, var, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+  if (!m.guided) return c;
+  const Posterior u = gaussian_posterior(x, u_mean, u_var, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
+  return {guided_output(c.x0, u.x0, m.guidance_scale, 1.0f),
+          guided_output(c.eps, u.eps, m.guidance_scale, 1.0f)};
+}
+
 // x0_hat of one element of a row, before processing (the thresholding kernel).
 template <Source From>
-__device__ __forceinline__ float x0_element(const ModelView& m, const float* out_row, std::int64_t i,
-                                            float x, const StepRecord& r) {
+__device__ __forceinline__ float x0_element(const ModelView& m, std::int64_t row, std::int64_t dim,
+                                            std::int64_t i, float x, const StepRecord& r) {
   if constexpr (From == Source::buffer) {
-    return predicted_x0(x, out_row[i], r);
+    const float* c = m.output + row * dim;
+    float out = c[i];
+    if (m.guided) {
+      const float factor = m.row_factor != nullptr ? m.row_factor[row] : 1.0f;
+      out = guided_output(out, c[i + m.unconditional_offset], m.guidance_scale, factor);
+    }
+    return predicted_x0(x, out, r);
   } else {
     const bool per_element = From == Source::gaussian_per_element;
-    return gaussian_posterior(x, per_element ? __ldg(m.prior.means + i) : m.prior.mean,
-                              per_element ? __ldg(m.prior.vars + i) : m.prior.var,
-                              r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar)
+    const PriorView& p = m.prior;
+    const PriorView& u = m.unconditional_prior;
+    return prior_posterior<From>(m, x, per_element ? __ldg(p.means + i) : p.mean,
+                                 per_element ? __ldg(p.vars + i) : p.var,
+                                 per_element && m.guided ? __ldg(u.means + i) : u.mean,
+                                 per_element && m.guided ? __ldg(u.vars + i) : u.var, r)
         .x0;
   }
 }
 
 template <bool Vec, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize)
-    initial_noise_kernel(float* x, std::int64_t batch, std::int64_t dim_, NoiseParams noise) {
+    initial_noise_kernel(float* x, std::int64_t batch, std::int64_t dim_, NoiseParams noise, float scale) {
   const Index dim = static_cast<Index>(dim_);
   const Index gpr = (dim + 3) / 4;
   const Index groups = static_cast<Index>(batch) * gpr;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
-    const float4 z = normal4(noise.seed, static_cast<std::uint64_t>(noise.first_sample) + e.row,
-                             NoiseStream::initial, 0u, e.group);
+    float4 z = normal4(noise.seed, static_cast<std::uint64_t>(noise.first_sample) + e.row,
+                       NoiseStream::initial, 0u, e.group);
+    if (scale != 1.0f) z = make_float4(z.x * scale, z.y * scale, z.z * scale, z.w * scale);
     store_group<Vec>(x + e.base, e.count, z);
   }
 }
@@ -137,10 +171,11 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
   }
 }
 
-// One reverse step of the rule. With a model-output buffer: the folded
-// update, or (Full records) x0_hat formed, processed and optionally written
-// out. With the Gaussian prior fused in: its posterior means x0_hat and
-// eps_hat directly (well conditioned whatever the prediction type).
+// One reverse step of the rule. With a model-output buffer (guided or not):
+// the folded update, or (Full records) x0_hat formed, processed and
+// optionally written out or kept as history. With the Gaussian prior fused
+// in: its posterior means x0_hat and eps_hat directly (well conditioned
+// whatever the prediction type).
 template <bool Vec, bool Full, X0Mode Mode, Source From, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   const Index dim = static_cast<Index>(a.dim);
@@ -148,6 +183,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   const Index groups = static_cast<Index>(a.batch) * gpr;
   const StepRecord r = step_record<Full>(a.steps, a.position);
   const bool noisy = r.sigma != 0.0f;  // false at the last step: no z, no RNG
+  const bool reads_history = r.prev_from_x0_prev != 0.0f && a.history_in != nullptr;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < groups;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const ElementGroup<Index> e = element_group<Vec>(i, gpr, dim);
@@ -159,29 +195,47 @@ __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
               : normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + e.row,
                         NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep), e.group);
     }
+    const float4 x0_prev = reads_history ? load_group<Vec>(a.history_in + e.base, e.count) : splat(0.0f);
     const float scale = Mode == X0Mode::threshold ? a.x0.row_scale[e.row] : 1.0f;
     const auto process = [&](float x0) { return process_x0<Mode>(x0, a.x0.lo, a.x0.hi, scale); };
-    float4 out;
+    // Lane by lane: x0_hat, eps_hat, then the update.
+    const float xs[4] = {x.x, x.y, x.z, x.w}, zs[4] = {z.x, z.y, z.z, z.w},
+                ps[4] = {x0_prev.x, x0_prev.y, x0_prev.z, x0_prev.w};
+    float outs[4], x0s[4];
     if constexpr (From == Source::buffer) {
-      const float4 m = load_group<Vec>(a.model.output + e.base, e.count);
-      if constexpr (!Full) {
-        out = map4([&](float xv, float mv, float zv) { return step_folded(xv, mv, zv, r); }, x, m, z);
-      } else {
-        const float4 x0 = map4([&](float xv, float mv) { return process(predicted_x0(xv, mv, r)); }, x, m);
-        if (a.x0_out != nullptr) store_group<Vec>(a.x0_out + e.base, e.count, x0);
-        out = map4([&](float xv, float mv, float x0v, float zv) { return step_from_x0(xv, mv, x0v, zv, r); },
-                   x, m, x0, z);
+      const float4 m = output_group<Vec>(a.model, e);
+      const float ms[4] = {m.x, m.y, m.z, m.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if constexpr (!Full) {
+          outs[k] = step_folded(xs[k], ms[k], ps[k], zs[k], r);
+        } else {
+          x0s[k] = process(predicted_x0(xs[k], ms[k], r));
+          outs[k] = step_from_x0(xs[k], ms[k], x0s[k], ps[k], zs[k], r);
+        }
+      }
+      if constexpr (Full) {
+        if (a.x0_out != nullptr) store_group<Vec>(a.x0_out + e.base, e.count, make_float4(x0s[0], x0s[1], x0s[2], x0s[3]));
       }
     } else {
-      float4 mean, var;
+      float4 mean, var, u_mean = splat(0.0f), u_var = splat(1.0f);
       prior_group<Vec, From>(a.model.prior, e, mean, var);
-      out = map4(
-          [&](float xv, float mv, float vv, float zv) {
-            const Posterior p = gaussian_posterior(xv, mv, vv, r.sqrt_alpha_bar, r.sqrt_one_minus_alpha_bar);
-            return step_from_posterior(xv, process(p.x0), p.eps, zv, r);
-          },
-          x, mean, var, z);
+      if (a.model.guided) prior_group<Vec, From>(a.model.unconditional_prior, e, u_mean, u_var);
+      const float ms[4] = {mean.x, mean.y, mean.z, mean.w}, vs[4] = {var.x, var.y, var.z, var.w},
+                  ums[4] = {u_mean.x, u_mean.y, u_mean.z, u_mean.w}, uvs[4] = {u_var.x, u_var.y, u_var.z, u_var.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const Posterior p = prior_posterior<From>(a.model, xs[k], ms[k], vs[k], ums[k], uvs[k], r);
+        x0s[k] = process(p.x0);
+        outs[k] = step_from_posterior(xs[k], x0s[k], p.eps, ps[k], zs[k], r);
+      }
     }
+    if constexpr (From != Source::buffer || Full) {
+      if (a.history_out != nullptr) {
+        store_group<Vec>(a.history_out + e.base, e.count, make_float4(x0s[0], x0s[1], x0s[2], x0s[3]));
+      }
+    }
+    const float4 out = make_float4(outs[0], outs[1], outs[2], outs[3]);
     store_group<Vec>(a.x_prev + e.base, e.count, out);
   }
 }
@@ -204,9 +258,8 @@ __global__ void __launch_bounds__(kThresholdBlock) threshold_scale_kernel(Thresh
   const int tid = static_cast<int>(threadIdx.x);
   for (std::int64_t row = blockIdx.x; row < a.batch; row += gridDim.x) {
     const float* x = a.x_t + row * a.dim;
-    const float* out_row = From == Source::buffer ? a.model.output + row * a.dim : nullptr;
     const auto key = [&](std::int64_t i) {
-      return __float_as_uint(fabsf(x0_element<From>(a.model, out_row, i, x[i], r)));
+      return __float_as_uint(fabsf(x0_element<From>(a.model, row, a.dim, i, x[i], r)));
     };
     unsigned prefix = 0, mask = 0;
     unsigned long long remaining = static_cast<unsigned long long>(a.lower);
@@ -268,6 +321,40 @@ __global__ void __launch_bounds__(kThresholdBlock) threshold_scale_kernel(Thresh
   }
 }
 
+// Sums over a row for guidance_rescale's two standard deviations.
+struct GuidanceSums {
+  double c = 0, cc = 0, g = 0, gg = 0;
+  __device__ GuidanceSums operator+(const GuidanceSums& o) const {
+    return {c + o.c, cc + o.cc, g + o.g, gg + o.gg};
+  }
+};
+
+__global__ void __launch_bounds__(kThresholdBlock) guidance_factor_kernel(GuidanceFactorArgs a) {
+  using Reduce = cub::BlockReduce<GuidanceSums, kThresholdBlock>;
+  __shared__ typename Reduce::TempStorage storage;
+  const std::int64_t unconditional = a.batch * a.dim;
+  for (std::int64_t row = blockIdx.x; row < a.batch; row += gridDim.x) {
+    const float* c = a.output + row * a.dim;
+    GuidanceSums sums;
+    for (std::int64_t i = threadIdx.x; i < a.dim; i += kThresholdBlock) {
+      const double cv = c[i], uv = c[i + unconditional];
+      const double g = uv + a.guidance_scale * (cv - uv);
+      sums = sums + GuidanceSums{cv, cv * cv, g, g * g};
+    }
+    const GuidanceSums total = Reduce(storage).Reduce(sums, [](const GuidanceSums& p, const GuidanceSums& q) {
+      return p + q;
+    });
+    if (threadIdx.x == 0) {
+      const double n = static_cast<double>(a.dim);
+      const double var_c = fmax(0.0, total.cc - total.c * total.c / n);
+      const double var_g = fmax(0.0, total.gg - total.g * total.g / n);
+      a.row_factor[row] =
+          var_g == 0.0 ? 1.0f : static_cast<float>(a.rescale * sqrt(var_c / var_g) + (1.0 - a.rescale));
+    }
+    __syncthreads();
+  }
+}
+
 bool use_vector_path(const LaunchConfig& config, std::int64_t dim,
                      std::initializer_list<const void*> pointers) {
   if (!config.vectorize || dim % 4 != 0) return false;
@@ -297,10 +384,12 @@ void dispatch_source(Source s, F&& f) {
 template <bool Full, X0Mode Mode>
 void launch_reverse_as(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream) {
   const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
-  const bool vec =
-      use_vector_path(config, args.dim,
-                      {args.x_t, args.x_prev, args.model.output, args.model.prior.means,
-                       args.model.prior.vars, args.variance_noise, args.x0_out});
+  const bool vec = use_vector_path(
+      config, args.dim,
+      {args.x_t, args.x_prev, args.model.output, args.model.prior.means, args.model.prior.vars,
+       args.model.unconditional_prior.means, args.model.unconditional_prior.vars, args.variance_noise,
+       args.x0_out, args.history_in, args.history_out,
+       args.model.guided && args.model.output ? args.model.output + args.model.unconditional_offset : nullptr});
   dispatch_source(source_of(args.model), [&](auto from) {
     dispatch_bool(vec, [&](auto v) {
       dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
@@ -315,12 +404,12 @@ void launch_reverse_as(const ReverseArgs& args, const LaunchConfig& config, cuda
 }  // namespace
 
 void launch_initial_noise(float* x, std::int64_t batch, std::int64_t dim, NoiseParams noise,
-                          const LaunchConfig& config, cudaStream_t stream) {
+                          float scale, const LaunchConfig& config, cudaStream_t stream) {
   const unsigned blocks = grid_blocks(batch * groups_per_row(dim), config);
   dispatch_bool(use_vector_path(config, dim, {x}), [&](auto vec) {
     dispatch_index(fits_32bit(batch, dim), [&](auto index) {
       initial_noise_kernel<decltype(vec)::value, typename decltype(index)::type>
-          <<<blocks, config.block_size, 0, stream>>>(x, batch, dim, noise);
+          <<<blocks, config.block_size, 0, stream>>>(x, batch, dim, noise, scale);
     });
   });
   DDPM_CUDA_CHECK_LAUNCH("initial_noise_kernel");
@@ -353,8 +442,13 @@ void launch_forward_one_step(const ForwardOneStepArgs& args, const LaunchConfig&
 }
 
 void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream) {
-  const bool full = args.x0.mode != X0Mode::none || args.x0_out != nullptr;
-  if (full != (args.steps.width == kRecordWidthFull)) {
+  // The layout comes with the records. Processing x0_hat needs the full one,
+  // and so does forming it from a model-output buffer (to write it out or
+  // keep it as history); the fused prior forms it itself.
+  const bool full = args.steps.width == kRecordWidthFull;
+  const bool buffer_forms_x0 =
+      args.model.output != nullptr && (args.x0_out != nullptr || args.history_out != nullptr);
+  if (!full && (args.x0.mode != X0Mode::none || buffer_forms_x0)) {
     ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_reverse (record layout)", __FILE__,
                               __LINE__);
   }
@@ -383,6 +477,12 @@ void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream) {
     threshold_scale_kernel<decltype(from)::value><<<blocks, kThresholdBlock, 0, stream>>>(args);
   });
   DDPM_CUDA_CHECK_LAUNCH("threshold_scale_kernel");
+}
+
+void launch_guidance_factors(const GuidanceFactorArgs& args, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>(args.batch < 65535 ? args.batch : 65535);
+  guidance_factor_kernel<<<blocks, kThresholdBlock, 0, stream>>>(args);
+  DDPM_CUDA_CHECK_LAUNCH("guidance_factor_kernel");
 }
 
 int constant_arena_floats() { return kConstantArenaFloats; }

@@ -5,10 +5,15 @@
 //
 //   x0_hat  = x0_from_sample * x_t + x0_from_model * m,   clipped or thresholded
 //   eps_hat = eps_from_sample * x_t + eps_from_model * m
-//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t + sigma * z
+//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t
+//           + prev_from_x0_prev * x0_prev + sigma * z
+// where x0_prev is the previous step's x0_hat (multistep solvers' history;
+// the weight is 0 elsewhere). With classifier-free guidance m itself is
+// u + w (c - u) of the conditional and unconditional outputs (guided_output).
 //
-// Without x0 processing the update is linear in (x_t, m), so it is folded on
-// the host into x_prev = folded_sample * x_t + folded_model * m + sigma * z.
+// Without x0 processing the update is linear in (x_t, m, x0_prev), so it is
+// folded on the host into x_prev = folded_sample * x_t + folded_model * m +
+// prev_from_x0_prev * x0_prev + sigma * z.
 // Forming x0_hat from (x_t, m) is ill conditioned where the prediction
 // type makes it so:
 // with epsilon prediction x0 = (x_t - sqrt(1 - ab) m) / sqrt(ab) amplifies
@@ -22,11 +27,11 @@
 //
 // Records. A kernel reads one StepRecord per step, packed in one of two
 // layouts (the arena of constant_schedule.cuh holds whichever the loop uses):
-//   plain, 8 floats:  folded_sample, folded_model, prev_from_x0, prev_from_eps, prev_from_sample,
-//                     sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
-//   full, 12 floats:  x0_scale, x0_from_sample, x0_from_model, eps_scale, eps_from_sample,
-//                     eps_from_model, prev_from_x0, prev_from_eps, prev_from_sample, sigma,
-//                     sqrt_alpha_bar, sqrt_one_minus_alpha_bar
+//   plain, 9 floats:  folded_sample, folded_model, prev_from_x0, prev_from_eps, prev_from_sample,
+//                     prev_from_x0_prev, sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
+//   full, 13 floats:  x0_scale, x0_from_sample, x0_from_model, eps_scale, eps_from_sample,
+//                     eps_from_model, prev_from_x0, prev_from_eps, prev_from_sample,
+//                     prev_from_x0_prev, sigma, sqrt_alpha_bar, sqrt_one_minus_alpha_bar
 // sqrt_alpha_bar and sqrt_one_minus_alpha_bar (of the step's timestep) serve
 // the analytic predictors fused into the step.
 #include "host_device.cuh"
@@ -37,6 +42,7 @@ struct StepRecord {
   float x0_scale, x0_from_sample, x0_from_model;     // x0_hat = x0_scale (p x_t + q m)
   float eps_scale, eps_from_sample, eps_from_model;  // eps_hat likewise
   float prev_from_x0, prev_from_eps, prev_from_sample;
+  float prev_from_x0_prev;  // the multistep term (0 on first-order steps)
   float sigma;
   float folded_sample, folded_model;
   float sqrt_alpha_bar, sqrt_one_minus_alpha_bar;
@@ -45,8 +51,8 @@ struct StepRecord {
 // What happens to x0_hat before the update.
 enum class X0Mode : int { none = 0, clip = 1, threshold = 2 };
 
-inline constexpr int kRecordWidthPlain = 8;
-inline constexpr int kRecordWidthFull = 12;
+inline constexpr int kRecordWidthPlain = 9;
+inline constexpr int kRecordWidthFull = 13;
 
 // The full layout is needed whenever x0_hat itself is formed: to process it,
 // or to hand it back (pred_original_sample).
@@ -64,18 +70,20 @@ DDPM_HD void pack_step_record(const StepRecord& r, bool full, float* out) {
     out[6] = r.prev_from_x0;
     out[7] = r.prev_from_eps;
     out[8] = r.prev_from_sample;
-    out[9] = r.sigma;
-    out[10] = r.sqrt_alpha_bar;
-    out[11] = r.sqrt_one_minus_alpha_bar;
+    out[9] = r.prev_from_x0_prev;
+    out[10] = r.sigma;
+    out[11] = r.sqrt_alpha_bar;
+    out[12] = r.sqrt_one_minus_alpha_bar;
   } else {
     out[0] = r.folded_sample;
     out[1] = r.folded_model;
     out[2] = r.prev_from_x0;
     out[3] = r.prev_from_eps;
     out[4] = r.prev_from_sample;
-    out[5] = r.sigma;
-    out[6] = r.sqrt_alpha_bar;
-    out[7] = r.sqrt_one_minus_alpha_bar;
+    out[5] = r.prev_from_x0_prev;
+    out[6] = r.sigma;
+    out[7] = r.sqrt_alpha_bar;
+    out[8] = r.sqrt_one_minus_alpha_bar;
   }
 }
 
@@ -93,18 +101,20 @@ DDPM_HD StepRecord unpack_step_record(const float* p) {
     r.prev_from_x0 = p[6];
     r.prev_from_eps = p[7];
     r.prev_from_sample = p[8];
-    r.sigma = p[9];
-    r.sqrt_alpha_bar = p[10];
-    r.sqrt_one_minus_alpha_bar = p[11];
+    r.prev_from_x0_prev = p[9];
+    r.sigma = p[10];
+    r.sqrt_alpha_bar = p[11];
+    r.sqrt_one_minus_alpha_bar = p[12];
   } else {
     r.folded_sample = p[0];
     r.folded_model = p[1];
     r.prev_from_x0 = p[2];
     r.prev_from_eps = p[3];
     r.prev_from_sample = p[4];
-    r.sigma = p[5];
-    r.sqrt_alpha_bar = p[6];
-    r.sqrt_one_minus_alpha_bar = p[7];
+    r.prev_from_x0_prev = p[5];
+    r.sigma = p[6];
+    r.sqrt_alpha_bar = p[7];
+    r.sqrt_one_minus_alpha_bar = p[8];
   }
   return r;
 }
@@ -127,19 +137,28 @@ DDPM_HD float process_x0(float x0, float lo, float hi, float scale) {
   return x0;
 }
 
-// x_prev from the (processed) x0_hat and eps_hat.
-DDPM_HD float step_from_posterior(float x, float x0, float eps, float z, const StepRecord& r) {
-  return r.prev_from_x0 * x0 + r.prev_from_eps * eps + r.prev_from_sample * x + r.sigma * z;
+// x_prev from the (processed) x0_hat and eps_hat, and the previous step's
+// x0_hat (multistep solvers; pass x0 itself where there is none).
+DDPM_HD float step_from_posterior(float x, float x0, float eps, float x0_prev, float z,
+                                  const StepRecord& r) {
+  return r.prev_from_x0 * x0 + r.prev_from_eps * eps + r.prev_from_sample * x +
+         r.prev_from_x0_prev * x0_prev + r.sigma * z;
 }
 
 // x_prev from the (processed) x0_hat and the model output.
-DDPM_HD float step_from_x0(float x, float m, float x0, float z, const StepRecord& r) {
-  return step_from_posterior(x, x0, predicted_eps(x, m, r), z, r);
+DDPM_HD float step_from_x0(float x, float m, float x0, float x0_prev, float z, const StepRecord& r) {
+  return step_from_posterior(x, x0, predicted_eps(x, m, r), x0_prev, z, r);
 }
 
 // x_prev without x0 processing (plain records).
-DDPM_HD float step_folded(float x, float m, float z, const StepRecord& r) {
-  return r.folded_sample * x + r.folded_model * m + r.sigma * z;
+DDPM_HD float step_folded(float x, float m, float x0_prev, float z, const StepRecord& r) {
+  return r.folded_sample * x + r.folded_model * m + r.prev_from_x0_prev * x0_prev + r.sigma * z;
+}
+
+// Classifier-free guidance: u + w (c - u), scaled by the row's rescale
+// factor (1 without guidance_rescale).
+DDPM_HD float guided_output(float conditional, float unconditional, float scale, float factor) {
+  return factor * (unconditional + scale * (conditional - unconditional));
 }
 
 // The weights (w_eps, w_x0) that turn the exact posterior means E[eps | x_t]

@@ -17,11 +17,14 @@ bool cuda_device_usable(std::string* reason) {
 
 std::unique_ptr<Sampler::Engine> make_cuda_engine(EngineSetup) { throw Error(kNotBuilt); }
 
-std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior&, Shape, void*) {
+std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior&, const std::optional<GaussianPrior>&,
+                                              Shape, void*) {
   throw Error(kNotBuilt);
 }
 void predict_gaussian_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
-std::shared_ptr<void> prepare_gmm_device(const GmmSpec&, Shape, void*) { throw Error(kNotBuilt); }
+std::shared_ptr<void> prepare_gmm_device(const GmmSpec&, const std::optional<GmmSpec>&, Shape, void*) {
+  throw Error(kNotBuilt);
+}
 void predict_gmm_device(const void*, const PredictorCall&) { throw Error(kNotBuilt); }
 
 std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork&, const MlpDeviceSettings&,

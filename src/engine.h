@@ -16,6 +16,7 @@ struct EngineSetup {
   Schedule schedule;
   SamplerOptions options;
   std::vector<PlannedStep> plan;
+  double initial_noise_scale = 1.0;
 };
 
 class Sampler::Engine {
@@ -25,6 +26,7 @@ class Sampler::Engine {
   const Schedule& schedule() const { return setup_.schedule; }
   const SamplerOptions& options() const { return setup_.options; }
   const std::vector<PlannedStep>& plan() const { return setup_.plan; }
+  double initial_noise_scale() const { return setup_.initial_noise_scale; }
   virtual Backend backend() const = 0;
   virtual void forward(const ForwardRequest& request) = 0;
   virtual void forward_one_step(const ForwardOneStepRequest& request) = 0;

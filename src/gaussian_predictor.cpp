@@ -65,8 +65,14 @@ void check_prior_fits(const GaussianPrior& prior, std::int64_t dim) {
 
 }  // namespace detail
 
-GaussianPredictor::GaussianPredictor(GaussianPrior prior) : prior_(std::move(prior)) {
+GaussianPredictor::GaussianPredictor(GaussianPrior prior, std::optional<GaussianPrior> unconditional)
+    : prior_(std::move(prior)), unconditional_(std::move(unconditional)) {
   prior_.validate();
+  if (unconditional_) unconditional_->validate();
+}
+
+std::optional<std::int32_t> GaussianPredictor::unconditional_label() const {
+  return unconditional_ ? std::optional<std::int32_t>(kUnconditionalLabel) : std::nullopt;
 }
 
 GaussianPredictor::~GaussianPredictor() = default;
@@ -74,11 +80,15 @@ GaussianPredictor::~GaussianPredictor() = default;
 void GaussianPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape,
                                 void* stream) {
   detail::check_prior_fits(prior_, shape.dim);
-  if (memory == Memory::device) device_ = detail::prepare_gaussian_device(prior_, shape, stream);
+  if (unconditional_) detail::check_prior_fits(*unconditional_, shape.dim);
+  if (memory == Memory::device) {
+    device_ = detail::prepare_gaussian_device(prior_, unconditional_, shape, stream);
+  }
 }
 
 void GaussianPredictor::predict(const PredictorCall& call) {
   detail::check_prior_fits(prior_, call.shape.dim);
+  if (unconditional_) detail::check_prior_fits(*unconditional_, call.shape.dim);
   if (call.memory == Memory::device) {
     if (!device_) throw Error("GaussianPredictor: call prepare() before predicting on a device");
     detail::predict_gaussian_device(device_.get(), call);
@@ -86,16 +96,21 @@ void GaussianPredictor::predict(const PredictorCall& call) {
   }
   detail::check_host_call(call);
   const std::int64_t dim = call.shape.dim;
-  const float scalar_var = prior_.std * prior_.std;
   float* output = detail::output_of(call);
   for (std::int64_t row = 0; row < call.shape.batch; ++row) {
-    const detail::PredictorStep p =
-        detail::predictor_step(*call.schedule, detail::row_step(call, row), call.prediction_type);
+    const bool unconditional = detail::unconditional_row(call, row);
+    if (unconditional && !unconditional_) {
+      throw Error("row " + std::to_string(row) +
+                  " asks for the unconditional prior, but this gaussian predictor has none");
+    }
+    const GaussianPrior& prior = unconditional ? *unconditional_ : prior_;
+    const detail::PredictorStep p = detail::predictor_step_for(call, row);
     const float* x = call.x_t + row * dim;
     float* out = output + row * dim;
+    const float scalar_var = prior.std * prior.std;
     for (std::int64_t i = 0; i < dim; ++i) {
-      const float mean = prior_.means.empty() ? prior_.mean : prior_.means[i];
-      const float var = prior_.stds.empty() ? scalar_var : prior_.stds[i] * prior_.stds[i];
+      const float mean = prior.means.empty() ? prior.mean : prior.means[i];
+      const float var = prior.stds.empty() ? scalar_var : prior.stds[i] * prior.stds[i];
       out[i] = kernels::gaussian_model_output(x[i], mean, var, p.a, p.b, p.weights);
     }
   }

@@ -110,14 +110,30 @@ kernels::GmmParams GmmTables::params(std::int64_t dim) const {
 
 }  // namespace detail
 
+// The host path's tables of both mixtures, and the per-component constants
+// of the call's step.
 struct GmmPredictor::HostState {
-  detail::GmmTables tables;
-  std::vector<kernels::GmmComponentStep> step;  // per component, for the call's step
+  detail::GmmTables tables, unconditional;
+  std::vector<kernels::GmmComponentStep> step, unconditional_step;
 };
 
-GmmPredictor::GmmPredictor(GmmSpec spec) : spec_(std::move(spec)) { spec_.validate(); }
+GmmPredictor::GmmPredictor(GmmSpec spec, std::optional<GmmSpec> unconditional)
+    : spec_(std::move(spec)), unconditional_(std::move(unconditional)) {
+  spec_.validate();
+  if (unconditional_) {
+    unconditional_->validate();
+    if (unconditional_->dim() != spec_.dim()) {
+      throw Error("the unconditional GMM has dimension " + std::to_string(unconditional_->dim()) +
+                  " but the conditional one " + std::to_string(spec_.dim()));
+    }
+  }
+}
 
 GmmPredictor::~GmmPredictor() = default;
+
+std::optional<std::int32_t> GmmPredictor::unconditional_label() const {
+  return unconditional_ ? std::optional<std::int32_t>(kUnconditionalLabel) : std::nullopt;
+}
 
 namespace {
 void check_gmm_dim(const GmmSpec& spec, std::int64_t dim) {
@@ -126,11 +142,21 @@ void check_gmm_dim(const GmmSpec& spec, std::int64_t dim) {
                 std::to_string(dim));
   }
 }
+
+// The per-component constants of one step for `tables`.
+void fill_step(const detail::GmmTables& tables, std::int64_t dim, const detail::PredictorStep& p,
+               std::vector<kernels::GmmComponentStep>& step) {
+  const kernels::GmmParams params = tables.params(dim);
+  step.resize(static_cast<std::size_t>(params.components));
+  for (int k = 0; k < params.components; ++k) {
+    step[static_cast<std::size_t>(k)] = kernels::gmm_component_step(params, k, p.a, p.b, p.weights);
+  }
+}
 }  // namespace
 
 void GmmPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape, void* stream) {
   check_gmm_dim(spec_, shape.dim);
-  if (memory == Memory::device) device_ = detail::prepare_gmm_device(spec_, shape, stream);
+  if (memory == Memory::device) device_ = detail::prepare_gmm_device(spec_, unconditional_, shape, stream);
 }
 
 void GmmPredictor::predict(const PredictorCall& call) {
@@ -141,35 +167,41 @@ void GmmPredictor::predict(const PredictorCall& call) {
     return;
   }
   detail::check_host_call(call);
-  if (!host_) host_ = std::make_shared<HostState>(HostState{detail::make_gmm_tables(spec_), {}});
-  const kernels::GmmParams params = host_->tables.params(spec_.dim());
-  // With one step for the batch, the per-component constants are computed once.
-  const kernels::GmmComponentStep* step = nullptr;
-  if (call.steps == nullptr) {
-    const detail::PredictorStep p =
-        detail::predictor_step(*call.schedule, call.step, call.prediction_type);
-    host_->step.resize(static_cast<std::size_t>(params.components));
-    for (int k = 0; k < params.components; ++k) {
-      host_->step[static_cast<std::size_t>(k)] = kernels::gmm_component_step(params, k, p.a, p.b, p.weights);
-    }
-    step = host_->step.data();
+  if (!host_) {
+    host_ = std::make_shared<HostState>();
+    host_->tables = detail::make_gmm_tables(spec_);
+    if (unconditional_) host_->unconditional = detail::make_gmm_tables(*unconditional_);
   }
   const std::int64_t dim = call.shape.dim;
+  for (std::int64_t row = 0; row < (call.class_labels ? call.shape.batch : 0); ++row) {
+    if (detail::unconditional_row(call, row) && !unconditional_) {
+      throw Error("row " + std::to_string(row) +
+                  " asks for the unconditional mixture, but this GMM predictor has none");
+    }
+  }
+  // With one step for the batch, the per-component constants are computed once.
+  const bool uniform = call.steps == nullptr;
+  const detail::PredictorStep step = detail::predictor_step_for(call, 0);
+  if (uniform) {
+    fill_step(host_->tables, dim, step, host_->step);
+    if (unconditional_) fill_step(host_->unconditional, dim, step, host_->unconditional_step);
+  }
   float* output = detail::output_of(call);
   // Rows are independent; chunks of rows go to all hardware threads.
   constexpr std::int64_t kRowsPerChunk = 4096;
   const std::int64_t chunks = (call.shape.batch + kRowsPerChunk - 1) / kRowsPerChunk;
-  const detail::PredictorStep uniform =
-      detail::predictor_step(*call.schedule, call.step, call.prediction_type);
   cpu::parallel_for(chunks, 0, [&](std::int64_t chunk) {
-    std::vector<double> cache(static_cast<std::size_t>(params.components));
+    std::vector<double> cache(std::max(host_->tables.log_weights.size(),
+                                       host_->unconditional.log_weights.size()));
     const std::int64_t end = std::min(call.shape.batch, (chunk + 1) * kRowsPerChunk);
     for (std::int64_t row = chunk * kRowsPerChunk; row < end; ++row) {
-      const detail::PredictorStep p =
-          step ? uniform
-               : detail::predictor_step(*call.schedule, detail::row_step(call, row), call.prediction_type);
-      kernels::gmm_row_output(call.x_t + row * dim, output + row * dim, params, step, p.a, p.b,
-                              p.weights, cache.data());
+      const bool unconditional = detail::unconditional_row(call, row);
+      const detail::GmmTables& tables = unconditional ? host_->unconditional : host_->tables;
+      const detail::PredictorStep p = uniform ? step : detail::predictor_step_for(call, row);
+      const kernels::GmmComponentStep* constants =
+          uniform ? (unconditional ? host_->unconditional_step.data() : host_->step.data()) : nullptr;
+      kernels::gmm_row_output(call.x_t + row * dim, output + row * dim, tables.params(dim), constants,
+                              p.a, p.b, p.weights, cache.data());
     }
   });
 }

@@ -92,6 +92,11 @@ void MlpPredictor::prepare(const Schedule& schedule, Memory memory, Shape shape,
   if (!m.labels.empty()) detail::upload_mlp_labels(*m.device, m.labels, stream);
 }
 
+std::optional<std::int32_t> MlpPredictor::unconditional_label() const {
+  if (num_classes() == 0) return std::nullopt;
+  return null_label();
+}
+
 void MlpPredictor::predict(const PredictorCall& call) {
   Impl& m = *impl_;
   if (call.shape.dim != m.net.dim) {

@@ -20,12 +20,30 @@ struct PredictorStep {
   kernels::OutputWeights weights{1.0f, 0.0f};
 };
 
-inline PredictorStep predictor_step(const Schedule& s, int t, PredictionType type) {
+inline PredictorStep predictor_step_at(double alpha_bar, PredictionType type) {
   PredictorStep p;
-  p.a = static_cast<float>(s.sqrt_alpha_bar()[static_cast<std::size_t>(t)]);
-  p.b = static_cast<float>(s.sqrt_one_minus_alpha_bar()[static_cast<std::size_t>(t)]);
+  p.a = static_cast<float>(std::sqrt(alpha_bar));
+  p.b = static_cast<float>(std::sqrt(1.0 - alpha_bar));
   p.weights = kernels::output_weights(static_cast<int>(type), p.a, p.b);
   return p;
+}
+
+inline PredictorStep predictor_step(const Schedule& s, int t, PredictionType type) {
+  return predictor_step_at(s.alpha_bar()[static_cast<std::size_t>(t)], type);
+}
+
+// The step of row `row` of a call: the loop's alpha_bar when it gives one
+// (a solver's sigma may fall between timesteps), else the schedule's.
+inline PredictorStep predictor_step_for(const PredictorCall& call, std::int64_t row) {
+  if (call.steps == nullptr && call.alpha_bar >= 0.0) {
+    return predictor_step_at(call.alpha_bar, call.prediction_type);
+  }
+  return predictor_step(*call.schedule, row_step(call, row), call.prediction_type);
+}
+
+// Whether row `row` asks for the unconditional model (kUnconditionalLabel).
+inline bool unconditional_row(const PredictorCall& call, std::int64_t row) {
+  return call.class_labels != nullptr && call.class_labels[row] == kUnconditionalLabel;
 }
 
 // The output buffer of a call (model_output, or eps when only that is set).

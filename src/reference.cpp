@@ -103,11 +103,11 @@ ForwardResult forward(const Schedule& s, const std::vector<double>& x0, Shape sh
   return result;
 }
 
-Model gaussian_model(const Schedule& s, Shape shape, const GaussianPrior& prior,
+Model gaussian_model(const Schedule&, Shape shape, const GaussianPrior& prior,
                      PredictionType type) {
-  return [&s, shape, prior, type](const std::vector<double>& x, int t) {
-    const double a = std::sqrt(at(s.alpha_bar(), t));
-    const double b = std::sqrt(1.0 - at(s.alpha_bar(), t));
+  return [shape, prior, type](const std::vector<double>& x, double, double alpha_bar) {
+    const double a = std::sqrt(alpha_bar);
+    const double b = std::sqrt(1.0 - alpha_bar);
     std::vector<double> out(x.size());
     for (std::size_t k = 0; k < x.size(); ++k) {
       const std::size_t i = k % static_cast<std::size_t>(shape.dim);
@@ -125,10 +125,10 @@ Model gaussian_model(const Schedule& s, Shape shape, const GaussianPrior& prior,
   };
 }
 
-Model gmm_model(const Schedule& s, Shape shape, const GmmSpec& spec, PredictionType type) {
-  return [&s, shape, spec, type](const std::vector<double>& x, int t) {
-    const double a = std::sqrt(at(s.alpha_bar(), t));
-    const double b = std::sqrt(1.0 - at(s.alpha_bar(), t));
+Model gmm_model(const Schedule&, Shape shape, const GmmSpec& spec, PredictionType type) {
+  return [shape, spec, type](const std::vector<double>& x, double, double alpha_bar) {
+    const double a = std::sqrt(alpha_bar);
+    const double b = std::sqrt(1.0 - alpha_bar);
     const std::size_t dim = static_cast<std::size_t>(shape.dim);
     const std::size_t k_count = spec.weights.size();
     std::vector<double> out(x.size(), 0.0);
@@ -175,6 +175,7 @@ SampleSettings settings_for(const SamplerOptions& o) {
   r.set_alpha_to_one = o.set_alpha_to_one;
   r.num_inference_steps = o.num_inference_steps;
   r.timestep_spacing = o.timestep_spacing;
+  r.use_karras_sigmas = o.use_karras_sigmas;
   r.steps_offset = o.steps_offset;
   r.timesteps = o.timesteps;
   return r;
@@ -189,7 +190,7 @@ std::vector<int> timesteps(const Schedule& s, const SampleSettings& settings) {
     for (int t = T - 1; t >= 0; --t) out.push_back(t);
     return out;
   }
-  switch (settings.timestep_spacing) {
+  switch (settings.timestep_spacing.value_or(TimestepSpacing::leading)) {
     case TimestepSpacing::linspace: {
       // np.linspace(0, T - 1, n).round()[::-1]
       const double step = n > 1 ? (T - 1.0) / (n - 1) : 0.0;
@@ -361,22 +362,43 @@ std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::
 
 std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,
                            const SampleSettings& settings) {
+  const bool solver = is_solver(settings.sampler);
+  const SolverPlan plan = solver ? solver_plan(s, settings) : SolverPlan{};
   std::vector<double> x;
   if (settings.x_T) {
     x = *settings.x_T;
   } else {
+    // Solvers start from init_noise_sigma * z in their own variables.
+    const double sigma_max = solver ? plan.sigmas.front() : 0.0;
+    const double scale = solver ? plan.init_noise_sigma / std::sqrt(1.0 + sigma_max * sigma_max) : 1.0;
     for (std::int64_t row = 0; row < shape.batch; ++row) {
       const std::vector<double> z = normals(key.seed, static_cast<std::uint64_t>(key.first_sample + row),
                                             kernels::NoiseStream::initial, 0, shape.dim);
-      x.insert(x.end(), z.begin(), z.end());
+      for (double v : z) x.push_back(static_cast<double>(static_cast<float>(v) * static_cast<float>(scale)));
     }
+  }
+  if (solver) {
+    std::vector<double> previous_x0;
+    bool running = settings.start_step < 0;
+    for (std::size_t i = 0; i < plan.timesteps.size(); ++i) {
+      const int t = static_cast<int>(std::nearbyint(plan.timesteps[i]));
+      if (t == settings.start_step) running = true;
+      if (!running) continue;
+      const double sigma = plan.sigmas[i];
+      std::vector<double> x0;
+      x = solver_step(s, settings, plan, i, x, model(x, plan.timesteps[i], 1.0 / (1.0 + sigma * sigma)),
+                      shape, key, previous_x0.empty() ? nullptr : &previous_x0, nullptr, &x0);
+      previous_x0 = std::move(x0);
+      if (t == settings.end_step) break;
+    }
+    return x;
   }
   const std::vector<int> list = timesteps(s, settings);
   bool running = settings.start_step < 0;
   for (int t : list) {
     if (t == settings.start_step) running = true;
     if (!running) continue;
-    x = reverse_step(s, x, model(x, t), shape, t, key, settings);
+    x = reverse_step(s, x, model(x, t, at(s.alpha_bar(), t)), shape, t, key, settings);
     if (t == settings.end_step) break;
   }
   return x;

@@ -34,9 +34,11 @@ ForwardResult forward(const Schedule& schedule, const std::vector<double>& x0, S
                       const std::vector<int>& step_per_row, const std::vector<double>* eps,
                       NoiseKey key);
 
-// The model output (in the settings' prediction type) for the whole batch at timestep t.
-using Model = std::function<std::vector<double>(const std::vector<double>& x_t, int t)>;
-using EpsModel = Model;  // the name from before prediction types
+// The model output (in the settings' prediction type) for the whole batch
+// x_t at model time t, where x_t has the given alpha_bar (the schedule's at t
+// for DDPM/DDIM; 1 / (1 + sigma^2) for the sigma-space solvers).
+using Model = std::function<std::vector<double>(const std::vector<double>& x_t, double t,
+                                                double alpha_bar)>;
 // The exact posterior means of the analytic priors, as eps, x0 or v.
 Model gaussian_model(const Schedule& schedule, Shape shape, const GaussianPrior& prior,
                      PredictionType type = PredictionType::epsilon);
@@ -56,7 +58,8 @@ struct SampleSettings {
   double eta = 0.0;
   bool set_alpha_to_one = true;
   int num_inference_steps = 0;  // 0: every step
-  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  std::optional<TimestepSpacing> timestep_spacing;  // empty: the sampler's diffusers default
+  bool use_karras_sigmas = false;
   int steps_offset = 0;
   std::vector<int> timesteps;  // explicit list
   int start_step = -1;                    // a timestep of the list; -1: the first
@@ -100,6 +103,29 @@ std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::
                                           int t, NoiseKey key, const SampleSettings& settings,
                                           const std::vector<double>* noise = nullptr,
                                           std::vector<double>* x0_out = nullptr);
+
+// The sigma-space solvers (dpmpp_2m, dpmpp_2m_sde, euler, euler_ancestral)
+// as diffusers' schedulers run them: their timesteps (fractional for Euler),
+// sigmas (one more: the final 0) and init_noise_sigma (in diffusers' own
+// terms: Euler's x_s = sqrt(1 + sigma^2) x).
+struct SolverPlan {
+  std::vector<double> timesteps;
+  std::vector<double> sigmas;
+  double init_noise_sigma = 1.0;
+};
+SolverPlan solver_plan(const Schedule& schedule, const SampleSettings& settings);
+bool is_solver(SamplerKind kind);
+
+// One solver step i on the variance-preserving x_t (the engine's state),
+// computed in the solver's own variables; `previous_x0` is the previous
+// step's x0_hat (dpmpp: null at first order), `noise` the step's z (null:
+// the engine's draw for step i). x0_hat goes to x0_out when set.
+std::vector<double> solver_step(const Schedule& schedule, const SampleSettings& settings,
+                                const SolverPlan& plan, std::size_t i, const std::vector<double>& x_t,
+                                const std::vector<double>& model_output, Shape shape, NoiseKey key,
+                                const std::vector<double>* previous_x0,
+                                const std::vector<double>* noise = nullptr,
+                                std::vector<double>* x0_out = nullptr);
 
 // The whole reverse loop over timesteps(), from start_step to end_step.
 std::vector<double> sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,

@@ -27,7 +27,10 @@ PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArray
   call.eps = arrays.model_output;
   call.prediction_type = engine.options().prediction_type;
   call.shape = shape;
-  call.step = engine.plan()[static_cast<std::size_t>(position)].timestep;
+  const PlannedStep& step = engine.plan()[static_cast<std::size_t>(position)];
+  call.step = step.timestep;
+  call.timestep = static_cast<float>(step.model_timestep);
+  call.alpha_bar = step.alpha_bar;
   call.first_sample = first_sample;
   call.schedule = &engine.schedule();
   call.class_labels = arrays.class_labels;

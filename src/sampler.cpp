@@ -3,6 +3,7 @@
 
 #include "ddpm/error.h"
 #include "engine.h"
+#include "guidance.h"
 #include "step_plan.h"
 #include "validate.h"
 
@@ -32,8 +33,9 @@ std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
 Sampler::Sampler(Schedule schedule, SamplerOptions options) {
   detail::validate_options(options);
   if (options.rescale_betas_zero_snr) schedule = schedule.rescaled_zero_terminal_snr();
-  std::vector<PlannedStep> plan = detail::make_plan(schedule, options);
-  engine_ = make_engine({std::move(schedule), std::move(options), std::move(plan)});
+  detail::Plan plan = detail::make_plan(schedule, options);
+  engine_ = make_engine({std::move(schedule), std::move(options), std::move(plan.steps),
+                         plan.initial_noise_scale});
 }
 
 Sampler::~Sampler() = default;
@@ -44,6 +46,7 @@ Backend Sampler::backend() const { return engine_->backend(); }
 const Schedule& Sampler::schedule() const { return engine_->schedule(); }
 const SamplerOptions& Sampler::options() const { return engine_->options(); }
 const std::vector<PlannedStep>& Sampler::plan() const { return engine_->plan(); }
+double Sampler::initial_noise_scale() const { return engine_->initial_noise_scale(); }
 
 std::vector<int> Sampler::timesteps() const {
   std::vector<int> out;
@@ -73,6 +76,7 @@ void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
   detail::validate(request, schedule());
   const detail::LoopRange range = detail::resolve_loop_range(request, plan());
   detail::check_plan_range(plan(), range.first, range.last);
+  detail::check_guidance(request, predictor);
   if (!predictor.supports(request.memory) &&
       !(engine_->backend() == Backend::cuda && predictor.supports(Memory::device))) {
     throw Error("the noise predictor does not support " +

@@ -86,6 +86,12 @@ std::string to_string(ScheduleKind kind) {
 }
 
 Schedule Schedule::from_spec(const ScheduleSpec& spec) {
+  Schedule schedule = build_from_spec(spec);
+  schedule.kind_ = spec.kind;
+  return schedule;
+}
+
+Schedule Schedule::build_from_spec(const ScheduleSpec& spec) {
   if (spec.kind == ScheduleKind::custom) return from_betas(spec.betas);
   check_steps(spec.steps);
   switch (spec.kind) {
@@ -152,7 +158,9 @@ Schedule Schedule::rescaled_zero_terminal_snr() const {
       throw Error(msg.str());
     }
   }
-  return Schedule(std::move(betas), true);
+  Schedule rescaled(std::move(betas), true);
+  rescaled.kind_ = kind_;  // the same kind, shifted to zero terminal SNR
+  return rescaled;
 }
 
 Schedule::Schedule(std::vector<double> betas, bool allow_terminal_one) : beta_(std::move(betas)) {

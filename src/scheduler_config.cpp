@@ -103,7 +103,9 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   const std::string default_variance = c.class_name == "DDPMScheduler" ? "fixed_small" : "fixed_large";
   o.variance = variance_kind(get<std::string>(j, "variance_type", default_variance));
   o.prediction_type = parse_named(j, "prediction_type", "epsilon", parse_prediction_type);
-  o.timestep_spacing = parse_named(j, "timestep_spacing", "leading", parse_timestep_spacing);
+  if (j.contains("timestep_spacing") && !j.at("timestep_spacing").is_null()) {
+    o.timestep_spacing = parse_named(j, "timestep_spacing", "leading", parse_timestep_spacing);
+  }
   o.steps_offset = get<int>(j, "steps_offset", 0);
   o.thresholding = get<bool>(j, "thresholding", false);
   o.dynamic_thresholding_ratio = get<double>(j, "dynamic_thresholding_ratio", 0.995);

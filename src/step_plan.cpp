@@ -7,7 +7,6 @@
 
 #include "ddpm/error.h"
 #include "rules/step_rule.h"
-#include "timesteps.h"
 
 namespace ddpm::detail {
 namespace {
@@ -50,7 +49,7 @@ void check_representable(PlannedStep& s) {
   if (!s.error.empty()) return;
   for (double c : {s.x0_from_sample, s.x0_from_model_output, s.eps_from_sample,
                    s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps, s.prev_from_sample,
-                   s.sigma}) {
+                   s.prev_from_x0_prev, s.sigma}) {
     if (!std::isfinite(c) || std::abs(c) > 1e30) {
       std::ostringstream msg;
       msg << "the step at timestep " << s.timestep << " has a coefficient of " << c
@@ -83,21 +82,17 @@ void check_thresholding(const SamplerOptions& o) {
 
 }  // namespace
 
-std::vector<PlannedStep> make_plan(const Schedule& schedule, const SamplerOptions& options) {
+Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
   check_thresholding(options);
   const RuleEntry& rule = rule_for(options.sampler);
   rule.check(options);
-  const std::vector<int> timesteps = make_timesteps(schedule.steps(), options);
-  const RuleContext ctx{schedule, options, timesteps};
-  std::vector<PlannedStep> plan(timesteps.size());
-  for (std::size_t i = 0; i < timesteps.size(); ++i) {
-    PlannedStep& s = plan[i];
-    rule.plan_step(ctx, i, s);
+  RulePlan planned = rule.plan(schedule, options);
+  for (PlannedStep& s : planned.steps) {
     s.beta = 1.0 - s.alpha_bar / s.alpha_bar_prev;
     fill_prediction(s, options.prediction_type);
     check_representable(s);
   }
-  return plan;
+  return {std::move(planned.steps), planned.initial_noise_scale};
 }
 
 namespace {
@@ -119,6 +114,7 @@ kernels::StepRecord make_step_record(const PlannedStep& s) {
   r.prev_from_x0 = f(s.prev_from_x0);
   r.prev_from_eps = f(s.prev_from_eps);
   r.prev_from_sample = f(s.prev_from_sample);
+  r.prev_from_x0_prev = f(s.prev_from_x0_prev);
   r.sigma = f(s.sigma);
   // The same update with x0_hat and eps_hat substituted, in double.
   r.folded_sample = f(s.prev_from_x0 * s.x0_from_sample + s.prev_from_eps * s.eps_from_sample +
@@ -138,6 +134,20 @@ std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep
     records.push_back(s.error.empty() ? make_step_record(s) : kernels::StepRecord{});
   }
   return records;
+}
+
+PlannedStep first_order(PlannedStep step) {
+  step.prev_from_x0 += step.prev_from_x0_prev;
+  step.prev_from_x0_prev = 0.0;
+  step.order = 1;
+  return step;
+}
+
+bool multistep(const std::vector<PlannedStep>& plan, int first, int last) {
+  for (int i = first; i <= last; ++i) {
+    if (plan[static_cast<std::size_t>(i)].order > 1) return true;
+  }
+  return false;
 }
 
 kernels::X0Mode x0_mode(const SamplerOptions& options) {

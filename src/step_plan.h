@@ -13,12 +13,24 @@ namespace ddpm::detail {
 // Validates the options against the schedule (throws ddpm::Error naming the
 // option) and plans every step. Steps that cannot run carry an error, which
 // is thrown when a request uses them (check_plan_range).
-std::vector<PlannedStep> make_plan(const Schedule& schedule, const SamplerOptions& options);
+struct Plan {
+  std::vector<PlannedStep> steps;
+  double initial_noise_scale = 1.0;
+};
+Plan make_plan(const Schedule& schedule, const SamplerOptions& options);
 
 // The float record of a planned step; the model-output side of the
 // conversion is folded in for the plain layout.
 kernels::StepRecord make_step_record(const PlannedStep& step);
 std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep>& plan);
+
+// The step at first order: a second-order step whose history is missing
+// (the first step of a piece started without it) takes the previous x0_hat
+// to be this one, which is the first-order update.
+PlannedStep first_order(PlannedStep step);
+
+// Whether any step of plan[first .. last] combines two model outputs.
+bool multistep(const std::vector<PlannedStep>& plan, int first, int last);
 
 // Whether the loop forms x0_hat: to clip or threshold it.
 kernels::X0Mode x0_mode(const SamplerOptions& options);

@@ -8,22 +8,38 @@
 #include <string>
 
 #include "ddpm/error.h"
+#include "rules/step_rule.h"
 
 namespace ddpm::detail {
-namespace {
 
-// np.round: half to even.
 long long round_half_even(double v) { return static_cast<long long>(std::nearbyint(v)); }
 
-// np.linspace(0, T - 1, n).round()[::-1]: y_i = i * ((T - 1) / (n - 1)), last = T - 1.
+// y_i = start + i * ((stop - start) / (n - 1)), the last exactly `stop`.
+std::vector<double> numpy_linspace(double start, double stop, int n) {
+  std::vector<double> out(static_cast<std::size_t>(n));
+  const double step = n > 1 ? (stop - start) / (n - 1) : 0.0;
+  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i * step + start;
+  if (n > 1) out.back() = stop;
+  return out;
+}
+
+// ceil((0 - start) / -ratio) elements, filled as start + i * delta with
+// delta = (start - ratio) - start.
+std::vector<double> numpy_arange_down(double start, double ratio) {
+  const auto length = static_cast<long long>(std::ceil((0.0 - start) / -ratio));
+  const double delta = (start + -ratio) - start;
+  std::vector<double> out;
+  for (long long i = 0; i < length; ++i) out.push_back(start + static_cast<double>(i) * delta);
+  return out;
+}
+
+namespace {
+
+// np.linspace(0, T - 1, n).round()[::-1].
 std::vector<long long> linspace_timesteps(int steps, int n) {
-  std::vector<long long> out(static_cast<std::size_t>(n));
-  const double stop = steps - 1;
-  const double step = n > 1 ? stop / (n - 1) : 0.0;
-  for (int i = 0; i < n; ++i) {
-    const double y = (i == n - 1 && n > 1) ? stop : i * step;
-    out[static_cast<std::size_t>(n - 1 - i)] = round_half_even(y);
-  }
+  const std::vector<double> y = numpy_linspace(0.0, steps - 1, n);
+  std::vector<long long> out;
+  for (auto it = y.rbegin(); it != y.rend(); ++it) out.push_back(round_half_even(*it));
   return out;
 }
 
@@ -35,15 +51,12 @@ std::vector<long long> leading_timesteps(int steps, int n, int offset) {
   return out;
 }
 
-// np.round(np.arange(T, 0, -T / n)) - 1. np.arange has ceil((0 - T) / -r)
-// elements, filled as T + i * delta with delta = (T - r) - T.
+// np.round(np.arange(T, 0, -T / n)) - 1.
 std::vector<long long> trailing_timesteps(int steps, int n) {
-  const double ratio = static_cast<double>(steps) / n;
-  const double start = steps;
-  const auto length = static_cast<long long>(std::ceil((0.0 - start) / -ratio));
-  const double delta = (start + -ratio) - start;
   std::vector<long long> out;
-  for (long long i = 0; i < length; ++i) out.push_back(round_half_even(start + i * delta) - 1);
+  for (double v : numpy_arange_down(steps, static_cast<double>(steps) / n)) {
+    out.push_back(round_half_even(v) - 1);
+  }
   return out;
 }
 
@@ -56,7 +69,9 @@ std::string list_preview(const std::vector<long long>& values) {
   return text;
 }
 
-void check_list(const std::vector<long long>& values, int steps, const std::string& what) {
+}  // namespace
+
+void check_timestep_list(const std::vector<long long>& values, int steps, const std::string& what) {
   if (values.empty()) throw Error(what + " is empty");
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (values[i] < 0 || values[i] >= steps) {
@@ -69,8 +84,6 @@ void check_list(const std::vector<long long>& values, int steps, const std::stri
     }
   }
 }
-
-}  // namespace
 
 std::vector<int> make_timesteps(int steps, const SamplerOptions& o) {
   std::vector<long long> values;
@@ -94,18 +107,19 @@ std::vector<int> make_timesteps(int steps, const SamplerOptions& o) {
     if (o.steps_offset < 0) {
       throw Error("steps offset " + std::to_string(o.steps_offset) + " is negative");
     }
-    switch (o.timestep_spacing) {
+    const TimestepSpacing spacing = spacing_of(o);
+    switch (spacing) {
       case TimestepSpacing::linspace: values = linspace_timesteps(steps, n); break;
       case TimestepSpacing::leading: values = leading_timesteps(steps, n, o.steps_offset); break;
       case TimestepSpacing::trailing: values = trailing_timesteps(steps, n); break;
     }
-    what = "the " + to_string(o.timestep_spacing) + " timesteps of " + std::to_string(n) +
+    what = "the " + to_string(spacing) + " timesteps of " + std::to_string(n) +
            " inference steps" +
-           (o.timestep_spacing == TimestepSpacing::leading && o.steps_offset != 0
+           (spacing == TimestepSpacing::leading && o.steps_offset != 0
                 ? " with steps offset " + std::to_string(o.steps_offset)
                 : std::string());
   }
-  check_list(values, steps, what);
+  check_timestep_list(values, steps, what);
   return {values.begin(), values.end()};
 }
 

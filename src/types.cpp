@@ -29,8 +29,13 @@ std::string name_of(Enum value, const std::pair<const char*, Enum> (&names)[N]) 
 
 constexpr std::pair<const char*, VarianceKind> kVariances[] = {
     {"beta", VarianceKind::beta}, {"posterior", VarianceKind::posterior}};
-constexpr std::pair<const char*, SamplerKind> kSamplers[] = {{"ddpm", SamplerKind::ddpm},
-                                                             {"ddim", SamplerKind::ddim}};
+constexpr std::pair<const char*, SamplerKind> kSamplers[] = {
+    {"ddpm", SamplerKind::ddpm},
+    {"ddim", SamplerKind::ddim},
+    {"dpmpp_2m", SamplerKind::dpmpp_2m},
+    {"dpmpp_2m_sde", SamplerKind::dpmpp_2m_sde},
+    {"euler", SamplerKind::euler},
+    {"euler_ancestral", SamplerKind::euler_ancestral}};
 constexpr std::pair<const char*, PredictionType> kPredictionTypes[] = {
     {"epsilon", PredictionType::epsilon},
     {"sample", PredictionType::sample},

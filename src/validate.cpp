@@ -102,11 +102,13 @@ void validate(const ReverseStepRequest& r, const Schedule& schedule) {
   if (!r.pred_original_sample.empty()) {
     validate_size(r.pred_original_sample.size(), r.shape, "pred_original_sample output");
   }
+  if (!r.previous_x0.empty()) validate_size(r.previous_x0.size(), r.shape, "previous x0");
   schedule.check_step(r.step);
   if (on_host(r.memory)) {
     validate_finite(r.x_t, "x_t");
     validate_finite(r.model_output, "model output");
     if (!r.variance_noise.empty()) validate_finite(r.variance_noise, "variance noise");
+    if (!r.previous_x0.empty()) validate_finite(r.previous_x0, "previous x0");
   }
 }
 
@@ -133,7 +135,10 @@ void validate(const SampleRequest& r, const Schedule& /*schedule*/) {
     throw Error("class labels has " + std::to_string(r.class_labels.size()) +
                 " entries but the batch has " + std::to_string(r.shape.batch));
   }
+  if (!r.history.empty()) validate_size(r.history.size(), r.shape, "history");
+  if (r.history_given && r.history.empty()) throw Error("history_given without a history array");
   if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
+  if (r.history_given && on_host(r.memory)) validate_finite(r.history, "history");
 }
 
 }  // namespace ddpm::detail

@@ -17,27 +17,27 @@ constexpr int kDevice = 97;
 int floats_for(int steps, bool full) { return steps * kernels::record_width(full); }
 
 TEST(ConstantArena, OnePlanFitsUpToTheDocumentedStepCount) {
-  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1920, false)).valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1921, false)).valid());
-  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1280, true)).valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1281, true)).valid());
+  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1706, false)).valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1707, false)).valid());
+  EXPECT_TRUE(ConstantRegion::acquire(kDevice, floats_for(1181, true)).valid());
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(1182, true)).valid());
 }
 
-TEST(ConstantArena, OnePlanOfAThousandStepsOrTwoOf960) {
+TEST(ConstantArena, OnePlanOfAThousandStepsOrTwoOf850) {
   {
     std::vector<ConstantRegion> plain;
-    for (int i = 0; i < 2; ++i) plain.push_back(ConstantRegion::acquire(kDevice, floats_for(960, false)));
+    for (int i = 0; i < 2; ++i) plain.push_back(ConstantRegion::acquire(kDevice, floats_for(850, false)));
     for (const auto& r : plain) EXPECT_TRUE(r.valid());
     EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(100, false)).valid()) << "a third";
   }
   std::vector<ConstantRegion> full;
   full.push_back(ConstantRegion::acquire(kDevice, floats_for(1000, true)));
   EXPECT_TRUE(full.front().valid());
-  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(300, true)).valid()) << "a second";
+  EXPECT_FALSE(ConstantRegion::acquire(kDevice, floats_for(200, true)).valid()) << "a second";
 }
 
 TEST(ConstantArena, RespacedPlansFitByTheDozen) {
-  // 50 steps: 400 floats plain (448 after rounding to 64), 600 full (640).
+  // 50 steps: 450 floats plain (512 after rounding to 64), 650 full (704).
   std::vector<ConstantRegion> regions;
   for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, true)));
   for (int i = 0; i < 12; ++i) regions.push_back(ConstantRegion::acquire(kDevice, floats_for(50, false)));

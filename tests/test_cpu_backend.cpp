@@ -174,7 +174,7 @@ TEST(CpuSample, UserPredictorMatchesReference) {
   std::vector<float> x = test::poisoned(200);
   cpu_sampler(s).sample({.x = x, .shape = shape, .noise = {3, 0}}, predictor);
   EXPECT_EQ(predictor.calls, 100);
-  const auto model = [](const std::vector<double>& xt, int t) {
+  const auto model = [](const std::vector<double>& xt, double t, double) {
     std::vector<double> eps(xt.size());
     for (std::size_t i = 0; i < xt.size(); ++i) eps[i] = 0.1 * xt[i] + 0.01 * t / 100;
     return eps;

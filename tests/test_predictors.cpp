@@ -29,7 +29,7 @@ TEST(GaussianPredictor, MatchesReferenceFormulaAtEveryStep) {
     GaussianPredictor predictor(prior);
     for (int t : {0, 1, 500, 999}) {
       const auto eps = predict_host(predictor, s, x, shape, t);
-      const auto ref = reference::gaussian_model(s, shape, prior)(test::to_double(x), t);
+      const auto ref = reference::gaussian_model(s, shape, prior)(test::to_double(x), t, s.alpha_bar()[t]);
       EXPECT_TRUE(test::close_relative_to_max(eps, ref, 1e-6)) << "t = " << t;
     }
   }
@@ -44,7 +44,8 @@ TEST(GaussianPredictor, UsesEachSamplesStep) {
   const auto eps = predict_host(predictor, s, x, shape, 0, steps);
   for (int row = 0; row < 3; ++row) {
     const std::vector<float> row_x(x.begin() + row * 10, x.begin() + row * 10 + 10);
-    const auto ref = reference::gaussian_model(s, {1, 10}, predictor.prior())(test::to_double(row_x), steps[row]);
+    const auto ref = reference::gaussian_model(s, {1, 10}, predictor.prior())(test::to_double(row_x), steps[row],
+                                                                      s.alpha_bar()[steps[row]]);
     for (int i = 0; i < 10; ++i) EXPECT_NEAR(eps[row * 10 + i], ref[i], 1e-6);
   }
 }
@@ -81,7 +82,7 @@ TEST(GmmPredictor, MatchesReferenceFormula) {
   GmmPredictor predictor(spec);
   for (int t : {0, 3, 100, 199}) {
     const auto eps = predict_host(predictor, s, x, shape, t);
-    const auto ref = reference::gmm_model(s, shape, spec)(test::to_double(x), t);
+    const auto ref = reference::gmm_model(s, shape, spec)(test::to_double(x), t, s.alpha_bar()[t]);
     EXPECT_TRUE(test::close_relative_to_max(eps, ref, 1e-5)) << "t = " << t;
   }
 }

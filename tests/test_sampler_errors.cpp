@@ -121,7 +121,7 @@ TEST(StepRuleErrors, NamesAreParsedOrRefusedWithTheValidOnes) {
   EXPECT_EQ(parse_sampler_kind("ddim"), SamplerKind::ddim);
   EXPECT_EQ(parse_prediction_type("v_prediction"), PredictionType::v_prediction);
   EXPECT_EQ(parse_timestep_spacing("trailing"), TimestepSpacing::trailing);
-  expect_error([] { parse_sampler_kind("plms"); }, "unknown sampler 'plms' (expected ddpm or ddim)");
+  expect_error([] { parse_sampler_kind("plms"); }, "unknown sampler 'plms' (expected ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler or euler_ancestral)");
   expect_error([] { parse_timestep_spacing("uniform"); }, "expected leading, trailing or linspace");
   expect_error([] { parse_prediction_type("eps"); }, "expected epsilon, sample or v_prediction");
 }

@@ -34,7 +34,7 @@ class StepMath : public ::testing::TestWithParam<MathCase> {
     o.eta = GetParam().sampler == SamplerKind::ddim ? 0.5 : 0.0;
     return o;
   }
-  std::vector<PlannedStep> plan = detail::make_plan(schedule, options());
+  std::vector<PlannedStep> plan = detail::make_plan(schedule, options()).steps;
 };
 
 // Without x0 processing the folded update and the full one (x0_hat, eps_hat,
@@ -47,10 +47,12 @@ TEST_P(StepMath, FoldedAndFullUpdatesAgreeWithTheDoublePlan) {
     for (std::size_t i = 0; i < x.size(); ++i) {
       const double x0 = s.x0_from_sample * x[i] + s.x0_from_model_output * m[i];
       const double eps = s.eps_from_sample * x[i] + s.eps_from_model_output * m[i];
+      const double x0_prev = 0.25;  // the multistep term (weight 0 for these rules)
       const double expected = s.prev_from_x0 * x0 + s.prev_from_eps * eps +
-                              s.prev_from_sample * x[i] + s.sigma * 0.3;
-      const float folded = kernels::step_folded(x[i], m[i], 0.3f, r);
-      const float full = kernels::step_from_x0(x[i], m[i], kernels::predicted_x0(x[i], m[i], r), 0.3f, r);
+                              s.prev_from_sample * x[i] + s.prev_from_x0_prev * x0_prev + s.sigma * 0.3;
+      const float folded = kernels::step_folded(x[i], m[i], 0.25f, 0.3f, r);
+      const float full =
+          kernels::step_from_x0(x[i], m[i], kernels::predicted_x0(x[i], m[i], r), 0.25f, 0.3f, r);
       // x0 is formed with 1/sqrt(ab) (~157 at the end of the linear schedule),
       // so the full form loses a few bits there.
       const double scale = 1.0 + std::abs(expected) + std::abs(s.x0_from_sample) * 1e-2;

@@ -23,7 +23,7 @@ SamplerOptions options(SamplerKind sampler, PredictionType type) {
 template <bool kFull>
 void expect_round_trip_keeps_the_math(const SamplerOptions& o) {
   const Schedule schedule = Schedule::cosine(300);
-  const auto records = detail::make_step_records(detail::make_plan(schedule, o));
+  const auto records = detail::make_step_records(detail::make_plan(schedule, o).steps);
   const auto x = test::random_values(16, 1, -3.0f, 3.0f);
   const auto m = test::random_values(16, 2);
   for (const kernels::StepRecord& original : records) {
@@ -40,11 +40,11 @@ void expect_round_trip_keeps_the_math(const SamplerOptions& o) {
             kernels::predicted_x0(x[i], m[i], r), -1.0f, 1.0f, 1.0f);
         const float x0_original = kernels::process_x0<kernels::X0Mode::clip>(
             kernels::predicted_x0(x[i], m[i], original), -1.0f, 1.0f, 1.0f);
-        EXPECT_EQ(kernels::step_from_x0(x[i], m[i], x0, 0.7f, r),
-                  kernels::step_from_x0(x[i], m[i], x0_original, 0.7f, original));
+        EXPECT_EQ(kernels::step_from_x0(x[i], m[i], x0, 0.4f, 0.7f, r),
+                  kernels::step_from_x0(x[i], m[i], x0_original, 0.4f, 0.7f, original));
       } else {
-        EXPECT_EQ(kernels::step_folded(x[i], m[i], 0.7f, r),
-                  kernels::step_folded(x[i], m[i], 0.7f, original));
+        EXPECT_EQ(kernels::step_folded(x[i], m[i], 0.4f, 0.7f, r),
+                  kernels::step_folded(x[i], m[i], 0.4f, 0.7f, original));
       }
     }
   }
@@ -69,8 +69,8 @@ TEST(StepRecords, FullRecordKeepsTheX0Update) {
 }
 
 TEST(StepRecords, WidthsMatchTheDocumentedLayout) {
-  EXPECT_EQ(kernels::record_width(false), 8);
-  EXPECT_EQ(kernels::record_width(true), 12);
+  EXPECT_EQ(kernels::record_width(false), 9);
+  EXPECT_EQ(kernels::record_width(true), 13);
 }
 
 }  // namespace

@@ -126,6 +126,8 @@ class MlpPredictor : public NoisePredictor {
   void predict(const PredictorCall& call) override;
   bool supports(Memory) const override { return true; }
   bool capturable() const override { return true; }
+  // null_label() for a class-conditional model; none for an unconditional one.
+  std::optional<std::int32_t> unconditional_label() const override;
 
  private:
   struct Impl;

@@ -4,6 +4,7 @@
 // in, and make_predictor() builds one from a JSON description.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,19 @@ struct PredictorCall {
   Shape shape;
   int step = 0;                                 // the timestep t of the whole batch...
   const std::int32_t* steps = nullptr;          // ...or one per sample (same memory), if set
+  // The time the model is given (fractional for Euler's interpolated and
+  // Karras timesteps; equal to `step` otherwise), and alpha_bar of x_t at
+  // this step (what an analytic predictor needs: it differs from the
+  // schedule's alpha_bar at `step` where the solver's sigma does). alpha_bar
+  // < 0: take schedule->alpha_bar()[step] (direct calls, per-sample steps).
+  float timestep = 0.0f;
+  double alpha_bar = -1.0;
   std::int64_t first_sample = 0;                // global index of row 0
   const Schedule* schedule = nullptr;
   // Per-row class labels for class-conditional models (same memory), or null.
+  // With classifier-free guidance the call has 2 x batch rows: the
+  // conditional rows with their labels, then the same x_t with the
+  // predictor's unconditional_label().
   const std::int32_t* class_labels = nullptr;
   Memory memory = Memory::host;
   void* stream = nullptr;
@@ -74,7 +85,15 @@ class NoisePredictor {
   // True when predict() on a device is safe to capture into a CUDA Graph
   // (no host synchronisation, no allocation, same work every call).
   virtual bool capturable() const { return false; }
+  // The class label that asks for the unconditional output, which
+  // classifier-free guidance needs; none: the predictor has no
+  // unconditional model and guidance is refused.
+  virtual std::optional<std::int32_t> unconditional_label() const { return std::nullopt; }
 };
+
+// The label the built-in analytic predictors read as "unconditional" (their
+// unconditional prior); any other label, or none, is conditional.
+inline constexpr std::int32_t kUnconditionalLabel = -1;
 
 // The exact E[eps | x_t] (or E[x0 | x_t], or the v they imply) for
 // x0 ~ N(mean, std^2) element-wise. With std = 0 and mean = a known x0 it is
@@ -82,16 +101,22 @@ class NoisePredictor {
 // reverse step, so that a step reads and writes x once.
 class GaussianPredictor : public NoisePredictor {
  public:
-  explicit GaussianPredictor(GaussianPrior prior);
+  // `unconditional`: the prior of rows labelled kUnconditionalLabel, for
+  // classifier-free guidance (the conditional prior is `prior`).
+  explicit GaussianPredictor(GaussianPrior prior,
+                             std::optional<GaussianPrior> unconditional = std::nullopt);
   ~GaussianPredictor() override;
   void prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) override;
   void predict(const PredictorCall& call) override;
   bool supports(Memory) const override { return true; }
   bool capturable() const override { return true; }
   const GaussianPrior& prior() const { return prior_; }
+  const std::optional<GaussianPrior>& unconditional_prior() const { return unconditional_; }
+  std::optional<std::int32_t> unconditional_label() const override;
 
  private:
   GaussianPrior prior_;
+  std::optional<GaussianPrior> unconditional_;
   std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
 };
 
@@ -99,17 +124,21 @@ class GaussianPredictor : public NoisePredictor {
 // responsibilities), in whichever prediction type is asked.
 class GmmPredictor : public NoisePredictor {
  public:
-  explicit GmmPredictor(GmmSpec spec);
+  // `unconditional`: the mixture of rows labelled kUnconditionalLabel.
+  explicit GmmPredictor(GmmSpec spec, std::optional<GmmSpec> unconditional = std::nullopt);
   ~GmmPredictor() override;
   void prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) override;
   void predict(const PredictorCall& call) override;
   bool supports(Memory) const override { return true; }
   bool capturable() const override { return true; }
   const GmmSpec& spec() const { return spec_; }
+  const std::optional<GmmSpec>& unconditional_spec() const { return unconditional_; }
+  std::optional<std::int32_t> unconditional_label() const override;
 
  private:
   struct HostState;  // the tables of the host path
   GmmSpec spec_;
+  std::optional<GmmSpec> unconditional_;
   std::shared_ptr<HostState> host_;
   std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
 };

@@ -34,14 +34,20 @@ struct SamplerOptions {
   PredictionType prediction_type = PredictionType::epsilon;
   // Timesteps: all T training steps (0), or this many picked by
   // timestep_spacing, or an explicit strictly decreasing list in [0, T).
+  // The spacing defaults to the sampler's in diffusers: leading for ddpm and
+  // ddim, linspace for the solvers.
   int num_inference_steps = 0;
-  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  std::optional<TimestepSpacing> timestep_spacing = std::nullopt;
   int steps_offset = 0;           // added to "leading" timesteps (diffusers' steps_offset)
   std::vector<int> timesteps = {};  // explicit list; overrides the two fields above
   // DDIM: the weight of fresh noise, 0 (deterministic) ... 1 (DDPM's posterior variance).
   double eta = 0.0;
   // DDIM: alpha_bar of the step after the last one is 1 (true) or alpha_bar_0.
   bool set_alpha_to_one = true;
+  // Solvers (dpmpp_2m, dpmpp_2m_sde, euler): Karras et al.'s sigma spacing
+  // (rho = 7) between the largest and smallest sigma instead of the
+  // timestep spacing (diffusers' use_karras_sigmas).
+  bool use_karras_sigmas = false;
   // Dynamic thresholding (Saharia et al. 2022, diffusers' thresholding): x0 is
   // clamped to [-s, s] and divided by s, s = the per-sample quantile
   // dynamic_thresholding_ratio of |x0|, clamped to [1, sample_max_value].
@@ -55,21 +61,30 @@ struct SamplerOptions {
 };
 
 // One step of the reverse loop as the rule runs it, in double precision.
-// With m the model output (in options.prediction_type) at timestep t:
+// The loop's state x_t is always variance-preserving, x_t = sqrt(ab) x0 +
+// sqrt(1 - ab) eps with ab = alpha_bar below, whatever the rule (sigma-space
+// solvers such as Euler are rewritten in these terms, so predictors see the
+// model input diffusers' scale_model_input gives them). With m the model
+// output (in options.prediction_type):
 //   x0_hat  = x0_from_sample * x_t + x0_from_model_output * m   (then clipped or thresholded)
 //   eps_hat = eps_from_sample * x_t + eps_from_model_output * m
-//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t + sigma * z
+//   x_prev  = prev_from_x0 * x0_hat + prev_from_eps * eps_hat + prev_from_sample * x_t
+//           + prev_from_x0_prev * x0_hat of the previous step (multistep solvers) + sigma * z
 // with z ~ N(0, I) (drawn only where sigma != 0).
 struct PlannedStep {
-  int timestep = 0;        // t
-  int prev_timestep = -1;  // the timestep x_prev belongs to; -1 after the last step
-  double alpha_bar = 0.0;
-  double alpha_bar_prev = 1.0;  // alpha_bar of prev_timestep (the rule's choice after the last step)
+  int timestep = 0;             // t (model_timestep rounded; identifies the step)
+  double model_timestep = 0.0;  // the time the model is given (fractional for Euler's)
+  int prev_timestep = -1;       // the timestep x_prev belongs to; -1 after the last step
+  double alpha_bar = 0.0;       // of x_t: 1 / (1 + sigma_t^2) for the sigma-space solvers
+  double alpha_bar_prev = 1.0;  // of x_prev (the rule's choice after the last step)
   double beta = 0.0;            // 1 - alpha_bar / alpha_bar_prev: the respaced beta
   double x0_from_sample = 0.0, x0_from_model_output = 0.0;
   double eps_from_sample = 0.0, eps_from_model_output = 0.0;
   double prev_from_x0 = 0.0, prev_from_eps = 0.0, prev_from_sample = 0.0;
+  double prev_from_x0_prev = 0.0;  // nonzero on second-order steps of multistep solvers
   double sigma = 0.0;
+  int order = 1;        // model outputs the update combines (2: this one and the previous)
+  int noise_step = 0;   // keys this step's noise: t, or the step's index where t is fractional
   // Non-empty when this step cannot run (e.g. epsilon prediction where
   // alpha_bar = 0): the reason, reported when a request uses the step.
   std::string error;
@@ -120,6 +135,10 @@ struct ReverseStepRequest {
   // Optional output: x0_hat after clipping or thresholding (diffusers'
   // pred_original_sample).
   std::span<float> pred_original_sample;
+  // Multistep solvers (dpmpp_2m, dpmpp_2m_sde): the previous step's x0_hat
+  // (its pred_original_sample). Empty: a second-order step runs at first
+  // order, as it would at the start of a fresh loop.
+  std::span<const float> previous_x0;
 };
 
 // The reverse loop over the rule's timesteps from start_step down to
@@ -146,6 +165,23 @@ struct SampleRequest {
   // Optional per-row class labels (in `memory`) for class-conditional
   // predictors, handed to them as PredictorCall::class_labels.
   std::span<const std::int32_t> class_labels;
+  // Multistep solvers (dpmpp_2m, dpmpp_2m_sde) combine each step's x0_hat
+  // with the previous step's. A loop run in pieces hands that from one piece
+  // to the next through `history` ([batch, dim] floats in `memory`): a piece
+  // reads it when history_given and writes it at its end. Without it, a piece
+  // that starts after the first step takes that step at first order, as a
+  // fresh diffusers scheduler would, and so differs from the whole loop there.
+  std::span<float> history;
+  bool history_given = false;
+  // Classifier-free guidance (Ho & Salimans 2022): the model output is
+  // u + w (c - u), c the predictor's output for the row's class label and u
+  // for the predictor's null label, from one batched call of 2 x batch rows
+  // (conditional rows first). 1: no guidance.
+  double guidance_scale = 1.0;
+  // diffusers' guidance_rescale (Lin et al. 2024, eq. 16): the guided output
+  // is rescaled towards the conditional output's per-sample std by this
+  // weight in [0, 1].
+  double guidance_rescale = 0.0;
   // Optional: polled from the calling thread between steps (on the CPU's
   // fused path between tiles, on a CUDA device while waiting for the queued
   // loop, which runs to its end first); when it returns true the run stops
@@ -170,6 +206,9 @@ class Sampler {
   std::vector<int> timesteps() const;
   // Everything the loop uses, one entry per timestep, in loop order.
   const std::vector<PlannedStep>& plan() const;
+  // A drawn x_T is this times N(0, I) (diffusers' init_noise_sigma, in the
+  // loop's variance-preserving terms: below 1 for Euler's linspace spacing).
+  double initial_noise_scale() const;
 
   void forward(const ForwardRequest& request);
   void forward_one_step(const ForwardOneStepRequest& request);

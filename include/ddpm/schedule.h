@@ -44,6 +44,8 @@ class Schedule {
   bool zero_terminal_snr() const { return !alpha_bar_.empty() && alpha_bar_.back() == 0.0; }
 
   int steps() const { return static_cast<int>(beta_.size()); }
+  // The kind from_spec built (custom for betas given directly).
+  ScheduleKind kind() const { return kind_; }
   // Throws ddpm::Error unless 0 <= t < steps().
   void check_step(std::int64_t t) const;
 
@@ -67,9 +69,11 @@ class Schedule {
   const std::vector<double>& sqrt_recipm1_alpha_bar() const { return sqrt_recipm1_alpha_bar_; }
 
  private:
+  static Schedule build_from_spec(const ScheduleSpec& spec);
   // allow_terminal_one: the last beta may be exactly 1 (a zero-SNR rescale).
   explicit Schedule(std::vector<double> betas, bool allow_terminal_one = false);
 
+  ScheduleKind kind_ = ScheduleKind::custom;
   std::vector<double> beta_, alpha_, alpha_bar_, alpha_bar_prev_, sqrt_alpha_bar_,
       sqrt_one_minus_alpha_bar_, sqrt_recip_alpha_, eps_coef_, posterior_variance_,
       posterior_mean_coef_x0_, posterior_mean_coef_xt_, sqrt_recip_alpha_bar_,

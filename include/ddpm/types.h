@@ -16,9 +16,13 @@ enum class Memory { host, device };
 // paper's simple choice) or the posterior variance beta_tilde_t ("fixed_small").
 enum class VarianceKind { beta, posterior };
 
-// The reverse-step rule (diffusers' scheduler): DDPM ancestral sampling
-// (DDPMScheduler) or DDIM (DDIMScheduler, eta = 0 deterministic).
-enum class SamplerKind { ddpm, ddim };
+// The reverse-step rule (diffusers' scheduler; k-diffusion's names for the
+// solvers): DDPM ancestral sampling (DDPMScheduler), DDIM (DDIMScheduler,
+// eta = 0 deterministic), DPM-Solver++(2M) and its SDE variant
+// (DPMSolverMultistepScheduler, dpmsolver++ / sde-dpmsolver++, order 2),
+// Euler and Euler ancestral (EulerDiscreteScheduler,
+// EulerAncestralDiscreteScheduler).
+enum class SamplerKind { ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, euler_ancestral };
 
 // What the model predicts (diffusers' prediction_type): the noise eps, the
 // clean sample x0, or the velocity v = sqrt(ab) eps - sqrt(1 - ab) x0.
@@ -35,7 +39,8 @@ std::string to_string(SamplerKind kind);
 std::string to_string(PredictionType type);
 std::string to_string(TimestepSpacing spacing);
 VarianceKind parse_variance_kind(std::string_view name);  // "beta" | "posterior"
-SamplerKind parse_sampler_kind(std::string_view name);    // "ddpm" | "ddim"
+// "ddpm" | "ddim" | "dpmpp_2m" | "dpmpp_2m_sde" | "euler" | "euler_ancestral"
+SamplerKind parse_sampler_kind(std::string_view name);
 PredictionType parse_prediction_type(std::string_view name);  // "epsilon" | "sample" | "v_prediction"
 TimestepSpacing parse_timestep_spacing(std::string_view name);  // "leading" | "trailing" | "linspace"
 

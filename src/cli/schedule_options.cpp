@@ -88,8 +88,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                    ->capture_default_str());
   add("--timestep-spacing",
       command.add_option("--timestep-spacing", timestep_spacing,
-                         "leading, trailing or linspace (diffusers' timestep_spacing)")
-          ->capture_default_str());
+                         "leading, trailing or linspace (diffusers' timestep_spacing; default\n"
+                         "leading for ddpm and ddim, linspace for the solvers)"));
   add("--steps-offset", command.add_option("--steps-offset", steps_offset,
                                            "added to leading timesteps (diffusers' steps_offset)")
                             ->capture_default_str());
@@ -162,7 +162,7 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
   if (use("--sampler")) options.sampler = parse_flag(sampler, "--sampler", parse_sampler_kind);
   if (use("--inference-steps")) options.num_inference_steps = inference_steps;
   if (use("--eta")) options.eta = eta;
-  if (use("--timestep-spacing")) {
+  if (given("--timestep-spacing")) {
     options.timestep_spacing =
         parse_flag(timestep_spacing, "--timestep-spacing", parse_timestep_spacing);
   }
@@ -194,7 +194,8 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
   if (given("--eta") && options.sampler != SamplerKind::ddim) {
     throw Error("--eta applies only to --sampler ddim");
   }
-  if (given("--steps-offset") && options.timestep_spacing != TimestepSpacing::leading) {
+  if (given("--steps-offset") && options.timestep_spacing.value_or(TimestepSpacing::leading) !=
+                                     TimestepSpacing::leading) {
     throw Error("--steps-offset applies only to --timestep-spacing leading");
   }
 }

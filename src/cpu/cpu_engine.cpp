@@ -8,6 +8,7 @@
 
 #include "ddpm/error.h"
 #include "engine.h"
+#include "guidance.h"
 #include "reverse_loop.h"
 #include "step_plan.h"
 #include "threshold.h"
@@ -57,28 +58,47 @@ void require_host(Memory memory) {
 
 cpu::NoiseSource source(const NoiseKey& key) { return {key.seed, key.first_sample}; }
 
-// The Gaussian prior as the kernels read it: per-element tables (both
-// filled in) or scalars. Fused into the step, it gives x0_hat and eps_hat
-// themselves, so the prediction type plays no part there.
+// The Gaussian priors as the kernels read them: per-element tables (filled
+// in for both when either prior has them) or scalars. Fused into the step, a
+// prior gives x0_hat and eps_hat themselves, so the prediction type plays no
+// part there.
 struct PriorTables {
-  std::vector<float> means, vars;
+  std::vector<float> means, vars, unconditional_means, unconditional_vars;
 
-  cpu::ModelSource source(const GaussianPrior& prior, std::int64_t dim) {
+  cpu::ModelSource source(const GaussianPredictor& predictor, std::int64_t dim, double guidance) {
+    const GaussianPrior& prior = predictor.prior();
+    const GaussianPrior* unconditional =
+        guidance != 1.0 && predictor.unconditional_prior() ? &*predictor.unconditional_prior() : nullptr;
+    const bool per_element = !prior.means.empty() || !prior.stds.empty() ||
+                             (unconditional && (!unconditional->means.empty() || !unconditional->stds.empty()));
     cpu::ModelSource m;
-    m.mean = prior.mean;
-    m.var = prior.std * prior.std;
-    if (!prior.means.empty() || !prior.stds.empty()) {
+    m.prior = tables_of(prior, dim, per_element, means, vars);
+    if (unconditional) {
+      m.guided = true;
+      m.guidance_scale = static_cast<float>(guidance);
+      m.unconditional_prior = tables_of(*unconditional, dim, per_element, unconditional_means, unconditional_vars);
+    }
+    return m;
+  }
+
+ private:
+  static cpu::PriorTables tables_of(const GaussianPrior& prior, std::int64_t dim, bool per_element,
+                                    std::vector<float>& means, std::vector<float>& vars) {
+    cpu::PriorTables t;
+    t.mean = prior.mean;
+    t.var = prior.std * prior.std;
+    if (per_element) {
       const auto d = static_cast<std::size_t>(dim);
-      means.assign(d, m.mean);
-      vars.assign(d, m.var);
+      means.assign(d, t.mean);
+      vars.assign(d, t.var);
       for (std::size_t i = 0; i < d; ++i) {
         if (!prior.means.empty()) means[i] = prior.means[i];
         if (!prior.stds.empty()) vars[i] = prior.stds[i] * prior.stds[i];
       }
-      m.means = means.data();
-      m.vars = vars.data();
+      t.means = means.data();
+      t.vars = vars.data();
     }
-    return m;
+    return t;
   }
 };
 
@@ -90,7 +110,7 @@ class CpuEngine final : public Sampler::Engine {
         records_(make_step_records(plan())),
         threads_(cpu::resolve_threads(options().threads)),
         kernels_(cpu::cpu_kernels()) {
-    for (const PlannedStep& s : plan()) timesteps_.push_back(s.timestep);
+    for (const PlannedStep& s : plan()) noise_steps_.push_back(s.noise_step);
     x0_.mode = x0_mode(options());
     if (options().clip_x0) {
       x0_.lo = options().clip_x0->lo;
@@ -137,7 +157,8 @@ class CpuEngine final : public Sampler::Engine {
     arrays.x_prev = r.x_prev.data();
     arrays.variance_noise = r.variance_noise.empty() ? nullptr : r.variance_noise.data();
     arrays.x0_out = r.pred_original_sample.empty() ? nullptr : r.pred_original_sample.data();
-    step_all(arrays, model, r.shape, position, r.noise);
+    arrays.history.in = r.previous_x0.empty() ? nullptr : r.previous_x0.data();
+    step_all(arrays, model, r.shape, position, record_for(position, !r.previous_x0.empty()), r.noise);
   }
 
   void sample(const SampleRequest& r, NoisePredictor& predictor, int first, int last) override {
@@ -147,21 +168,35 @@ class CpuEngine final : public Sampler::Engine {
     }
     const LoopRange range{first, last};
     float* x = r.x.data();
-    predictor.prepare(schedule(), Memory::host, r.shape, nullptr);
+    const bool guided = detail::guided(r);
+    predictor.prepare(schedule(), Memory::host, guided ? Shape{2 * r.shape.batch, r.shape.dim} : r.shape,
+                      nullptr);
     if (!r.initial_noise_given) draw_initial_noise(x, r.shape, r.noise);
+
+    // The multistep history: the request's (pieces hand it on) or the loop's own.
+    LoopHistory history;
+    if (multistep(plan(), first, last)) {
+      if (r.history.empty()) {
+        history.own.resize(static_cast<std::size_t>(r.shape.size()));
+        history.data = history.own.data();
+      } else {
+        history.data = r.history.data();
+        history.valid = r.history_given;
+      }
+    }
+
     const auto* gaussian = dynamic_cast<const GaussianPredictor*>(&predictor);
     PriorTables tables;
-    if (gaussian != nullptr) {
-      const cpu::ModelSource model =
-          tables.source(gaussian->prior(), r.shape.dim);
+    if (gaussian != nullptr && r.guidance_rescale == 0.0) {
+      const cpu::ModelSource model = tables.source(*gaussian, r.shape.dim, r.guidance_scale);
       if (x0_.mode != kernels::X0Mode::threshold) {
-        sample_fused(x, r, model, range);
+        sample_fused(x, r, model, range, history);
       } else {
-        Loop loop(*this, r, predictor, &model);
+        Loop loop(*this, r, predictor, &model, history);
         run_reverse_loop(range, loop, r.cancelled);
       }
     } else {
-      Loop loop(*this, r, predictor, nullptr);
+      Loop loop(*this, r, predictor, nullptr, history);
       run_reverse_loop(range, loop, r.cancelled);
     }
     if (r.progress) r.progress(range.count(), range.count());
@@ -173,20 +208,51 @@ class CpuEngine final : public Sampler::Engine {
     float* x_prev = nullptr;
     const float* variance_noise = nullptr;
     float* x0_out = nullptr;
+    cpu::History history;
   };
 
-  // The loop with a predictor that writes the model output to a buffer, or
-  // (fused_model) the Gaussian prior evaluated inside the step.
+  // The multistep solvers' x0_hat of the previous step, and whether it is
+  // there yet (false until a step of this run wrote it, unless handed in).
+  struct LoopHistory {
+    float* data = nullptr;  // null: the rule keeps none
+    bool valid = false;
+    std::vector<float> own;
+  };
+
+  // The record of plan position `position`, at first order when its
+  // history is missing.
+  kernels::StepRecord record_for(int position, bool history_valid) const {
+    const PlannedStep& step = plan()[static_cast<std::size_t>(position)];
+    if (step.order > 1 && !history_valid) return make_step_record(first_order(step));
+    return records_[static_cast<std::size_t>(position)];
+  }
+
+  // The loop with a predictor that writes the model output to a buffer
+  // (2 x batch rows with guidance), or (fused_model) the Gaussian prior
+  // evaluated inside the step.
   class Loop final : public LoopBackend {
    public:
     Loop(CpuEngine& engine, const SampleRequest& r, NoisePredictor& predictor,
-         const cpu::ModelSource* fused_model)
-        : engine_(engine), r_(r), predictor_(predictor) {
+         const cpu::ModelSource* fused_model, LoopHistory& history)
+        : engine_(engine), r_(r), predictor_(predictor), history_(history),
+          guided_(detail::guided(r)) {
+      const auto n = static_cast<std::size_t>(r.shape.size());
       if (fused_model != nullptr) {
         model_ = *fused_model;
-      } else {
-        output_.resize(static_cast<std::size_t>(r.shape.size()));
-        model_.output = output_.data();
+        return;
+      }
+      output_.resize(guided_ ? 2 * n : n);
+      model_.output = output_.data();
+      if (guided_) {
+        input_.resize(2 * n);
+        labels_ = guided_labels({r.class_labels.begin(), r.class_labels.end()}, r.shape.batch, predictor);
+        model_.guided = true;
+        model_.guidance_scale = static_cast<float>(r.guidance_scale);
+        model_.unconditional_offset = r.shape.size();
+        if (r.guidance_rescale != 0.0) {
+          factors_.resize(static_cast<std::size_t>(r.shape.batch));
+          model_.row_factor = factors_.data();
+        }
       }
     }
     void predict(int position) override {
@@ -195,14 +261,33 @@ class CpuEngine final : public Sampler::Engine {
       arrays.x = r_.x.data();
       arrays.model_output = output_.data();
       arrays.class_labels = r_.class_labels.empty() ? nullptr : r_.class_labels.data();
-      predictor_.predict(
-          make_predictor_call(engine_, arrays, r_.shape, r_.noise.first_sample, position));
+      Shape shape = r_.shape;
+      if (guided_) {
+        // The conditional and the unconditional rows see the same x_t.
+        std::copy(r_.x.begin(), r_.x.end(), input_.begin());
+        std::copy(r_.x.begin(), r_.x.end(), input_.begin() + static_cast<std::ptrdiff_t>(r_.x.size()));
+        arrays.x = input_.data();
+        arrays.class_labels = labels_.data();
+        shape.batch *= 2;
+      }
+      predictor_.predict(make_predictor_call(engine_, arrays, shape, r_.noise.first_sample, position));
+      if (!factors_.empty()) {
+        const std::int64_t dim = r_.shape.dim;
+        cpu::parallel_for(r_.shape.batch, engine_.threads_, [&](std::int64_t row) {
+          factors_[static_cast<std::size_t>(row)] = guidance_rescale_factor(
+              output_.data() + row * dim, output_.data() + r_.shape.size() + row * dim, dim,
+              r_.guidance_scale, r_.guidance_rescale);
+        });
+      }
     }
     void step(int position) override {
       StepArrays arrays;
       arrays.x_t = r_.x.data();
       arrays.x_prev = r_.x.data();
-      engine_.step_all(arrays, model_, r_.shape, position, r_.noise);
+      arrays.history = {history_.data, history_.data};
+      engine_.step_all(arrays, model_, r_.shape, position, engine_.record_for(position, history_.valid),
+                       r_.noise);
+      history_.valid = history_.data != nullptr;
     }
     void steps_done(int done, int total) override {
       if (r_.progress) r_.progress(done, total);
@@ -212,7 +297,10 @@ class CpuEngine final : public Sampler::Engine {
     CpuEngine& engine_;
     const SampleRequest& r_;
     NoisePredictor& predictor_;
-    std::vector<float> output_;
+    LoopHistory& history_;
+    bool guided_;
+    std::vector<float> input_, output_, factors_;
+    std::vector<std::int32_t> labels_;
     cpu::ModelSource model_;
   };
 
@@ -226,15 +314,21 @@ class CpuEngine final : public Sampler::Engine {
         tiling.count(), threads_, [&](std::int64_t i) { body(tiling.tile(i)); }, on_wait);
   }
 
+  // x_T = scale * N(0, I) (the rule's initial noise scale).
   void draw_initial_noise(float* x, Shape shape, const NoiseKey& key) {
+    const auto scale = static_cast<float>(initial_noise_scale());
     for_each_tile(shape, [&](cpu::Tile tile) {
       kernels_.normals(source(key), tile, shape.dim, kernels::NoiseStream::initial, 0, x);
+      if (scale == 1.0f) return;
+      for (std::int64_t row = tile.row_begin; row < tile.row_end; ++row) {
+        for (std::int64_t i = tile.begin; i < tile.end; ++i) x[row * shape.dim + i] *= scale;
+      }
     });
   }
 
   // One step of the rule at plan position `position` over the whole batch.
-  void step_all(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape,
-                int position, const NoiseKey& key) {
+  void step_all(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape, int position,
+                const kernels::StepRecord& record, const NoiseKey& key) {
     cpu::ReverseArgs args;
     args.dim = shape.dim;
     args.x_t = arrays.x_t;
@@ -242,8 +336,9 @@ class CpuEngine final : public Sampler::Engine {
     args.model = model;
     args.variance_noise = arrays.variance_noise;
     args.x0_out = arrays.x0_out;
-    args.record = records_[static_cast<std::size_t>(position)];
-    args.timestep = timesteps_[static_cast<std::size_t>(position)];
+    args.history = arrays.history;
+    args.record = record;
+    args.noise_step = noise_steps_[static_cast<std::size_t>(position)];
     args.x0 = x0_;
     if (x0_.mode == kernels::X0Mode::threshold) {
       // Every row's quantile before any element of it changes (x_prev may be x_t).
@@ -265,32 +360,45 @@ class CpuEngine final : public Sampler::Engine {
                      std::int64_t dim, std::int64_t row, std::vector<float>& x0) {
     x0.resize(static_cast<std::size_t>(dim));
     const float* x = x_t + row * dim;
+    const float factor = model.row_factor ? model.row_factor[row] : 1.0f;
+    const auto posterior = [&](const cpu::PriorTables& p, std::int64_t i) {
+      const bool per_element = p.means != nullptr;
+      return kernels::gaussian_posterior(x[i], per_element ? p.means[i] : p.mean,
+                                         per_element ? p.vars[i] : p.var, r.sqrt_alpha_bar,
+                                         r.sqrt_one_minus_alpha_bar)
+          .x0;
+    };
     for (std::int64_t i = 0; i < dim; ++i) {
       float v;
       if (model.output != nullptr) {
-        v = kernels::predicted_x0(x[i], model.output[row * dim + i], r);
+        const float* c = model.output + row * dim;
+        const float m = model.guided ? kernels::guided_output(c[i], c[i + model.unconditional_offset],
+                                                              model.guidance_scale, factor)
+                                     : c[i];
+        v = kernels::predicted_x0(x[i], m, r);
       } else {
-        const bool per_element = model.means != nullptr;
-        v = kernels::gaussian_posterior(x[i], per_element ? model.means[i] : model.mean,
-                                        per_element ? model.vars[i] : model.var, r.sqrt_alpha_bar,
-                                        r.sqrt_one_minus_alpha_bar)
-                .x0;
+        v = posterior(model.prior, i);
+        if (model.guided) {
+          v = kernels::guided_output(v, posterior(model.unconditional_prior, i), model.guidance_scale, 1.0f);
+        }
       }
       x0[static_cast<std::size_t>(i)] = v;
     }
   }
 
   // Each tile runs the whole loop while it sits in cache.
-  void sample_fused(float* x, const SampleRequest& r, const cpu::ModelSource& model,
-                    LoopRange range) {
+  void sample_fused(float* x, const SampleRequest& r, const cpu::ModelSource& model, LoopRange range,
+                    const LoopHistory& history) {
     cpu::FusedArgs args;
     args.dim = r.shape.dim;
     args.x = x;
     args.model = model;
     args.records = records_.data();
-    args.timesteps = timesteps_.data();
+    args.first_record = record_for(range.first, history.valid);
+    args.noise_steps = noise_steps_.data();
     args.first = range.first;
     args.last = range.last;
+    args.history = history.data;
     args.x0 = x0_;
     // Reports and cancellation happen on the calling thread while the tiles
     // run; a cancellation lets the running tiles finish and starts no more.
@@ -308,7 +416,7 @@ class CpuEngine final : public Sampler::Engine {
 
   std::vector<kernels::ForwardCoefficients> forward_table_;
   std::vector<kernels::StepRecord> records_;
-  std::vector<int> timesteps_;
+  std::vector<int> noise_steps_;
   cpu::X0Settings x0_;
   int threads_;
   const cpu::CpuKernels& kernels_;

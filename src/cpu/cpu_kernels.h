@@ -49,14 +49,28 @@ struct ForwardArgs {
   bool one_step = false;  // q(x_t | x_{t-1}) (stream forward_one_step) instead of q(x_t | x0)
 };
 
-// Where a step's model output comes from: the buffer a predictor wrote, or
-// the analytic Gaussian prior evaluated in place (the fused path).
-struct ModelSource {
-  const float* output = nullptr;  // [batch, dim]; null: the Gaussian prior below
-  const float* means = nullptr;   // per element (dim) with `vars`, or null for mean/var
+// An element-wise Gaussian prior: per-element tables (both set) or scalars.
+struct PriorTables {
+  const float* means = nullptr;  // dim values, with `vars`, or null for mean/var
   const float* vars = nullptr;
   float mean = 0.0f;
   float var = 1.0f;
+};
+
+// Where a step's model output comes from: the buffer a predictor wrote, or
+// the analytic Gaussian prior evaluated in place (the fused path). With
+// classifier-free guidance the buffer holds the conditional rows and, at
+// `unconditional_offset` elements further, the unconditional ones, or the
+// fused path evaluates both priors; the model output is then
+// factor * (u + scale (c - u)).
+struct ModelSource {
+  const float* output = nullptr;  // [batch, dim]; null: the Gaussian prior
+  PriorTables prior;
+  bool guided = false;
+  float guidance_scale = 1.0f;
+  std::int64_t unconditional_offset = 0;     // guided buffer
+  const float* row_factor = nullptr;         // guided buffer: guidance rescale per row, or null
+  PriorTables unconditional_prior;           // guided fused path
 };
 
 // How x0_hat is processed (kernels::X0Mode) and with what.
@@ -67,6 +81,14 @@ struct X0Settings {
   const float* row_scale = nullptr;  // thresholding: s of each row of the batch
 };
 
+// The multistep solvers' history: the previous step's x0_hat is read from
+// `in` (null where the step's record has no such term) and this step's
+// x0_hat written to `out` (null: not kept). They may be the same array.
+struct History {
+  const float* in = nullptr;
+  float* out = nullptr;
+};
+
 // One reverse step of the whole rule on a tile.
 struct ReverseArgs {
   std::int64_t dim = 0;
@@ -75,8 +97,9 @@ struct ReverseArgs {
   ModelSource model;
   const float* variance_noise = nullptr;  // given z, or null to draw it
   float* x0_out = nullptr;                // optional: the processed x0_hat
+  History history;
   kernels::StepRecord record;
-  int timestep = 0;  // keys the noise
+  int noise_step = 0;  // keys the noise
   X0Settings x0;
 };
 
@@ -87,9 +110,11 @@ struct FusedArgs {
   float* x = nullptr;
   ModelSource model;  // output == null
   const kernels::StepRecord* records = nullptr;  // by plan position
-  const int* timesteps = nullptr;                 // by plan position
+  kernels::StepRecord first_record;              // the record position `first` runs with
+  const int* noise_steps = nullptr;              // by plan position
   int first = 0;
   int last = 0;
+  float* history = nullptr;  // [batch, dim]: multistep solvers' x0_hat, or null
   X0Settings x0;
 };
 

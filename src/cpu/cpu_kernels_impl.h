@@ -165,104 +165,155 @@ void forward(NoiseSource noise, Tile tile, const ddpm::cpu::ForwardArgs& a) {
   }
 }
 
-// Where the model output of a step comes from (ddpm::cpu::ModelSource):
-// a buffer, or the Gaussian prior with one (mean, var) or one per element.
+// Where the model output of a step comes from (ddpm::cpu::ModelSource), at
+// compile time so that the fused loop keeps its prior in registers.
 enum class Source { buffer, gaussian, gaussian_per_element };
 
+// The Gaussian prior's posterior means of element i (of the row's elements
+// from b on), conditional or, guided, u + w (c - u) of both priors.
+template <Source From, bool Guided>
+[[gnu::always_inline]] inline k::Posterior prior_posterior(const ddpm::cpu::ModelSource& m,
+                                                           std::int64_t i, float x, float a,
+                                                           float s) {
+  const auto at = [&](const ddpm::cpu::PriorTables& p) {
+    return From == Source::gaussian ? k::gaussian_posterior(x, p.mean, p.var, a, s)
+                                    : k::gaussian_posterior(x, p.means[i], p.vars[i], a, s);
+  };
+  const k::Posterior c = at(m.prior);
+  if constexpr (!Guided) {
+    return c;
+  } else {
+    const k::Posterior u = at(m.unconditional_prior);
+    return {k::guided_output(c.x0, u.x0, m.guidance_scale, 1.0f),
+            k::guided_output(c.eps, u.eps, m.guidance_scale, 1.0f)};
+  }
+}
+
 // The update of n elements of one row, from element b of the row on: x_prev
-// from x, the model output read from a buffer, and z; or, for the Gaussian
-// prior, from its posterior means x0_hat and eps_hat themselves (well
-// conditioned whatever the prediction type). Mode says what happens to
-// x0_hat; without processing or an x0 output a buffer's update is folded.
-template <k::X0Mode Mode, Source From>
+// from x, the model output read from a buffer (guided or not), and z; or,
+// for the Gaussian prior, from its posterior means x0_hat and eps_hat
+// themselves (well conditioned whatever the prediction type). Mode says
+// what happens to x0_hat; a buffer's update is folded unless x0_hat is
+// needed (processed, written out, or kept as history).
+template <k::X0Mode Mode, Source From, bool Guided>
 [[gnu::always_inline]] inline void update_block(const float* x, float* x_prev, const float* model,
                                                 const ddpm::cpu::ModelSource& source, std::int64_t b,
                                                 std::int64_t n, const float* __restrict z,
+                                                const float* __restrict x0_prev, float factor,
                                                 const k::StepRecord& r, float lo, float hi, float scale,
-                                                float* x0_out) {
+                                                float* x0_out, float* history_out) {
+  const auto output = [&](std::int64_t i) {
+    if constexpr (Guided) {
+      return k::guided_output(model[i], model[i + source.unconditional_offset], source.guidance_scale,
+                              factor);
+    } else {
+      return model[i];
+    }
+  };
   if constexpr (From == Source::buffer) {
-    if (Mode == k::X0Mode::none && x0_out == nullptr) {
-      for (std::int64_t i = 0; i < n; ++i) x_prev[i] = k::step_folded(x[i], model[i], z[i], r);
+    if (Mode == k::X0Mode::none && x0_out == nullptr && history_out == nullptr) {
+      for (std::int64_t i = 0; i < n; ++i) x_prev[i] = k::step_folded(x[i], output(i), x0_prev[i], z[i], r);
       return;
     }
     for (std::int64_t i = 0; i < n; ++i) {
-      const float xv = x[i];
-      const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, model[i], r), lo, hi, scale);
+      const float xv = x[i], m = output(i);
+      const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, m, r), lo, hi, scale);
       if (x0_out != nullptr) x0_out[i] = x0;
-      x_prev[i] = k::step_from_x0(xv, model[i], x0, z[i], r);
+      const float next = k::step_from_x0(xv, m, x0, x0_prev[i], z[i], r);
+      if (history_out != nullptr) history_out[i] = x0;  // after reading x0_prev: they may alias
+      x_prev[i] = next;
     }
   } else {
     const float a = r.sqrt_alpha_bar, s = r.sqrt_one_minus_alpha_bar;
     for (std::int64_t i = 0; i < n; ++i) {
       const float xv = x[i];
-      const k::Posterior p =
-          From == Source::gaussian
-              ? k::gaussian_posterior(xv, source.mean, source.var, a, s)
-              : k::gaussian_posterior(xv, source.means[b + i], source.vars[b + i], a, s);
+      const k::Posterior p = prior_posterior<From, Guided>(source, b + i, xv, a, s);
       const float x0 = k::process_x0<Mode>(p.x0, lo, hi, scale);
-      x_prev[i] = k::step_from_posterior(xv, x0, p.eps, z[i], r);
+      const float next = k::step_from_posterior(xv, x0, p.eps, x0_prev[i], z[i], r);
+      if (history_out != nullptr) history_out[i] = x0;
+      x_prev[i] = next;
     }
   }
 }
 
-template <k::X0Mode Mode, Source From>
+alignas(64) inline const float kZeros[kBlock] = {};
+
+template <k::X0Mode Mode, Source From, bool Guided>
 void reverse_with(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
   const k::StepRecord r = a.record;
   const std::int64_t dim = a.dim;
   const bool draw = r.sigma != 0.0f && a.variance_noise == nullptr;
-  for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep)),
+  const bool reads_history = r.prev_from_x0_prev != 0.0f && a.history.in != nullptr;
+  for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.noise_step)),
                  draw, [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* z) {
                    const std::int64_t at = row * dim + b;
                    if (a.variance_noise != nullptr && r.sigma != 0.0f) z = a.variance_noise + at;
                    const float scale = Mode == k::X0Mode::threshold ? a.x0.row_scale[row] : 1.0f;
-                   // x_t may alias x_prev: no __restrict on them.
-                   update_block<Mode, From>(a.x_t + at, a.x_prev + at,
-                                            a.model.output ? a.model.output + at : nullptr, a.model, b,
-                                            n, z, r, a.x0.lo, a.x0.hi, scale,
-                                            a.x0_out ? a.x0_out + at : nullptr);
+                   const float factor = a.model.row_factor != nullptr ? a.model.row_factor[row] : 1.0f;
+                   // x_t may alias x_prev, and the history's in and out: no __restrict on them.
+                   update_block<Mode, From, Guided>(
+                       a.x_t + at, a.x_prev + at, a.model.output ? a.model.output + at : nullptr, a.model,
+                       b, n, z, reads_history ? a.history.in + at : kZeros, factor, r, a.x0.lo, a.x0.hi,
+                       scale, a.x0_out ? a.x0_out + at : nullptr,
+                       a.history.out ? a.history.out + at : nullptr);
                  });
 }
 
-template <k::X0Mode Mode>
+template <k::X0Mode Mode, bool Guided>
 void reverse_mode(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
-  if (a.model.output != nullptr) return reverse_with<Mode, Source::buffer>(noise, tile, a);
-  if (a.model.means != nullptr) return reverse_with<Mode, Source::gaussian_per_element>(noise, tile, a);
-  reverse_with<Mode, Source::gaussian>(noise, tile, a);
+  if (a.model.output != nullptr) return reverse_with<Mode, Source::buffer, Guided>(noise, tile, a);
+  if (a.model.prior.means != nullptr) {
+    return reverse_with<Mode, Source::gaussian_per_element, Guided>(noise, tile, a);
+  }
+  reverse_with<Mode, Source::gaussian, Guided>(noise, tile, a);
 }
 
-void reverse(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
+template <bool Guided>
+void reverse_guided(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
   switch (a.x0.mode) {
-    case k::X0Mode::none: return reverse_mode<k::X0Mode::none>(noise, tile, a);
-    case k::X0Mode::clip: return reverse_mode<k::X0Mode::clip>(noise, tile, a);
-    case k::X0Mode::threshold: return reverse_mode<k::X0Mode::threshold>(noise, tile, a);
+    case k::X0Mode::none: return reverse_mode<k::X0Mode::none, Guided>(noise, tile, a);
+    case k::X0Mode::clip: return reverse_mode<k::X0Mode::clip, Guided>(noise, tile, a);
+    case k::X0Mode::threshold: return reverse_mode<k::X0Mode::threshold, Guided>(noise, tile, a);
   }
 }
 
+void reverse(NoiseSource noise, Tile tile, const ddpm::cpu::ReverseArgs& a) {
+  a.model.guided ? reverse_guided<true>(noise, tile, a) : reverse_guided<false>(noise, tile, a);
+}
+
 // The whole loop on one tile, in place, with the Gaussian prior fused in.
-template <k::X0Mode Mode, Source From>
+template <k::X0Mode Mode, Source From, bool Guided>
 void fused_loop(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
   const std::int64_t dim = a.dim;
   for (int p = a.first; p <= a.last; ++p) {
-    const k::StepRecord r = a.records[p];
-    for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.timesteps[p])),
+    const k::StepRecord r = p == a.first ? a.first_record : a.records[p];
+    const bool reads_history = r.prev_from_x0_prev != 0.0f && a.history != nullptr;
+    for_each_block(noise, tile, dim, noise_tag(k::NoiseStream::reverse, static_cast<std::uint32_t>(a.noise_steps[p])),
                    r.sigma != 0.0f,
                    [&](std::int64_t row, std::int64_t b, std::int64_t n, const float* __restrict z) {
                      float* x = a.x + row * dim + b;
-                     update_block<Mode, From>(x, x, nullptr, a.model, b, n, z, r, a.x0.lo, a.x0.hi, 1.0f,
-                                              nullptr);
+                     float* history = a.history ? a.history + row * dim + b : nullptr;
+                     update_block<Mode, From, Guided>(x, x, nullptr, a.model, b, n, z,
+                                                      reads_history ? history : kZeros, 1.0f, r, a.x0.lo,
+                                                      a.x0.hi, 1.0f, nullptr, history);
                    });
   }
 }
 
+template <k::X0Mode Mode, bool Guided>
+void fused_mode(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
+  a.model.prior.means != nullptr ? fused_loop<Mode, Source::gaussian_per_element, Guided>(noise, tile, a)
+                                 : fused_loop<Mode, Source::gaussian, Guided>(noise, tile, a);
+}
+
+template <bool Guided>
+void fused_guided(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
+  a.x0.mode == k::X0Mode::clip ? fused_mode<k::X0Mode::clip, Guided>(noise, tile, a)
+                               : fused_mode<k::X0Mode::none, Guided>(noise, tile, a);
+}
+
 void fused(NoiseSource noise, Tile tile, const ddpm::cpu::FusedArgs& a) {
-  const bool per_element = a.model.means != nullptr;
-  if (a.x0.mode == k::X0Mode::clip) {
-    per_element ? fused_loop<k::X0Mode::clip, Source::gaussian_per_element>(noise, tile, a)
-                : fused_loop<k::X0Mode::clip, Source::gaussian>(noise, tile, a);
-  } else {
-    per_element ? fused_loop<k::X0Mode::none, Source::gaussian_per_element>(noise, tile, a)
-                : fused_loop<k::X0Mode::none, Source::gaussian>(noise, tile, a);
-  }
+  a.model.guided ? fused_guided<true>(noise, tile, a) : fused_guided<false>(noise, tile, a);
 }
 
 }  // namespace DDPM_CPU_KERNELS_NAMESPACE

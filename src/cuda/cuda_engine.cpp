@@ -34,7 +34,11 @@ kernels::NoiseParams noise_of(const NoiseKey& key) { return {key.seed, key.first
 CudaEngine::CudaEngine(EngineSetup setup)
     : Engine(std::move(setup)),
       device_(current_device()),
-      tables_(device_, schedule(), plan(), x0_mode(options()) != kernels::X0Mode::none,
+      // The loop reads full records when it forms x0_hat: to process it, or
+      // (multistep solvers) to keep it as history.
+      tables_(device_, schedule(), plan(),
+              x0_mode(options()) != kernels::X0Mode::none ||
+                  multistep(plan(), 0, static_cast<int>(plan().size()) - 1),
               work_stream_.get()) {
   x0_.mode = x0_mode(options());
   if (options().clip_x0) {
@@ -124,7 +128,8 @@ void CudaEngine::reverse_step(const ReverseStepRequest& r, int position) {
        StagedArray::output(r.x_prev, "x_prev output"),
        StagedArray::output(r.pred_original_sample, "pred_original_sample output"),
        StagedArray::scratch(threshold ? static_cast<std::size_t>(r.shape.batch) : 0,
-                            "thresholding scales")},
+                            "thresholding scales"),
+       StagedArray::input(r.previous_x0, "previous x0")},
       {}, "a reverse step of " + describe(r.shape));
   StepArrays arrays;
   arrays.x_t = staged[0];
@@ -133,8 +138,11 @@ void CudaEngine::reverse_step(const ReverseStepRequest& r, int position) {
   arrays.x_prev = staged[3];
   arrays.x0_out = staged[4];
   arrays.row_scale = staged[5];
+  arrays.history_in = staged[6];
   const bool full = x0_.mode != kernels::X0Mode::none || arrays.x0_out != nullptr;
-  enqueue_step(arrays, r.shape, noise_of(r.noise), position, tables_.view(full),
+  const bool first_order = plan()[static_cast<std::size_t>(position)].order > 1 && arrays.history_in == nullptr;
+  enqueue_step(arrays, r.shape, noise_of(r.noise), position,
+               first_order ? tables_.first_order_view() : tables_.view(full || first_order),
                launch_config(device_), stream);
   staged.finish();
 }
@@ -166,8 +174,10 @@ void CudaEngine::enqueue_step(const StepArrays& arrays, Shape shape, kernels::No
   a.model = arrays.model;
   a.variance_noise = arrays.variance_noise;
   a.x0_out = arrays.x0_out;
+  a.history_in = arrays.history_in;
+  a.history_out = arrays.history_out;
   a.position = position;
-  a.timestep = step.timestep;
+  a.timestep = step.noise_step;
   a.batch = shape.batch;
   a.dim = shape.dim;
   a.noise = noise;

@@ -85,7 +85,15 @@ class CudaEngine final : public Sampler::Engine {
     float* x = nullptr;
     kernels::ModelView model;  // output == null: the Gaussian prior, fused
     float* row_scale = nullptr;
-    const std::int32_t* class_labels = nullptr;
+    const std::int32_t* class_labels = nullptr;  // of the predictor's rows
+    // Classifier-free guidance: the predictor's input of 2 x batch rows, and
+    // the guidance_rescale factors (null without rescale).
+    float* guided_input = nullptr;
+    float guidance_rescale = 0.0f;
+    // Multistep solvers: the previous step's x0_hat, and whether it is there
+    // at the first step (handed in by an earlier piece).
+    float* history = nullptr;
+    bool history_given = false;
     Shape shape;
     kernels::NoiseParams noise;
     bool draw_initial = true;
@@ -106,6 +114,8 @@ class CudaEngine final : public Sampler::Engine {
     const float* variance_noise = nullptr;
     float* x0_out = nullptr;
     float* row_scale = nullptr;  // thresholding scratch, batch floats
+    const float* history_in = nullptr;
+    float* history_out = nullptr;
   };
   // The thresholding scales (when thresholding) and the step kernel.
   void enqueue_step(const StepArrays& arrays, Shape shape, kernels::NoiseParams noise,
@@ -114,8 +124,12 @@ class CudaEngine final : public Sampler::Engine {
 
   cudaStream_t stream_for(void* requested, Memory memory) const;
   void enqueue_loop(const Loop& loop, cudaStream_t stream);
-  void run_with_host_predictor(const Loop& loop, const SampleRequest& r, cudaStream_t stream);
-  kernels::PriorView upload_prior(const GaussianPrior& prior, std::int64_t dim, cudaStream_t stream);
+  // The fused kernel's view of a prior (slot 0: conditional, 1: unconditional).
+  kernels::PriorView upload_prior(const GaussianPrior& prior, bool per_element, std::int64_t dim,
+                                  int slot, cudaStream_t stream);
+  // The records of plan position `position` for the loop: first-order ones
+  // where a multistep step's history is missing.
+  kernels::StepView loop_records(int position, bool history_valid) const;
   void wait_for_ticks(const std::function<void(int, int)>& progress,
                       const std::function<bool()>& cancelled, int total, cudaStream_t stream);
 
@@ -131,8 +145,14 @@ class CudaEngine final : public Sampler::Engine {
   std::vector<std::int32_t> host_steps_;
   std::vector<float> host_x_, host_output_;
   std::vector<std::int32_t> host_labels_;
-  std::vector<float> prior_means_, prior_vars_;
-  DeviceBuffer<float> prior_means_dev_, prior_vars_dev_;
+  struct PriorCopy {  // what was last uploaded, to skip repeats
+    std::vector<float> means, vars;
+    DeviceBuffer<float> means_dev, vars_dev;
+  };
+  PriorCopy priors_[2];
+  DeviceBuffer<std::int32_t> guided_labels_;
+  std::vector<std::int32_t> host_guided_labels_;
+  bool loop_full_ = false;
   CapturedGraph graph_;
   ProgressTicks progress_;
   std::vector<int> tick_done_;

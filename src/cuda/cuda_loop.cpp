@@ -8,6 +8,8 @@
 
 #include "check.h"
 #include "cuda_engine.h"
+#include "guidance.h"
+#include "step_plan.h"
 #include "ddpm/error.h"
 #include "tuning.h"
 
@@ -35,25 +37,49 @@ void check_prior(const GaussianPrior& prior, std::int64_t dim) {
 
 }  // namespace
 
+kernels::StepView CudaEngine::loop_records(int position, bool history_valid) const {
+  if (plan()[static_cast<std::size_t>(position)].order > 1 && !history_valid) {
+    return tables_.first_order_view();
+  }
+  return tables_.loop_view();
+}
+
 // The step of the loop, in place on the device; predictors differ.
 class CudaEngine::LoopSteps : public LoopBackend {
  public:
   LoopSteps(CudaEngine& engine, const Loop& loop, cudaStream_t stream)
-      : engine_(engine), loop_(loop), stream_(stream) {}
+      : engine_(engine), loop_(loop), stream_(stream), history_valid_(loop.history_given) {}
   void step(int position) override {
     StepArrays arrays;
     arrays.x_t = loop_.x;
     arrays.x_prev = loop_.x;
     arrays.model = loop_.model;
     arrays.row_scale = loop_.row_scale;
-    engine_.enqueue_step(arrays, loop_.shape, loop_.noise, position, engine_.tables_.loop_view(),
-                         loop_.config, stream_);
+    arrays.history_in = loop_.history;
+    arrays.history_out = loop_.history;
+    engine_.enqueue_step(arrays, loop_.shape, loop_.noise, position,
+                         engine_.loop_records(position, history_valid_), loop_.config, stream_);
+    history_valid_ = loop_.history != nullptr;
   }
 
  protected:
+  // After the model output is in place: guidance_rescale's per-row factors.
+  void guidance_factors() {
+    if (loop_.model.row_factor == nullptr) return;
+    kernels::GuidanceFactorArgs a;
+    a.output = loop_.model.output;
+    a.batch = loop_.shape.batch;
+    a.dim = loop_.shape.dim;
+    a.guidance_scale = loop_.model.guidance_scale;
+    a.rescale = loop_.guidance_rescale;
+    a.row_factor = const_cast<float*>(loop_.model.row_factor);
+    kernels::launch_guidance_factors(a, stream_);
+  }
+
   CudaEngine& engine_;
   const Loop& loop_;
   cudaStream_t stream_;
+  bool history_valid_;
 };
 
 // The loop's steps as stream work: what enqueue_loop records.
@@ -68,8 +94,19 @@ class CudaEngine::DeviceSteps final : public LoopSteps {
     arrays.class_labels = loop_.class_labels;
     arrays.memory = Memory::device;
     arrays.stream = stream_;
+    Shape shape = loop_.shape;
+    if (loop_.model.guided) {
+      // The conditional and the unconditional rows see the same x_t.
+      const std::size_t bytes = static_cast<std::size_t>(shape.size()) * sizeof(float);
+      DDPM_CUDA_CHECK(cudaMemcpyAsync(loop_.guided_input, loop_.x, bytes, cudaMemcpyDeviceToDevice, stream_));
+      DDPM_CUDA_CHECK(cudaMemcpyAsync(loop_.guided_input + shape.size(), loop_.x, bytes,
+                                      cudaMemcpyDeviceToDevice, stream_));
+      arrays.x = loop_.guided_input;
+      shape.batch *= 2;
+    }
     loop_.predictor->predict(
-        make_predictor_call(engine_, arrays, loop_.shape, loop_.noise.first_sample, position));
+        make_predictor_call(engine_, arrays, shape, loop_.noise.first_sample, position));
+    guidance_factors();
   }
   void steps_done(int done, int total) override {
     if (loop_.tick_every > 0 && (done % loop_.tick_every == 0 || done == total)) {
@@ -83,37 +120,32 @@ class CudaEngine::DeviceSteps final : public LoopSteps {
 class CudaEngine::HostPredictorSteps final : public LoopSteps {
  public:
   HostPredictorSteps(CudaEngine& engine, const Loop& loop, const SampleRequest& r,
-                     cudaStream_t stream)
-      : LoopSteps(engine, loop, stream), r_(r) {
-    const auto n = static_cast<std::size_t>(loop.shape.size());
-    engine.host_x_.resize(n);
-    engine.host_output_.resize(n);
-    if (r.class_labels.empty()) {
-      labels_ = nullptr;
-    } else if (r.memory == Memory::host) {
-      labels_ = r.class_labels.data();
-    } else {
-      engine.host_labels_.resize(r.class_labels.size());
-      DDPM_CUDA_CHECK(cudaMemcpyAsync(engine.host_labels_.data(), r.class_labels.data(),
-                                      r.class_labels.size_bytes(), cudaMemcpyDeviceToHost, stream));
-      labels_ = engine.host_labels_.data();
-    }
+                     const std::vector<std::int32_t>& labels, cudaStream_t stream)
+      : LoopSteps(engine, loop, stream), r_(r), labels_(labels) {
+    const auto rows = static_cast<std::size_t>(loop.shape.size()) * (loop.model.guided ? 2 : 1);
+    engine.host_x_.resize(rows);
+    engine.host_output_.resize(rows);
   }
   void predict(int position) override {
-    DDPM_CUDA_CHECK(cudaMemcpyAsync(engine_.host_x_.data(), loop_.x,
-                                    engine_.host_x_.size() * sizeof(float), cudaMemcpyDeviceToHost,
-                                    stream_));
+    const auto n = static_cast<std::size_t>(loop_.shape.size());
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(engine_.host_x_.data(), loop_.x, n * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
     DDPM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    Shape shape = loop_.shape;
+    if (loop_.model.guided) {
+      std::copy(engine_.host_x_.begin(), engine_.host_x_.begin() + static_cast<std::ptrdiff_t>(n),
+                engine_.host_x_.begin() + static_cast<std::ptrdiff_t>(n));
+      shape.batch *= 2;
+    }
     LoopArrays arrays;
     arrays.x = engine_.host_x_.data();
     arrays.model_output = engine_.host_output_.data();
-    arrays.class_labels = labels_;
-    loop_.predictor->predict(
-        make_predictor_call(engine_, arrays, loop_.shape, loop_.noise.first_sample, position));
-    DDPM_CUDA_CHECK(cudaMemcpyAsync(const_cast<float*>(loop_.model.output),
-                                    engine_.host_output_.data(),
-                                    engine_.host_output_.size() * sizeof(float),
-                                    cudaMemcpyHostToDevice, stream_));
+    arrays.class_labels = labels_.empty() ? nullptr : labels_.data();
+    loop_.predictor->predict(make_predictor_call(engine_, arrays, shape, loop_.noise.first_sample, position));
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(const_cast<float*>(loop_.model.output), engine_.host_output_.data(),
+                                    engine_.host_output_.size() * sizeof(float), cudaMemcpyHostToDevice,
+                                    stream_));
+    guidance_factors();
   }
   void steps_done(int done, int total) override {
     if (r_.progress) r_.progress(done, total);
@@ -121,7 +153,7 @@ class CudaEngine::HostPredictorSteps final : public LoopSteps {
 
  private:
   const SampleRequest& r_;
-  const std::int32_t* labels_ = nullptr;
+  const std::vector<std::int32_t>& labels_;
 };
 
 void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int first, int last) {
@@ -129,19 +161,45 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
   std::lock_guard lock(mutex_);
   const cudaStream_t stream = stream_for(r.stream, r.memory);
   const auto n = static_cast<std::size_t>(r.shape.size());
+  const auto batch = static_cast<std::size_t>(r.shape.batch);
+  const bool guided = detail::guided(r);
   const auto* gaussian = dynamic_cast<const GaussianPredictor*>(&predictor);
-  const bool fused = gaussian != nullptr;
+  // The Gaussian prior is fused into the step, with guidance too, but not
+  // with guidance_rescale, which needs its output before the step.
+  const bool fused = gaussian != nullptr && r.guidance_rescale == 0.0;
   const bool device_predictor = fused || predictor.supports(Memory::device);
-  if (fused) check_prior(gaussian->prior(), r.shape.dim);
+  if (gaussian != nullptr) {
+    check_prior(gaussian->prior(), r.shape.dim);
+    if (gaussian->unconditional_prior()) check_prior(*gaussian->unconditional_prior(), r.shape.dim);
+  }
   const bool threshold = x0_.mode == kernels::X0Mode::threshold;
+  const bool multistep_loop = multistep(plan(), first, last);
+  const bool own_history = multistep_loop && r.history.empty();
+
+  // The predictor's labels: the request's, or with guidance the
+  // conditional rows' and then the unconditional label (built on the host).
+  std::vector<std::int32_t> conditional;
+  if (guided && !fused) {
+    conditional.resize(r.class_labels.size());
+    if (!r.class_labels.empty()) {
+      DDPM_CUDA_CHECK(cudaMemcpy(conditional.data(), r.class_labels.data(), r.class_labels.size_bytes(),
+                                 r.memory == Memory::host ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost));
+    }
+    host_guided_labels_ = guided_labels(conditional, r.shape.batch, predictor);
+  }
+  const bool staged_labels = device_predictor && !guided;
 
   Staging staged(workspace_, r.memory, device_, stream,
                  {StagedArray::in_out(r.x, r.initial_noise_given, "sample buffer"),
-                  StagedArray::scratch(fused ? 0 : n, "the model output"),
-                  StagedArray::scratch(threshold ? static_cast<std::size_t>(r.shape.batch) : 0,
-                                       "thresholding scales")},
-                 {{device_predictor ? r.class_labels : std::span<const std::int32_t>(),
-                   "class labels"}},
+                  StagedArray::scratch(fused ? 0 : (guided ? 2 * n : n), "the model output"),
+                  StagedArray::scratch(threshold ? batch : 0, "thresholding scales"),
+                  StagedArray::scratch(guided && !fused && device_predictor ? 2 * n : 0,
+                                       "the guided predictor's input"),
+                  StagedArray::scratch(guided && r.guidance_rescale != 0.0 ? batch : 0,
+                                       "guidance rescale factors"),
+                  own_history ? StagedArray::scratch(n, "the multistep history")
+                              : StagedArray::in_out(r.history, r.history_given, "history")},
+                 {{staged_labels ? r.class_labels : std::span<const std::int32_t>(), "class labels"}},
                  "sampling a " + std::to_string(r.shape.batch) + "x" +
                      std::to_string(r.shape.dim) + " batch (float32)");
 
@@ -149,6 +207,10 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
   loop.x = staged[0];
   loop.model.output = staged[1];
   loop.row_scale = staged[2];
+  loop.guided_input = staged[3];
+  loop.model.row_factor = staged[4];
+  loop.history = multistep_loop ? staged[5] : nullptr;
+  loop.history_given = r.history_given && !r.history.empty();
   loop.class_labels = staged.ints(0);
   loop.shape = r.shape;
   loop.noise = {r.noise.seed, r.noise.first_sample};
@@ -156,19 +218,54 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
   loop.range = {first, last};
   loop.predictor = &predictor;
   loop.config = launch_config(device_);
+  loop.guidance_rescale = static_cast<float>(r.guidance_rescale);
+  loop.model.guided = guided;
+  loop.model.guidance_scale = static_cast<float>(r.guidance_scale);
+  loop.model.unconditional_offset = r.shape.size();
   const int total = loop.range.count();
 
+  if (guided && !fused && device_predictor) {
+    if (guided_labels_.count() < host_guided_labels_.size()) {
+      last_use_.synchronize();
+      guided_labels_.allocate(host_guided_labels_.size(), "the guided predictor's labels");
+    }
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(guided_labels_.data(), host_guided_labels_.data(),
+                                    host_guided_labels_.size() * sizeof(std::int32_t),
+                                    cudaMemcpyHostToDevice, stream));
+    loop.class_labels = guided_labels_.data();
+  }
+  const Shape predictor_shape{guided ? 2 * r.shape.batch : r.shape.batch, r.shape.dim};
   if (fused) {
-    loop.model.prior = upload_prior(gaussian->prior(), r.shape.dim, stream);
+    const GaussianPrior& prior = gaussian->prior();
+    const auto& unconditional = gaussian->unconditional_prior();
+    const bool with_unconditional = guided && unconditional.has_value();
+    const bool per_element = !prior.means.empty() || !prior.stds.empty() ||
+                             (with_unconditional && (!unconditional->means.empty() || !unconditional->stds.empty()));
+    loop.model.output = nullptr;
+    loop.model.prior = upload_prior(prior, per_element, r.shape.dim, 0, stream);
+    if (with_unconditional) {
+      loop.model.unconditional_prior = upload_prior(*unconditional, per_element, r.shape.dim, 1, stream);
+    }
   } else if (device_predictor) {
-    predictor.prepare(schedule(), Memory::device, r.shape, stream);
+    predictor.prepare(schedule(), Memory::device, predictor_shape, stream);
   } else {
-    predictor.prepare(schedule(), Memory::host, r.shape, nullptr);
+    predictor.prepare(schedule(), Memory::host, predictor_shape, nullptr);
   }
 
   if (!device_predictor) {
     if (r.progress) r.progress(0, total);
-    run_with_host_predictor(loop, r, stream);
+    std::vector<std::int32_t> labels = guided ? host_guided_labels_ : std::vector<std::int32_t>();
+    if (!guided && !r.class_labels.empty()) {
+      labels.resize(r.class_labels.size());
+      DDPM_CUDA_CHECK(cudaMemcpy(labels.data(), r.class_labels.data(), r.class_labels.size_bytes(),
+                                 r.memory == Memory::host ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost));
+    }
+    if (loop.draw_initial) {
+      kernels::launch_initial_noise(loop.x, loop.shape.batch, loop.shape.dim, loop.noise,
+                                    static_cast<float>(initial_noise_scale()), loop.config, stream);
+    }
+    HostPredictorSteps steps(*this, loop, r, labels, stream);
+    run_reverse_loop(loop.range, steps, r.cancelled);
   } else {
     const Tuning settings = tuning();
     loop.tick_every = 0;
@@ -202,28 +299,20 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
 void CudaEngine::enqueue_loop(const Loop& loop, cudaStream_t s) {
   if (loop.draw_initial) {
     kernels::launch_initial_noise(loop.x, loop.shape.batch, loop.shape.dim, loop.noise,
-                                  loop.config, s);
+                                  static_cast<float>(initial_noise_scale()), loop.config, s);
   }
   DeviceSteps steps(*this, loop, s);
   run_reverse_loop(loop.range, steps);
 }
 
-void CudaEngine::run_with_host_predictor(const Loop& loop, const SampleRequest& r,
-                                         cudaStream_t stream) {
-  if (loop.draw_initial) {
-    kernels::launch_initial_noise(loop.x, loop.shape.batch, loop.shape.dim, loop.noise,
-                                  loop.config, stream);
-  }
-  HostPredictorSteps steps(*this, loop, r, stream);
-  run_reverse_loop(loop.range, steps, r.cancelled);
-}
-
-// The fused kernel's view of the prior; per-element tables are uploaded
-// when they differ from the last ones (ordered on `stream` after the request's staging).
-kernels::PriorView CudaEngine::upload_prior(const GaussianPrior& prior, std::int64_t dim,
-                                            cudaStream_t stream) {
+// The fused kernel's view of a prior; per-element tables are uploaded when
+// they differ from the last ones in `slot` (ordered on `stream` after the
+// request's staging).
+kernels::PriorView CudaEngine::upload_prior(const GaussianPrior& prior, bool per_element,
+                                            std::int64_t dim, int slot, cudaStream_t stream) {
   kernels::PriorView view{prior.mean, prior.std * prior.std, nullptr, nullptr};
-  if (prior.means.empty() && prior.stds.empty()) return view;
+  if (!per_element) return view;
+  PriorCopy& copy = priors_[slot];
   const auto d = static_cast<std::size_t>(dim);
   std::vector<float> means(d, view.mean);
   std::vector<float> vars(d, view.var);
@@ -231,21 +320,21 @@ kernels::PriorView CudaEngine::upload_prior(const GaussianPrior& prior, std::int
     if (!prior.means.empty()) means[i] = prior.means[i];
     if (!prior.stds.empty()) vars[i] = prior.stds[i] * prior.stds[i];
   }
-  if (means != prior_means_ || vars != prior_vars_ || prior_means_dev_.count() < d) {
-    if (prior_means_dev_.count() < d) {
+  if (means != copy.means || vars != copy.vars || copy.means_dev.count() < d) {
+    if (copy.means_dev.count() < d) {
       last_use_.synchronize();
-      prior_means_dev_.allocate(d, "the gaussian prior's means");
-      prior_vars_dev_.allocate(d, "the gaussian prior's variances");
+      copy.means_dev.allocate(d, "the gaussian prior's means");
+      copy.vars_dev.allocate(d, "the gaussian prior's variances");
     }
-    DDPM_CUDA_CHECK(cudaMemcpyAsync(prior_means_dev_.data(), means.data(), d * sizeof(float),
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(copy.means_dev.data(), means.data(), d * sizeof(float),
                                     cudaMemcpyHostToDevice, stream));
-    DDPM_CUDA_CHECK(cudaMemcpyAsync(prior_vars_dev_.data(), vars.data(), d * sizeof(float),
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(copy.vars_dev.data(), vars.data(), d * sizeof(float),
                                     cudaMemcpyHostToDevice, stream));
-    prior_means_ = std::move(means);
-    prior_vars_ = std::move(vars);
+    copy.means = std::move(means);
+    copy.vars = std::move(vars);
   }
-  view.means = prior_means_dev_.data();
-  view.vars = prior_vars_dev_.data();
+  view.means = copy.means_dev.data();
+  view.vars = copy.vars_dev.data();
   return view;
 }
 

@@ -74,36 +74,25 @@ void check_device_call(const PredictorCall& call, std::int64_t dim, const char* 
   if (call.steps == nullptr) call.schedule->check_step(call.step);
 }
 
+// The batch's step when it has one: the loop's alpha_bar (a solver's sigma
+// may fall between timesteps) or the schedule's.
 kernels::StepAB uniform_step(const PredictorCall& call) {
   if (call.steps != nullptr) return {};
-  const PredictorStep p = predictor_step(*call.schedule, call.step, call.prediction_type);
+  const PredictorStep p = predictor_step_for(call, 0);
   return {p.a, p.b};
 }
 
-struct GaussianState {
-  int device = 0;
+struct DevicePrior {
   std::int64_t dim = 0;  // per-element tables' size, or 0
   float mean = 0.0f;
   float var = 1.0f;
   cuda::DeviceBuffer<float> means;  // per-element prior, dim floats each, or empty
   cuda::DeviceBuffer<float> vars;
-  StepTable steps;
+
+  kernels::PriorView view() const { return {mean, var, means.data(), vars.data()}; }
 };
 
-struct GmmState {
-  int device = 0;
-  std::int64_t dim = 0;
-  int components = 0;                      // with nonzero weight
-  cuda::DeviceBuffer<double> log_weights;  // K
-  cuda::DeviceBuffer<float> means;         // K x dim
-  cuda::DeviceBuffer<double> vars;         // K: s_k^2
-  cuda::DeviceBuffer<kernels::GmmComponentStep> step_constants;  // K, per call
-  StepTable steps;
-};
-
-}  // namespace
-
-std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior& prior, Shape shape, void* stream) {
+void upload_prior(DevicePrior& out, const GaussianPrior& prior, Shape shape, cudaStream_t stream) {
   const auto dim = static_cast<std::size_t>(shape.dim);
   if ((!prior.means.empty() && prior.means.size() != dim) ||
       (!prior.stds.empty() && prior.stds.size() != dim)) {
@@ -111,27 +100,89 @@ std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior& prior, Shape 
                 std::to_string(prior.stds.size()) + " stds but samples have dim " +
                 std::to_string(shape.dim));
   }
+  out.mean = prior.mean;
+  out.var = prior.std * prior.std;
+  if (prior.means.empty() && prior.stds.empty()) return;
+  out.dim = shape.dim;
+  std::vector<float> means(dim, prior.mean);
+  std::vector<float> vars(dim, out.var);
+  for (std::size_t i = 0; i < dim; ++i) {
+    if (!prior.means.empty()) means[i] = prior.means[i];
+    if (!prior.stds.empty()) vars[i] = prior.stds[i] * prior.stds[i];
+  }
+  upload(out.means, means, "the gaussian prior's means", stream);
+  upload(out.vars, vars, "the gaussian prior's variances", stream);
+}
+
+struct GaussianState {
+  int device = 0;
+  DevicePrior prior;
+  DevicePrior unconditional;
+  bool has_unconditional = false;
+  StepTable steps;
+};
+
+// A mixture's device tables (components of weight 0 left out).
+struct DeviceMixture {
+  int components = 0;
+  cuda::DeviceBuffer<double> log_weights;  // K
+  cuda::DeviceBuffer<float> means;         // K x dim
+  cuda::DeviceBuffer<double> vars;         // K: s_k^2
+  cuda::DeviceBuffer<kernels::GmmComponentStep> step_constants;  // K, per call
+
+  kernels::GmmParams params(std::int64_t dim) const {
+    kernels::GmmParams p;
+    p.dim = dim;
+    p.components = components;
+    p.log_weights = log_weights.data();
+    p.means = means.data();
+    p.vars = vars.data();
+    return p;
+  }
+};
+
+void upload_mixture(DeviceMixture& out, const GmmSpec& spec, cudaStream_t stream) {
+  // The same tables the host predictor reads.
+  const GmmTables tables = make_gmm_tables(spec);
+  if (tables.log_weights.empty()) {
+    throw Error("gaussian mixture has no component with positive weight");
+  }
+  out.components = static_cast<int>(tables.log_weights.size());
+  upload(out.log_weights, tables.log_weights, "the gaussian mixture's weights", stream);
+  upload(out.means, tables.means, "the gaussian mixture's means", stream);
+  upload(out.vars, tables.variances, "the gaussian mixture's variances", stream);
+  out.step_constants.allocate(static_cast<std::size_t>(out.components),
+                              "the gaussian mixture's per-step constants");
+}
+
+struct GmmState {
+  int device = 0;
+  std::int64_t dim = 0;
+  DeviceMixture mixture;
+  DeviceMixture unconditional;
+  bool has_unconditional = false;
+  StepTable steps;
+};
+
+}  // namespace
+
+std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior& prior,
+                                              const std::optional<GaussianPrior>& unconditional,
+                                              Shape shape, void* stream) {
   auto state = std::make_shared<GaussianState>();
   state->device = current_device();
-  state->mean = prior.mean;
-  state->var = prior.std * prior.std;
-  if (!prior.means.empty() || !prior.stds.empty()) {
-    state->dim = shape.dim;
-    std::vector<float> means(dim, prior.mean);
-    std::vector<float> vars(dim, state->var);
-    for (std::size_t i = 0; i < dim; ++i) {
-      if (!prior.means.empty()) means[i] = prior.means[i];
-      if (!prior.stds.empty()) vars[i] = prior.stds[i] * prior.stds[i];
-    }
-    upload(state->means, means, "the gaussian prior's means", as_stream(stream));
-    upload(state->vars, vars, "the gaussian prior's variances", as_stream(stream));
+  upload_prior(state->prior, prior, shape, as_stream(stream));
+  if (unconditional) {
+    upload_prior(state->unconditional, *unconditional, shape, as_stream(stream));
+    state->has_unconditional = true;
   }
   return state;
 }
 
 void predict_gaussian_device(const void* opaque, const PredictorCall& call) {
   auto& state = *static_cast<GaussianState*>(const_cast<void*>(opaque));
-  check_device_call(call, state.dim, "gaussian predictor");
+  const std::int64_t dim = state.prior.dim > 0 ? state.prior.dim : state.unconditional.dim;
+  check_device_call(call, dim, "gaussian predictor");
   kernels::GaussianOutputArgs args;
   args.x_t = call.x_t;
   args.output = output_of(call);
@@ -141,11 +192,19 @@ void predict_gaussian_device(const void* opaque, const PredictorCall& call) {
   args.steps = call.steps;
   args.table = state.steps.for_call(call);
   args.step = uniform_step(call);
-  args.prior = {state.mean, state.var, state.means.data(), state.vars.data()};
+  args.prior = state.prior.view();
+  // The labels are on the device, so rows cannot be checked here: without an
+  // unconditional prior every row is conditional (the loop refuses guidance
+  // for a predictor without unconditional_label()).
+  if (state.has_unconditional) {
+    args.labels = call.class_labels;
+    args.unconditional_prior = state.unconditional.view();
+  }
   kernels::launch_gaussian_output(args, cuda::launch_config(state.device), as_stream(call.stream));
 }
 
-std::shared_ptr<void> prepare_gmm_device(const GmmSpec& spec, Shape shape, void* stream) {
+std::shared_ptr<void> prepare_gmm_device(const GmmSpec& spec, const std::optional<GmmSpec>& unconditional,
+                                         Shape shape, void* stream) {
   if (spec.dim() != shape.dim) {
     throw Error("gaussian mixture has dim " + std::to_string(spec.dim()) +
                 " but samples have dim " + std::to_string(shape.dim));
@@ -153,18 +212,11 @@ std::shared_ptr<void> prepare_gmm_device(const GmmSpec& spec, Shape shape, void*
   auto state = std::make_shared<GmmState>();
   state->device = current_device();
   state->dim = shape.dim;
-  // The same tables the host predictor reads (components of weight 0 left out).
-  const GmmTables tables = make_gmm_tables(spec);
-  if (tables.log_weights.empty()) {
-    throw Error("gaussian mixture has no component with positive weight");
+  upload_mixture(state->mixture, spec, as_stream(stream));
+  if (unconditional) {
+    upload_mixture(state->unconditional, *unconditional, as_stream(stream));
+    state->has_unconditional = true;
   }
-  state->components = static_cast<int>(tables.log_weights.size());
-  const cudaStream_t s = as_stream(stream);
-  upload(state->log_weights, tables.log_weights, "the gaussian mixture's weights", s);
-  upload(state->means, tables.means, "the gaussian mixture's means", s);
-  upload(state->vars, tables.variances, "the gaussian mixture's variances", s);
-  state->step_constants.allocate(static_cast<std::size_t>(state->components),
-                                 "the gaussian mixture's per-step constants");
   return state;
 }
 
@@ -176,16 +228,17 @@ void predict_gmm_device(const void* opaque, const PredictorCall& call) {
   args.output = output_of(call);
   args.batch = call.shape.batch;
   args.dim = call.shape.dim;
-  args.params.dim = call.shape.dim;
-  args.params.components = state.components;
-  args.params.log_weights = state.log_weights.data();
-  args.params.means = state.means.data();
-  args.params.vars = state.vars.data();
+  args.params = state.mixture.params(call.shape.dim);
   args.prediction_type = static_cast<int>(call.prediction_type);
-  args.step_constants = state.step_constants.data();
+  args.step_constants = state.mixture.step_constants.data();
   args.steps = call.steps;
   args.table = state.steps.for_call(call);
   args.step = uniform_step(call);
+  if (state.has_unconditional) {  // see predict_gaussian_device
+    args.labels = call.class_labels;
+    args.unconditional = state.unconditional.params(call.shape.dim);
+    args.unconditional_constants = state.unconditional.step_constants.data();
+  }
   kernels::launch_gmm_output(args, cuda::launch_config(state.device), as_stream(call.stream));
 }
 

@@ -33,8 +33,12 @@ DeviceStepTables::DeviceStepTables(int device, const Schedule& schedule,
   const std::vector<kernels::StepRecord> records = make_step_records(plan);
   const std::vector<float> plain = packed(records, false);
   const std::vector<float> full = packed(records, true);
+  std::vector<PlannedStep> first_order_plan;
+  for (const PlannedStep& step : plan) first_order_plan.push_back(first_order(step));
+  const std::vector<float> first_order = packed(make_step_records(first_order_plan), true);
   upload(plain_, plain, "the sampler's step records", stream);
   upload(full_, full, "the sampler's step records", stream);
+  upload(first_order_, first_order, "the sampler's step records", stream);
   upload(forward_, make_forward_table(schedule), "the schedule's forward table", stream);
   if (tuning().use_constant_schedule) {
     const std::vector<float>& loop = loop_full ? full : plain;
@@ -52,6 +56,13 @@ DeviceStepTables::DeviceStepTables(int device, const Schedule& schedule,
 kernels::StepView DeviceStepTables::loop_view() const {
   kernels::StepView v = view(loop_full_);
   v.constant_offset = region_.valid() ? region_.offset() : -1;
+  return v;
+}
+
+kernels::StepView DeviceStepTables::first_order_view() const {
+  kernels::StepView v;
+  v.records = first_order_.data();
+  v.width = kernels::kRecordWidthFull;
   return v;
 }
 

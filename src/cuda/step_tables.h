@@ -26,12 +26,15 @@ class DeviceStepTables {
   kernels::StepView loop_view() const;
   // The records in the given layout from global memory (single steps).
   kernels::StepView view(bool full) const;
+  // Full records of every step taken at first order (a multistep step whose
+  // history is missing), global memory.
+  kernels::StepView first_order_view() const;
   const kernels::ForwardCoefficients* forward_table() const { return forward_.data(); }
   bool in_constant_memory() const { return region_.valid(); }
 
  private:
   bool loop_full_;
-  DeviceBuffer<float> plain_, full_;
+  DeviceBuffer<float> plain_, full_, first_order_;
   DeviceBuffer<kernels::ForwardCoefficients> forward_;
   ConstantRegion region_;
 };

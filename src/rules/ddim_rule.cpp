@@ -15,6 +15,7 @@
 
 #include "ddpm/error.h"
 #include "rules/step_rule.h"
+#include "timesteps.h"
 
 namespace ddpm::detail {
 
@@ -24,39 +25,44 @@ void check_ddim_options(const SamplerOptions& o) {
     msg << "eta " << o.eta << " is invalid: need a finite eta >= 0";
     throw Error(msg.str());
   }
+  refuse_karras(o, "ddim");
 }
 
-void plan_ddim_step(const RuleContext& ctx, std::size_t index, PlannedStep& s) {
-  const SamplerOptions& o = ctx.options;
-  const int t = ctx.timesteps[index];
-  s.timestep = t;
-  if (!o.timesteps.empty()) {
-    s.prev_timestep = next_timestep(ctx, index);
-  } else {
-    const int n = o.num_inference_steps == 0 ? ctx.schedule.steps() : o.num_inference_steps;
-    s.prev_timestep = t - ctx.schedule.steps() / n;
+RulePlan plan_ddim(const Schedule& schedule, const SamplerOptions& o) {
+  const std::vector<int> timesteps = make_timesteps(schedule.steps(), o);
+  RulePlan plan{steps_at(timesteps), 1.0};
+  for (std::size_t i = 0; i < plan.steps.size(); ++i) {
+    PlannedStep& s = plan.steps[i];
+    const int t = s.timestep;
+    if (!o.timesteps.empty()) {
+      s.prev_timestep = i + 1 < timesteps.size() ? timesteps[i + 1] : -1;
+    } else {
+      const int n = o.num_inference_steps == 0 ? schedule.steps() : o.num_inference_steps;
+      s.prev_timestep = t - schedule.steps() / n;
+    }
+    if (s.prev_timestep < 0) s.prev_timestep = -1;
+    s.alpha_bar = alpha_bar_at(schedule, t);
+    s.alpha_bar_prev = s.prev_timestep >= 0 ? alpha_bar_at(schedule, s.prev_timestep)
+                       : o.set_alpha_to_one ? 1.0
+                                            : alpha_bar_at(schedule, 0);
+    const double ab = s.alpha_bar, ab_prev = s.alpha_bar_prev;
+    const double variance = (1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev);
+    const double sigma = o.eta * std::sqrt(variance);
+    double direction = 1.0 - ab_prev - sigma * sigma;
+    if (direction < 0.0 && direction > -1e-12) direction = 0.0;  // rounding at eta = 1
+    if (direction < 0.0) {
+      std::ostringstream msg;
+      msg << "eta " << o.eta << " is too large at t = " << t
+          << ": 1 - alpha_bar_prev - sigma^2 = " << direction << " < 0 (use eta <= 1)";
+      s.error = msg.str();
+      direction = 0.0;
+    }
+    s.prev_from_x0 = std::sqrt(ab_prev);
+    s.prev_from_eps = std::sqrt(direction);
+    s.prev_from_sample = 0.0;
+    s.sigma = o.eta > 0.0 ? sigma : 0.0;
   }
-  if (s.prev_timestep < 0) s.prev_timestep = -1;
-  s.alpha_bar = alpha_bar_at(ctx.schedule, t);
-  s.alpha_bar_prev = s.prev_timestep >= 0 ? alpha_bar_at(ctx.schedule, s.prev_timestep)
-                     : o.set_alpha_to_one ? 1.0
-                                          : alpha_bar_at(ctx.schedule, 0);
-  const double ab = s.alpha_bar, ab_prev = s.alpha_bar_prev;
-  const double variance = (1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev);
-  const double sigma = o.eta * std::sqrt(variance);
-  double direction = 1.0 - ab_prev - sigma * sigma;
-  if (direction < 0.0 && direction > -1e-12) direction = 0.0;  // rounding at eta = 1
-  if (direction < 0.0) {
-    std::ostringstream msg;
-    msg << "eta " << o.eta << " is too large at t = " << t
-        << ": 1 - alpha_bar_prev - sigma^2 = " << direction << " < 0 (use eta <= 1)";
-    s.error = msg.str();
-    direction = 0.0;
-  }
-  s.prev_from_x0 = std::sqrt(ab_prev);
-  s.prev_from_eps = std::sqrt(direction);
-  s.prev_from_sample = 0.0;
-  s.sigma = o.eta > 0.0 ? sigma : 0.0;
+  return plan;
 }
 
 }  // namespace ddpm::detail

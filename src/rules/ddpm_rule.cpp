@@ -11,6 +11,7 @@
 
 #include "ddpm/error.h"
 #include "rules/step_rule.h"
+#include "timesteps.h"
 
 namespace ddpm::detail {
 
@@ -19,24 +20,29 @@ void check_ddpm_options(const SamplerOptions& o) {
     throw Error("eta applies only to the ddim sampler (the ddpm sampler's noise is set by "
                 "its variance: beta or posterior)");
   }
+  refuse_karras(o, "ddpm");
 }
 
-void plan_ddpm_step(const RuleContext& ctx, std::size_t index, PlannedStep& s) {
-  const int t = ctx.timesteps[index];
-  s.timestep = t;
-  s.prev_timestep = next_timestep(ctx, index);
-  s.alpha_bar = alpha_bar_at(ctx.schedule, t);
-  s.alpha_bar_prev = s.prev_timestep >= 0 ? alpha_bar_at(ctx.schedule, s.prev_timestep) : 1.0;
-  const double ab = s.alpha_bar, ab_prev = s.alpha_bar_prev;
-  const double current_alpha = ab / ab_prev;
-  const double current_beta = 1.0 - current_alpha;
-  s.prev_from_x0 = std::sqrt(ab_prev) * current_beta / (1.0 - ab);
-  s.prev_from_sample = std::sqrt(current_alpha) * (1.0 - ab_prev) / (1.0 - ab);
-  s.prev_from_eps = 0.0;
-  const double posterior = std::max((1.0 - ab_prev) / (1.0 - ab) * current_beta, 1e-20);
-  const double variance =
-      ctx.options.variance == VarianceKind::posterior ? posterior : current_beta;
-  s.sigma = t > 0 ? std::sqrt(variance) : 0.0;
+RulePlan plan_ddpm(const Schedule& schedule, const SamplerOptions& options) {
+  const std::vector<int> timesteps = make_timesteps(schedule.steps(), options);
+  RulePlan plan{steps_at(timesteps), 1.0};
+  for (std::size_t i = 0; i < plan.steps.size(); ++i) {
+    PlannedStep& s = plan.steps[i];
+    const int t = s.timestep;
+    s.prev_timestep = i + 1 < timesteps.size() ? timesteps[i + 1] : -1;
+    s.alpha_bar = alpha_bar_at(schedule, t);
+    s.alpha_bar_prev = s.prev_timestep >= 0 ? alpha_bar_at(schedule, s.prev_timestep) : 1.0;
+    const double ab = s.alpha_bar, ab_prev = s.alpha_bar_prev;
+    const double current_alpha = ab / ab_prev;
+    const double current_beta = 1.0 - current_alpha;
+    s.prev_from_x0 = std::sqrt(ab_prev) * current_beta / (1.0 - ab);
+    s.prev_from_sample = std::sqrt(current_alpha) * (1.0 - ab_prev) / (1.0 - ab);
+    s.prev_from_eps = 0.0;
+    const double posterior = std::max((1.0 - ab_prev) / (1.0 - ab) * current_beta, 1e-20);
+    const double variance = options.variance == VarianceKind::posterior ? posterior : current_beta;
+    s.sigma = t > 0 ? std::sqrt(variance) : 0.0;
+  }
+  return plan;
 }
 
 }  // namespace ddpm::detail

@@ -1,24 +1,75 @@
 // The step rules by name.
 #include "rules/step_rule.h"
 
+#include <string>
+
+#include "ddpm/error.h"
+
 namespace ddpm::detail {
 
 const RuleEntry& rule_for(SamplerKind kind) {
-  static const RuleEntry ddpm{plan_ddpm_step, check_ddpm_options};
-  static const RuleEntry ddim{plan_ddim_step, check_ddim_options};
+  static const RuleEntry ddpm{plan_ddpm, check_ddpm_options, TimestepSpacing::leading};
+  static const RuleEntry ddim{plan_ddim, check_ddim_options, TimestepSpacing::leading};
+  static const RuleEntry dpmpp{plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace};
+  static const RuleEntry euler{plan_euler, check_euler_options, TimestepSpacing::linspace};
+  static const RuleEntry euler_ancestral{plan_euler_ancestral, check_euler_ancestral_options,
+                                         TimestepSpacing::linspace};
   switch (kind) {
     case SamplerKind::ddpm: return ddpm;
     case SamplerKind::ddim: return ddim;
+    case SamplerKind::dpmpp_2m:
+    case SamplerKind::dpmpp_2m_sde: return dpmpp;
+    case SamplerKind::euler: return euler;
+    case SamplerKind::euler_ancestral: return euler_ancestral;
   }
   return ddpm;
 }
 
-int next_timestep(const RuleContext& ctx, std::size_t index) {
-  return index + 1 < ctx.timesteps.size() ? ctx.timesteps[index + 1] : -1;
+TimestepSpacing spacing_of(const SamplerOptions& options) {
+  return options.timestep_spacing.value_or(rule_for(options.sampler).default_spacing);
 }
 
 double alpha_bar_at(const Schedule& schedule, int t) {
   return schedule.alpha_bar()[static_cast<std::size_t>(t)];
+}
+
+std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps) {
+  std::vector<PlannedStep> steps(timesteps.size());
+  for (std::size_t i = 0; i < timesteps.size(); ++i) {
+    steps[i].timestep = timesteps[i];
+    steps[i].model_timestep = timesteps[i];
+    steps[i].noise_step = timesteps[i];
+  }
+  return steps;
+}
+
+void refuse_clip(const SamplerOptions& o, const char* rule) {
+  if (o.clip_x0) {
+    throw Error(std::string("the ") + rule + " sampler has no x0 clipping in diffusers; use "
+                "dynamic thresholding or another sampler");
+  }
+}
+
+void refuse_thresholding(const SamplerOptions& o, const char* rule) {
+  if (o.thresholding) {
+    throw Error(std::string("the ") + rule + " sampler has no dynamic thresholding in diffusers");
+  }
+  if (o.clip_x0) {
+    throw Error(std::string("the ") + rule + " sampler has no x0 clipping in diffusers");
+  }
+}
+
+void refuse_eta(const SamplerOptions& o, const char* rule) {
+  if (o.eta != 0.0) {
+    throw Error(std::string("eta applies only to the ddim sampler, not ") + rule);
+  }
+}
+
+void refuse_karras(const SamplerOptions& o, const char* rule) {
+  if (o.use_karras_sigmas) {
+    throw Error(std::string("Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde and euler "
+                            "samplers, not ") + rule);
+  }
 }
 
 }  // namespace ddpm::detail

@@ -1,10 +1,10 @@
 #pragma once
-// A step rule turns a schedule and the sampler's timesteps into the
-// coefficients of each reverse step (ddpm::PlannedStep), in double precision
-// on the host. Backends never see the rule: they run the generic update of
-// kernels/step_rule.cuh with the float copy of these coefficients. A new
-// sampler is one file here defining its plan function, plus its entry in
-// rules/registry.cpp.
+// A step rule turns a schedule and the sampler's options into the plan of
+// the reverse loop: its timesteps and, for each, the coefficients of the
+// update (ddpm::PlannedStep), in double precision on the host. Backends never
+// see the rule: they run the generic update of kernels/step_rule.cuh with the
+// float copy of these coefficients. A new sampler is one file here defining
+// its plan function, plus its entry in rules/registry.cpp.
 #include <cstddef>
 #include <vector>
 
@@ -12,37 +12,52 @@
 
 namespace ddpm::detail {
 
-struct RuleContext {
-  const Schedule& schedule;
-  const SamplerOptions& options;
-  const std::vector<int>& timesteps;  // the loop's timesteps, decreasing
+struct RulePlan {
+  std::vector<PlannedStep> steps;
+  double initial_noise_scale = 1.0;  // x_T = scale * N(0, I)
 };
 
-// Fills, for the step at `index` of ctx.timesteps: timestep, prev_timestep,
-// alpha_bar, alpha_bar_prev, the prev_from_* weights and sigma. The
-// prediction-type conversion (x0_from_*, eps_from_*), beta and the checks are
-// filled in afterwards by make_plan, identically for every rule.
-using StepRule = void (*)(const RuleContext& ctx, std::size_t index, PlannedStep& step);
+// Fills, for every step: timestep, model_timestep, noise_step,
+// prev_timestep, alpha_bar (of the loop's state at the step),
+// alpha_bar_prev, the prev_from_* weights, sigma and order. The
+// prediction-type conversion (x0_from_*, eps_from_*), beta and the checks
+// are filled in afterwards by make_plan, identically for every rule.
+using PlanRule = RulePlan (*)(const Schedule& schedule, const SamplerOptions& options);
 
 // Throws ddpm::Error for options the rule cannot honour.
 using RuleCheck = void (*)(const SamplerOptions& options);
 
 struct RuleEntry {
-  StepRule plan_step;
+  PlanRule plan;
   RuleCheck check;
+  TimestepSpacing default_spacing;  // diffusers' default for the scheduler
 };
 
 const RuleEntry& rule_for(SamplerKind kind);
 
+// The spacing options ask for, or the rule's default.
+TimestepSpacing spacing_of(const SamplerOptions& options);
+
 // The rules (one file each).
-void plan_ddpm_step(const RuleContext& ctx, std::size_t index, PlannedStep& step);
+RulePlan plan_ddpm(const Schedule& schedule, const SamplerOptions& options);
 void check_ddpm_options(const SamplerOptions& options);
-void plan_ddim_step(const RuleContext& ctx, std::size_t index, PlannedStep& step);
+RulePlan plan_ddim(const Schedule& schedule, const SamplerOptions& options);
 void check_ddim_options(const SamplerOptions& options);
+RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& options);
+void check_dpmpp_options(const SamplerOptions& options);
+RulePlan plan_euler(const Schedule& schedule, const SamplerOptions& options);
+void check_euler_options(const SamplerOptions& options);
+RulePlan plan_euler_ancestral(const Schedule& schedule, const SamplerOptions& options);
+void check_euler_ancestral_options(const SamplerOptions& options);
 
 // Helpers the rules share.
-// The next timestep in the list, or -1 after the last one.
-int next_timestep(const RuleContext& ctx, std::size_t index);
 double alpha_bar_at(const Schedule& schedule, int t);
+// Steps for an integer timestep list (the rule fills the rest).
+std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps);
+// Refuses x0 clipping, thresholding or eta for a rule that has none in diffusers.
+void refuse_clip(const SamplerOptions& options, const char* rule);
+void refuse_thresholding(const SamplerOptions& options, const char* rule);
+void refuse_eta(const SamplerOptions& options, const char* rule);
+void refuse_karras(const SamplerOptions& options, const char* rule);
 
 }  // namespace ddpm::detail

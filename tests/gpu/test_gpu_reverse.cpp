@@ -142,12 +142,12 @@ TEST_P(GpuReverse, MatchesSharedMathOnHostWithTheSameNoise) {
     const float x = in.x_t[i], m = in.model_output[i];
     const float expected =
         c.x0 == X0::none
-            ? kernels::step_folded(x, m, zi, r)
+            ? kernels::step_folded(x, m, 0.0f, zi, r)
             : kernels::step_from_x0(
                   x, m,
                   kernels::process_x0<kernels::X0Mode::clip>(kernels::predicted_x0(x, m, r), -1.0f,
                                                              1.0f, 1.0f),
-                  zi, r);
+                  0.0f, zi, r);
     // Same inputs, same z: only FMA contraction can differ (a few ulp).
     ASSERT_NEAR(actual[i], expected, 4e-6 * std::max(1.0f, std::abs(expected))) << "index " << i;
   }

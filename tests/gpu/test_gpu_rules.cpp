@@ -177,9 +177,9 @@ TEST(GpuThresholding, QuantileMatchesTheCpuOnTiesAndLongRows) {
       std::vector<float> x0_cuda = test::poisoned(n), x0_cpu = test::poisoned(n);
       const int t = cpu.timesteps()[3];
       cuda.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step = t, .noise = {1, 0},
-                         .x_prev = from_cuda, .variance_noise = {}, .pred_original_sample = x0_cuda});
+                         .x_prev = from_cuda, .variance_noise = {}, .pred_original_sample = x0_cuda, .previous_x0 = {}});
       cpu.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step = t, .noise = {1, 0},
-                        .x_prev = from_cpu, .variance_noise = {}, .pred_original_sample = x0_cpu});
+                        .x_prev = from_cpu, .variance_noise = {}, .pred_original_sample = x0_cpu, .previous_x0 = {}});
       EXPECT_TRUE(close_to_cpu(x0_cuda, x0_cpu, 1e-6)) << "dim " << dim << ", ratio " << ratio;
       EXPECT_TRUE(close_to_cpu(from_cuda, from_cpu, 1e-5)) << "dim " << dim << ", ratio " << ratio;
     }

@@ -1,0 +1,134 @@
+// DPM-Solver++(2M) and its SDE variant (Lu et al. 2022, algorithm 2;
+// "midpoint" second-order update), as diffusers' DPMSolverMultistepScheduler
+// runs them with algorithm_type "dpmsolver++" / "sde-dpmsolver++",
+// solver_order = 2, lower_order_final and final_sigmas_type "zero".
+//
+// With alpha_t = 1 / sqrt(1 + sigma_t^2), s_t = sigma_t alpha_t (the
+// variance-preserving noise scale), lambda = log(alpha / s) = -log(sigma)
+// and h = lambda_t - lambda_s, so that exp(-h) = sigma_t / sigma_s:
+//   first order   x_t = (s_t / s_s) x_s + alpha_t (1 - exp(-h)) x0_s
+//   second order  x_t = (s_t / s_s) x_s - A (1 + 1/(2 r)) x0_s + A / (2 r) x0_prev,
+//                 A = alpha_t (exp(-h) - 1), r = h_prev / h
+// and the SDE variant multiplies x_s by exp(-h), uses alpha_t (1 - exp(-2h))
+// for A's role (with the opposite sign) and adds s_t sqrt(1 - exp(-2h)) z.
+// x0_prev is the previous step's x0_hat (after thresholding): the multistep
+// state. The first step and the last (final sigma 0) are first order.
+//
+// Timesteps: linspace and leading take n of n + 1 points and drop t = 0;
+// trailing is DDIM's; Karras sigmas run from sigma_max to sigma_min of the
+// training schedule with timesteps from _sigma_to_t, rounded except for the
+// cosine schedule (diffusers' squaredcos_cap_v2).
+#include <cmath>
+#include <string>
+
+#include "ddpm/error.h"
+#include "rules/sigmas.h"
+#include "rules/step_rule.h"
+#include "timesteps.h"
+
+namespace ddpm::detail {
+namespace {
+
+std::vector<long long> dpm_timesteps(int T, int n, TimestepSpacing spacing, int offset) {
+  std::vector<long long> t;
+  switch (spacing) {
+    case TimestepSpacing::linspace: {
+      const std::vector<double> y = numpy_linspace(0.0, T - 1, n + 1);
+      for (std::size_t i = y.size() - 1; i >= 1; --i) t.push_back(round_half_even(y[i]));
+      break;
+    }
+    case TimestepSpacing::leading: {
+      const long long ratio = T / (n + 1);
+      for (int i = n; i >= 1; --i) t.push_back(i * ratio + offset);
+      break;
+    }
+    case TimestepSpacing::trailing:
+      for (double v : numpy_arange_down(T, static_cast<double>(T) / n)) t.push_back(round_half_even(v) - 1);
+      break;
+  }
+  return t;
+}
+
+}  // namespace
+
+void check_dpmpp_options(const SamplerOptions& o) {
+  refuse_clip(o, to_string(o.sampler).c_str());
+  refuse_eta(o, to_string(o.sampler).c_str());
+}
+
+RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
+  const int T = schedule.steps();
+  const TimestepSpacing spacing = spacing_of(o);
+  std::vector<double> timesteps;
+  if (!o.timesteps.empty()) {
+    if (o.use_karras_sigmas) throw Error("an explicit timestep list and Karras sigmas exclude each other");
+    timesteps.assign(o.timesteps.begin(), o.timesteps.end());
+    check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
+  } else {
+    const int n = o.num_inference_steps == 0 ? T : o.num_inference_steps;
+    if (n < 1 || n > T) {
+      throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
+    }
+    const std::vector<long long> list = dpm_timesteps(T, n, spacing, o.steps_offset);
+    check_timestep_list(list, T,
+                        "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
+    timesteps.assign(list.begin(), list.end());
+  }
+  const std::vector<double> all = training_sigmas(schedule);
+  std::vector<double> sigmas;
+  if (o.use_karras_sigmas) {
+    std::vector<double> log_sigmas;
+    for (double s : all) log_sigmas.push_back(std::log(s));
+    sigmas = karras_sigmas(all.front(), all.back(), static_cast<int>(timesteps.size()));
+    for (std::size_t i = 0; i < sigmas.size(); ++i) {
+      const double t = sigma_to_t(sigmas[i], log_sigmas);
+      timesteps[i] = schedule.kind() == ScheduleKind::cosine ? t : static_cast<double>(round_half_even(t));
+    }
+  } else {
+    for (double t : timesteps) sigmas.push_back(interpolate_sigma(all, t));
+  }
+  for (double& s : sigmas) s = to_float32(s);
+  sigmas.push_back(0.0);
+
+  const bool sde = o.sampler == SamplerKind::dpmpp_2m_sde;
+  const std::size_t n = timesteps.size();
+  RulePlan plan;
+  plan.steps.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    PlannedStep& s = plan.steps[i];
+    s.model_timestep = timesteps[i];
+    s.timestep = static_cast<int>(round_half_even(timesteps[i]));
+    s.prev_timestep = i + 1 < n ? static_cast<int>(round_half_even(timesteps[i + 1])) : -1;
+    s.noise_step = static_cast<int>(i);
+    const double sigma_s = sigmas[i], sigma_t = sigmas[i + 1];
+    const double alpha_s = 1.0 / std::sqrt(1.0 + sigma_s * sigma_s);
+    const double alpha_t = 1.0 / std::sqrt(1.0 + sigma_t * sigma_t);
+    s.alpha_bar = alpha_s * alpha_s;
+    s.alpha_bar_prev = alpha_t * alpha_t;
+    const double exp_h = sigma_t / sigma_s;  // exp(-h)
+    const double noise_ratio = (sigma_t * alpha_t) / (sigma_s * alpha_s);
+    s.order = i == 0 || i + 1 == n ? 1 : 2;
+    double weight;  // of D0 = x0_s in the first-order update
+    if (sde) {
+      s.prev_from_sample = noise_ratio * exp_h;
+      weight = alpha_t * (1.0 - exp_h * exp_h);
+      s.sigma = sigma_t * alpha_t * std::sqrt(1.0 - exp_h * exp_h);
+    } else {
+      s.prev_from_sample = noise_ratio;
+      weight = alpha_t * (1.0 - exp_h);
+    }
+    if (s.order == 1) {
+      s.prev_from_x0 = weight;
+    } else {
+      // D1 = (x0_s - x0_prev) / r with r = h_prev / h.
+      const double h = std::log(sigma_s / sigma_t);
+      const double h_prev = std::log(sigmas[i - 1] / sigma_s);
+      const double r = h_prev / h;
+      s.prev_from_x0 = weight * (1.0 + 0.5 / r);
+      s.prev_from_x0_prev = -weight * 0.5 / r;
+    }
+  }
+  return plan;
+}
+
+}  // namespace ddpm::detail
