@@ -18,6 +18,7 @@
 #include "ddpm/npy.h"
 #include "ddpm/schedule.h"
 #include "npy_bytes.h"
+#include "scratch_dir.h"
 
 #ifndef DDPM_CLI_PATH
 #error "DDPM_CLI_PATH must name the built ddpm program"
@@ -55,16 +56,10 @@ int count_lines(const std::string& text) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-    base_ =
-        fs::path(::testing::TempDir()) / ("ddpm_cli_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(base_);
+    base_ = scratch_.path();
     fs::create_directories(base_ / "work");
     fs::create_directories(base_ / "io");
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
 
@@ -93,20 +88,14 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(r.out.rfind("wrote ", 0), 0u) << r.out;
   }
 
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(base_ / "work")) {
-      names.push_back(entry.path().filename());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::vector<std::string> listing() const { return test::ScratchDir::listing_of(base_ / "work"); }
 
   void write_array(const std::string& name, const std::vector<std::int64_t>& shape,
                    const std::vector<float>& data) const {
     write_npy(path(name), shape, data.data());
   }
 
+  test::ScratchDir scratch_;
   fs::path base_;
 };
 

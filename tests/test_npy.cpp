@@ -13,6 +13,7 @@
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
 #include "npy_bytes.h"
+#include "scratch_dir.h"
 
 namespace ddpm {
 namespace {
@@ -26,22 +27,10 @@ using test::npy_image;
 // A fresh directory per test, removed afterwards.
 class NpyFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) /
-           ("ddpm_npy_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename());
-    return names;
-  }
+  std::string path(const std::string& name) const { return dir_ / name; }
+  std::vector<std::string> listing() const { return dir_.listing(); }
 
-  fs::path dir_;
+  test::ScratchDir dir_;
 };
 
 std::string read_file(const std::string& path) {
@@ -96,17 +85,15 @@ INSTANTIATE_TEST_SUITE_P(Shapes, NpyRoundTrip,
                                            RoundTripCase{{0, 3}}, RoundTripCase{{1, 1}},
                                            RoundTripCase{{7, 33}}));
 
-TEST(NpyRead, WrittenHeaderIsWhatNumpyWrites) {
+TEST_F(NpyFiles, WrittenHeaderIsWhatNumpyWrites) {
   // np.save(f, np.zeros((3, 4), np.float32)) writes exactly this dict.
   const std::string header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }");
   const std::string one_dim("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }");
-  const std::string path = ::testing::TempDir() + "ddpm_npy_header_" + std::to_string(::getpid());
   std::vector<float> zeros(12, 0.0f);
-  write_npy(path, {3, 4}, zeros.data());
-  EXPECT_EQ(read_file(path).substr(10, header.size()), header);
-  write_npy(path, {5}, zeros.data());
-  EXPECT_EQ(read_file(path).substr(10, one_dim.size()), one_dim);
-  std::remove(path.c_str());
+  write_npy(path("h.npy"), {3, 4}, zeros.data());
+  EXPECT_EQ(read_file(path("h.npy")).substr(10, header.size()), header);
+  write_npy(path("h.npy"), {5}, zeros.data());
+  EXPECT_EQ(read_file(path("h.npy")).substr(10, one_dim.size()), one_dim);
 }
 
 TEST(NpyRead, Float64IsConvertedToFloat32) {
@@ -352,9 +339,10 @@ TEST_F(NpyFiles, WriteFileAtomicallyWritesTheBytes) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"b.bin"}));
 }
 
-TEST(NpyWrite, RejectsNegativeDimensions) {
+TEST_F(NpyFiles, WriteRejectsNegativeDimensions) {
   const float x = 0.0f;
-  EXPECT_THROW(write_npy(::testing::TempDir() + "never.npy", {-1, 2}, &x), Error);
+  EXPECT_THROW(write_npy(path("never.npy"), {-1, 2}, &x), Error);
+  EXPECT_TRUE(listing().empty());
 }
 
 }  // namespace
