@@ -4,11 +4,10 @@
 #   cmake -DPROGRAM=<test binary> -DDIR=<scratch dir> -P leaves_no_files.cmake
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}")
+# Failing tests are reported by their own ctest entries; this one only looks
+# at what is left.
 execute_process(COMMAND "${CMAKE_COMMAND}" -E env "TMPDIR=${DIR}" "${PROGRAM}"
-                RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
-if(NOT status EQUAL 0)
-  message(FATAL_ERROR "${PROGRAM} failed (${status}):\n${output}")
-endif()
+                OUTPUT_QUIET ERROR_QUIET)
 file(GLOB left LIST_DIRECTORIES true "${DIR}/*" "${DIR}/.*")
 if(left)
   message(FATAL_ERROR "${PROGRAM} left files in its TMPDIR:\n${left}")

@@ -164,6 +164,27 @@ TEST_F(CliTest, ForwardWithStepPerSample) {
                               Schedule::cosine(50)));
 }
 
+TEST_F(CliTest, ForwardTakesIntegerStepsPerSample) {
+  // NumPy's np.array([0, 49, 10, 3]) is int64; uint8 works as well.
+  const auto x0 = values(24, 3), eps = values(24, 4);
+  write_array("x0.npy", {4, 6}, x0);
+  write_array("eps.npy", {4, 6}, eps);
+  const std::vector<std::int64_t> steps{0, 49, 10, 3};
+  test::write_bytes(path("t64.npy"),
+                    test::npy_image("{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }",
+                                    std::string(reinterpret_cast<const char*>(steps.data()), 32)));
+  test::write_bytes(path("t8.npy"),
+                    test::npy_image("{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }",
+                                    std::string("\x00\x31\x0a\x03", 4)));
+  for (const char* file : {"@t64.npy", "@t8.npy"}) {
+    run_ok({"forward", "--x0", "@x0.npy", "--t-per-sample", file, "--noise", "@eps.npy", "--out",
+            "@xt.npy", "--steps", "50", "--backend", "cpu"});
+    EXPECT_TRUE(matches_forward(read_npy(path("xt.npy")).data, x0, eps, {0, 49, 10, 3}, 6,
+                                Schedule::linear(50)))
+        << file;
+  }
+}
+
 TEST_F(CliTest, ForwardDrawsReproducibleNoiseFromTheSeed) {
   const auto x0 = values(40, 5);
   write_array("x0.npy", {8, 5}, x0);
@@ -351,6 +372,8 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
     write_array("noise_3x4.npy", {3, 4}, values(12, 2));
     write_array("betas_ge1.npy", {3}, {0.1f, 1.0f, 0.2f});
     write_array("t_short.npy", {2}, {1.0f, 2.0f});
+    write_array("t_fraction.npy", {4}, {1.0f, 2.0f, 2.5f, 3.0f});
+    write_array("t_beyond.npy", {4}, {1.0f, 2.0f, 3.0f, 50.0f});
     write_array("means_4.npy", {4}, {1, 2, 3, 4});
     std::vector<float> with_nan = values(12, 3);
     with_nan[7] = std::nanf("");
@@ -365,8 +388,8 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
         path("fortran.npy"),
         test::npy_image("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", six));
     test::write_bytes(
-        path("int.npy"),
-        test::npy_image("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", six));
+        path("complex.npy"),
+        test::npy_image("{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }", six));
     std::ofstream(path("broken.json")) << R"({"weights": [0.5, 0.5], "means": [[0, 0], )";
     std::ofstream(path("weights.json"))
         << R"({"weights": [0.5, 0.6], "means": [[0, 0], [1, 1]], "stds": [1, 1]})";
@@ -419,12 +442,16 @@ std::vector<ErrorCase> error_cases() {
        "give the step either as --t"},
       {"t_per_sample_length", plus(forward_no_t, {"--t-per-sample", "@t_short.npy"}),
        "has 2 steps but the batch has 4 samples"},
+      {"t_per_sample_fraction", plus(forward_no_t, {"--t-per-sample", "@t_fraction.npy"}),
+       "element 2 is 2.5, not a whole number"},
+      {"t_per_sample_out_of_range", plus(forward_no_t, {"--t-per-sample", "@t_beyond.npy"}),
+       "entry 3: step t = 50 is outside [0, 50)"},
       {"noise_shape", plus(forward, {"--noise", "@noise_3x4.npy"}), "shape mismatch"},
       {"truncated_npy", forward_x0("@truncated.npy"), "truncated data"},
       {"not_npy", forward_x0("@text.npy"), "not a .npy file"},
       {"big_endian", forward_x0("@big_endian.npy"), "big-endian"},
       {"fortran_order", forward_x0("@fortran.npy"), "Fortran"},
-      {"int_dtype", forward_x0("@int.npy"), "unsupported dtype '<i4'"},
+      {"complex_dtype", forward_x0("@complex.npy"), "unsupported dtype '<c8'"},
       {"nan_in_x0", forward_x0("@nan.npy"), "non-finite"},
       {"missing_x0", forward_x0("@absent.npy"), "cannot read"},
       {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive"},

@@ -9,7 +9,11 @@
 #include <limits>
 #include <random>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
+
+#include "ddpm/error.h"
 
 namespace ddpm::test {
 
@@ -71,6 +75,16 @@ inline ::testing::AssertionResult bit_identical(const std::vector<float>& a,
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// The message of the ddpm::Error that f throws, or "(no error)".
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace ddpm::test

@@ -1,7 +1,6 @@
 // ddpm forward: q(x_t | x0) for a batch read from .npy, with given or drawn
 // noise; optionally also writes the noise used and the v-target.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -32,10 +31,10 @@ struct ForwardOptions {
   BackendOptions backend;
 };
 
-// --t-per-sample: one step per sample, stored as floats (what NumPy users
-// have at hand); each must be a whole number.
-std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch) {
-  const NpyArray steps = read_npy(path);
+// --t-per-sample: one step per sample, integers or whole-number floats.
+std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch,
+                                     const Schedule& schedule) {
+  const NpyArrayInt64 steps = read_npy_int64(path);
   if (static_cast<std::int64_t>(steps.data.size()) != batch) {
     throw Error("--t-per-sample " + path + " has " + std::to_string(steps.data.size()) +
                 " steps but the batch has " + std::to_string(batch) + " samples");
@@ -43,12 +42,12 @@ std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch
   std::vector<std::int32_t> result;
   result.reserve(steps.data.size());
   for (std::size_t i = 0; i < steps.data.size(); ++i) {
-    const float t = steps.data[i];
-    if (!std::isfinite(t) || t != std::floor(t) || std::abs(t) > 1e9f) {
-      throw Error("--t-per-sample " + path + ": entry " + std::to_string(i) + " (" +
-                  std::to_string(t) + ") is not a whole step number");
+    try {
+      schedule.check_step(steps.data[i]);
+    } catch (const Error& e) {
+      throw Error("--t-per-sample " + path + ": entry " + std::to_string(i) + ": " + e.what());
     }
-    result.push_back(static_cast<std::int32_t>(t));
+    result.push_back(static_cast<std::int32_t>(steps.data[i]));
   }
   return result;
 }
@@ -75,7 +74,7 @@ void run_forward(const ForwardOptions& o) {
     require_same_shape(*noise, "--noise", x0, "--x0");
   }
   std::vector<std::int32_t> steps;
-  if (!o.steps_path.empty()) steps = read_steps(o.steps_path, x0.shape.batch);
+  if (!o.steps_path.empty()) steps = read_steps(o.steps_path, x0.shape.batch, sampler.schedule());
 
   const auto size = static_cast<std::size_t>(x0.shape.size());
   std::vector<float> x_t(size);
