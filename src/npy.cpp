@@ -9,26 +9,21 @@
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "ddpm/npy.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
+#include <algorithm>
 #include <bit>
 #include <cctype>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <limits>
 #include <map>
-#include <sstream>
 #include <type_traits>
 #include <variant>
 
 #include "ddpm/error.h"
 #include "file_input.h"
+#include "file_output.h"
+#include "npy_image.h"
 
 namespace ddpm {
 namespace {
@@ -560,63 +555,6 @@ std::string header_for(const std::vector<std::int64_t>& shape) {
   return header + dict;
 }
 
-// A name next to `path` that no other writer (thread or process) is using;
-// the file is created exclusively so a clash is retried, never shared.
-int create_temp_beside(const std::string& path, std::string* temp_path) {
-  static std::atomic<unsigned> counter{0};
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::ostringstream name;
-    name << path << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex << now;
-    *temp_path = name.str();
-    const int fd = ::open(temp_path->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST) return fd;
-  }
-  errno = EEXIST;
-  return -1;
-}
-
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += written;
-    size -= static_cast<std::size_t>(written);
-  }
-  return true;
-}
-
-// The pieces are written one after another, so that write_npy need not copy
-// its data next to the header first.
-void write_pieces_atomically(const std::string& path,
-                             std::initializer_list<std::string_view> pieces) {
-  std::string temp_path;
-  const int fd = create_temp_beside(path, &temp_path);
-  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
-
-  // Everything after this point either renames the complete file into place
-  // or removes the temporary one, so no partial output is ever left behind.
-  bool ok = true;
-  for (std::string_view piece : pieces) ok = ok && write_all(fd, piece.data(), piece.size());
-  ok = ok && ::fsync(fd) == 0;  // the data is on disk before the name points at it
-  int saved_errno = errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (ok && ::rename(temp_path.c_str(), path.c_str()) != 0) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (!ok) {
-    ::unlink(temp_path.c_str());
-    throw Error("cannot write " + path + ": " + std::strerror(saved_errno));
-  }
-}
-
 }  // namespace
 
 NpyArray parse_npy(const std::string& bytes, const std::string& name) {
@@ -637,7 +575,10 @@ NpyArrayDouble read_npy_double(const std::string& path) { return read_as<NpyArra
 
 NpyArrayInt64 read_npy_int64(const std::string& path) { return read_as<NpyArrayInt64>(path); }
 
-void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
+namespace detail {
+
+NpyImage npy_image(const std::string& path, const std::vector<std::int64_t>& shape,
+                   const float* data) {
   for (std::int64_t dim : shape) {
     if (dim < 0) {
       throw Error("cannot write " + path + ": shape " + describe_shape(shape) +
@@ -646,13 +587,23 @@ void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, 
   }
   const std::uint64_t count = element_count(shape, sizeof(float), path);
   if (count > 0 && data == nullptr) throw Error("cannot write " + path + ": no data");
-  const std::string header = header_for(shape);
-  write_pieces_atomically(
-      path, {header, std::string_view(reinterpret_cast<const char*>(data), count * sizeof(float))});
+  return {header_for(shape),
+          std::string_view(reinterpret_cast<const char*>(data), count * sizeof(float))};
+}
+
+}  // namespace detail
+
+void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
+  detail::NpyImage image = detail::npy_image(path, shape, data);
+  detail::OutputSet output;
+  output.add(path, std::move(image.header), image.data);
+  output.commit();
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
-  write_pieces_atomically(path, {bytes});
+  detail::OutputSet output;
+  output.add(path, {}, bytes);
+  output.commit();
 }
 
 }  // namespace ddpm

@@ -18,7 +18,7 @@ endfunction()
 ddpm_leaves_no_files(test_npy)
 
 if(TARGET ddpm_cli)
-  add_executable(test_cli test_cli.cpp)
+  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp)
   target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main)
   target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>")
   add_dependencies(test_cli ddpm_cli)

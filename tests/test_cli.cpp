@@ -3,112 +3,21 @@
 // summary, and, for every kind of bad input, one line on stderr, a non-zero
 // exit and no output file.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <ostream>
-#include <sstream>
 
+#include "cli_fixture.h"
 #include "ddpm/npy.h"
 #include "ddpm/schedule.h"
 #include "npy_bytes.h"
-#include "scratch_dir.h"
-
-#ifndef DDPM_CLI_PATH
-#error "DDPM_CLI_PATH must name the built ddpm program"
-#endif
 
 namespace ddpm {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-std::string shell_quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-int count_lines(const std::string& text) {
-  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// A scratch directory per test: `work/` holds the inputs and outputs (its
-// listing shows stray files), `io/` the captured stdout and stderr.
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    base_ = scratch_.path();
-    fs::create_directories(base_ / "work");
-    fs::create_directories(base_ / "io");
-  }
-
-  std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
-
-  // Arguments starting with '@' name files in the work directory.
-  RunResult run(const std::vector<std::string>& args) const {
-    std::string command = shell_quote(DDPM_CLI_PATH);
-    for (const std::string& arg : args) {
-      command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
-    }
-    const fs::path out = base_ / "io" / "stdout", err = base_ / "io" / "stderr";
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
-    const int status = std::system(command.c_str());
-    RunResult result;
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_file(out);
-    result.err = read_file(err);
-    return result;
-  }
-
-  // Runs and expects success with a one-line summary on stdout and nothing on stderr.
-  void run_ok(const std::vector<std::string>& args) const {
-    const RunResult r = run(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.err, "");
-    EXPECT_EQ(count_lines(r.out), 1) << r.out;
-    EXPECT_EQ(r.out.rfind("wrote ", 0), 0u) << r.out;
-  }
-
-  std::vector<std::string> listing() const { return test::ScratchDir::listing_of(base_ / "work"); }
-
-  void write_array(const std::string& name, const std::vector<std::int64_t>& shape,
-                   const std::vector<float>& data) const {
-    write_npy(path(name), shape, data.data());
-  }
-
-  test::ScratchDir scratch_;
-  fs::path base_;
-};
-
-// Deterministic values in [lo, hi).
-std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f, float hi = 1.5f) {
-  std::vector<float> v(n);
-  std::uint32_t state = seed * 2654435761u + 1u;
-  for (float& x : v) {
-    state = state * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * static_cast<float>(state >> 8) / static_cast<float>(1u << 24);
-  }
-  return v;
-}
+using namespace test;  // the CLI fixture and its helpers (cli_fixture.h)
 
 // |actual - (a x0 + b eps)| <= 1e-6 (|a x0| + |b eps|) for every element: the
 // float32 engine against the closed form in double.

@@ -3,7 +3,8 @@
 // arrays (C order, little-endian), converted exactly or refused; out: float32.
 // Malformed files throw ddpm::Error naming the problem; a reader reads the
 // header first and then exactly the bytes it declares, so a stream (a pipe,
-// a FIFO) works and an endless or oversized one is refused.
+// a FIFO) works and an endless or oversized one is refused. Writers never
+// replace anything but a regular file (see write_npy).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,13 +41,19 @@ NpyArrayInt64 read_npy_int64(const std::string& path);
 NpyArray parse_npy(const std::string& bytes, const std::string& name);
 NpyArrayDouble parse_npy_double(const std::string& bytes, const std::string& name);
 NpyArrayInt64 parse_npy_int64(const std::string& bytes, const std::string& name);
+
+// Writes `data` (float32, C order) as .npy. A regular file (or a new one) is
+// written to a temporary beside it and renamed into place, keeping the old
+// file's permission bits, so readers never see a partial file; a symbolic
+// link is followed (the link stays, its target is replaced); "-",
+// /dev/stdout, a FIFO or a character device is written through. A
+// directory, a socket or a block device is refused. On failure nothing is
+// replaced, the temporary is removed and ddpm::Error("cannot write <path>:
+// <reason>") is thrown.
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                const float* data);
 
-// Writes `bytes` to a unique temporary name beside `path` and renames it into
-// place, so that readers never see a partial file; on failure the temporary
-// is removed and ddpm::Error("cannot write <path>: <reason>") is thrown.
-// write_npy uses it; so does the CLI for its PNGs.
+// The same for any bytes (the CLI's PNGs).
 void write_file_atomically(const std::string& path, std::string_view bytes);
 
 }  // namespace ddpm

@@ -143,6 +143,7 @@ void run_demo(const DemoOptions& o) {
   if (o.size < 4 || o.size > 1024) {
     throw Error("--size " + std::to_string(o.size) + " is out of range (4 to 1024 pixels)");
   }
+  check_outputs({{"--out", o.out_path}});
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
   o.backend.apply_to(sampler_options);
@@ -162,7 +163,7 @@ void run_demo(const DemoOptions& o) {
   OutputFiles outputs;
   outputs.write_bytes(o.out_path, grid.encode_png());
   outputs.commit();
-  std::printf("wrote %s\n", o.out_path.c_str());
+  std::fprintf(outputs.summary_stream(), "wrote %s\n", o.out_path.c_str());
 }
 
 }  // namespace

@@ -58,9 +58,9 @@ void run_forward(const ForwardOptions& o) {
     throw Error("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
   }
   if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
-  require_distinct_outputs({{"--out", o.out_path},
-                            {"--noise-out", o.noise_out_path},
-                            {"--velocity-out", o.velocity_out_path}});
+  check_outputs({{"--out", o.out_path},
+                 {"--noise-out", o.noise_out_path},
+                 {"--velocity-out", o.velocity_out_path}});
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -104,9 +104,10 @@ void run_forward(const ForwardOptions& o) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
-  std::printf("wrote %s: %s float32, backend %s, T=%d, %s, %.2f s\n", o.out_path.c_str(),
-              format_shape(x0.array.shape).c_str(), to_string(sampler.backend()).c_str(),
-              sampler.schedule().steps(), step_text.c_str(), seconds);
+  std::fprintf(outputs.summary_stream(), "wrote %s: %s float32, backend %s, T=%d, %s, %.2f s\n",
+               o.out_path.c_str(), format_shape(x0.array.shape).c_str(),
+               to_string(sampler.backend()).c_str(), sampler.schedule().steps(),
+               step_text.c_str(), seconds);
 }
 
 }  // namespace

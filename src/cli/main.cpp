@@ -1,6 +1,7 @@
 // The ddpm command-line program: wires the subcommands together and turns
 // every failure into one line on stderr and exit status 1 (scripts grep it).
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <exception>
 #include <new>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "file_output.h"
 
 namespace {
 
@@ -27,6 +29,12 @@ void report(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: SIGINT, SIGTERM and SIGHUP remove the
+  // temporaries of unfinished outputs, and a closed pipe is a write error
+  // (EPIPE, reported and cleaned up like any other) instead of a silent death.
+  ddpm::detail::remove_temporaries_on_signals();
+  std::signal(SIGPIPE, SIG_IGN);
+
   CLI::App app{"ddpm: DDPM forward noising and sampling on the CPU or a CUDA device", "ddpm"};
   app.require_subcommand(1);
   // CLI11's own messages (unknown flag, missing value), in the same one-line form.

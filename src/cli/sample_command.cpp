@@ -85,6 +85,7 @@ void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for T - 1)");
+  check_outputs({{"--out", o.out_path}});
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -127,9 +128,9 @@ void run_sample(const SampleOptions& o) {
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("wrote %s: %s float32, backend %s, T=%d, %.2f s\n", o.out_path.c_str(),
-              format_shape(extents).c_str(), to_string(sampler.backend()).c_str(),
-              sampler.schedule().steps(), seconds);
+  std::fprintf(outputs.summary_stream(), "wrote %s: %s float32, backend %s, T=%d, %.2f s\n",
+               o.out_path.c_str(), format_shape(extents).c_str(),
+               to_string(sampler.backend()).c_str(), sampler.schedule().steps(), seconds);
 }
 
 }  // namespace
