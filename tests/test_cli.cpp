@@ -258,18 +258,65 @@ TEST_F(CliTest, EverySubcommandHasHelp) {
   }
 }
 
+TEST_F(CliTest, VersionPrintsTheProjectVersion) {
+  const RunResult r = run({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "ddpm " DDPM_EXPECTED_VERSION "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, BareDdpmPrintsTheHelpWithTheUsageStatus) {
+  // Like git, the help; like tar, status 2: nothing was done.
+  const RunResult r = run({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("Usage: ddpm [OPTIONS] SUBCOMMAND"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, HelpDocumentsTheExitStatus) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"forward", "--help"}, {"sample", "--help"}, {"demo", "--help"}}) {
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("Exit status: 0 success; 1 the command failed"), std::string::npos)
+        << args[0];
+    EXPECT_NE(r.out.find("2 usage error"), std::string::npos) << args[0];
+  }
+}
+
+TEST_F(CliTest, BetaStartAboveBetaEndIsWarnedAboutAndRuns) {
+  const RunResult r = run({"sample", "--shape", "2,3", "--steps", "20", "--beta-start", "0.02",
+                           "--beta-end", "0.0001", "--backend", "cpu", "--out", "@s.npy"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "ddpm: warning: --beta-start 0.02 is above --beta-end 0.0001: noise decreases over "
+            "the steps (swapped?)\n");
+  EXPECT_EQ(r.out.rfind("wrote ", 0), 0u);
+}
+
+TEST_F(CliTest, TheLargestSeedIsASeed) {
+  run_ok({"sample", "--shape", "2,3", "--steps", "20", "--seed", "18446744073709551615",
+          "--backend", "cpu", "--out", "@s.npy"});
+}
+
 // ---------------------------------------------------------------------------
 // Bad input: one line on stderr naming the problem, a non-zero exit, no file.
+
+// A usage error (the command line cannot be understood) exits 2 and adds a
+// hint to --help; a failed run exits 1 with its one line.
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
 
 struct ErrorCase {
   std::string label;
   std::vector<std::string> args;
   std::string expected;  // a piece of the message that names the problem
+  int exit_code = kFailed;
 };
 std::ostream& operator<<(std::ostream& os, const ErrorCase& c) {
   os << c.label << ": ddpm";
   for (const auto& a : c.args) os << ' ' << a;
-  return os << "  (expecting '" << c.expected << "')";
+  return os << "  (expecting '" << c.expected << "', exit " << c.exit_code << ")";
 }
 
 class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase> {
@@ -313,12 +360,22 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
 TEST_P(CliErrors, OneLineNoOutput) {
   const ErrorCase& c = GetParam();
   const RunResult r = run(c.args);
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.back(), '\n') << r.err;
   EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+  const std::string first_line = r.err.substr(0, r.err.find('\n'));
+  EXPECT_NE(first_line.find(c.expected), std::string::npos) << r.err;
+  if (c.exit_code == kUsage) {
+    // The parser's line, then: Run 'ddpm <subcommand> --help' for more information.
+    EXPECT_EQ(count_lines(r.err), 2) << r.err;
+    const std::string hint = r.err.substr(first_line.size() + 1);
+    EXPECT_EQ(hint.rfind("Run 'ddpm", 0), 0u) << r.err;
+    EXPECT_NE(hint.find(" --help' for more information.\n"), std::string::npos) << r.err;
+  } else {
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
   // Neither the output nor a temporary was left behind.
   EXPECT_EQ(listing(), inputs_);
 }
@@ -348,7 +405,7 @@ std::vector<ErrorCase> error_cases() {
       {"t_equals_T", plus(forward_no_t, {"--t", "50"}), "step t = 50 is outside [0, 50)"},
       {"t_negative", plus(forward_no_t, {"--t", "-1"}), "step t = -1 is outside"},
       {"t_and_t_per_sample", plus(forward, {"--t-per-sample", "@t_short.npy"}),
-       "give the step either as --t"},
+       "give the step either as --t", kUsage},
       {"t_per_sample_length", plus(forward_no_t, {"--t-per-sample", "@t_short.npy"}),
        "has 2 steps but the batch has 4 samples"},
       {"t_per_sample_fraction", plus(forward_no_t, {"--t-per-sample", "@t_fraction.npy"}),
@@ -363,10 +420,10 @@ std::vector<ErrorCase> error_cases() {
       {"complex_dtype", forward_x0("@complex.npy"), "unsupported dtype '<c8'"},
       {"nan_in_x0", forward_x0("@nan.npy"), "non-finite"},
       {"missing_x0", forward_x0("@absent.npy"), "cannot read"},
-      {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive"},
-      {"shape_letters", plus(sample, {"--shape", "a,b"}), "'a' is not an integer"},
-      {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing"},
-      {"shape_empty", plus(sample, {"--shape", ""}), "empty"},
+      {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive", kUsage},
+      {"shape_letters", plus(sample, {"--shape", "a,b"}), "'a' is not an integer", kUsage},
+      {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing", kUsage},
+      {"shape_empty", plus(sample, {"--shape", ""}), "empty", kUsage},
       {"negative_std", plus(sample, {"--shape", "4,3", "--std", "-0.3"}), "std"},
       {"per_element_mean_size", plus(sample, {"--shape", "4,3", "--mean-npy", "@means_4.npy"}),
        "shape mismatch"},
@@ -377,17 +434,17 @@ std::vector<ErrorCase> error_cases() {
        plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json"}), "sum to"},
       {"gmm_dim", plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@three_d.json"}),
        "dimension mismatch"},
-      {"gmm_missing_spec", plus(sample, {"--shape", "4,2", "--predictor", "gmm"}), "--gmm"},
+      {"gmm_missing_spec", plus(sample, {"--shape", "4,2", "--predictor", "gmm"}), "--gmm", kUsage},
       {"unknown_predictor", plus(sample, {"--shape", "4,2", "--predictor", "vae"}),
-       "unknown predictor 'vae' (expected gaussian or gmm)"},
+       "--predictor: vae not in {gaussian,gmm}", kUsage},
       {"unknown_schedule", plus(sample, {"--shape", "4,2", "--schedule", "fancy"}),
-       "unknown schedule 'fancy'"},
+       "unknown schedule 'fancy'", kUsage},
       {"unknown_variance", plus(sample, {"--shape", "4,2", "--variance", "wide"}),
-       "unknown --variance 'wide'"},
+       "--variance: wide not in {beta,posterior}", kUsage},
       {"clip_reversed", plus(sample, {"--shape", "4,2", "--clip-x0", "1,-1"}),
-       "LO must be below HI"},
+       "LO must be below HI", kUsage},
       {"unknown_backend", plus(sample_any_backend, {"--shape", "4,2", "--backend", "tpu"}),
-       "unknown backend 'tpu'"},
+       "unknown backend 'tpu'", kUsage},
       {"unwritable_output",
        {"sample", "--shape", "4,2", "--steps", "50", "--backend", "cpu", "--out",
         "/nonexistent/dir/x.npy"},
@@ -399,15 +456,32 @@ std::vector<ErrorCase> error_cases() {
        {"demo", "--out", "/nonexistent/dir/d.png", "--size", "8", "--steps", "5", "--backend",
         "cpu"},
        "cannot write /nonexistent/dir/d.png"},
-      {"demo_size", {"demo", "--out", "@d.png", "--size", "2"}, "--size 2 is out of range"},
+      {"demo_size", {"demo", "--out", "@d.png", "--size", "2"}, "--size: Value 2 not in range 4 to 1024", kUsage},
       // CLI11's own errors, in the same one-line form.
-      {"unknown_flag", plus(sample, {"--shape", "4,2", "--bogus"}), "--bogus"},
-      {"missing_out", {"sample", "--shape", "4,2"}, "--out is required"},
+      {"unknown_flag", plus(sample, {"--shape", "4,2", "--bogus"}), "--bogus", kUsage},
+      {"missing_out", {"sample", "--shape", "4,2"}, "--out is required", kUsage},
       {"betas_with_steps",
        {"sample", "--shape", "4,2", "--betas", "@betas_ge1.npy", "--steps", "3", "--out",
         "@out.npy"},
-       "excludes"},
-      {"no_subcommand", {}, "subcommand"},
+       "excludes", kUsage},
+      {"no_such_subcommand", {"train"}, "A subcommand is required", kUsage},
+      {"steps_not_a_number", {"sample", "--shape", "4,2", "--steps", "abc", "--out", "@out.npy"},
+       "Could not convert: --steps = abc", kUsage},
+      {"seed_negative", plus(sample, {"--shape", "4,2", "--seed", "-1"}),
+       "--seed: '-1' is not a seed: expected a whole number from 0 to 18446744073709551615", kUsage},
+      {"seed_two_to_the_64", plus(sample, {"--shape", "4,2", "--seed", "18446744073709551616"}),
+       "is not a seed", kUsage},
+      {"seed_exponent", plus(forward, {"--seed", "1e3"}), "'1e3' is not a seed", kUsage},
+      {"seed_hex", {"demo", "--out", "@d.png", "--seed", "0x10"}, "'0x10' is not a seed", kUsage},
+      {"seed_fraction", plus(sample, {"--shape", "4,2", "--seed", "1.5"}), "is not a seed", kUsage},
+      {"first_sample_negative", plus(forward, {"--first-sample", "-1"}),
+       "--first-sample: '-1' is not a sample index", kUsage},
+      {"threads_absurd", plus(sample, {"--shape", "4,2", "--threads", "100000"}),
+       "--threads: Value 100000 not in range 0 to 4096", kUsage},
+      {"gaussian_flag_for_gmm",
+       plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json", "--mean",
+                     "1"}),
+       "--mean applies only to --predictor gaussian", kUsage},
   };
 }
 

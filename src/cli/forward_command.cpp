@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "backend_options.h"
+#include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
 #include "ddpm/sampler.h"
@@ -55,9 +56,8 @@ std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch
 void run_forward(const ForwardOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.step.has_value() == !o.steps_path.empty()) {
-    throw Error("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
+    throw UsageError("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
   }
-  if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
   check_outputs({{"--out", o.out_path},
                  {"--noise-out", o.noise_out_path},
                  {"--velocity-out", o.velocity_out_path}});
@@ -127,11 +127,8 @@ void add_forward_command(CLI::App& app) {
   command->add_option("--noise-out", options->noise_out_path, "also write the noise used (.npy)");
   command->add_option("--velocity-out", options->velocity_out_path,
                       "also write the v-target sqrt(ab) eps - sqrt(1 - ab) x0 (.npy)");
-  command->add_option("--seed", options->seed, "noise seed")->capture_default_str();
-  command
-      ->add_option("--first-sample", options->first_sample,
-                   "global index of the first sample, for sharded runs")
-      ->capture_default_str();
+  add_seed_option(*command, options->seed);
+  add_first_sample_option(*command, options->first_sample);
   options->schedule.add_to(*command);
   options->backend.add_to(*command);
   command->callback([options] { run_forward(*options); });

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backend_options.h"
+#include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
@@ -55,7 +56,7 @@ std::vector<float> read_per_element(const std::string& path, const std::string& 
 
 std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape shape) {
   if (o.predictor == "gaussian") {
-    if (!o.gmm_path.empty()) throw Error("--gmm applies only to --predictor gmm");
+    if (!o.gmm_path.empty()) throw UsageError("--gmm applies only to --predictor gmm");
     GaussianPrior prior;
     prior.mean = o.mean;
     prior.std = o.std;
@@ -66,10 +67,10 @@ std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape sha
   if (o.predictor == "gmm") {
     for (const CLI::Option* flag : o.gaussian_flags) {
       if (flag->count() > 0) {
-        throw Error(flag->get_name() + " applies only to --predictor gaussian");
+        throw UsageError(flag->get_name() + " applies only to --predictor gaussian");
       }
     }
-    if (o.gmm_path.empty()) throw Error("--predictor gmm needs --gmm SPEC.json");
+    if (o.gmm_path.empty()) throw UsageError("--predictor gmm needs --gmm SPEC.json");
     GmmSpec spec = GmmSpec::load(o.gmm_path);
     if (spec.dim() != shape.dim) {
       throw Error("dimension mismatch: GMM " + o.gmm_path + " has dimension " +
@@ -83,7 +84,6 @@ std::unique_ptr<NoisePredictor> make_predictor(const SampleOptions& o, Shape sha
 
 void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
-  if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for T - 1)");
   check_outputs({{"--out", o.out_path}});
 
@@ -104,7 +104,9 @@ void run_sample(const SampleOptions& o) {
     extents = initial.array.shape;
     x = std::move(initial.array.data);
   } else {
-    if (o.shape_flag->count() == 0) throw Error("--shape is required (or give x_T with --initial)");
+    if (o.shape_flag->count() == 0) {
+      throw UsageError("--shape is required (or give x_T with --initial)");
+    }
     extents = parse_shape(o.shape, "--shape");
   }
   const Shape shape = batch_shape(extents);
@@ -141,6 +143,7 @@ void add_sample_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "sample", "Draw samples with the reverse process and a built-in predictor");
   command->add_option("--predictor", o.predictor, "gaussian (element-wise prior) or gmm (mixture)")
+      ->check(CLI::IsMember({"gaussian", "gmm"}))
       ->capture_default_str();
   auto* mean = command->add_option("--mean", o.mean, "gaussian prior mean")->capture_default_str();
   auto* std =
@@ -156,17 +159,15 @@ void add_sample_command(CLI::App& app) {
   command->add_option("--gmm", o.gmm_path,
                       R"(mixture spec JSON: {"weights": [...], "means": [[...]], "stds": [...]})");
   o.shape_flag = command->add_option("--shape", o.shape,
-                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64");
+                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64")
+                     ->check(parsed_by([](const std::string& text) { parse_shape(text, ""); }));
   command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
   command->add_option("--start-step", o.start_step, "first reverse step (default T - 1)");
   command->add_option("--end-step", o.end_step,
                       "last reverse step (default 0); the output is x_{end-1}, which\n"
                       "--initial with --start-step end-1 continues bit for bit");
-  command->add_option("--seed", o.seed, "noise seed")->capture_default_str();
-  command
-      ->add_option("--first-sample", o.first_sample,
-                   "global index of the first sample, for sharded runs")
-      ->capture_default_str();
+  add_seed_option(*command, o.seed);
+  add_first_sample_option(*command, o.first_sample);
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
   o.schedule.add_to(*command);
   o.backend.add_to(*command);

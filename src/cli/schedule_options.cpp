@@ -1,6 +1,7 @@
 #include "schedule_options.h"
 
 #include "ddpm/error.h"
+#include "command_line.h"
 #include "ddpm/npy.h"
 #include "text_parsing.h"
 
@@ -10,6 +11,7 @@ void ScheduleOptions::add_to(CLI::App& command) {
   auto* schedule = command
                        .add_option("--schedule", kind,
                                    "noise schedule: linear, scaled_linear, cosine or sigmoid")
+                       ->check(parsed_by([](const std::string& name) { parse_schedule_kind(name); }))
                        ->capture_default_str();
   auto* step_count =
       command.add_option("--steps", steps, "number of diffusion steps T")->capture_default_str();
@@ -28,9 +30,12 @@ void ScheduleOptions::add_to(CLI::App& command) {
       ->excludes(end);
   command
       .add_option("--variance", variance, "reverse-step variance: beta, or posterior (beta tilde)")
+      ->check(CLI::IsMember({"beta", "posterior"}))
       ->capture_default_str();
-  command.add_option("--clip-x0", clip_x0,
-                     "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)");
+  command
+      .add_option("--clip-x0", clip_x0,
+                  "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)")
+      ->check(parsed_by([](const std::string& text) { parse_clip_range(text, ""); }));
 }
 
 Schedule ScheduleOptions::build() const {
@@ -50,6 +55,10 @@ Schedule ScheduleOptions::build() const {
   spec.steps = steps;
   spec.beta_start = beta_start;
   spec.beta_end = beta_end;
+  if (spec.kind != ScheduleKind::cosine && beta_start > beta_end) {
+    warn("--beta-start " + format_number(beta_start) + " is above --beta-end " +
+         format_number(beta_end) + ": noise decreases over the steps (swapped?)");
+  }
   return Schedule::from_spec(spec);
 }
 
