@@ -116,9 +116,9 @@ std::uint64_t physical_memory_bytes() {
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
 }
 
-std::string describe_bytes(std::uint64_t bytes) {
+std::string describe_bytes(double bytes) {
   const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double value = static_cast<double>(bytes);
+  double value = bytes;
   int unit = 0;
   while (value >= 1024.0 && unit < 6) {
     value /= 1024.0;
@@ -126,7 +126,7 @@ std::string describe_bytes(std::uint64_t bytes) {
   }
   char text[32];
   if (unit == 0) {
-    std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
+    std::snprintf(text, sizeof text, "%.0f bytes", value);
   } else if (value == static_cast<double>(static_cast<std::uint64_t>(value))) {
     std::snprintf(text, sizeof text, "%.0f %s", value, units[unit]);
   } else {

@@ -86,6 +86,6 @@ std::string read_file_bounded(const std::string& path, std::uint64_t max_bytes,
 std::uint64_t physical_memory_bytes();
 
 // "64 MiB", "3.2 GiB": sizes in messages.
-std::string describe_bytes(std::uint64_t bytes);
+std::string describe_bytes(double bytes);
 
 }  // namespace ddpm::detail

@@ -299,6 +299,32 @@ TEST_F(CliTest, TheLargestSeedIsASeed) {
           "--backend", "cpu", "--out", "@s.npy"});
 }
 
+TEST_F(CliTest, NoRunWritesNonFiniteValues) {
+  // Inputs whose float32 arithmetic overflowed somewhere in the run: each
+  // either fails with one line and writes nothing, or writes finite values.
+  std::ofstream(path("far.json"))
+      << R"({"weights": [0.5, 0.5], "means": [[1e20], [-1e20]], "stds": [1, 1]})";
+  const std::vector<std::vector<std::string>> runs{
+      {"sample", "--mean", "3e38", "--std", "0"},
+      {"sample", "--beta-start", "1e-300", "--beta-end", "1e-300"},
+      {"sample", "--predictor", "gmm", "--gmm", "@far.json"},
+  };
+  for (std::vector<std::string> args : runs) {
+    args.insert(args.end(), {"--shape", "4,1", "--steps", "50", "--backend", "cpu", "--out",
+                             "@out.npy"});
+    const RunResult r = run(args);
+    if (r.exit_code == 0) {
+      for (float v : read_npy(path("out.npy")).data) ASSERT_TRUE(std::isfinite(v)) << args[1];
+      fs::remove(path("out.npy"));
+    } else {
+      EXPECT_EQ(r.exit_code, 1) << args[1];
+      EXPECT_EQ(count_lines(r.err), 1) << r.err;
+      EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
+    }
+    EXPECT_EQ(listing(), (std::vector<std::string>{"far.json"})) << args[1];
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Bad input: one line on stderr naming the problem, a non-zero exit, no file.
 
@@ -331,6 +357,7 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
     write_array("t_fraction.npy", {4}, {1.0f, 2.0f, 2.5f, 3.0f});
     write_array("t_beyond.npy", {4}, {1.0f, 2.0f, 3.0f, 50.0f});
     write_array("means_4.npy", {4}, {1, 2, 3, 4});
+    write_array("huge.npy", {4, 3}, {0, 0, 3e38f, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     std::vector<float> with_nan = values(12, 3);
     with_nan[7] = std::nanf("");
     write_array("nan.npy", {4, 3}, with_nan);
@@ -476,6 +503,12 @@ std::vector<ErrorCase> error_cases() {
       {"seed_fraction", plus(sample, {"--shape", "4,2", "--seed", "1.5"}), "is not a seed", kUsage},
       {"first_sample_negative", plus(forward, {"--first-sample", "-1"}),
        "--first-sample: '-1' is not a sample index", kUsage},
+      {"first_sample_overflow", plus(forward, {"--first-sample", "9223372036854775807"}),
+       "first sample 9223372036854775807 + batch 4 overflows the 64-bit sample index"},
+      {"shape_beyond_memory", plus(sample, {"--shape", "100000000,100000000"}),
+       "--shape 100000000,100000000 needs 35.5 PiB of memory, more than this machine has"},
+      {"x0_beyond_half_the_float_maximum", forward_x0("@huge.npy"),
+       "x0 has 3e+38 at index 2 beyond +-1.70141e+38 (half the float32 maximum)"},
       {"threads_absurd", plus(sample, {"--shape", "4,2", "--threads", "100000"}),
        "--threads: Value 100000 not in range 0 to 4096", kUsage},
       {"gaussian_flag_for_gmm",

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "ddpm/error.h"
+#include "file_input.h"
 
 namespace ddpm::cli {
 
@@ -63,6 +64,15 @@ CLI::Option* add_first_sample_option(CLI::App& command, std::int64_t& first_samp
         parse_whole_number<std::int64_t>(text, "a sample index");
       }))
       ->capture_default_str();
+}
+
+void require_memory(std::int64_t count, const std::string& what) {
+  const std::uint64_t memory = detail::physical_memory_bytes();
+  if (static_cast<std::uint64_t>(count) > memory / sizeof(float)) {
+    throw Error(what + " needs " +
+                detail::describe_bytes(static_cast<double>(count) * sizeof(float)) +
+                " of memory, more than this machine has (" + detail::describe_bytes(memory) + ")");
+  }
 }
 
 void warn(const std::string& message) { std::fprintf(stderr, "ddpm: warning: %s\n", message.c_str()); }

@@ -37,6 +37,11 @@ CLI::Option* add_seed_option(CLI::App& command, std::uint64_t& seed);
 // --first-sample: a global sample index >= 0.
 CLI::Option* add_first_sample_option(CLI::App& command, std::int64_t& first_sample);
 
+// Throws ddpm::Error when `count` floats for `what` ("--shape 1000000,100000")
+// cannot fit in this machine's memory: refused up front with the sizes,
+// instead of an allocation that fails or swaps.
+void require_memory(std::int64_t count, const std::string& what);
+
 // "ddpm: warning: <message>" on stderr: legal but suspicious input; the run goes on.
 void warn(const std::string& message);
 

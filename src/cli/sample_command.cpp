@@ -108,6 +108,7 @@ void run_sample(const SampleOptions& o) {
       throw UsageError("--shape is required (or give x_T with --initial)");
     }
     extents = parse_shape(o.shape, "--shape");
+    require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
   std::unique_ptr<NoisePredictor> predictor = make_predictor(o, shape);

@@ -55,11 +55,12 @@ Schedule ScheduleOptions::build() const {
   spec.steps = steps;
   spec.beta_start = beta_start;
   spec.beta_end = beta_end;
+  Schedule schedule = Schedule::from_spec(spec);
   if (spec.kind != ScheduleKind::cosine && beta_start > beta_end) {
     warn("--beta-start " + format_number(beta_start) + " is above --beta-end " +
          format_number(beta_end) + ": noise decreases over the steps (swapped?)");
   }
-  return Schedule::from_spec(spec);
+  return schedule;
 }
 
 void ScheduleOptions::apply_to(SamplerOptions& options) const {
