@@ -304,24 +304,32 @@ TEST_F(CliTest, NoRunWritesNonFiniteValues) {
   // either fails with one line and writes nothing, or writes finite values.
   std::ofstream(path("far.json"))
       << R"({"weights": [0.5, 0.5], "means": [[1e20], [-1e20]], "stds": [1, 1]})";
-  const std::vector<std::vector<std::string>> runs{
-      {"sample", "--mean", "3e38", "--std", "0"},
-      {"sample", "--beta-start", "1e-300", "--beta-end", "1e-300"},
-      {"sample", "--predictor", "gmm", "--gmm", "@far.json"},
+  const std::vector<std::string> sample{"sample", "--shape", "4,1", "--steps", "50",
+                                        "--backend", "cpu", "--out", "@out.npy"};
+  auto with = [](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
   };
-  for (std::vector<std::string> args : runs) {
-    args.insert(args.end(), {"--shape", "4,1", "--steps", "50", "--backend", "cpu", "--out",
-                             "@out.npy"});
+  const std::vector<std::vector<std::string>> runs{
+      with(sample, {"--mean", "3e38", "--std", "0"}),
+      with(sample, {"--beta-start", "1e-300", "--beta-end", "1e-300"}),
+      with(sample, {"--predictor", "gmm", "--gmm", "@far.json"}),
+      {"demo", "--out", "@out.png", "--size", "8", "--steps", "10", "--beta-start", "1e-20",
+       "--beta-end", "1e-20", "--backend", "cpu"},
+  };
+  for (const std::vector<std::string>& args : runs) {
     const RunResult r = run(args);
-    if (r.exit_code == 0) {
+    if (r.exit_code == 0 && args[0] == "sample") {
       for (float v : read_npy(path("out.npy")).data) ASSERT_TRUE(std::isfinite(v)) << args[1];
       fs::remove(path("out.npy"));
+    } else if (r.exit_code == 0) {
+      fs::remove(path("out.png"));  // the PNG's pixels were checked before encoding
     } else {
       EXPECT_EQ(r.exit_code, 1) << args[1];
       EXPECT_EQ(count_lines(r.err), 1) << r.err;
       EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
     }
-    EXPECT_EQ(listing(), (std::vector<std::string>{"far.json"})) << args[1];
+    EXPECT_EQ(listing(), (std::vector<std::string>{"far.json"})) << args[0] << " " << args[1];
   }
 }
 
