@@ -60,9 +60,13 @@ class CliTest : public ::testing::Test {
 
   std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
 
-  // Arguments starting with '@' name files in the work directory.
-  RunResult run(const std::vector<std::string>& args) const {
+  // Arguments starting with '@' name files in the work directory. With a
+  // time limit, a run that would hang is killed (and its exit code is 137).
+  RunResult run(const std::vector<std::string>& args, int time_limit_seconds = 0) const {
     std::string command = shell_quote(DDPM_CLI_PATH);
+    if (time_limit_seconds > 0) {
+      command = "timeout -s KILL " + std::to_string(time_limit_seconds) + " " + command;
+    }
     for (const std::string& arg : args) {
       command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
     }

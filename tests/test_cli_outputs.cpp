@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "cli_fixture.h"
@@ -121,6 +123,91 @@ TEST_F(CliOutputs, AClosedPipeIsAnErrorAndLeavesNoTemporary) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_EQ(read_file(path("err")), "ddpm: error: cannot write -: Broken pipe\n");
   EXPECT_EQ(listing(), (std::vector<std::string>{"err", "x0.npy"}));
+}
+
+// ---------------------------------------------------------------------------
+// Every file flag against the paths a hostile user tries: each run ends
+// quickly with one line naming the problem (or succeeds where the path is
+// legitimate), with exit status 1, and leaves the directory as it was.
+
+struct HostileCase {
+  std::string flag;
+  std::string path;
+  std::string expected;  // a piece of the error, or "" for success
+};
+
+TEST_F(CliOutputs, EveryFileFlagSurvivesHostilePaths) {
+  write_array("x0.npy", {4, 3}, values(12, 1));
+  write_array("eps.npy", {4, 3}, values(12, 2));
+  test::write_bytes(path("empty"), "");
+  std::ofstream(path("gmm.json")) << R"({"weights": [1], "means": [[0, 0, 0]], "stds": [1]})";
+  const std::vector<std::string> inputs = listing();
+  const std::string missing = path("missing");
+  const std::string directory = path("");
+
+  // A working command for each flag, without the flag itself.
+  const std::vector<std::string> forward{"forward", "--backend", "cpu", "--x0", "@x0.npy"};
+  const std::vector<std::string> sample{"sample", "--steps", "20", "--backend", "cpu"};
+  auto with = [](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const std::map<std::string, std::vector<std::string>> command_for{
+      {"--x0", {"forward", "--backend", "cpu", "--t", "3", "--steps", "20", "--out", "@out.npy"}},
+      {"--noise", with(forward, {"--t", "3", "--steps", "20", "--out", "@out.npy"})},
+      {"--noise-out", with(forward, {"--t", "3", "--steps", "20", "--out", "@out.npy"})},
+      {"--velocity-out", with(forward, {"--t", "3", "--steps", "20", "--out", "@out.npy"})},
+      {"--t-per-sample", with(forward, {"--steps", "20", "--out", "@out.npy"})},
+      {"--betas", with(forward, {"--t", "3", "--out", "@out.npy"})},
+      {"--out", with(forward, {"--t", "3", "--steps", "20"})},
+      {"--initial", with(sample, {"--out", "@out.npy"})},
+      {"--mean-npy", with(sample, {"--shape", "4,3", "--out", "@out.npy"})},
+      {"--std-npy", with(sample, {"--shape", "4,3", "--out", "@out.npy"})},
+      {"--gmm", with(sample, {"--predictor", "gmm", "--shape", "4,3", "--out", "@out.npy"})},
+      {"sample --out", with(sample, {"--shape", "4,3"})},
+      {"demo --out", {"demo", "--size", "8", "--steps", "5", "--backend", "cpu"}},
+  };
+
+  std::vector<HostileCase> cases;
+  for (const std::string flag : {"--x0", "--noise", "--t-per-sample", "--betas", "--initial",
+                                 "--mean-npy", "--std-npy"}) {
+    cases.push_back({flag, "/dev/zero", "not a .npy file"});
+    cases.push_back({flag, "/dev/urandom", "not a .npy file"});
+    cases.push_back({flag, "/dev/null", "not a .npy file"});
+    cases.push_back({flag, directory, "Is a directory"});
+    cases.push_back({flag, missing, "No such file or directory"});
+    cases.push_back({flag, path("empty"), "not a .npy file"});
+  }
+  cases.push_back({"--gmm", "/dev/zero", "larger than the 64 MiB limit"});
+  cases.push_back({"--gmm", "/dev/null", "not valid JSON"});
+  cases.push_back({"--gmm", directory, "Is a directory"});
+  cases.push_back({"--gmm", missing, "No such file or directory"});
+  for (const std::string flag :
+       {"--out", "--noise-out", "--velocity-out", "sample --out", "demo --out"}) {
+    cases.push_back({flag, "/dev/full", "No space left on device"});
+    cases.push_back({flag, directory, "Is a directory"});
+    cases.push_back({flag, "/", "Is a directory"});
+    cases.push_back({flag, path("missing/out"), "No such file or directory"});
+    cases.push_back({flag, "/dev/null", ""});
+  }
+
+  for (const HostileCase& c : cases) {
+    std::vector<std::string> args = command_for.at(c.flag);
+    const std::string flag = c.flag.substr(c.flag.find(' ') + 1);  // "sample --out" -> "--out"
+    args.insert(args.end(), {flag, c.path});
+    const RunResult r = run(args, 120);
+    const std::string label = c.flag + " " + c.path;
+    if (c.expected.empty()) {
+      EXPECT_EQ(r.exit_code, 0) << label << ": " << r.err;
+      fs::remove(path("out.npy"));  // the other output of a run that wrote /dev/null
+    } else {
+      EXPECT_EQ(r.exit_code, 1) << label << ": " << r.err;
+      EXPECT_EQ(count_lines(r.err), 1) << label << ": " << r.err;
+      EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << label << ": " << r.err;
+      EXPECT_NE(r.err.find(c.expected), std::string::npos) << label << ": " << r.err;
+    }
+    EXPECT_EQ(listing(), inputs) << label;
+  }
 }
 
 // ---------------------------------------------------------------------------
