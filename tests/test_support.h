@@ -1,7 +1,10 @@
 #pragma once
 // Helpers shared by the CPU tests: deterministic inputs, poisoned outputs and
 // the error measures the specification uses.
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -85,6 +88,32 @@ inline std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// message_of(f), run without root's privileges: as root, in a child process
+// that has become "nobody" (uid/gid 65534), so that permission checks apply;
+// otherwise here. Directories the child needs must be searchable by others.
+inline std::string message_as_unprivileged(const std::function<void()>& f) {
+  if (::geteuid() != 0) return message_of(f);
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return "(no pipe)";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    std::string message = "(cannot drop privileges)";
+    if (::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      message = message_of(f);
+    }
+    [[maybe_unused]] const ssize_t written = ::write(pipe_fds[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  ::close(pipe_fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return message;
 }
 
 }  // namespace ddpm::test
