@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 #include <mutex>
 #include <thread>
 
@@ -98,8 +100,8 @@ bool write_all(int fd, std::string_view bytes) {
 
 // The directory a new file or a temporary goes into must exist and be writable.
 void require_writable_directory(const std::string& path, const std::string& file) {
-  std::string dir = std::filesystem::path(file).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const std::filesystem::path parent = std::filesystem::path(file).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) cannot_write(path, std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) cannot_write(path, std::strerror(ENOTDIR));
@@ -214,17 +216,30 @@ void undo(const std::vector<Replacement>& done) {
 
 }  // namespace
 
-bool is_standard_output(const std::string& path) { return path == "-" || path == "/dev/stdout"; }
+int inherited_descriptor(const std::string& path) {
+  if (path == "-" || path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  for (const std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
+      int fd = -1;
+      const char* end = path.data() + path.size();
+      const auto [stop, error] = std::from_chars(path.data() + prefix.size(), end, fd);
+      if (error == std::errc() && stop == end && fd >= 0) return fd;
+    }
+  }
+  return -1;
+}
 
 OutputTarget resolve_output(const std::string& path) {
   OutputTarget target;
   target.path = path;
   if (path.empty()) cannot_write("''", "the path is empty");
-  if (is_standard_output(path)) {
+  if (const int fd = inherited_descriptor(path); fd >= 0) {
     target.kind = OutputTarget::Kind::stream;
-    target.fd = STDOUT_FILENO;
-    if (::isatty(STDOUT_FILENO)) {
-      cannot_write(path, "standard output is a terminal; redirect it to a file or a pipe");
+    target.fd = fd;
+    if (::fcntl(fd, F_GETFL) < 0) cannot_write(path, std::strerror(errno));
+    if (::isatty(fd)) {
+      cannot_write(path, "it is a terminal; redirect it to a file or a pipe for binary data");
     }
     return target;
   }

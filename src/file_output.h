@@ -7,8 +7,9 @@
 //   file. Renaming gives the name a new inode: other hard links to the old
 //   file keep the old content.
 // - A symbolic link is followed: its target is replaced, the link stays.
-// - Standard output ("-" or /dev/stdout), a FIFO or a character device is
-//   written through, never replaced.
+// - Standard output ("-" or /dev/stdout), another descriptor the process was
+//   given (/dev/stderr, /dev/fd/N), a FIFO or a character device is written
+//   through, never replaced.
 // - Anything else (a directory, a socket, a block device, a dangling link) is
 //   refused with "cannot write <path>: <reason>" before any work.
 // - Several outputs are all or nothing (OutputSet): every file is written to
@@ -32,16 +33,19 @@ struct OutputTarget {
   std::string path;     // as given, for messages
   std::string file;     // Kind::file: the regular file replaced or created (links resolved)
   bool exists = false;  // Kind::file: there is a file to replace
-  int fd = -1;          // Kind::stream: standard output (1), or -1 to open `path`
+  int fd = -1;          // Kind::stream: an inherited descriptor, or -1 to open `path`
 };
 
-// "-" and "/dev/stdout" name the process's standard output.
-bool is_standard_output(const std::string& path);
+// The descriptor a path names that the process already has open: "-" and
+// /dev/stdout are 1, /dev/stderr is 2, /dev/fd/N and /proc/self/fd/N are N;
+// -1 for any other path. Such an output is written to that descriptor (its
+// offset and O_APPEND count), not opened anew or replaced.
+int inherited_descriptor(const std::string& path);
 
 // Throws ddpm::Error("cannot write <path>: <reason>") for a path that is never
 // written: a directory, a socket, a block device, a dangling symbolic link, a
-// missing or unwritable directory, a file without write permission, or a
-// terminal as standard output.
+// missing or unwritable directory, a file without write permission, or an
+// inherited descriptor that is closed or a terminal (binary data).
 OutputTarget resolve_output(const std::string& path);
 
 // Outputs written all or nothing. add() checks the path and writes a file's

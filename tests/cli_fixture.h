@@ -127,7 +127,8 @@ class CliTest : public ::testing::Test {
 };
 
 // Deterministic values in [lo, hi).
-inline std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f, float hi = 1.5f) {
+inline std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f,
+                                 float hi = 1.5f) {
   std::vector<float> v(n);
   std::uint32_t state = seed * 2654435761u + 1u;
   for (float& x : v) {

@@ -17,7 +17,8 @@ namespace ddpm::test {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern = (std::filesystem::path(::testing::TempDir()) / "ddpm_test_XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::path(::testing::TempDir()) / "ddpm_test_XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       ADD_FAILURE() << "cannot create a scratch directory from " << pattern;
     }

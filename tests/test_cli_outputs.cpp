@@ -73,6 +73,26 @@ TEST_F(CliOutputs, StandardOutputGetsTheArrayAndStderrTheSummary) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"file.npy"}));
 }
 
+TEST_F(CliOutputs, InheritedDescriptorsAreWrittenThroughNotReplaced) {
+  // /dev/stderr and /dev/fd/N are the descriptors the shell opened, here
+  // for appending to a log: the array goes after what is there. Replacing
+  // the file the path resolves to would lose the log.
+  run_ok({"sample", "--shape", "4,3", "--steps", "20", "--backend", "cpu", "--out", "@want.npy"});
+  const std::string array = read_file(path("want.npy"));
+  for (const char* out : {"/dev/stderr", "/dev/fd/3", "/proc/self/fd/3"}) {
+    test::write_bytes(path("log"), "earlier lines\n");
+    const std::string command =
+        test::shell_quote(DDPM_CLI_PATH) +
+        " sample --shape 4,3 --steps 20 --backend cpu --out " + out + " 3>>" +
+        test::shell_quote(path("log")) + " 2>>" + test::shell_quote(path("log")) + " >/dev/null";
+    EXPECT_EQ(std::system(command.c_str()), 0) << out;
+    EXPECT_EQ(read_file(path("log")), "earlier lines\n" + array) << out;
+  }
+  const RunResult closed = run({"sample", "--shape", "4,3", "--steps", "20", "--out", "/dev/fd/9"});
+  EXPECT_EQ(closed.exit_code, 1);
+  EXPECT_EQ(closed.err, "ddpm: error: cannot write /dev/fd/9: Bad file descriptor\n");
+}
+
 TEST_F(CliOutputs, ForwardIsAllOrNothingWhenALaterOutputFails) {
   // Before: out.npy and eps.npy were renamed into place one by one, and the
   // failure of the third output then deleted them, old content and all.

@@ -151,7 +151,8 @@ TEST_F(FileOutput, ADirectoryASocketAndABlockDeviceAreRefused) {
 
   if (::mknod(path("disk").c_str(), S_IFBLK | 0600, makedev(7, 0)) == 0) {
     EXPECT_EQ(message_of([&] { write_array("disk"); }),
-              "cannot write " + path("disk") + ": it is a block device (ddpm does not write to disks)");
+              "cannot write " + path("disk") +
+                  ": it is a block device (ddpm does not write to disks)");
     EXPECT_TRUE(S_ISBLK(mode_of(path("disk"))));
   }
   EXPECT_TRUE(S_ISDIR(mode_of(path("dir.npy"))));

@@ -397,7 +397,8 @@ TEST(NpyRead, IntegersBeyondTheFloatSignificandMustBeExact) {
   const std::string odd53 =
       npy_image(dict_for("<u8", "(1,)"), int_bytes<std::uint64_t>({(std::uint64_t{1} << 53) + 1}));
   EXPECT_THROW(parse_npy_double(odd53, "b.npy"), Error);
-  const std::string power = npy_image(dict_for("<i8", "(1,)"), int_bytes<std::int64_t>({-(std::int64_t{1} << 40)}));
+  const std::string power =
+      npy_image(dict_for("<i8", "(1,)"), int_bytes<std::int64_t>({-(std::int64_t{1} << 40)}));
   EXPECT_EQ(parse_npy(power, "c.npy").data, (std::vector<float>{-1099511627776.0f}));
 }
 
@@ -498,7 +499,8 @@ TEST_F(NpyFiles, AFileDeclaringMoreThanItHoldsIsRefusedBeforeReading) {
   test::write_bytes(path("liar.npy"), npy_image(f4_dict("(1099511627776,)"), float_bytes({1, 2})));
   EXPECT_EQ(message_of([&] { read_npy(path("liar.npy")); }),
             path("liar.npy") +
-                ": truncated data: shape (1099511627776,) needs 4398046511104 bytes, the file has 8");
+                ": truncated data: shape (1099511627776,) needs 4398046511104 bytes, the file "
+                "has 8");
 }
 
 // ---------------------------------------------------------------------------

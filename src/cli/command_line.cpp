@@ -75,6 +75,8 @@ void require_memory(std::int64_t count, const std::string& what) {
   }
 }
 
-void warn(const std::string& message) { std::fprintf(stderr, "ddpm: warning: %s\n", message.c_str()); }
+void warn(const std::string& message) {
+  std::fprintf(stderr, "ddpm: warning: %s\n", message.c_str());
+}
 
 }  // namespace ddpm::cli

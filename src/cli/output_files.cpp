@@ -22,9 +22,8 @@ std::filesystem::path resolved(const std::string& path) {
 
 bool same_output(const std::string& a, const std::string& b) {
   if (a == b) return true;
-  if (detail::is_standard_output(a) || detail::is_standard_output(b)) {
-    return detail::is_standard_output(a) && detail::is_standard_output(b);
-  }
+  const int fd_a = detail::inherited_descriptor(a), fd_b = detail::inherited_descriptor(b);
+  if (fd_a >= 0 || fd_b >= 0) return fd_a == fd_b;
   if (resolved(a) == resolved(b)) return true;
   struct stat sa {}, sb {};  // hard links: one file under two names
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&

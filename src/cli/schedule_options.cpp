@@ -1,7 +1,7 @@
 #include "schedule_options.h"
 
-#include "ddpm/error.h"
 #include "command_line.h"
+#include "ddpm/error.h"
 #include "ddpm/npy.h"
 #include "text_parsing.h"
 
@@ -11,7 +11,7 @@ void ScheduleOptions::add_to(CLI::App& command) {
   auto* schedule = command
                        .add_option("--schedule", kind,
                                    "noise schedule: linear, scaled_linear, cosine or sigmoid")
-                       ->check(parsed_by([](const std::string& name) { parse_schedule_kind(name); }))
+                       ->check(parsed_by([](const std::string& s) { parse_schedule_kind(s); }))
                        ->capture_default_str();
   auto* step_count =
       command.add_option("--steps", steps, "number of diffusion steps T")->capture_default_str();
