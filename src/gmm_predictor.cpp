@@ -1,8 +1,6 @@
 // The Gaussian-mixture predictor and its JSON specification.
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "ddpm/error.h"
 #include "ddpm/predictor.h"
 #include "device_predictors.h"
+#include "file_input.h"
 #include "cpu/parallel_for.h"
 #include "gmm_tables.h"
 #include "predictor_steps.h"
@@ -74,12 +73,9 @@ GmmSpec GmmSpec::from_json(const std::string& text) {
 }
 
 GmmSpec GmmSpec::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read GMM spec " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = detail::read_file_bounded(path, detail::kMaxJsonBytes, "GMM spec");
   try {
-    return from_json(text.str());
+    return from_json(text);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

@@ -1,28 +1,29 @@
-// NumPy .npy files (format versions 1.0, 2.0 and 3.0): float32/float64 in,
-// C order and little-endian only; float32 out. Reading is strict on purpose:
-// a file that is not exactly one array of the size its header claims is
-// rejected with one line naming the file and the problem, so that a
-// truncated download or a foreign file never turns into silent garbage.
+// NumPy .npy files (format versions 1.0, 2.0 and 3.0): float32, float64 and
+// integer arrays in (C order, little-endian), float32 out. Reading is strict
+// on purpose: a file that is not exactly one array of the size its header
+// claims is rejected with one line naming the file and the problem, so that a
+// truncated download or a foreign file never turns into silent garbage, and
+// a value that would change on conversion (1e39 into float32, 2.5 into an
+// integer) is refused rather than rounded. The header decides how much is
+// read: a file or stream that goes on past it is refused, not read to the end.
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "ddpm/npy.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
+#include <algorithm>
 #include <bit>
 #include <cctype>
-#include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <initializer_list>
 #include <limits>
 #include <map>
-#include <sstream>
+#include <type_traits>
 #include <variant>
 
 #include "ddpm/error.h"
+#include "file_input.h"
+#include "file_output.h"
+#include "npy_image.h"
 
 namespace ddpm {
 namespace {
@@ -211,20 +212,43 @@ class HeaderParser {
 // ---------------------------------------------------------------------------
 // What the header says, checked against what we support.
 
+// The element types read: little-endian floats and integers.
+enum class Dtype { f4, f8, i1, i2, i4, i8, u1, u2, u4, u8 };
+
 struct Layout {
   std::vector<std::int64_t> shape;
-  std::size_t item_size = 0;  // 4 (float32) or 8 (float64)
+  Dtype dtype = Dtype::f4;
+  std::size_t item_size = 0;
 };
 
-std::size_t item_size_of(const std::string& descr, const std::string& name) {
-  if (descr == "<f4") return 4;
-  if (descr == "<f8") return 8;
-  if (descr == ">f4" || descr == ">f8") {
-    fail(name, "big-endian data ('" + descr + "') is not supported; save it little-endian ('<" +
-                   descr.substr(1) + "')");
+struct KnownDtype {
+  const char* descr;
+  Dtype dtype;
+  std::size_t item_size;
+};
+// NumPy writes '|' for one-byte types; '<' is accepted for them too.
+constexpr KnownDtype kDtypes[] = {
+    {"<f4", Dtype::f4, 4}, {"<f8", Dtype::f8, 8}, {"<i1", Dtype::i1, 1}, {"|i1", Dtype::i1, 1},
+    {"<i2", Dtype::i2, 2}, {"<i4", Dtype::i4, 4}, {"<i8", Dtype::i8, 8}, {"<u1", Dtype::u1, 1},
+    {"|u1", Dtype::u1, 1}, {"<u2", Dtype::u2, 2}, {"<u4", Dtype::u4, 4}, {"<u8", Dtype::u8, 8},
+};
+
+void set_dtype(const std::string& descr, const std::string& name, Layout& layout) {
+  for (const KnownDtype& known : kDtypes) {
+    if (descr == known.descr) {
+      layout.dtype = known.dtype;
+      layout.item_size = known.item_size;
+      return;
+    }
+  }
+  for (const KnownDtype& known : kDtypes) {
+    if (descr.size() == 3 && descr[0] == '>' && descr.substr(1) == std::string(known.descr + 1)) {
+      fail(name, "big-endian data ('" + descr + "') is not supported; save it little-endian ('<" +
+                     descr.substr(1) + "')");
+    }
   }
   fail(name, "unsupported dtype '" + printable(descr) +
-                 "' (expected float32 '<f4' or float64 '<f8')");
+                 "' (expected float32 '<f4', float64 '<f8' or an integer type such as '<i8')");
 }
 
 Layout read_layout(std::string_view header, const std::string& name) {
@@ -241,7 +265,7 @@ Layout read_layout(std::string_view header, const std::string& name) {
   Layout layout;
   const auto* descr = std::get_if<std::string>(&dict["descr"].value);
   if (!descr) fail(name, "unsupported dtype (structured arrays are not supported)");
-  layout.item_size = item_size_of(*descr, name);
+  set_dtype(*descr, name, layout);
 
   const auto* fortran = std::get_if<bool>(&dict["fortran_order"].value);
   if (!fortran) fail(name, "malformed .npy header ('fortran_order' must be True or False)");
@@ -271,18 +295,25 @@ std::string describe_shape(const std::vector<std::int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// The number of elements, or fail if it cannot be addressed in memory.
+// The number of elements, or fail if the bytes cannot be addressed. Every
+// non-zero extent counts, also when another is 0, so that the product of any
+// subset of the extents (a sample's size, say) fits in int64 as well.
 std::uint64_t element_count(const std::vector<std::int64_t>& shape, std::size_t item_size,
                             const std::string& name) {
-  std::uint64_t count = 1;
+  std::uint64_t product = 1;
+  bool empty = false;
   const std::uint64_t limit = std::numeric_limits<std::int64_t>::max() / item_size;
   for (std::int64_t dim : shape) {
-    if (dim != 0 && count > limit / static_cast<std::uint64_t>(dim)) {
+    if (dim == 0) {
+      empty = true;
+      continue;
+    }
+    if (product > limit / static_cast<std::uint64_t>(dim)) {
       fail(name, "shape " + describe_shape(shape) + " is too large");
     }
-    count *= static_cast<std::uint64_t>(dim);
+    product *= static_cast<std::uint64_t>(dim);
   }
-  return count;
+  return empty ? 0 : product;
 }
 
 std::uint32_t read_little_endian(const std::string& bytes, std::size_t offset, int width) {
@@ -291,6 +322,212 @@ std::uint32_t read_little_endian(const std::string& bytes, std::size_t offset, i
     value = (value << 8) | static_cast<unsigned char>(bytes[offset + static_cast<std::size_t>(i)]);
   }
   return value;
+}
+
+// ---------------------------------------------------------------------------
+// Reading: the header first, then exactly the bytes it declares.
+
+struct Header {
+  Layout layout;
+  std::uint64_t count = 0;        // elements
+  std::uint64_t data_bytes = 0;   // count * item size
+  std::uint64_t data_offset = 0;  // where the data starts
+};
+
+Header read_header(detail::InputSource& in) {
+  const std::string& name = in.name();
+  const std::string start = detail::read_up_to(in, kMagicSize + 2);
+  if (start.size() < kMagicSize || start.compare(0, kMagicSize, kMagic, kMagicSize) != 0) {
+    fail(name, "not a .npy file (no \\x93NUMPY magic at the start)");
+  }
+  if (start.size() < kMagicSize + 2) fail(name, "truncated .npy header (no version)");
+  const int major = static_cast<unsigned char>(start[kMagicSize]);
+  const int minor = static_cast<unsigned char>(start[kMagicSize + 1]);
+  if (major < 1 || major > 3 || minor != 0) {
+    fail(name, "unsupported .npy format version " + std::to_string(major) + "." +
+                   std::to_string(minor) + " (expected 1.0, 2.0 or 3.0)");
+  }
+  // Version 1.0 stores the header length in 2 bytes, 2.0 and 3.0 in 4.
+  const int length_width = major == 1 ? 2 : 4;
+  const std::string length_bytes = detail::read_up_to(in, static_cast<std::size_t>(length_width));
+  if (length_bytes.size() < static_cast<std::size_t>(length_width)) {
+    fail(name, "truncated .npy header (no length)");
+  }
+  const std::uint64_t header_length = read_little_endian(length_bytes, 0, length_width);
+  const std::uint64_t header_offset = kMagicSize + 2 + static_cast<std::uint64_t>(length_width);
+  if (header_length > kMaxHeaderBytes) {
+    fail(name, "header length " + std::to_string(header_length) + " is absurd (over 1 MiB)");
+  }
+  const std::string text = detail::read_up_to(in, static_cast<std::size_t>(header_length));
+  if (text.size() < header_length) {
+    const std::uint64_t total = in.size().value_or(header_offset + text.size());
+    fail(name, "truncated .npy header (length " + std::to_string(header_length) +
+                   " runs past the " + std::to_string(total) + "-byte file)");
+  }
+
+  Header header;
+  header.layout = read_layout(text, name);
+  header.count = element_count(header.layout.shape, header.layout.item_size, name);
+  header.data_bytes = header.count * header.layout.item_size;
+  header.data_offset = header_offset + header_length;
+  return header;
+}
+
+// ---------------------------------------------------------------------------
+// Converting elements: exact or refused, never silently changed.
+
+std::string element_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
+[[noreturn]] void bad_element(const std::string& name, std::uint64_t index,
+                              const std::string& value, const std::string& why) {
+  fail(name, "element " + std::to_string(index) + " is " + value + ", " + why);
+}
+
+// Whether the integer `value` is exact in a float type with `digits`
+// significand bits: its odd part must fit.
+template <class I>
+bool exact_in_float(I value, int digits) {
+  std::uint64_t magnitude = static_cast<std::uint64_t>(value);
+  if constexpr (std::is_signed_v<I>) {
+    if (value < 0) magnitude = 0 - magnitude;  // |INT64_MIN| too, in unsigned arithmetic
+  }
+  if (magnitude == 0) return true;
+  magnitude >>= std::countr_zero(magnitude);
+  return static_cast<int>(std::bit_width(magnitude)) <= digits;
+}
+
+template <class T, class S>
+T convert_one(S value, const std::string& name, std::uint64_t index) {
+  if constexpr (std::is_floating_point_v<S>) {
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      // -2^63 <= value < 2^63, written so that NaN fails too.
+      constexpr double kTwo63 = 9223372036854775808.0;
+      if (!(std::trunc(value) == value && value >= -kTwo63 && value < kTwo63)) {
+        bad_element(name, index, element_text(value), "not a whole number in the int64 range");
+      }
+      return static_cast<std::int64_t>(value);
+    } else {
+      const T converted = static_cast<T>(value);
+      if (std::isinf(converted) && !std::isinf(value)) {
+        bad_element(name, index, element_text(value), "outside the float32 range (+-3.4e38)");
+      }
+      return converted;  // NaN and infinities stay what they are; callers refuse them
+    }
+  } else {
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (std::is_unsigned_v<S> &&
+          static_cast<std::uint64_t>(value) >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        bad_element(name, index, std::to_string(value), "beyond the int64 range");
+      }
+      return static_cast<std::int64_t>(value);
+    } else {
+      if (!exact_in_float(value, std::numeric_limits<T>::digits)) {
+        bad_element(name, index, std::to_string(value),
+                    std::string("not exactly representable as ") +
+                        (sizeof(T) == 4 ? "float32" : "float64"));
+      }
+      return static_cast<T>(value);
+    }
+  }
+}
+
+template <class T, class S>
+void convert_run(const char* bytes, std::uint64_t n, T* out, const std::string& name,
+                 std::uint64_t first_index) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    S value;
+    std::memcpy(&value, bytes + i * sizeof(S), sizeof(S));  // the data need not be aligned
+    out[i] = convert_one<T>(value, name, first_index + i);
+  }
+}
+
+template <class T>
+void convert(Dtype dtype, const char* bytes, std::uint64_t n, T* out, const std::string& name,
+             std::uint64_t first_index) {
+  switch (dtype) {
+    case Dtype::f4: return convert_run<T, float>(bytes, n, out, name, first_index);
+    case Dtype::f8: return convert_run<T, double>(bytes, n, out, name, first_index);
+    case Dtype::i1: return convert_run<T, std::int8_t>(bytes, n, out, name, first_index);
+    case Dtype::i2: return convert_run<T, std::int16_t>(bytes, n, out, name, first_index);
+    case Dtype::i4: return convert_run<T, std::int32_t>(bytes, n, out, name, first_index);
+    case Dtype::i8: return convert_run<T, std::int64_t>(bytes, n, out, name, first_index);
+    case Dtype::u1: return convert_run<T, std::uint8_t>(bytes, n, out, name, first_index);
+    case Dtype::u2: return convert_run<T, std::uint16_t>(bytes, n, out, name, first_index);
+    case Dtype::u4: return convert_run<T, std::uint32_t>(bytes, n, out, name, first_index);
+    case Dtype::u8: return convert_run<T, std::uint64_t>(bytes, n, out, name, first_index);
+  }
+}
+
+// The whole array as T: the size the header declares is checked against a
+// file's size and the machine's memory before anything is read, then the
+// data is read in chunks, converted as it arrives, and must end where the
+// header says.
+template <class T>
+std::pair<std::vector<std::int64_t>, std::vector<T>> read_array(detail::InputSource& in) {
+  const std::string& name = in.name();
+  const Header header = read_header(in);
+  const std::string shape_text = describe_shape(header.layout.shape);
+  if (const auto size = in.size()) {
+    const std::uint64_t present = *size > header.data_offset ? *size - header.data_offset : 0;
+    if (present < header.data_bytes) {
+      fail(name, "truncated data: shape " + shape_text + " needs " +
+                     std::to_string(header.data_bytes) + " bytes, the file has " +
+                     std::to_string(present));
+    }
+    if (present > header.data_bytes) {
+      fail(name, std::to_string(present - header.data_bytes) +
+                     " trailing bytes after the data of shape " + shape_text);
+    }
+  }
+  const std::uint64_t memory = detail::physical_memory_bytes();
+  if (header.count > memory / sizeof(T)) {
+    fail(name, "shape " + shape_text + " has " + std::to_string(header.count) +
+                   " elements, more than fit in this machine's memory (" +
+                   detail::describe_bytes(memory) + ")");
+  }
+
+  std::vector<T> out(static_cast<std::size_t>(header.count));
+  constexpr std::uint64_t kChunkBytes = 1u << 20;
+  const std::uint64_t chunk_items = kChunkBytes / header.layout.item_size;
+  std::vector<char> chunk(static_cast<std::size_t>(
+      std::min(header.count, chunk_items) * header.layout.item_size));
+  for (std::uint64_t done = 0; done < header.count;) {
+    const std::uint64_t n = std::min(header.count - done, chunk_items);
+    const std::size_t bytes = static_cast<std::size_t>(n * header.layout.item_size);
+    const std::size_t got = in.read(chunk.data(), bytes);
+    if (got < bytes) {
+      fail(name, "truncated data: shape " + shape_text + " needs " +
+                     std::to_string(header.data_bytes) + " bytes, the input has " +
+                     std::to_string(done * header.layout.item_size + got));
+    }
+    convert(header.layout.dtype, chunk.data(), n, out.data() + done, name, done);
+    done += n;
+  }
+  if (detail::has_more(in)) {
+    fail(name, "trailing bytes after the data of shape " + shape_text +
+                   " (the input goes on past the " + std::to_string(header.data_bytes) +
+                   " bytes its header declares)");
+  }
+  return {header.layout.shape, std::move(out)};
+}
+
+template <class Array>
+Array parse_as(const std::string& bytes, const std::string& name) {
+  detail::MemorySource in(bytes, name);
+  auto [shape, data] = read_array<typename decltype(Array::data)::value_type>(in);
+  return {std::move(shape), std::move(data)};
+}
+
+template <class Array>
+Array read_as(const std::string& path) {
+  detail::FileSource in(path);
+  auto [shape, data] = read_array<typename decltype(Array::data)::value_type>(in);
+  return {std::move(shape), std::move(data)};
 }
 
 // ---------------------------------------------------------------------------
@@ -318,166 +555,31 @@ std::string header_for(const std::vector<std::int64_t>& shape, const char* descr
   return header + dict;
 }
 
-// A name next to `path` that no other writer (thread or process) is using;
-// the file is created exclusively so a clash is retried, never shared.
-int create_temp_beside(const std::string& path, std::string* temp_path) {
-  static std::atomic<unsigned> counter{0};
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::ostringstream name;
-    name << path << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex << now;
-    *temp_path = name.str();
-    const int fd = ::open(temp_path->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST) return fd;
-  }
-  errno = EEXIST;
-  return -1;
-}
-
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += written;
-    size -= static_cast<std::size_t>(written);
-  }
-  return true;
-}
-
-// Where the array's elements lie in a whole .npy image, after every check.
-struct LocatedArray {
-  Layout layout;
-  const char* data = nullptr;
-  std::uint64_t count = 0;
-};
-
-LocatedArray locate_array(const std::string& bytes, const std::string& name) {
-  if (bytes.size() < kMagicSize || bytes.compare(0, kMagicSize, kMagic, kMagicSize) != 0) {
-    fail(name, "not a .npy file (no \\x93NUMPY magic at the start)");
-  }
-  if (bytes.size() < kMagicSize + 2) fail(name, "truncated .npy header (no version)");
-  const int major = static_cast<unsigned char>(bytes[kMagicSize]);
-  const int minor = static_cast<unsigned char>(bytes[kMagicSize + 1]);
-  if (major < 1 || major > 3 || minor != 0) {
-    fail(name, "unsupported .npy format version " + std::to_string(major) + "." +
-                   std::to_string(minor) + " (expected 1.0, 2.0 or 3.0)");
-  }
-  // Version 1.0 stores the header length in 2 bytes, 2.0 and 3.0 in 4.
-  const int length_width = major == 1 ? 2 : 4;
-  const std::size_t length_offset = kMagicSize + 2;
-  if (bytes.size() < length_offset + length_width) fail(name, "truncated .npy header (no length)");
-  const std::uint64_t header_length = read_little_endian(bytes, length_offset, length_width);
-  const std::size_t header_offset = length_offset + static_cast<std::size_t>(length_width);
-  if (header_length > kMaxHeaderBytes) {
-    fail(name, "header length " + std::to_string(header_length) + " is absurd (over 1 MiB)");
-  }
-  if (header_offset + header_length > bytes.size()) {
-    fail(name, "truncated .npy header (length " + std::to_string(header_length) +
-                   " runs past the " + std::to_string(bytes.size()) + "-byte file)");
-  }
-
-  LocatedArray located;
-  located.layout = read_layout(std::string_view(bytes.data() + header_offset, header_length), name);
-  const Layout& layout = located.layout;
-  const std::size_t data_offset = header_offset + header_length;
-  located.count = element_count(layout.shape, layout.item_size, name);
-  const std::uint64_t expected = located.count * layout.item_size;
-  const std::uint64_t present = bytes.size() - data_offset;
-  if (present < expected) {
-    fail(name, "truncated data: shape " + describe_shape(layout.shape) + " needs " +
-                   std::to_string(expected) + " bytes, the file has " + std::to_string(present));
-  }
-  if (present > expected) {
-    fail(name, std::to_string(present - expected) + " trailing bytes after the data of shape " +
-                   describe_shape(layout.shape));
-  }
-  located.data = bytes.data() + data_offset;
-  return located;
-}
-
-// Copies the elements out as T (float or double), converting if the file's
-// precision differs. memcpy per element: the data need not be aligned.
-template <class T>
-std::vector<T> convert_elements(const LocatedArray& located) {
-  std::vector<T> out(located.count);
-  for (std::uint64_t i = 0; i < located.count; ++i) {
-    const char* element = located.data + i * located.layout.item_size;
-    if (located.layout.item_size == 4) {
-      float value;
-      std::memcpy(&value, element, 4);
-      out[i] = static_cast<T>(value);
-    } else {
-      double value;
-      std::memcpy(&value, element, 8);
-      out[i] = static_cast<T>(value);
-    }
-  }
-  return out;
-}
-
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  return bytes.str();
-}
-
-// The pieces are written one after another, so that write_npy need not copy
-// its data next to the header first.
-void write_pieces_atomically(const std::string& path,
-                             std::initializer_list<std::string_view> pieces) {
-  std::string temp_path;
-  const int fd = create_temp_beside(path, &temp_path);
-  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
-
-  // Everything after this point either renames the complete file into place
-  // or removes the temporary one, so no partial output is ever left behind.
-  bool ok = true;
-  for (std::string_view piece : pieces) ok = ok && write_all(fd, piece.data(), piece.size());
-  ok = ok && ::fsync(fd) == 0;  // the data is on disk before the name points at it
-  int saved_errno = errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (ok && ::rename(temp_path.c_str(), path.c_str()) != 0) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (!ok) {
-    ::unlink(temp_path.c_str());
-    throw Error("cannot write " + path + ": " + std::strerror(saved_errno));
-  }
-}
-
 }  // namespace
 
 NpyArray parse_npy(const std::string& bytes, const std::string& name) {
-  const LocatedArray located = locate_array(bytes, name);
-  return {located.layout.shape, convert_elements<float>(located)};
+  return parse_as<NpyArray>(bytes, name);
 }
 
 NpyArrayDouble parse_npy_double(const std::string& bytes, const std::string& name) {
-  const LocatedArray located = locate_array(bytes, name);
-  return {located.layout.shape, convert_elements<double>(located)};
+  return parse_as<NpyArrayDouble>(bytes, name);
 }
 
-NpyArray read_npy(const std::string& path) { return parse_npy(read_whole_file(path), path); }
-
-NpyArrayDouble read_npy_double(const std::string& path) {
-  return parse_npy_double(read_whole_file(path), path);
+NpyArrayInt64 parse_npy_int64(const std::string& bytes, const std::string& name) {
+  return parse_as<NpyArrayInt64>(bytes, name);
 }
+
+NpyArray read_npy(const std::string& path) { return read_as<NpyArray>(path); }
+
+NpyArrayDouble read_npy_double(const std::string& path) { return read_as<NpyArrayDouble>(path); }
+
+NpyArrayInt64 read_npy_int64(const std::string& path) { return read_as<NpyArrayInt64>(path); }
 
 namespace {
 
 template <typename T>
-void write_npy_as(const std::string& path, const std::vector<std::int64_t>& shape, const T* data,
-                  const char* descr) {
+detail::NpyImage npy_image_as(const std::string& path, const std::vector<std::int64_t>& shape,
+                              const T* data, const char* descr) {
   for (std::int64_t dim : shape) {
     if (dim < 0) {
       throw Error("cannot write " + path + ": shape " + describe_shape(shape) +
@@ -486,12 +588,29 @@ void write_npy_as(const std::string& path, const std::vector<std::int64_t>& shap
   }
   const std::uint64_t count = element_count(shape, sizeof(T), path);
   if (count > 0 && data == nullptr) throw Error("cannot write " + path + ": no data");
-  const std::string header = header_for(shape, descr);
-  write_pieces_atomically(
-      path, {header, std::string_view(reinterpret_cast<const char*>(data), count * sizeof(T))});
+  return {header_for(shape, descr),
+          std::string_view(reinterpret_cast<const char*>(data), count * sizeof(T))};
+}
+
+template <typename T>
+void write_npy_as(const std::string& path, const std::vector<std::int64_t>& shape, const T* data,
+                  const char* descr) {
+  detail::NpyImage image = npy_image_as(path, shape, data, descr);
+  detail::OutputSet output;
+  output.add(path, std::move(image.header), image.data);
+  output.commit();
 }
 
 }  // namespace
+
+namespace detail {
+
+NpyImage npy_image(const std::string& path, const std::vector<std::int64_t>& shape,
+                   const float* data) {
+  return npy_image_as(path, shape, data, "<f4");
+}
+
+}  // namespace detail
 
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
   write_npy_as(path, shape, data, "<f4");
@@ -502,7 +621,9 @@ void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, 
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
-  write_pieces_atomically(path, {bytes});
+  detail::OutputSet output;
+  output.add(path, {}, bytes);
+  output.commit();
 }
 
 }  // namespace ddpm

@@ -2,12 +2,12 @@
 #include "ddpm/scheduler_config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
 #include "ddpm/error.h"
+#include "file_input.h"
 
 namespace ddpm {
 namespace {
@@ -25,8 +25,12 @@ T get(const json& j, const char* key, T fallback) {
     } else if constexpr (std::is_arithmetic_v<T>) {
       if (!it->is_number()) throw Error("");
       if constexpr (std::is_integral_v<T>) {
+        // A whole number the type can hold: 1.5 and 1e30 are refused, not cut.
         const double v = it->get<double>();
-        if (v != std::floor(v)) throw Error("");
+        if (v != std::floor(v) || v < static_cast<double>(std::numeric_limits<T>::min()) ||
+            v > static_cast<double>(std::numeric_limits<T>::max())) {
+          throw Error("");
+        }
       }
     } else {
       if (!it->is_string()) throw Error("");
@@ -126,12 +130,9 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
 }
 
 SchedulerConfig SchedulerConfig::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read scheduler config " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = detail::read_file_bounded(path, detail::kMaxJsonBytes, "scheduler config");
   try {
-    return from_json(text.str());
+    return from_json(text);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

@@ -2,18 +2,43 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <string>
 
 #include "ddpm/error.h"
+#include "kernels/noise_counter.cuh"
 #include "step_plan.h"
 
 namespace ddpm::detail {
 namespace {
 
-// The noise counter keeps the element group in 32 bits (kernels/noise_counter.cuh).
+// The noise counter keeps the element group in 32 bits and the step in
+// kStepBits (kernels/noise_counter.cuh): dim and T are capped so that no
+// counter field overflows into the next.
 constexpr std::int64_t kMaxDim = std::int64_t{4} * 0xFFFFFFFFll;
+static_assert(kMaxSteps <= (std::int64_t{1} << kernels::kStepBits),
+              "the step must fit in the noise counter's step bits");
 
 bool on_host(Memory memory) { return memory == Memory::host; }
+
+// Forward noising forms a x + b eps with a^2 + b^2 = 1, so |result| <=
+// sqrt(2) max(|x|, |eps|) (the v-target too): inputs within half the float32
+// maximum cannot overflow it, larger ones may.
+constexpr float kMaxForwardInput = std::numeric_limits<float>::max() / 2;
+
+void validate_forward_input(std::span<const float> values, const char* what) {
+  validate_finite(values, what);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::abs(values[i]) > kMaxForwardInput) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%g at index %zu beyond +-%g", values[i], i,
+                    kMaxForwardInput);
+      throw Error(std::string(what) + " has " + text +
+                  " (half the float32 maximum): the noised result could overflow float32");
+    }
+  }
+}
 
 }  // namespace
 
@@ -27,6 +52,19 @@ void validate_shape(const Shape& shape) {
                 std::to_string(kMaxDim) + " elements per sample");
   }
   if (shape.batch > INT64_MAX / shape.dim) throw Error("shape overflows 64-bit sizes");
+}
+
+void validate_noise_key(const NoiseKey& noise, const Shape& shape) {
+  // Sample i draws from subsequence first_sample + i: every index of the
+  // batch must be a non-negative int64.
+  if (noise.first_sample < 0) {
+    throw Error("first sample " + std::to_string(noise.first_sample) + " is negative");
+  }
+  if (noise.first_sample > INT64_MAX - shape.batch) {
+    throw Error("first sample " + std::to_string(noise.first_sample) + " + batch " +
+                std::to_string(shape.batch) + " overflows the 64-bit sample index (at most " +
+                std::to_string(INT64_MAX) + ")");
+  }
 }
 
 void validate_size(std::size_t actual, const Shape& shape, const char* what) {
@@ -59,6 +97,7 @@ void validate_options(const SamplerOptions& options) {
 
 void validate(const ForwardRequest& r, const Schedule& schedule) {
   validate_shape(r.shape);
+  validate_noise_key(r.noise, r.shape);
   validate_size(r.x0.size(), r.shape, "x0");
   validate_size(r.x_t.size(), r.shape, "x_t output");
   if (!r.eps.empty()) validate_size(r.eps.size(), r.shape, "noise");
@@ -76,25 +115,27 @@ void validate(const ForwardRequest& r, const Schedule& schedule) {
     }
   }
   if (on_host(r.memory)) {
-    validate_finite(r.x0, "x0");
-    if (!r.eps.empty()) validate_finite(r.eps, "noise");
+    validate_forward_input(r.x0, "x0");
+    if (!r.eps.empty()) validate_forward_input(r.eps, "noise");
   }
 }
 
 void validate(const ForwardOneStepRequest& r, const Schedule& schedule) {
   validate_shape(r.shape);
+  validate_noise_key(r.noise, r.shape);
   validate_size(r.x_prev.size(), r.shape, "x_{t-1}");
   validate_size(r.x_t.size(), r.shape, "x_t output");
   if (!r.eps.empty()) validate_size(r.eps.size(), r.shape, "noise");
   schedule.check_step(r.step);
   if (on_host(r.memory)) {
-    validate_finite(r.x_prev, "x_{t-1}");
-    if (!r.eps.empty()) validate_finite(r.eps, "noise");
+    validate_forward_input(r.x_prev, "x_{t-1}");
+    if (!r.eps.empty()) validate_forward_input(r.eps, "noise");
   }
 }
 
 void validate(const ReverseStepRequest& r, const Schedule& schedule) {
   validate_shape(r.shape);
+  validate_noise_key(r.noise, r.shape);
   validate_size(r.x_t.size(), r.shape, "x_t");
   validate_size(r.model_output.size(), r.shape, "model output");
   validate_size(r.x_prev.size(), r.shape, "x_prev output");
@@ -130,6 +171,7 @@ LoopRange resolve_loop_range(const SampleRequest& r, const std::vector<PlannedSt
 
 void validate(const SampleRequest& r, const Schedule& /*schedule*/) {
   validate_shape(r.shape);
+  validate_noise_key(r.noise, r.shape);
   validate_size(r.x.size(), r.shape, "sample buffer");
   if (!r.class_labels.empty() && static_cast<std::int64_t>(r.class_labels.size()) != r.shape.batch) {
     throw Error("class labels has " + std::to_string(r.class_labels.size()) +

@@ -11,6 +11,8 @@
 namespace ddpm::detail {
 
 void validate_shape(const Shape& shape);
+// first_sample >= 0 and first_sample + batch fits in int64 (after validate_shape).
+void validate_noise_key(const NoiseKey& noise, const Shape& shape);
 void validate_size(std::size_t actual, const Shape& shape, const char* what);
 void validate_finite(std::span<const float> values, const char* what);
 void validate_options(const SamplerOptions& options);

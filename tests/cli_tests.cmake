@@ -6,10 +6,23 @@ add_executable(test_npy test_npy.cpp)
 target_link_libraries(test_npy PRIVATE ddpm::ddpm GTest::gtest_main)
 gtest_discover_tests(test_npy DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
 
+# The programs that write files, run whole with TMPDIR set to a directory of
+# their own: afterwards it must be empty.
+function(ddpm_leaves_no_files target)
+  add_test(NAME ${target}.LeavesNothingInTmpdir
+           COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:${target}>
+                   -DDIR=${CMAKE_CURRENT_BINARY_DIR}/${target}_tmpdir
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/leaves_no_files.cmake)
+  set_tests_properties(${target}.LeavesNothingInTmpdir PROPERTIES LABELS cpu)
+endfunction()
+ddpm_leaves_no_files(test_npy)
+
 if(TARGET ddpm_cli)
-  add_executable(test_cli test_cli.cpp)
+  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp)
   target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main)
-  target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>")
+  target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
+                                             DDPM_EXPECTED_VERSION="${PROJECT_VERSION}")
   add_dependencies(test_cli ddpm_cli)
   gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
+  ddpm_leaves_no_files(test_cli)
 endif()

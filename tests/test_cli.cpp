@@ -3,123 +3,21 @@
 // summary, and, for every kind of bad input, one line on stderr, a non-zero
 // exit and no output file.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <ostream>
-#include <sstream>
 
+#include "cli_fixture.h"
 #include "ddpm/npy.h"
 #include "ddpm/schedule.h"
 #include "npy_bytes.h"
 
-#ifndef DDPM_CLI_PATH
-#error "DDPM_CLI_PATH must name the built ddpm program"
-#endif
-
 namespace ddpm {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-std::string shell_quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-int count_lines(const std::string& text) {
-  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// A scratch directory per test: `work/` holds the inputs and outputs (its
-// listing shows stray files), `io/` the captured stdout and stderr.
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-    base_ =
-        fs::path(::testing::TempDir()) / ("ddpm_cli_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(base_);
-    fs::create_directories(base_ / "work");
-    fs::create_directories(base_ / "io");
-  }
-  void TearDown() override { fs::remove_all(base_); }
-
-  std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
-
-  // Arguments starting with '@' name files in the work directory.
-  RunResult run(const std::vector<std::string>& args) const {
-    std::string command = shell_quote(DDPM_CLI_PATH);
-    for (const std::string& arg : args) {
-      command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
-    }
-    const fs::path out = base_ / "io" / "stdout", err = base_ / "io" / "stderr";
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
-    const int status = std::system(command.c_str());
-    RunResult result;
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_file(out);
-    result.err = read_file(err);
-    return result;
-  }
-
-  // Runs and expects success with a one-line summary on stdout and nothing on stderr.
-  void run_ok(const std::vector<std::string>& args) const {
-    const RunResult r = run(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.err, "");
-    EXPECT_EQ(count_lines(r.out), 1) << r.out;
-    EXPECT_EQ(r.out.rfind("wrote ", 0), 0u) << r.out;
-  }
-
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(base_ / "work")) {
-      names.push_back(entry.path().filename());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
-  void write_array(const std::string& name, const std::vector<std::int64_t>& shape,
-                   const std::vector<float>& data) const {
-    write_npy(path(name), shape, data.data());
-  }
-
-  fs::path base_;
-};
-
-// Deterministic values in [lo, hi).
-std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f, float hi = 1.5f) {
-  std::vector<float> v(n);
-  std::uint32_t state = seed * 2654435761u + 1u;
-  for (float& x : v) {
-    state = state * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * static_cast<float>(state >> 8) / static_cast<float>(1u << 24);
-  }
-  return v;
-}
+using namespace test;  // the CLI fixture and its helpers (cli_fixture.h)
 
 // |actual - (a x0 + b eps)| <= 1e-6 (|a x0| + |b eps|) for every element: the
 // float32 engine against the closed form in double.
@@ -173,6 +71,27 @@ TEST_F(CliTest, ForwardWithStepPerSample) {
           "@xt.npy", "--steps", "50", "--schedule", "cosine", "--backend", "cpu"});
   EXPECT_TRUE(matches_forward(read_npy(path("xt.npy")).data, x0, eps, {0, 49, 10, 3}, 6,
                               Schedule::cosine(50)));
+}
+
+TEST_F(CliTest, ForwardTakesIntegerStepsPerSample) {
+  // NumPy's np.array([0, 49, 10, 3]) is int64; uint8 works as well.
+  const auto x0 = values(24, 3), eps = values(24, 4);
+  write_array("x0.npy", {4, 6}, x0);
+  write_array("eps.npy", {4, 6}, eps);
+  const std::vector<std::int64_t> steps{0, 49, 10, 3};
+  test::write_bytes(path("t64.npy"),
+                    test::npy_image("{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }",
+                                    std::string(reinterpret_cast<const char*>(steps.data()), 32)));
+  test::write_bytes(path("t8.npy"),
+                    test::npy_image("{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }",
+                                    std::string("\x00\x31\x0a\x03", 4)));
+  for (const char* file : {"@t64.npy", "@t8.npy"}) {
+    run_ok({"forward", "--x0", "@x0.npy", "--t-per-sample", file, "--noise", "@eps.npy", "--out",
+            "@xt.npy", "--steps", "50", "--backend", "cpu"});
+    EXPECT_TRUE(matches_forward(read_npy(path("xt.npy")).data, x0, eps, {0, 49, 10, 3}, 6,
+                                Schedule::linear(50)))
+        << file;
+  }
 }
 
 TEST_F(CliTest, ForwardDrawsReproducibleNoiseFromTheSeed) {
@@ -339,18 +258,99 @@ TEST_F(CliTest, EverySubcommandHasHelp) {
   }
 }
 
+TEST_F(CliTest, VersionPrintsTheProjectVersion) {
+  const RunResult r = run({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "ddpm " DDPM_EXPECTED_VERSION "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, BareDdpmPrintsTheHelpWithTheUsageStatus) {
+  // Like git, the help; like tar, status 2: nothing was done.
+  const RunResult r = run({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("Usage: ddpm [OPTIONS] SUBCOMMAND"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, HelpDocumentsTheExitStatus) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"forward", "--help"}, {"sample", "--help"}, {"demo", "--help"}}) {
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("Exit status: 0 success; 1 the command failed"), std::string::npos)
+        << args[0];
+    EXPECT_NE(r.out.find("2 usage error"), std::string::npos) << args[0];
+  }
+}
+
+TEST_F(CliTest, BetaStartAboveBetaEndIsWarnedAboutAndRuns) {
+  const RunResult r = run({"sample", "--shape", "2,3", "--steps", "20", "--beta-start", "0.02",
+                           "--beta-end", "0.0001", "--backend", "cpu", "--out", "@s.npy"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "ddpm: warning: --beta-start 0.02 is above --beta-end 0.0001: noise decreases over "
+            "the steps (swapped?)\n");
+  EXPECT_EQ(r.out.rfind("wrote ", 0), 0u);
+}
+
+TEST_F(CliTest, TheLargestSeedIsASeed) {
+  run_ok({"sample", "--shape", "2,3", "--steps", "20", "--seed", "18446744073709551615",
+          "--backend", "cpu", "--out", "@s.npy"});
+}
+
+TEST_F(CliTest, NoRunWritesNonFiniteValues) {
+  // Inputs whose float32 arithmetic overflowed somewhere in the run: each
+  // either fails with one line and writes nothing, or writes finite values.
+  std::ofstream(path("far.json"))
+      << R"({"weights": [0.5, 0.5], "means": [[1e20], [-1e20]], "stds": [1, 1]})";
+  const std::vector<std::string> sample{"sample", "--shape", "4,1", "--steps", "50",
+                                        "--backend", "cpu", "--out", "@out.npy"};
+  auto with = [](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const std::vector<std::vector<std::string>> runs{
+      with(sample, {"--mean", "3e38", "--std", "0"}),
+      with(sample, {"--beta-start", "1e-300", "--beta-end", "1e-300"}),
+      with(sample, {"--predictor", "gmm", "--gmm", "@far.json"}),
+      {"demo", "--out", "@out.png", "--size", "8", "--steps", "10", "--beta-start", "1e-20",
+       "--beta-end", "1e-20", "--backend", "cpu"},
+  };
+  for (const std::vector<std::string>& args : runs) {
+    const RunResult r = run(args);
+    if (r.exit_code == 0 && args[0] == "sample") {
+      for (float v : read_npy(path("out.npy")).data) ASSERT_TRUE(std::isfinite(v)) << args[1];
+      fs::remove(path("out.npy"));
+    } else if (r.exit_code == 0) {
+      fs::remove(path("out.png"));  // the PNG's pixels were checked before encoding
+    } else {
+      EXPECT_EQ(r.exit_code, 1) << args[1];
+      EXPECT_EQ(count_lines(r.err), 1) << r.err;
+      EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
+    }
+    EXPECT_EQ(listing(), (std::vector<std::string>{"far.json"})) << args[0] << " " << args[1];
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Bad input: one line on stderr naming the problem, a non-zero exit, no file.
+
+// A usage error (the command line cannot be understood) exits 2 and adds a
+// hint to --help; a failed run exits 1 with its one line.
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
 
 struct ErrorCase {
   std::string label;
   std::vector<std::string> args;
   std::string expected;  // a piece of the message that names the problem
+  int exit_code = kFailed;
 };
 std::ostream& operator<<(std::ostream& os, const ErrorCase& c) {
   os << c.label << ": ddpm";
   for (const auto& a : c.args) os << ' ' << a;
-  return os << "  (expecting '" << c.expected << "')";
+  return os << "  (expecting '" << c.expected << "', exit " << c.exit_code << ")";
 }
 
 class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase> {
@@ -362,7 +362,10 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
     write_array("noise_3x4.npy", {3, 4}, values(12, 2));
     write_array("betas_ge1.npy", {3}, {0.1f, 1.0f, 0.2f});
     write_array("t_short.npy", {2}, {1.0f, 2.0f});
+    write_array("t_fraction.npy", {4}, {1.0f, 2.0f, 2.5f, 3.0f});
+    write_array("t_beyond.npy", {4}, {1.0f, 2.0f, 3.0f, 50.0f});
     write_array("means_4.npy", {4}, {1, 2, 3, 4});
+    write_array("huge.npy", {4, 3}, {0, 0, 3e38f, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     std::vector<float> with_nan = values(12, 3);
     with_nan[7] = std::nanf("");
     write_array("nan.npy", {4, 3}, with_nan);
@@ -376,8 +379,8 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
         path("fortran.npy"),
         test::npy_image("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", six));
     test::write_bytes(
-        path("int.npy"),
-        test::npy_image("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", six));
+        path("complex.npy"),
+        test::npy_image("{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }", six));
     std::ofstream(path("broken.json")) << R"({"weights": [0.5, 0.5], "means": [[0, 0], )";
     std::ofstream(path("weights.json"))
         << R"({"weights": [0.5, 0.6], "means": [[0, 0], [1, 1]], "stds": [1, 1]})";
@@ -392,12 +395,22 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
 TEST_P(CliErrors, OneLineNoOutput) {
   const ErrorCase& c = GetParam();
   const RunResult r = run(c.args);
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.back(), '\n') << r.err;
   EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+  const std::string first_line = r.err.substr(0, r.err.find('\n'));
+  EXPECT_NE(first_line.find(c.expected), std::string::npos) << r.err;
+  if (c.exit_code == kUsage) {
+    // The parser's line, then: Run 'ddpm <subcommand> --help' for more information.
+    EXPECT_EQ(count_lines(r.err), 2) << r.err;
+    const std::string hint = r.err.substr(first_line.size() + 1);
+    EXPECT_EQ(hint.rfind("Run 'ddpm", 0), 0u) << r.err;
+    EXPECT_NE(hint.find(" --help' for more information.\n"), std::string::npos) << r.err;
+  } else {
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
   // Neither the output nor a temporary was left behind.
   EXPECT_EQ(listing(), inputs_);
 }
@@ -427,21 +440,25 @@ std::vector<ErrorCase> error_cases() {
       {"t_equals_T", plus(forward_no_t, {"--t", "50"}), "step t = 50 is outside [0, 50)"},
       {"t_negative", plus(forward_no_t, {"--t", "-1"}), "step t = -1 is outside"},
       {"t_and_t_per_sample", plus(forward, {"--t-per-sample", "@t_short.npy"}),
-       "give the step either as --t"},
+       "give the step either as --t", kUsage},
       {"t_per_sample_length", plus(forward_no_t, {"--t-per-sample", "@t_short.npy"}),
        "has 2 steps but the batch has 4 samples"},
+      {"t_per_sample_fraction", plus(forward_no_t, {"--t-per-sample", "@t_fraction.npy"}),
+       "element 2 is 2.5, not a whole number"},
+      {"t_per_sample_out_of_range", plus(forward_no_t, {"--t-per-sample", "@t_beyond.npy"}),
+       "entry 3: step t = 50 is outside [0, 50)"},
       {"noise_shape", plus(forward, {"--noise", "@noise_3x4.npy"}), "shape mismatch"},
       {"truncated_npy", forward_x0("@truncated.npy"), "truncated data"},
       {"not_npy", forward_x0("@text.npy"), "not a .npy file"},
       {"big_endian", forward_x0("@big_endian.npy"), "big-endian"},
       {"fortran_order", forward_x0("@fortran.npy"), "Fortran"},
-      {"int_dtype", forward_x0("@int.npy"), "unsupported dtype '<i4'"},
+      {"complex_dtype", forward_x0("@complex.npy"), "unsupported dtype '<c8'"},
       {"nan_in_x0", forward_x0("@nan.npy"), "non-finite"},
       {"missing_x0", forward_x0("@absent.npy"), "cannot read"},
-      {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive"},
-      {"shape_letters", plus(sample, {"--shape", "a,b"}), "'a' is not an integer"},
-      {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing"},
-      {"shape_empty", plus(sample, {"--shape", ""}), "empty"},
+      {"shape_zero", plus(sample, {"--shape", "0,3"}), "positive", kUsage},
+      {"shape_letters", plus(sample, {"--shape", "a,b"}), "'a' is not an integer", kUsage},
+      {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing", kUsage},
+      {"shape_empty", plus(sample, {"--shape", ""}), "empty", kUsage},
       {"negative_std", plus(sample, {"--shape", "4,3", "--std", "-0.3"}), "std"},
       {"per_element_mean_size", plus(sample, {"--shape", "4,3", "--mean-npy", "@means_4.npy"}),
        "shape mismatch"},
@@ -452,17 +469,17 @@ std::vector<ErrorCase> error_cases() {
        plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json"}), "sum to"},
       {"gmm_dim", plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@three_d.json"}),
        "dimension mismatch"},
-      {"gmm_missing_spec", plus(sample, {"--shape", "4,2", "--predictor", "gmm"}), "--gmm"},
+      {"gmm_missing_spec", plus(sample, {"--shape", "4,2", "--predictor", "gmm"}), "--gmm", kUsage},
       {"unknown_predictor", plus(sample, {"--shape", "4,2", "--predictor", "vae"}),
-       "unknown predictor 'vae' (expected gaussian or gmm)"},
+       "--predictor: vae not in {gaussian,gmm}", kUsage},
       {"unknown_schedule", plus(sample, {"--shape", "4,2", "--schedule", "fancy"}),
-       "unknown schedule 'fancy'"},
+       "unknown schedule 'fancy'", kUsage},
       {"unknown_variance", plus(sample, {"--shape", "4,2", "--variance", "wide"}),
-       "unknown --variance 'wide'"},
+       "--variance: unknown variance 'wide'", kUsage},
       {"clip_reversed", plus(sample, {"--shape", "4,2", "--clip-x0", "1,-1"}),
-       "LO must be below HI"},
+       "LO must be below HI", kUsage},
       {"unknown_backend", plus(sample_any_backend, {"--shape", "4,2", "--backend", "tpu"}),
-       "unknown backend 'tpu'"},
+       "unknown backend 'tpu'", kUsage},
       {"unwritable_output",
        {"sample", "--shape", "4,2", "--steps", "50", "--backend", "cpu", "--out",
         "/nonexistent/dir/x.npy"},
@@ -474,15 +491,40 @@ std::vector<ErrorCase> error_cases() {
        {"demo", "--out", "/nonexistent/dir/d.png", "--size", "8", "--steps", "5", "--backend",
         "cpu"},
        "cannot write /nonexistent/dir/d.png"},
-      {"demo_size", {"demo", "--out", "@d.png", "--size", "2"}, "--size 2 is out of range"},
+      {"demo_size", {"demo", "--out", "@d.png", "--size", "2"},
+       "--size: Value 2 not in range 4 to 1024", kUsage},
       // CLI11's own errors, in the same one-line form.
-      {"unknown_flag", plus(sample, {"--shape", "4,2", "--bogus"}), "--bogus"},
-      {"missing_out", {"sample", "--shape", "4,2"}, "--out is required"},
+      {"unknown_flag", plus(sample, {"--shape", "4,2", "--bogus"}), "--bogus", kUsage},
+      {"missing_out", {"sample", "--shape", "4,2"}, "--out is required", kUsage},
       {"betas_with_steps",
        {"sample", "--shape", "4,2", "--betas", "@betas_ge1.npy", "--steps", "3", "--out",
         "@out.npy"},
-       "excludes"},
-      {"no_subcommand", {}, "subcommand"},
+       "excludes", kUsage},
+      {"no_such_subcommand", {"train"}, "A subcommand is required", kUsage},
+      {"steps_not_a_number", {"sample", "--shape", "4,2", "--steps", "abc", "--out", "@out.npy"},
+       "Could not convert: --steps = abc", kUsage},
+      {"seed_negative", plus(sample, {"--shape", "4,2", "--seed", "-1"}),
+       "--seed: '-1' is not a seed: expected a whole number from 0 to 18446744073709551615",
+       kUsage},
+      {"seed_two_to_the_64", plus(sample, {"--shape", "4,2", "--seed", "18446744073709551616"}),
+       "is not a seed", kUsage},
+      {"seed_exponent", plus(forward, {"--seed", "1e3"}), "'1e3' is not a seed", kUsage},
+      {"seed_hex", {"demo", "--out", "@d.png", "--seed", "0x10"}, "'0x10' is not a seed", kUsage},
+      {"seed_fraction", plus(sample, {"--shape", "4,2", "--seed", "1.5"}), "is not a seed", kUsage},
+      {"first_sample_negative", plus(forward, {"--first-sample", "-1"}),
+       "--first-sample: '-1' is not a sample index", kUsage},
+      {"first_sample_overflow", plus(forward, {"--first-sample", "9223372036854775807"}),
+       "first sample 9223372036854775807 + batch 4 overflows the 64-bit sample index"},
+      {"shape_beyond_memory", plus(sample, {"--shape", "100000000,100000000"}),
+       "--shape 100000000,100000000 needs 35.5 PiB of memory, more than this machine has"},
+      {"x0_beyond_half_the_float_maximum", forward_x0("@huge.npy"),
+       "x0 has 3e+38 at index 2 beyond +-1.70141e+38 (half the float32 maximum)"},
+      {"threads_absurd", plus(sample, {"--shape", "4,2", "--threads", "100000"}),
+       "--threads: Value 100000 not in range 0 to 4096", kUsage},
+      {"gaussian_flag_for_gmm",
+       plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json", "--mean",
+                     "1"}),
+       "--mean applies only to --predictor gaussian", kUsage},
   };
 }
 

@@ -17,6 +17,7 @@
 #include "mlp_network.h"
 #include "safetensors.h"
 #include "safetensors_bytes.h"
+#include "scratch_dir.h"
 #include "test_support.h"
 
 namespace ddpm {
@@ -243,7 +244,7 @@ class BrokenModel : public ::testing::Test {
   }
   // Writes the (modified) model and returns the error of loading it.
   std::string load_error(const std::map<std::string, std::string>* metadata = nullptr) {
-    const std::string path = scratch_.path("model.safetensors");
+    const std::string path = (scratch_ / "model.safetensors");
     const std::map<std::string, std::string> with_card{{kModelCardKey, card_.dump()}};
     test::write_bytes(path, test::safetensors_bytes(tensors_, metadata ? *metadata : with_card));
     const std::string message = error_of([&] { MlpPredictor p(path); });
@@ -260,7 +261,7 @@ class BrokenModel : public ::testing::Test {
     throw std::runtime_error("no tensor " + name);
   }
 
-  test::ScratchDir scratch_{"ddpm_mlp"};
+  test::ScratchDir scratch_;
   std::vector<test::TensorBytes> tensors_;
   nlohmann::json card_;
 };
@@ -339,7 +340,7 @@ TEST_F(BrokenModel, NoCardOrNotACard) {
 }
 
 TEST_F(BrokenModel, WrongFileTypeOrTruncated) {
-  const std::string path = scratch_.path("model.safetensors");
+  const std::string path = (scratch_ / "model.safetensors");
   const auto bytes = test::safetensors_bytes(tensors_, {{kModelCardKey, card_.dump()}});
   test::write_bytes(path, std::vector<std::byte>(bytes.begin(), bytes.end() - 100));
   EXPECT_NE(error_of([&] { MlpPredictor p(path); }).find("truncated"), std::string::npos);

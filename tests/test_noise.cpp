@@ -85,6 +85,21 @@ TEST(NoiseCounter, SeparatesStreamsStepsAndGroups) {
   EXPECT_EQ(kernels::noise_offset(NoiseStream::initial, 0, 1), 4 * kernels::noise_counter(NoiseStream::initial, 0, 1));
 }
 
+TEST(NoiseCounter, FieldsDoNotOverflowIntoEachOtherAtTheEnginesLimits) {
+  // The largest step (T = kMaxSteps) and element group (dim = 4 * 2^32)
+  // the engine accepts stay inside their fields, and the 4x offset fits.
+  const std::uint64_t last_step = kMaxSteps - 1;
+  const std::uint64_t last_group = 0xFFFFFFFFull;
+  for (const NoiseStream stream : {NoiseStream::reverse, NoiseStream::forward,
+                                   NoiseStream::initial, NoiseStream::forward_one_step}) {
+    const std::uint64_t counter = kernels::noise_counter(stream, last_step, last_group);
+    EXPECT_EQ(counter & 0xFFFFFFFFull, last_group);
+    EXPECT_EQ((counter >> 32) & ((1ull << kernels::kStepBits) - 1), last_step);
+    EXPECT_EQ(counter >> (32 + kernels::kStepBits), static_cast<std::uint64_t>(stream));
+    EXPECT_EQ(kernels::noise_offset(stream, last_step, last_group) / 4, counter);
+  }
+}
+
 // The kernel sets this machine can run.
 std::vector<const cpu::CpuKernels*> kernel_sets() {
   std::vector<const cpu::CpuKernels*> sets{&cpu::generic_kernels()};

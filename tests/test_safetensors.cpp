@@ -8,6 +8,7 @@
 #include "ddpm/error.h"
 #include "safetensors.h"
 #include "safetensors_bytes.h"
+#include "scratch_dir.h"
 #include "test_support.h"
 
 namespace ddpm {
@@ -189,8 +190,8 @@ TEST(Safetensors, ErrorsNameNonPrintableTensorNamesSafely) {
 
 class SafetensorsFileTest : public ::testing::Test {
  protected:
-  std::string path(const std::string& name) const { return scratch_.path(name); }
-  test::ScratchDir scratch_{"ddpm_safetensors"};
+  std::string path(const std::string& name) const { return (scratch_ / name); }
+  test::ScratchDir scratch_;
 };
 
 std::string open_error(const std::string& path) {
@@ -213,7 +214,8 @@ TEST_F(SafetensorsFileTest, MapsAValidFile) {
 TEST_F(SafetensorsFileTest, NamesMissingDirectoryAndEmptyFiles) {
   EXPECT_EQ(open_error(path("missing.safetensors")),
             path("missing.safetensors") + ": cannot open: No such file or directory");
-  EXPECT_EQ(open_error(scratch_.str()), scratch_.str() + ": is a directory, not a safetensors file");
+  const std::string dir = scratch_.path().string();
+  EXPECT_EQ(open_error(dir), dir + ": is a directory, not a safetensors file");
   test::write_bytes(path("empty.safetensors"), {});
   EXPECT_NE(open_error(path("empty.safetensors")).find("shorter than the 8-byte header length"),
             std::string::npos);

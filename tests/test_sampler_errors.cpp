@@ -2,7 +2,9 @@
 // problem, before any output is written.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include "ddpm/error.h"
 #include "ddpm/sampler.h"
@@ -73,6 +75,45 @@ TEST_F(SamplerErrors, NonFiniteInputs) {
   x_T[0] = -INFINITY;
   expect_error([&] { sampler.sample({.x = x_T, .shape = {4, 5}, .initial_noise_given = true}, predictor); },
                "initial x_T");
+}
+
+TEST_F(SamplerErrors, TheBatchsSampleIndicesMustFitInInt64) {
+  // Sample i draws from subsequence first_sample + i: past INT64_MAX that
+  // addition overflowed (undefined behaviour, caught by UBSan).
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  for (const std::int64_t first : {max, max - 3, std::int64_t{-1}}) {
+    const NoiseKey noise{1, first};
+    const std::string needle = first < 0 ? "is negative" : "overflows the 64-bit sample index";
+    expect_error([&] { sampler.forward({.x0 = x0, .shape = {4, 5}, .step = 1, .noise = noise, .x_t = out}); },
+                 needle);
+    expect_error([&] { sampler.sample({.x = out, .shape = {4, 5}, .noise = noise}, predictor); }, needle);
+    expect_error([&] { sampler.reverse_step({.x_t = x0, .model_output = x0, .shape = {4, 5}, .step = 1, .noise = noise, .x_prev = out}); },
+                 needle);
+    expect_error([&] { sampler.forward_one_step({.x_prev = x0, .shape = {4, 5}, .step = 1, .noise = noise, .x_t = out}); },
+                 needle);
+  }
+  // The last batch that fits runs.
+  sampler.forward({.x0 = x0, .shape = {4, 5}, .step = 1, .noise = {1, max - 4}, .x_t = out});
+}
+
+TEST_F(SamplerErrors, ForwardInputsThatCouldOverflowFloat32AreRefused) {
+  // a x0 + b eps with a^2 + b^2 = 1 can exceed the float32 maximum only when
+  // an input exceeds half of it.
+  std::vector<float> big = test::random_values(20, 5);
+  big[6] = 3e38f;
+  expect_error([&] { sampler.forward({.x0 = big, .shape = {4, 5}, .step = 50, .x_t = out}); },
+               "x0 has 3e+38 at index 6 beyond +-1.70141e+38 (half the float32 maximum)");
+  expect_error([&] { sampler.forward({.x0 = x0, .shape = {4, 5}, .step = 50, .eps = big, .x_t = out}); },
+               "noise has 3e+38");
+  expect_error([&] { sampler.forward_one_step({.x_prev = big, .shape = {4, 5}, .step = 50, .x_t = out}); },
+               "x_{t-1} has 3e+38");
+  // Just inside the limit, with the largest noise as well, the result is finite.
+  std::vector<float> edge(20, std::numeric_limits<float>::max() / 2);
+  for (const int step : {0, 50, 99}) {
+    sampler.forward({.x0 = edge, .shape = {4, 5}, .step = step, .eps = edge, .x_t = out, .velocity_out = x0});
+    for (float v : out) EXPECT_TRUE(std::isfinite(v)) << step;
+    for (float v : x0) EXPECT_TRUE(std::isfinite(v)) << step;
+  }
 }
 
 TEST_F(SamplerErrors, OutputUntouchedAfterAnError) {

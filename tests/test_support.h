@@ -1,7 +1,10 @@
 #pragma once
 // Helpers shared by the CPU tests: deterministic inputs, poisoned outputs and
 // the error measures the specification uses.
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +14,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
+#include "ddpm/error.h"
 
 namespace ddpm::test {
 
@@ -91,27 +95,40 @@ inline std::string source_file(const std::string& relative) {
   return relative;
 }
 
-// A fresh folder for one test's files (named after the process and the
-// running test), removed with everything in it at the end.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& prefix)
-      : dir_(std::filesystem::temp_directory_path() /
-             (prefix + "_" + std::to_string(::getpid()) + "_" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-    std::filesystem::create_directories(dir_);
+// The message of the ddpm::Error that f throws, or "(no error)".
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
   }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string str() const { return dir_.string(); }
+  return "(no error)";
+}
 
- private:
-  std::filesystem::path dir_;
-};
+// message_of(f), run without root's privileges: as root, in a child process
+// that has become "nobody" (uid/gid 65534), so that permission checks apply;
+// otherwise here. Directories the child needs must be searchable by others.
+inline std::string message_as_unprivileged(const std::function<void()>& f) {
+  if (::geteuid() != 0) return message_of(f);
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return "(no pipe)";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    std::string message = "(cannot drop privileges)";
+    if (::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      message = message_of(f);
+    }
+    [[maybe_unused]] const ssize_t written = ::write(pipe_fds[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  ::close(pipe_fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return message;
+}
 
 }  // namespace ddpm::test

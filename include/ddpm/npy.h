@@ -1,7 +1,10 @@
 #pragma once
-// A small NumPy .npy reader and writer: float32 or float64 in (C order,
-// little-endian), float32 out. Malformed files throw ddpm::Error naming the
-// problem; writes go to a temporary name and are renamed on success.
+// A small NumPy .npy reader and writer. In: float32, float64 or integer
+// arrays (C order, little-endian), converted exactly or refused; out: float32.
+// Malformed files throw ddpm::Error naming the problem; a reader reads the
+// header first and then exactly the bytes it declares, so a stream (a pipe,
+// a FIFO) works and an endless or oversized one is refused. Writers never
+// replace anything but a regular file (see write_npy).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,21 +23,40 @@ struct NpyArrayDouble {
   std::vector<double> data;
 };
 
+// Whole numbers (steps, timesteps): integer arrays as they are, float arrays
+// only when every value is a whole number in the int64 range.
+struct NpyArrayInt64 {
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> data;
+};
+
+// Integer data is accepted by all three readers: as float32 or float64 only
+// where each value is exactly representable (an error names the first that
+// is not). Finite float64 values beyond the float32 range are refused by
+// read_npy; NaN and infinities are passed on for the caller to judge.
 NpyArray read_npy(const std::string& path);
 NpyArrayDouble read_npy_double(const std::string& path);
+NpyArrayInt64 read_npy_int64(const std::string& path);
 // Parse an in-memory .npy image (what read_npy reads); `name` is used in errors.
 NpyArray parse_npy(const std::string& bytes, const std::string& name);
 NpyArrayDouble parse_npy_double(const std::string& bytes, const std::string& name);
+NpyArrayInt64 parse_npy_int64(const std::string& bytes, const std::string& name);
+
+// Writes `data` (float32, C order) as .npy. A regular file (or a new one) is
+// written to a temporary beside it and renamed into place, keeping the old
+// file's permission bits, so readers never see a partial file; a symbolic
+// link is followed (the link stays, its target is replaced); "-",
+// /dev/stdout, a FIFO or a character device is written through. A
+// directory, a socket or a block device is refused. On failure nothing is
+// replaced, the temporary is removed and ddpm::Error("cannot write <path>:
+// <reason>") is thrown.
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                const float* data);
 // float64 out (tables such as `ddpm schedule` writes).
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                const double* data);
 
-// Writes `bytes` to a unique temporary name beside `path` and renames it into
-// place, so that readers never see a partial file; on failure the temporary
-// is removed and ddpm::Error("cannot write <path>: <reason>") is thrown.
-// write_npy uses it; so does the CLI for its PNGs.
+// The same for any bytes (the CLI's PNGs).
 void write_file_atomically(const std::string& path, std::string_view bytes);
 
 }  // namespace ddpm

@@ -7,6 +7,9 @@
 
 namespace ddpm::cli {
 
+// More threads than this is a typing error, not a machine.
+inline constexpr int kMaxThreads = 4096;
+
 struct BackendOptions {
   std::string backend = "auto";
   int threads = 0;

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "backend_options.h"
+#include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
@@ -140,9 +141,7 @@ void draw_prior_row(Sampler& sampler, const std::vector<float>& picture, std::ui
 }
 
 void run_demo(const DemoOptions& o) {
-  if (o.size < 4 || o.size > 1024) {
-    throw Error("--size " + std::to_string(o.size) + " is out of range (4 to 1024 pixels)");
-  }
+  check_outputs({{"--out", o.out_path}});
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
   o.backend.apply_to(sampler_options);
@@ -162,7 +161,7 @@ void run_demo(const DemoOptions& o) {
   OutputFiles outputs;
   outputs.write_bytes(o.out_path, grid.encode_png());
   outputs.commit();
-  std::printf("wrote %s\n", o.out_path.c_str());
+  std::fprintf(outputs.summary_stream(), "wrote %s\n", o.out_path.c_str());
 }
 
 }  // namespace
@@ -173,8 +172,9 @@ void add_demo_command(CLI::App& app) {
       "demo", "Draw a PNG of forward noising, oracle denoising and prior samples of a picture");
   command->add_option("--out", options->out_path, "where to write the figure (.png)")->required();
   command->add_option("--size", options->size, "picture size in pixels (square, RGB)")
+      ->check(CLI::Range(4, 1024))
       ->capture_default_str();
-  command->add_option("--seed", options->seed, "noise seed")->capture_default_str();
+  add_seed_option(*command, options->seed);
   options->schedule.add_to(*command, false);
   options->backend.add_to(*command);
   command->callback([options] { run_demo(*options); });

@@ -1,12 +1,12 @@
 // ddpm forward: q(x_t | x0) for a batch read from .npy, with given or drawn
 // noise; optionally also writes the noise used and the v-target.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
 
 #include "backend_options.h"
+#include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
 #include "ddpm/sampler.h"
@@ -32,10 +32,10 @@ struct ForwardOptions {
   BackendOptions backend;
 };
 
-// --t-per-sample: one step per sample, stored as floats (what NumPy users
-// have at hand); each must be a whole number.
-std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch) {
-  const NpyArray steps = read_npy(path);
+// --t-per-sample: one step per sample, integers or whole-number floats.
+std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch,
+                                     const Schedule& schedule) {
+  const NpyArrayInt64 steps = read_npy_int64(path);
   if (static_cast<std::int64_t>(steps.data.size()) != batch) {
     throw Error("--t-per-sample " + path + " has " + std::to_string(steps.data.size()) +
                 " steps but the batch has " + std::to_string(batch) + " samples");
@@ -43,12 +43,12 @@ std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch
   std::vector<std::int32_t> result;
   result.reserve(steps.data.size());
   for (std::size_t i = 0; i < steps.data.size(); ++i) {
-    const float t = steps.data[i];
-    if (!std::isfinite(t) || t != std::floor(t) || std::abs(t) > 1e9f) {
-      throw Error("--t-per-sample " + path + ": entry " + std::to_string(i) + " (" +
-                  std::to_string(t) + ") is not a whole step number");
+    try {
+      schedule.check_step(steps.data[i]);
+    } catch (const Error& e) {
+      throw Error("--t-per-sample " + path + ": entry " + std::to_string(i) + ": " + e.what());
     }
-    result.push_back(static_cast<std::int32_t>(t));
+    result.push_back(static_cast<std::int32_t>(steps.data[i]));
   }
   return result;
 }
@@ -56,12 +56,11 @@ std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch
 void run_forward(const ForwardOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.step.has_value() == !o.steps_path.empty()) {
-    throw Error("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
+    throw UsageError("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
   }
-  if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
-  require_distinct_outputs({{"--out", o.out_path},
-                            {"--noise-out", o.noise_out_path},
-                            {"--velocity-out", o.velocity_out_path}});
+  check_outputs({{"--out", o.out_path},
+                 {"--noise-out", o.noise_out_path},
+                 {"--velocity-out", o.velocity_out_path}});
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -75,7 +74,7 @@ void run_forward(const ForwardOptions& o) {
     require_same_shape(*noise, "--noise", x0, "--x0");
   }
   std::vector<std::int32_t> steps;
-  if (!o.steps_path.empty()) steps = read_steps(o.steps_path, x0.shape.batch);
+  if (!o.steps_path.empty()) steps = read_steps(o.steps_path, x0.shape.batch, sampler.schedule());
 
   const auto size = static_cast<std::size_t>(x0.shape.size());
   std::vector<float> x_t(size);
@@ -105,9 +104,10 @@ void run_forward(const ForwardOptions& o) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
-  std::printf("wrote %s: %s float32, backend %s, T=%d, %s, %.2f s\n", o.out_path.c_str(),
-              format_shape(x0.array.shape).c_str(), to_string(sampler.backend()).c_str(),
-              sampler.schedule().steps(), step_text.c_str(), seconds);
+  std::fprintf(outputs.summary_stream(), "wrote %s: %s float32, backend %s, T=%d, %s, %.2f s\n",
+               o.out_path.c_str(), format_shape(x0.array.shape).c_str(),
+               to_string(sampler.backend()).c_str(), sampler.schedule().steps(),
+               step_text.c_str(), seconds);
 }
 
 }  // namespace
@@ -127,11 +127,8 @@ void add_forward_command(CLI::App& app) {
   command->add_option("--noise-out", options->noise_out_path, "also write the noise used (.npy)");
   command->add_option("--velocity-out", options->velocity_out_path,
                       "also write the v-target sqrt(ab) eps - sqrt(1 - ab) x0 (.npy)");
-  command->add_option("--seed", options->seed, "noise seed")->capture_default_str();
-  command
-      ->add_option("--first-sample", options->first_sample,
-                   "global index of the first sample, for sharded runs")
-      ->capture_default_str();
+  add_seed_option(*command, options->seed);
+  add_first_sample_option(*command, options->first_sample);
   options->schedule.add_to(*command, false);
   options->backend.add_to(*command);
   command->callback([options] { run_forward(*options); });

@@ -1,15 +1,27 @@
 // The ddpm command-line program: wires the subcommands together and turns
-// every failure into one line on stderr and exit status 1 (scripts grep it).
+// every failure into one line on stderr and an exit status that says what
+// kind of failure it was (see command_line.h): 1 for a failed run, 2 for a
+// command line that cannot be understood.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <exception>
+#include <iostream>
 #include <new>
 #include <stdexcept>
-#include <iostream>
 #include <string>
 
+#include "command_line.h"
 #include "commands.h"
+#include "file_output.h"
+
+#ifndef DDPM_VERSION
+#error "DDPM_VERSION must be the project version (set by src/cli/CMakeLists.txt)"
+#endif
 
 namespace {
+
+constexpr int kFailure = 1;
+constexpr int kUsage = 2;
 
 // Messages from the library are one line already; a stray newline from
 // elsewhere (a system message, a JSON parser) must not break that promise.
@@ -24,34 +36,61 @@ void report(const std::string& message) {
   std::cerr << "ddpm: error: " << one_line(message) << '\n';
 }
 
+// The parser's message, then where to read more: the subcommand's --help
+// when one was named.
+int usage_error(const CLI::App& app, const std::string& message) {
+  report(message);
+  std::string command = "ddpm";
+  for (const CLI::App* sub : app.get_subcommands()) command += " " + sub->get_name();
+  std::cerr << "Run '" << command << " --help' for more information.\n";
+  return kUsage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: SIGINT, SIGTERM and SIGHUP remove the
+  // temporaries of unfinished outputs, and a closed pipe is a write error
+  // (EPIPE, reported and cleaned up like any other) instead of a silent death.
+  ddpm::detail::remove_temporaries_on_signals();
+  std::signal(SIGPIPE, SIG_IGN);
+
   CLI::App app{"ddpm: DDPM forward noising and sampling on the CPU or a CUDA device", "ddpm"};
+  app.set_version_flag("--version", "ddpm " DDPM_VERSION);
   app.require_subcommand(1);
-  // CLI11's own messages (unknown flag, missing value), in the same one-line form.
-  app.failure_message([](const CLI::App*, const CLI::Error& e) {
-    return "ddpm: error: " + one_line(e.what()) + " (see --help)\n";
-  });
   ddpm::cli::add_forward_command(app);
   ddpm::cli::add_sample_command(app);
   ddpm::cli::add_demo_command(app);
   ddpm::cli::add_schedule_command(app);
+  app.footer(ddpm::cli::kExitStatusHelp);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    sub->footer(ddpm::cli::kExitStatusHelp);
+  }
 
+  // No command at all: the help, as git does, with the usage status (like
+  // tar's), since nothing was done: a script that lost its subcommand fails.
+  if (argc <= 1) {
+    std::cout << app.help();
+    return kUsage;
+  }
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // --help prints and exits 0; a usage error exits non-zero
+    // --help and --version print and exit 0; anything else is a usage error.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    return usage_error(app, e.what());
+  } catch (const ddpm::cli::UsageError& e) {
+    return usage_error(app, e.what());
   } catch (const std::bad_alloc&) {
     report("out of memory: the arrays do not fit; use a smaller batch, or split it into runs "
            "with --first-sample");
-    return 1;
+    return kFailure;
   } catch (const std::length_error&) {
     report("the arrays are too large to allocate; use a smaller batch");
-    return 1;
+    return kFailure;
   } catch (const std::exception& e) {
     report(e.what());
-    return 1;
+    return kFailure;
   }
   return 0;
 }

@@ -1,34 +1,39 @@
 #pragma once
-// The outputs of one command. Each file is written whole (write_npy renames a
-// finished temporary), and if a later one fails the earlier ones are removed,
-// so that a failed command leaves no output behind.
+// The outputs of one command, written all or nothing: each is staged (a
+// file's bytes go to a temporary beside it at once) and commit() puts them
+// all in place; if anything fails before or during commit(), every file that
+// existed is left exactly as it was and no temporary remains. Standard
+// output ("-"), FIFOs and character devices are written through; see
+// src/file_output.h for what happens to each kind of path.
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "file_output.h"
 
 namespace ddpm::cli {
 
 class OutputFiles {
  public:
-  OutputFiles() = default;
-  OutputFiles(const OutputFiles&) = delete;
-  OutputFiles& operator=(const OutputFiles&) = delete;
-  // Removes what was written unless commit() was called.
-  ~OutputFiles();
-
+  // Refuses (ddpm::Error) a non-finite value: no run writes NaN or Inf.
   void write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                  const float* data);
-  void write_bytes(const std::string& path, const std::string& bytes);
-  // Every output is written: keep them.
-  void commit() { written_.clear(); }
+  void write_bytes(const std::string& path, std::string bytes);
+  void commit() { outputs_.commit(); }
+  // Where the command's summary line goes: stdout, or stderr when an output
+  // is standard output (the .npy stream stays clean).
+  std::FILE* summary_stream() const;
 
  private:
-  std::vector<std::string> written_;
+  detail::OutputSet outputs_;
 };
 
-// Throws ddpm::Error when two of the (flag, path) outputs name the same
-// file, which would leave only the last one written. Empty paths are unused.
-void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
+// Checks the (flag, path) outputs before any work: no two name the same
+// file (also through a symbolic or hard link, or "-" and /dev/stdout), and
+// each is a path that can be written (not a directory, a missing directory,
+// a socket, ...). Empty paths are unused outputs. Throws ddpm::Error.
+void check_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
 
 }  // namespace ddpm::cli

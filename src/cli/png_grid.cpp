@@ -40,6 +40,14 @@ void ImageGrid::place(int row, int column, std::span<const float> image) {
   if (static_cast<std::int64_t>(image.size()) != std::int64_t{3} * tile_ * tile_) {
     throw Error("demo: a grid tile needs " + std::to_string(3 * tile_ * tile_) + " values");
   }
+  // The demo's backstop: a non-finite value never becomes a pixel.
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    if (!std::isfinite(image[i])) {
+      throw Error("demo: the picture for row " + std::to_string(row) + ", column " +
+                  std::to_string(column) + " has a non-finite value at index " +
+                  std::to_string(i) + " (float32 overflowed); no figure was written");
+    }
+  }
   const int left = gap_ + column * (tile_ * scale_ + gap_);
   const int top = gap_ + row * (tile_ * scale_ + gap_);
   for (int y = 0; y < tile_ * scale_; ++y) {

@@ -14,7 +14,8 @@ class ImageGrid {
   ImageGrid(int rows, int columns, int tile, int scale);
 
   // `image` is tile x tile RGB, row-major HWC, values in [-1, 1]; values
-  // outside are clamped (noisy samples overshoot).
+  // outside are clamped (noisy samples overshoot), NaN or Inf is refused
+  // with ddpm::Error.
   void place(int row, int column, std::span<const float> image);
 
   // PNG bytes of the whole grid.

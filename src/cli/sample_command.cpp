@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend_options.h"
+#include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
@@ -60,7 +61,7 @@ std::vector<float> read_per_element(const std::string& path, const std::string& 
 std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Shape shape) {
   nlohmann::json description;
   if (o.predictor == "gaussian") {
-    if (!o.gmm_path.empty()) throw Error("--gmm applies only to --predictor gmm");
+    if (!o.gmm_path.empty()) throw UsageError("--gmm applies only to --predictor gmm");
     description = {{"type", "gaussian"}, {"mean", o.mean}, {"std", o.std}};
     if (!o.mean_path.empty()) description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim);
     if (!o.std_path.empty()) description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim);
@@ -69,10 +70,10 @@ std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Sha
   if (o.predictor == "gmm") {
     for (const CLI::Option* flag : o.gaussian_flags) {
       if (flag->count() > 0) {
-        throw Error(flag->get_name() + " applies only to --predictor gaussian");
+        throw UsageError(flag->get_name() + " applies only to --predictor gaussian");
       }
     }
-    if (o.gmm_path.empty()) throw Error("--predictor gmm needs --gmm SPEC.json");
+    if (o.gmm_path.empty()) throw UsageError("--predictor gmm needs --gmm SPEC.json");
     std::unique_ptr<NoisePredictor> predictor =
         make_predictor(nlohmann::json{{"type", "gmm"}, {"path", o.gmm_path}}.dump());
     const int dim = static_cast<const GmmPredictor&>(*predictor).spec().dim();
@@ -88,9 +89,9 @@ std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Sha
 
 void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
-  if (o.first_sample < 0) throw Error("--first-sample must be >= 0");
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for the first timestep)");
   if (o.end_step < -1) throw Error("--end-step must be >= 0 (or -1 for the last timestep)");
+  check_outputs({{"--out", o.out_path}});
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -109,8 +110,11 @@ void run_sample(const SampleOptions& o) {
     extents = initial.array.shape;
     x = std::move(initial.array.data);
   } else {
-    if (o.shape_flag->count() == 0) throw Error("--shape is required (or give x_T with --initial)");
+    if (o.shape_flag->count() == 0) {
+      throw UsageError("--shape is required (or give x_T with --initial)");
+    }
     extents = parse_shape(o.shape, "--shape");
+    require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
   std::unique_ptr<NoisePredictor> predictor = predictor_from_flags(o, shape);
@@ -133,10 +137,11 @@ void run_sample(const SampleOptions& o) {
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps, %.2f s\n",
-              o.out_path.c_str(), format_shape(extents).c_str(),
-              to_string(sampler.backend()).c_str(), to_string(sampler.options().sampler).c_str(),
-              sampler.plan().size(), sampler.schedule().steps(), seconds);
+  std::fprintf(outputs.summary_stream(),
+               "wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps, %.2f s\n",
+               o.out_path.c_str(), format_shape(extents).c_str(), to_string(sampler.backend()).c_str(),
+               to_string(sampler.options().sampler).c_str(), sampler.plan().size(),
+               sampler.schedule().steps(), seconds);
 }
 
 }  // namespace
@@ -147,6 +152,7 @@ void add_sample_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "sample", "Draw samples with the reverse process and a built-in predictor");
   command->add_option("--predictor", o.predictor, "gaussian (element-wise prior) or gmm (mixture)")
+      ->check(CLI::IsMember({"gaussian", "gmm"}))
       ->capture_default_str();
   auto* mean = command->add_option("--mean", o.mean, "gaussian prior mean")->capture_default_str();
   auto* std =
@@ -162,7 +168,8 @@ void add_sample_command(CLI::App& app) {
   command->add_option("--gmm", o.gmm_path,
                       R"(mixture spec JSON: {"weights": [...], "means": [[...]], "stds": [...]})");
   o.shape_flag = command->add_option("--shape", o.shape,
-                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64");
+                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64")
+                     ->check(parsed_by([](const std::string& text) { parse_shape(text, ""); }));
   command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
   command->add_option("--start-step", o.start_step,
                       "first timestep to run (default: the first of the sampler's timesteps)");
@@ -170,11 +177,8 @@ void add_sample_command(CLI::App& app) {
                       "last timestep to run (default: the last); the output is the sample\n"
                       "after it, which --initial with --start-step <the next timestep>\n"
                       "continues bit for bit (ddpm schedule lists the timesteps)");
-  command->add_option("--seed", o.seed, "noise seed")->capture_default_str();
-  command
-      ->add_option("--first-sample", o.first_sample,
-                   "global index of the first sample, for sharded runs")
-      ->capture_default_str();
+  add_seed_option(*command, o.seed);
+  add_first_sample_option(*command, o.first_sample);
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
   o.schedule.add_to(*command, true);
   o.backend.add_to(*command);

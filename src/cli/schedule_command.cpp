@@ -12,6 +12,7 @@
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
 #include "ddpm/sampler.h"
+#include "output_files.h"
 #include "schedule_options.h"
 
 namespace ddpm::cli {
@@ -38,6 +39,7 @@ std::vector<double> row_of(const PlannedStep& s) {
 }
 
 void run_schedule(const ScheduleCommandOptions& o) {
+  check_outputs({{"--out", o.out_path}});
   SamplerOptions options;
   o.schedule.apply_to(options);
   options.backend = Backend::cpu;  // the table is the same for every backend

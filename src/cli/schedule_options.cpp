@@ -1,7 +1,8 @@
 #include "schedule_options.h"
 
-#include <cmath>
+#include <limits>
 
+#include "command_line.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
 #include "ddpm/scheduler_config.h"
@@ -10,31 +11,24 @@
 namespace ddpm::cli {
 namespace {
 
-// A name from a fixed list; the error names the flag: "unknown --sampler 'x' (expected ...)".
+// A name from a fixed list, checked while the command line is read (a usage error).
 template <typename Parse>
-auto parse_flag(const std::string& value, const char* flag, Parse parse) {
-  try {
-    return parse(value);
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    const std::size_t quote = message.find('\'');
-    throw Error(quote == std::string::npos ? std::string(flag) + ": " + message
-                                           : "unknown " + std::string(flag) + " " + message.substr(quote));
-  }
+CLI::Validator one_of(Parse parse) {
+  return parsed_by([parse](const std::string& value) { parse(value); });
 }
 
 std::vector<int> read_timesteps(const std::string& path) {
-  const NpyArrayDouble values = read_npy_double(path);
+  const NpyArrayInt64 values = read_npy_int64(path);
   if (values.shape.size() != 1) {
     throw Error("--timesteps " + path + " must be a 1-D array of timesteps, got shape " +
                 format_shape(values.shape));
   }
   std::vector<int> timesteps;
   for (std::size_t i = 0; i < values.data.size(); ++i) {
-    const double t = values.data[i];
-    if (!std::isfinite(t) || t != std::floor(t) || std::abs(t) > 1e9) {
-      throw Error("--timesteps " + path + ": entry " + std::to_string(i) + " (" +
-                  std::to_string(t) + ") is not a whole timestep");
+    const std::int64_t t = values.data[i];
+    if (t < std::numeric_limits<int>::min() || t > std::numeric_limits<int>::max()) {
+      throw Error("--timesteps " + path + ": entry " + std::to_string(i) + " (" + std::to_string(t) +
+                  ") is out of range");
     }
     timesteps.push_back(static_cast<int>(t));
   }
@@ -50,6 +44,7 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   };
   auto* schedule = add("--schedule", command.add_option("--schedule", kind,
                                                         "noise schedule: linear, scaled_linear, cosine or sigmoid")
+                                         ->check(one_of(parse_schedule_kind))
                                          ->capture_default_str());
   auto* step_count = add("--steps", command.add_option("--steps", steps, "number of diffusion steps T")
                                         ->capture_default_str());
@@ -75,11 +70,14 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                          "a diffusers scheduler_config.json; flags given here override it"));
   add("--variance", command.add_option("--variance", variance,
                                        "ddpm variance: beta (fixed_large) or posterior (fixed_small)")
+                        ->check(one_of(parse_variance_kind))
                         ->capture_default_str());
   add("--clip-x0", command.add_option("--clip-x0", clip_x0,
-                                      "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)"));
+                                      "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)")
+                       ->check(parsed_by([](const std::string& text) { parse_clip_range(text, ""); })));
   if (!rule) return;
   add("--sampler", command.add_option("--sampler", sampler, "the step rule: ddpm or ddim")
+                       ->check(one_of(parse_sampler_kind))
                        ->capture_default_str());
   add("--inference-steps",
       command.add_option("--inference-steps", inference_steps,
@@ -89,7 +87,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   add("--timestep-spacing",
       command.add_option("--timestep-spacing", timestep_spacing,
                          "leading, trailing or linspace (diffusers' timestep_spacing; default\n"
-                         "leading for ddpm and ddim, linspace for the solvers)"));
+                         "leading for ddpm and ddim, linspace for the solvers)")
+          ->check(one_of(parse_timestep_spacing)));
   add("--steps-offset", command.add_option("--steps-offset", steps_offset,
                                            "added to leading timesteps (diffusers' steps_offset)")
                             ->capture_default_str());
@@ -98,11 +97,15 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   add("--prediction-type",
       command.add_option("--prediction-type", prediction_type,
                          "what the model predicts: epsilon, sample (x0) or v_prediction")
+          ->check(one_of(parse_prediction_type))
           ->capture_default_str());
   add("--thresholding",
       command.add_option("--thresholding", thresholding,
                          "dynamic thresholding RATIO[,MAX]: x0 clamped to the per-sample RATIO\n"
-                         "quantile s of |x0| (s in [1, MAX], MAX default 1) and divided by s"));
+                         "quantile s of |x0| (s in [1, MAX], MAX default 1) and divided by s")
+          ->check(parsed_by([](const std::string& text) {
+            parse_numbers(text, "", 1, 2, "RATIO[,MAX] (e.g. 0.995,1.5)");
+          })));
 }
 
 bool ScheduleOptions::given(const char* flag) const {
@@ -133,7 +136,12 @@ Schedule ScheduleOptions::build() const {
   if (config_path.empty() || given("--beta-start")) spec.beta_start = beta_start;
   if (config_path.empty() || given("--beta-end")) spec.beta_end = beta_end;
   if (spec.kind != ScheduleKind::custom) spec.betas.clear();
-  return Schedule::from_spec(spec);
+  Schedule schedule = Schedule::from_spec(spec);
+  if (spec.kind != ScheduleKind::cosine && spec.beta_start > spec.beta_end) {
+    warn("--beta-start " + format_number(spec.beta_start) + " is above --beta-end " +
+         format_number(spec.beta_end) + ": noise decreases over the steps (swapped?)");
+  }
+  return schedule;
 }
 
 void ScheduleOptions::apply_to(SamplerOptions& options) const {
@@ -153,33 +161,33 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
   // A flag given on the command line always counts; without a config, so do
   // the defaults.
   const auto use = [&](const char* flag) { return !use_config || given(flag); };
-  if (use("--variance")) options.variance = parse_flag(variance, "--variance", parse_variance_kind);
+  if (use("--variance")) options.variance = parse_variance_kind(variance);
   if (given("--clip-x0")) {
     options.clip_x0 = parse_clip_range(clip_x0, "--clip-x0");
     options.thresholding = false;
   }
   if (use("--rescale-zero-snr")) options.rescale_betas_zero_snr = rescale_zero_snr;
-  if (use("--sampler")) options.sampler = parse_flag(sampler, "--sampler", parse_sampler_kind);
+  if (use("--sampler")) options.sampler = parse_sampler_kind(sampler);
   if (use("--inference-steps")) options.num_inference_steps = inference_steps;
   if (use("--eta")) options.eta = eta;
   if (given("--timestep-spacing")) {
     options.timestep_spacing =
-        parse_flag(timestep_spacing, "--timestep-spacing", parse_timestep_spacing);
+        parse_timestep_spacing(timestep_spacing);
   }
   if (use("--steps-offset")) options.steps_offset = steps_offset;
   if (given("--timesteps")) {
     if (given("--inference-steps")) {
-      throw Error("--timesteps and --inference-steps exclude each other: give one");
+      throw UsageError("--timesteps and --inference-steps exclude each other: give one");
     }
     options.timesteps = read_timesteps(timesteps_path);
     options.num_inference_steps = 0;
   }
   if (use("--prediction-type")) {
     options.prediction_type =
-        parse_flag(prediction_type, "--prediction-type", parse_prediction_type);
+        parse_prediction_type(prediction_type);
   }
   if (given("--thresholding")) {
-    if (given("--clip-x0")) throw Error("--clip-x0 and --thresholding exclude each other: give one");
+    if (given("--clip-x0")) throw UsageError("--clip-x0 and --thresholding exclude each other: give one");
     const std::vector<double> values =
         parse_numbers(thresholding, "--thresholding", 1, 2, "RATIO[,MAX] (e.g. 0.995,1.5)");
     options.thresholding = true;
@@ -192,11 +200,11 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
                 " is outside [1, T]: give at least one step");
   }
   if (given("--eta") && options.sampler != SamplerKind::ddim) {
-    throw Error("--eta applies only to --sampler ddim");
+    throw UsageError("--eta applies only to --sampler ddim");
   }
   if (given("--steps-offset") && options.timestep_spacing.value_or(TimestepSpacing::leading) !=
                                      TimestepSpacing::leading) {
-    throw Error("--steps-offset applies only to --timestep-spacing leading");
+    throw UsageError("--steps-offset applies only to --timestep-spacing leading");
   }
 }
 

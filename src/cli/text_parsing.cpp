@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string_view>
 
@@ -27,6 +28,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// "--shape '12,,3'" in messages, or "'12,,3'" where CLI11 names the flag.
+std::string quoted(const std::string& flag, const std::string& text) {
+  return (flag.empty() ? "" : flag + " ") + "'" + text + "'";
+}
+
 // from_chars rejects a leading '+', which people do type; accept it.
 std::string_view skip_plus(std::string_view s) {
   return s.size() > 1 && s.front() == '+' ? s.substr(1) : s;
@@ -35,7 +41,7 @@ std::string_view skip_plus(std::string_view s) {
 }  // namespace
 
 std::vector<std::int64_t> parse_shape(const std::string& text, const std::string& flag) {
-  const std::string problem = flag + " '" + text + "' is not a shape like 256,3072: ";
+  const std::string problem = quoted(flag, text) + " is not a shape like 256,3072: ";
   if (trim(text).empty()) throw Error(problem + "it is empty");
   std::vector<std::int64_t> extents;
   std::int64_t elements = 1;
@@ -59,7 +65,7 @@ std::vector<std::int64_t> parse_shape(const std::string& text, const std::string
 }
 
 ClipRange parse_clip_range(const std::string& text, const std::string& flag) {
-  const std::string problem = flag + " '" + text + "' is not a range like -1,1: ";
+  const std::string problem = quoted(flag, text) + " is not a range like -1,1: ";
   const std::vector<std::string_view> parts = split_commas(text);
   if (parts.size() != 2) throw Error(problem + "expected two numbers LO,HI");
   float bounds[2];
@@ -112,6 +118,12 @@ std::string format_shape(const std::vector<std::int64_t>& extents) {
     text += std::to_string(extents[i]);
   }
   return extents.empty() ? "scalar" : text;
+}
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
 }
 
 }  // namespace ddpm::cli

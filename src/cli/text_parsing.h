@@ -11,7 +11,7 @@
 namespace ddpm::cli {
 
 // "256,3072" or "16,3,64,64": every extent a positive integer. `flag` names
-// the option in errors.
+// the option in errors (empty: the caller adds it, as CLI11's checks do).
 std::vector<std::int64_t> parse_shape(const std::string& text, const std::string& flag);
 
 // "LO,HI" with finite LO < HI.
@@ -28,5 +28,8 @@ Shape batch_shape(const std::vector<std::int64_t>& extents);
 
 // "256x3072", as the summaries print shapes.
 std::string format_shape(const std::vector<std::int64_t>& extents);
+
+// "0.02", "1e-04": a number as a person wrote it, in messages.
+std::string format_number(double value);
 
 }  // namespace ddpm::cli

@@ -1,0 +1,82 @@
+#include "command_line.h"
+
+#include <charconv>
+#include <cstdio>
+#include <limits>
+
+#include "ddpm/error.h"
+#include "file_input.h"
+
+namespace ddpm::cli {
+
+const char* const kExitStatusHelp =
+    "Exit status: 0 success; 1 the command failed (a file that cannot be read or written, a\n"
+    "value the engine refuses, a result that is not finite); 2 usage error (unknown option,\n"
+    "missing or malformed value). Ended by SIGINT, SIGTERM or SIGHUP: no output is replaced\n"
+    "and no temporary file is left; the status is that of the signal (128 + its number).";
+
+CLI::Validator parsed_by(std::function<void(const std::string&)> parse) {
+  return CLI::Validator(
+      [parse = std::move(parse)](std::string& text) -> std::string {
+        try {
+          parse(text);
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "");
+}
+
+namespace {
+
+// Plain decimal digits whose value fits in T; anything else (a sign, an
+// exponent, hex, too many digits) is refused, naming `what` and the range.
+template <class T>
+void parse_whole_number(const std::string& text, const char* what) {
+  T value = 0;
+  const char* end = text.data() + text.size();
+  const bool digits_only =
+      !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (!digits_only || error != std::errc() || stop != end) {
+    throw Error("'" + text + "' is not " + what + ": expected a whole number from 0 to " +
+                std::to_string(std::numeric_limits<T>::max()));
+  }
+}
+
+}  // namespace
+
+CLI::Option* add_seed_option(CLI::App& command, std::uint64_t& seed) {
+  return command
+      .add_option("--seed", seed, "noise seed, a whole number in [0, 2^64)")
+      ->check(parsed_by([](const std::string& text) {
+        parse_whole_number<std::uint64_t>(text, "a seed");
+      }))
+      ->capture_default_str();
+}
+
+CLI::Option* add_first_sample_option(CLI::App& command, std::int64_t& first_sample) {
+  return command
+      .add_option("--first-sample", first_sample,
+                  "global index of the first sample, for sharded runs")
+      ->check(parsed_by([](const std::string& text) {
+        parse_whole_number<std::int64_t>(text, "a sample index");
+      }))
+      ->capture_default_str();
+}
+
+void require_memory(std::int64_t count, const std::string& what) {
+  const std::uint64_t memory = detail::physical_memory_bytes();
+  if (static_cast<std::uint64_t>(count) > memory / sizeof(float)) {
+    throw Error(what + " needs " +
+                detail::describe_bytes(static_cast<double>(count) * sizeof(float)) +
+                " of memory, more than this machine has (" + detail::describe_bytes(memory) + ")");
+  }
+}
+
+void warn(const std::string& message) {
+  std::fprintf(stderr, "ddpm: warning: %s\n", message.c_str());
+}
+
+}  // namespace ddpm::cli

@@ -1,0 +1,141 @@
+#pragma once
+// Running the built ddpm program in tests: a scratch directory per test,
+// arguments that name files in it, and the exit code, stdout and stderr.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ddpm/npy.h"
+#include "scratch_dir.h"
+
+#ifndef DDPM_CLI_PATH
+#error "DDPM_CLI_PATH must name the built ddpm program"
+#endif
+
+namespace ddpm::test {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+inline std::string shell_quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+inline int count_lines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// A scratch directory per test: `work/` holds the inputs and outputs (its
+// listing shows stray files), `io/` the captured stdout and stderr.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = scratch_.path();
+    fs::create_directories(base_ / "work");
+    fs::create_directories(base_ / "io");
+  }
+
+  std::string path(const std::string& name) const { return (base_ / "work" / name).string(); }
+
+  // Arguments starting with '@' name files in the work directory. With a
+  // time limit, a run that would hang is killed (and its exit code is 137).
+  RunResult run(const std::vector<std::string>& args, int time_limit_seconds = 0) const {
+    std::string command = shell_quote(DDPM_CLI_PATH);
+    if (time_limit_seconds > 0) {
+      command = "timeout -s KILL " + std::to_string(time_limit_seconds) + " " + command;
+    }
+    for (const std::string& arg : args) {
+      command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
+    }
+    const fs::path out = base_ / "io" / "stdout", err = base_ / "io" / "stderr";
+    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+    const int status = std::system(command.c_str());
+    RunResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_file(out);
+    result.err = read_file(err);
+    return result;
+  }
+
+  // Starts the program without waiting for it (stdout and stderr go to io/),
+  // with SIGINT, SIGTERM and SIGHUP at their defaults: for signal tests.
+  pid_t spawn(const std::vector<std::string>& args) const {
+    std::vector<std::string> words{DDPM_CLI_PATH};
+    for (const std::string& arg : args) {
+      words.push_back(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
+    }
+    std::vector<char*> argv;
+    for (std::string& word : words) argv.push_back(word.data());
+    argv.push_back(nullptr);
+    const std::string out = (base_ / "io" / "stdout").string();
+    const std::string err = (base_ / "io" / "stderr").string();
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // only async-signal-safe calls until exec
+      ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
+      ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
+      for (int signo : {SIGINT, SIGTERM, SIGHUP}) ::signal(signo, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // Runs and expects success with a one-line summary on stdout and nothing on stderr.
+  void run_ok(const std::vector<std::string>& args) const {
+    const RunResult r = run(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(count_lines(r.out), 1) << r.out;
+    EXPECT_EQ(r.out.rfind("wrote ", 0), 0u) << r.out;
+  }
+
+  std::vector<std::string> listing() const { return ScratchDir::listing_of(base_ / "work"); }
+
+  void write_array(const std::string& name, const std::vector<std::int64_t>& shape,
+                   const std::vector<float>& data) const {
+    write_npy(path(name), shape, data.data());
+  }
+
+  ScratchDir scratch_;
+  fs::path base_;
+};
+
+// Deterministic values in [lo, hi).
+inline std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f,
+                                 float hi = 1.5f) {
+  std::vector<float> v(n);
+  std::uint32_t state = seed * 2654435761u + 1u;
+  for (float& x : v) {
+    state = state * 1664525u + 1013904223u;
+    x = lo + (hi - lo) * static_cast<float>(state >> 8) / static_cast<float>(1u << 24);
+  }
+  return v;
+}
+
+}  // namespace ddpm::test

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora: small valid inputs and near misses.
+
+    tests/fuzz/make_corpus.py    (rewrites corpus/fuzz_npy, fuzz_gmm_spec, fuzz_scheduler_config, fuzz_safetensors)
+
+No NumPy needed: the .npy images are put together by hand, as numpy.lib.format
+writes them. File names have no .npy suffix (the repository ignores *.npy).
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def npy(descr, shape, data, major=1, fortran=False, pad=True):
+    shape_text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+    header = f"{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape_text}, }}"
+    prefix = 8 + (2 if major == 1 else 4)
+    if pad:
+        unpadded = prefix + len(header) + 1
+        header += " " * ((unpadded + 63) // 64 * 64 - unpadded) + "\n"
+    length = struct.pack("<H" if major == 1 else "<I", len(header))
+    return b"\x93NUMPY" + bytes([major, 0]) + length + header.encode() + data
+
+
+def safetensors(header, data):
+    """A safetensors image: 8-byte little-endian header length, JSON, data."""
+    text = header.encode() if isinstance(header, str) else header
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def write(corpus, name, data):
+    directory = os.path.join(HERE, "corpus", corpus)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def main():
+    f4 = struct.pack("<6f", 1, 2, 3, 4, 5, 6)
+    good = npy("<f4", (2, 3), f4)
+    for name, data in {
+        "f4_2x3": good,
+        "f8_3": npy("<f8", (3,), struct.pack("<3d", 0.1, -2.5, 1e10)),
+        "i8_4": npy("<i8", (4,), struct.pack("<4q", 0, 49, 10, 3)),
+        "u1_4": npy("|u1", (4,), bytes([0, 49, 10, 3])),
+        "i2_2x2": npy("<i2", (2, 2), struct.pack("<4h", -3, 7, 100, 0)),
+        "u8_big": npy("<u8", (1,), struct.pack("<Q", 2**63)),
+        "scalar": npy("<f4", (), struct.pack("<f", 7.5)),
+        "empty": npy("<f4", (0, 4), b""),
+        "v2": npy("<f4", (2,), struct.pack("<2f", 1, 2), major=2),
+        "v3": npy("<f4", (2,), struct.pack("<2f", 1, 2), major=3),
+        "unpadded": npy("<f4", (2,), struct.pack("<2f", 1, 2), pad=False),
+        "f8_beyond_f4": npy("<f8", (1,), struct.pack("<d", 1e300)),
+        "f4_fraction_steps": npy("<f4", (3,), struct.pack("<3f", 1, 2.5, 3)),
+        "truncated": good[:-5],
+        "trailing": good + b"xyz",
+        "big_endian": npy(">f4", (2, 3), f4),
+        "fortran": npy("<f4", (2, 3), f4, fortran=True),
+        "huge_shape": npy("<f4", (4611686018427387, 4611686018427387), b""),
+        "zero_and_huge": npy("<f4", (0, 2**40, 2**40), b""),
+        "header_too_long": b"\x93NUMPY\x02\x00" + struct.pack("<I", 2 << 20) + b"{}",
+        "python2_long": good.replace(b"(2, 3), ", b"(2L, 3L),"),
+    }.items():
+        write("fuzz_npy", name, data)
+
+    for name, text in {
+        "two_components": '{"weights": [0.25, 0.75], "means": [[-3, 0], [3, 1]], "stds": [0.3, 0.3]}',
+        "one_component": '{"weights": [1], "means": [[0.5]], "stds": [0]}',
+        "zero_weight": '{"weights": [0, 1], "means": [[1, 2], [3, 4]], "stds": [1, 1]}',
+        "weights_sum": '{"weights": [0.5, 0.6], "means": [[0], [1]], "stds": [1, 1]}',
+        "ragged": '{"weights": [0.5, 0.5], "means": [[0, 0], [1]], "stds": [1, 1]}',
+        "negative_std": '{"weights": [1], "means": [[0]], "stds": [-1]}',
+        "huge": '{"weights": [1], "means": [[1e308]], "stds": [1e308]}',
+        "strings": '{"weights": ["1"], "means": [["0"]], "stds": ["1"]}',
+        "not_object": "[1, 2, 3]",
+        "truncated": '{"weights": [0.5, 0.5], "means": [[0, 0], ',
+        "nested": "[" * 64 + "]" * 64,
+        "empty": "",
+    }.items():
+        write("fuzz_gmm_spec", name, text)
+
+    for name, text in {
+        "ddpm": '{"_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear",'
+                ' "variance_type": "fixed_small", "clip_sample": true, "prediction_type": "epsilon"}',
+        "ddim_sd": '{"_class_name": "DDIMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085,'
+                   ' "beta_end": 0.012, "set_alpha_to_one": false, "steps_offset": 1, "clip_sample": false}',
+        "ddim_zero_snr": '{"_class_name": "DDIMScheduler", "rescale_betas_zero_snr": true,'
+                         ' "timestep_spacing": "trailing", "prediction_type": "v_prediction"}',
+        "euler_karras": '{"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": true,'
+                        ' "timestep_spacing": "leading", "steps_offset": 1}',
+        "dpmpp": '{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++",'
+                 ' "solver_order": 2, "thresholding": true, "dynamic_thresholding_ratio": 0.995}',
+        "trained_betas": '{"_class_name": "DDPMScheduler", "num_train_timesteps": 3,'
+                         ' "trained_betas": [0.1, 0.2, 0.3]}',
+        "bad_betas": '{"num_train_timesteps": 2, "trained_betas": [0.5, 1.5]}',
+        "squaredcos": '{"beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 50}',
+        "unknown_class": '{"_class_name": "LMSDiscreteScheduler"}',
+        "wrong_types": '{"num_train_timesteps": "1000", "clip_sample_range": -1}',
+        "not_object": "[]",
+        "empty": "",
+    }.items():
+        write("fuzz_scheduler_config", name, text)
+
+    two = struct.pack("<2f", 1.5, -2.0)
+    for name, data in {
+        "one_tensor": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', two),
+        "with_metadata": safetensors('{"__metadata__": {"format": "pt"}, "w": {"dtype": "F32",'
+                                     ' "shape": [1, 2], "data_offsets": [0, 8]}}', two),
+        "two_tensors": safetensors('{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},'
+                                   ' "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', two),
+        "overlap": safetensors('{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},'
+                               ' "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', two),
+        "f16": safetensors('{"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}}', two),
+        "huge_shape": safetensors('{"w": {"dtype": "F32", "shape": [4294967296, 4294967296],'
+                                  ' "data_offsets": [0, 8]}}', two),
+        "header_past_end": struct.pack("<Q", 1 << 40) + b"{}",
+        "truncated": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', two)[:-3],
+        "empty": b"",
+    }.items():
+        write("fuzz_safetensors", name, data)
+
+
+if __name__ == "__main__":
+    main()
