@@ -1,12 +1,20 @@
 """ddpm.Sampler: the C++ engine with arrays of the caller's framework."""
 
+from __future__ import annotations
+
 import json
 import os
+from typing import Any, Callable, Sequence, Union
 
 from . import _ddpm
 from ._arrays import Frame
 from ._predictors import CallableBridge, takes_labels
 from ._progress import make_progress
+
+
+# Any array the module takes: NumPy, PyTorch, CuPy, DLPack or buffer-protocol objects.
+Array = Any
+Predictor = Union[_ddpm.NoisePredictor, Callable[..., Array]]
 
 
 def _config_text(config):
@@ -49,7 +57,7 @@ class Sampler:
     the C++ API's bit for bit.
     """
 
-    def __init__(self, schedule=None, **options):
+    def __init__(self, schedule: _ddpm.Schedule | None = None, **options: Any) -> None:
         self._engine = _ddpm.Sampler(schedule, options)
 
     @classmethod
@@ -59,40 +67,40 @@ class Sampler:
         return sampler
 
     @classmethod
-    def from_config(cls, config, **overrides):
+    def from_config(cls, config: dict | str | os.PathLike, **overrides: Any) -> Sampler:
         """The sampler of a diffusers scheduler config (a dict, JSON text or a
         path to scheduler_config.json), with keyword overrides. Keys the file
         lacks take the defaults of its _class_name (DDPMScheduler, DDIMScheduler)."""
         return cls._wrap(_ddpm.Sampler.from_config(_config_text(config), overrides))
 
     @classmethod
-    def for_model(cls, predictor, **overrides):
+    def for_model(cls, predictor: _ddpm.MlpPredictor, **overrides: Any) -> Sampler:
         """The sampler a model's card recommends (its training schedule and
         prediction type, its sampler, steps, spacing and eta), with overrides."""
         return cls._wrap(_ddpm.Sampler.for_model(predictor, overrides))
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """The backend in use: 'cpu' or 'cuda'."""
         return self._engine.backend
 
     @property
-    def schedule(self):
+    def schedule(self) -> _ddpm.Schedule:
         """The schedule (rescaled when rescale_zero_snr)."""
         return self._engine.schedule
 
     @property
-    def options(self):
+    def options(self) -> dict:
         """The options, under the names Sampler() takes."""
         return self._engine.options
 
     @property
-    def timesteps(self):
+    def timesteps(self) -> list[int]:
         """The timesteps the loop runs, in order (decreasing)."""
         return self._engine.timesteps
 
     @property
-    def plan(self):
+    def plan(self) -> list[_ddpm.PlannedStep]:
         """One ddpm.PlannedStep per timestep: the coefficients of each update."""
         return self._engine.plan
 
@@ -103,8 +111,9 @@ class Sampler:
             f"steps={len(self.timesteps)} of T={self.schedule.steps}, backend={self.backend!r})"
         )
 
-    def forward(self, x0, t, seed=0, noise=None, first_sample=0, *, out=None, eps_out=None,
-                velocity=False, velocity_out=None):
+    def forward(self, x0: Array, t: int | Array, seed: int = 0, noise: Array | None = None,
+                first_sample: int = 0, *, out: Array | None = None, eps_out: Array | None = None,
+                velocity: bool = False, velocity_out: Array | None = None) -> tuple:
         """q(x_t | x0): x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
 
         x0: a batch, first axis the batch. t: one step for the batch (an int)
@@ -126,8 +135,9 @@ class Sampler:
         result = (x_t, eps if eps is not None else noise)
         return result + (v,) if v is not None else result
 
-    def step(self, x_t, model_output, t, seed=0, noise=None, first_sample=0, *, out=None,
-             return_x0=False, x0_out=None):
+    def step(self, x_t: Array, model_output: Array, t: int, seed: int = 0, noise: Array | None = None,
+             first_sample: int = 0, *, out: Array | None = None, return_x0: bool = False,
+             x0_out: Array | None = None) -> Array | tuple:
         """One reverse update x_t -> x_prev of the sampler's rule at timestep t
         (one of self.timesteps), from the model's output (eps, x0 or v as
         prediction_type says). noise: the z to add (diffusers' variance_noise);
@@ -148,9 +158,12 @@ class Sampler:
         self._engine.step(x_t, model_output, step, seed, first_sample, noise, x_prev, x0, frame.stream)
         return (x_prev, x0) if x0 is not None else x_prev
 
-    def sample(self, shape=None, predictor=None, seed=0, initial=None, first_sample=0,
-               start_step=None, end_step=None, progress=False, *, class_labels=None, out=None,
-               like=None):
+    def sample(self, shape: int | Sequence[int] | None = None, predictor: Predictor | None = None,
+               seed: int = 0, initial: Array | None = None, first_sample: int = 0,
+               start_step: int | None = None, end_step: int | None = None,
+               progress: bool | Callable[[int, int], None] = False, *,
+               class_labels: Array | Sequence[int] | None = None, out: Array | None = None,
+               like: Array | None = None) -> Array:
         """The reverse loop: x_T (drawn, or `initial`) down to the sample.
 
         shape: the batch's shape, first axis the batch (optional when initial
@@ -215,6 +228,6 @@ class Sampler:
                 bar.close()
         return out if out is not None else x
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         """Waits for the work queued on the current CUDA stream (no-op on the CPU)."""
         self._engine.synchronize(0)
