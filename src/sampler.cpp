@@ -4,6 +4,7 @@
 #include "ddpm/error.h"
 #include "engine.h"
 #include "guidance.h"
+#include "rules/step_rule.h"
 #include "step_plan.h"
 #include "validate.h"
 
@@ -32,10 +33,15 @@ std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
 
 Sampler::Sampler(Schedule schedule, SamplerOptions options) {
   detail::validate_options(options);
+  options.timestep_spacing = detail::spacing_of(options);  // options() tells what runs
   if (options.rescale_betas_zero_snr) schedule = schedule.rescaled_zero_terminal_snr();
   detail::Plan plan = detail::make_plan(schedule, options);
   engine_ = make_engine({std::move(schedule), std::move(options), std::move(plan.steps),
                          plan.initial_noise_scale});
+}
+
+TimestepSpacing default_timestep_spacing(SamplerKind sampler) {
+  return detail::spacing_of(SamplerOptions{.sampler = sampler});
 }
 
 Sampler::~Sampler() = default;

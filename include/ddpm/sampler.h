@@ -37,7 +37,7 @@ struct SamplerOptions {
   // The spacing defaults to the sampler's in diffusers: leading for ddpm and
   // ddim, linspace for the solvers.
   int num_inference_steps = 0;
-  std::optional<TimestepSpacing> timestep_spacing = std::nullopt;
+  std::optional<TimestepSpacing> timestep_spacing = std::nullopt;  // Sampler::options() has it set
   int steps_offset = 0;           // added to "leading" timesteps (diffusers' steps_offset)
   std::vector<int> timesteps = {};  // explicit list; overrides the two fields above
   // DDIM: the weight of fresh noise, 0 (deterministic) ... 1 (DDPM's posterior variance).
@@ -188,6 +188,10 @@ struct SampleRequest {
   // and sample() throws ddpm::Cancelled, with `x` unspecified.
   std::function<bool()> cancelled;
 };
+
+// The spacing a sampler uses when SamplerOptions::timestep_spacing is unset
+// (diffusers' default for the scheduler class).
+TimestepSpacing default_timestep_spacing(SamplerKind sampler);
 
 class Sampler {
  public:

@@ -202,8 +202,8 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
   if (given("--eta") && options.sampler != SamplerKind::ddim) {
     throw UsageError("--eta applies only to --sampler ddim");
   }
-  if (given("--steps-offset") && options.timestep_spacing.value_or(TimestepSpacing::leading) !=
-                                     TimestepSpacing::leading) {
+  if (given("--steps-offset") && options.timestep_spacing.value_or(default_timestep_spacing(
+                                     options.sampler)) != TimestepSpacing::leading) {
     throw UsageError("--steps-offset applies only to --timestep-spacing leading");
   }
 }

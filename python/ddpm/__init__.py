@@ -1,0 +1,53 @@
+"""ddpm: reproducible DDPM/DDIM sampling on the CPU and CUDA, from Python.
+
+A thin layer over the C++ engine (nothing re-implemented here): arrays of
+NumPy, PyTorch (CPU and CUDA) and CuPy go in through DLPack or the buffer
+protocol without copies, and results come back in the caller's framework, on
+the caller's device and (on a CUDA device) on the caller's current stream.
+
+    import ddpm
+    sampler = ddpm.Sampler(ddpm.Schedule("linear", steps=1000), sampler="ddim", inference_steps=50)
+    x = sampler.sample((16, 64), ddpm.GaussianPredictor(mean=0.5, std=0.3), seed=1)
+
+Predictors: GaussianPredictor, GmmPredictor, MlpPredictor (a trained network),
+make_predictor (from a JSON description), or any callable f(x_t, t) ->
+model_output, a torch.nn.Module included.
+
+Errors: ddpm.Error (a ValueError) for bad input, ddpm.CudaError (a
+RuntimeError) for a failed CUDA call, TypeError for a wrong dtype or an
+unknown option, KeyboardInterrupt when Ctrl-C stops a run.
+"""
+
+from ._arrays import CopyWarning
+from ._ddpm import (
+    CudaError,
+    Error,
+    GaussianPredictor,
+    GmmPredictor,
+    MlpPredictor,
+    NoisePredictor,
+    PlannedStep,
+    Schedule,
+    cuda_available,
+    cuda_unavailable_reason,
+    make_predictor,
+)
+from ._sampler import Sampler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CopyWarning",
+    "CudaError",
+    "Error",
+    "GaussianPredictor",
+    "GmmPredictor",
+    "MlpPredictor",
+    "NoisePredictor",
+    "PlannedStep",
+    "Sampler",
+    "Schedule",
+    "cuda_available",
+    "cuda_unavailable_reason",
+    "make_predictor",
+]

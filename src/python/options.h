@@ -1,0 +1,37 @@
+#pragma once
+// Keyword options -> ddpm::SamplerOptions, with the CLI's option names and
+// diffusers' config names as aliases:
+//   sampler, prediction_type, inference_steps (num_inference_steps),
+//   timestep_spacing, steps_offset, timesteps, eta, set_alpha_to_one,
+//   variance, clip_x0=(lo, hi), thresholding=True | ratio | (ratio, max),
+//   dynamic_thresholding_ratio, sample_max_value,
+//   rescale_zero_snr (rescale_betas_zero_snr), backend, threads.
+// Names are parsed with the library's own parse functions, so a new enum
+// value needs nothing here and a new option is one entry in options.cpp.
+#include <nanobind/nanobind.h>
+
+#include "ddpm/mlp_predictor.h"
+#include "ddpm/sampler.h"
+#include "ddpm/scheduler_config.h"
+
+namespace ddpm::python {
+
+namespace nb = nanobind;
+
+// A float from a Python number (not a bool, not an array of several);
+// TypeError naming `key` otherwise.
+double number(nb::handle value, const char* key);
+
+// Applies `kwargs` on top of `options`. Throws TypeError for an unknown name
+// (naming it), a name given twice (as itself and as its alias) or a value of
+// the wrong type; ddpm::Error for a bad value.
+void apply_options(const nb::dict& kwargs, SamplerOptions& options);
+
+// The options under the keyword names apply_options takes.
+nb::dict options_dict(const SamplerOptions& options);
+
+// A model card's training schedule and options, with its recommended sampler
+// (name, inference steps, spacing, eta, clipping) on top.
+SchedulerConfig config_for_model(const MlpModelCard& card);
+
+}  // namespace ddpm::python

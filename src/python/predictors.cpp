@@ -1,0 +1,217 @@
+#include "predictors.h"
+
+#include <memory>
+#include <string>
+
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include "ddpm/error.h"
+#include "ddpm/mlp_predictor.h"
+#include "module.h"
+#include "options.h"
+
+namespace ddpm::python {
+namespace {
+
+// A JSON text from a dict (through Python's json) or a str as it is.
+std::string json_text(nb::handle value) {
+  if (nb::isinstance<nb::str>(value)) return nb::cast<std::string>(value);
+  return nb::cast<std::string>(nb::module_::import_("json").attr("dumps")(value));
+}
+
+// os.fspath(path) as a str.
+std::string path_text(nb::handle path) {
+  return nb::cast<std::string>(nb::module_::import_("os").attr("fspath")(path));
+}
+
+// A scalar, or per-element values as a flat float32 vector.
+bool is_scalar(nb::handle v) {
+  return nb::cast<int>(nb::module_::import_("numpy").attr("ndim")(v)) == 0;
+}
+std::vector<float> per_element(nb::handle v) {
+  nb::module_ np = nb::module_::import_("numpy");
+  nb::object flat = np.attr("ascontiguousarray")(np.attr("asarray")(v, "float32").attr("reshape")(-1));
+  const auto array = nb::cast<nb::ndarray<const float, nb::ndim<1>, nb::device::cpu>>(flat);
+  return {array.data(), array.data() + array.shape(0)};
+}
+
+nb::object json_loads(const std::string& text) {
+  return nb::module_::import_("json").attr("loads")(text);
+}
+
+}  // namespace
+
+CallablePredictor::CallablePredictor(nb::object bridge, Framework framework, Place place,
+                                     std::vector<std::int64_t> extents)
+    : bridge_(std::move(bridge)), framework_(framework), place_(place), extents_(std::move(extents)) {}
+
+CallablePredictor::~CallablePredictor() = default;
+
+void CallablePredictor::predict(const PredictorCall& call) {
+  nb::gil_scoped_acquire gil;
+  // Ctrl-C between steps, also where the engine itself does not poll.
+  if (PyErr_CheckSignals() != 0) throw nb::python_error();
+  std::vector<std::size_t> shape(extents_.begin(), extents_.end());
+  shape.front() = static_cast<std::size_t>(call.shape.batch);
+  std::size_t dim = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) dim *= shape[i];
+  if (static_cast<std::int64_t>(dim) != call.shape.dim) {
+    shape = {static_cast<std::size_t>(call.shape.batch), static_cast<std::size_t>(call.shape.dim)};
+  }
+  nb::object x_t = float_view(framework_, call.x_t, shape, place_, true);
+  nb::object output = float_view(framework_, call.model_output, shape, place_, false);
+  nb::object t = call.steps != nullptr
+                     ? int_view(framework_, call.steps, static_cast<std::size_t>(call.shape.batch), place_)
+                     : nb::int_(call.step);
+  nb::object labels =
+      call.class_labels != nullptr
+          ? int_view(framework_, call.class_labels, static_cast<std::size_t>(call.shape.batch), place_)
+          : nb::none();
+  bridge_(x_t, t, output, labels);
+}
+
+void bind_predictors(nb::module_& m) {
+  nb::class_<NoisePredictor>(
+      m, "NoisePredictor",
+      "A model of the reverse process: writes eps (or x0, or v) for a batch of x_t.\n\n"
+      "The built-in predictors derive from it. Any Python callable f(x_t, t) -> model_output\n"
+      "can be given to Sampler.sample instead.")
+      .def(
+          "supports",
+          [](const NoisePredictor& p, const std::string& memory) {
+            if (memory != "host" && memory != "device") {
+              throw Error("memory must be 'host' or 'device', got '" + memory + "'");
+            }
+            return p.supports(memory == "host" ? Memory::host : Memory::device);
+          },
+          nb::arg("memory"), "Whether predict() accepts arrays in 'host' or 'device' memory.")
+      .def_prop_ro("capturable", &NoisePredictor::capturable,
+                   "True when the predictor can be recorded into a CUDA Graph.");
+
+  nb::class_<GaussianPredictor, NoisePredictor>(
+      m, "GaussianPredictor",
+      "The exact E[eps | x_t] for x0 ~ N(mean, std^2) element-wise (built in and fused\n"
+      "into the step). mean and std are numbers or per-element arrays of a sample's size.\n"
+      "With std = 0 and mean = a known x0 it is the oracle: sampling returns x0.")
+      .def(
+          "__init__",
+          [](GaussianPredictor* self, nb::handle mean, nb::handle std) {
+            GaussianPrior prior;
+            if (is_scalar(mean)) {
+              prior.mean = static_cast<float>(number(mean, "mean"));
+            } else {
+              prior.means = per_element(mean);
+            }
+            if (is_scalar(std)) {
+              prior.std = static_cast<float>(number(std, "std"));
+            } else {
+              prior.stds = per_element(std);
+            }
+            new (self) GaussianPredictor(std::move(prior));
+          },
+          nb::arg("mean") = 0.0, nb::arg("std") = 1.0,
+          nb::sig("def __init__(self, mean: float | numpy.typing.ArrayLike = 0.0, std: float | numpy.typing.ArrayLike = 1.0) -> None"))
+      .def_prop_ro("mean", [](const GaussianPredictor& p) { return p.prior().mean; })
+      .def_prop_ro("std", [](const GaussianPredictor& p) { return p.prior().std; })
+      .def_prop_ro("means", [](const GaussianPredictor& p) { return p.prior().means; },
+                   "Per-element means (empty when the scalar mean applies).")
+      .def_prop_ro("stds", [](const GaussianPredictor& p) { return p.prior().stds; },
+                   "Per-element stds (empty when the scalar std applies).");
+
+  nb::class_<GmmPredictor, NoisePredictor>(
+      m, "GmmPredictor",
+      "The exact posterior expectations for an isotropic Gaussian mixture. spec is a dict\n"
+      "{'weights': [...], 'means': [[...], ...], 'stds': [...]}, its JSON text, or a path\n"
+      "to a JSON file of that form.")
+      .def(
+          "__init__",
+          [](GmmPredictor* self, nb::handle spec) {
+            const bool text = nb::isinstance<nb::str>(spec) &&
+                              nb::cast<std::string>(spec).find('{') != std::string::npos;
+            GmmSpec parsed = (nb::isinstance<nb::dict>(spec) || text) ? GmmSpec::from_json(json_text(spec))
+                                                                      : GmmSpec::load(path_text(spec));
+            new (self) GmmPredictor(std::move(parsed));
+          },
+          nb::arg("spec"),
+          nb::sig("def __init__(self, spec: dict | str | os.PathLike) -> None"))
+      .def_prop_ro("dim", [](const GmmPredictor& p) { return p.spec().dim(); })
+      .def_prop_ro("components", [](const GmmPredictor& p) { return p.spec().components(); })
+      .def_prop_ro("weights", [](const GmmPredictor& p) { return p.spec().weights; })
+      .def_prop_ro("means", [](const GmmPredictor& p) { return p.spec().means; })
+      .def_prop_ro("stds", [](const GmmPredictor& p) { return p.spec().stds; });
+
+  nb::class_<MlpPredictor, NoisePredictor>(
+      m, "MlpPredictor",
+      "A trained mlp_denoiser network (a .safetensors file with a model card, see\n"
+      "docs/model-format.md): OpenBLAS on the CPU, cuBLAS on a CUDA device. Class labels\n"
+      "go to Sampler.sample(class_labels=...). Sampler.for_model(predictor) builds the\n"
+      "sampler the card recommends.")
+      .def(
+          "__init__",
+          [](MlpPredictor* self, nb::handle path, int threads, bool allow_tf32) {
+            const std::string file = path_text(path);
+            nb::gil_scoped_release release;
+            new (self) MlpPredictor(file, {.threads = threads, .allow_tf32 = allow_tf32});
+          },
+          nb::arg("path"), nb::arg("threads") = 0, nb::arg("allow_tf32") = false,
+          nb::sig("def __init__(self, path: str | os.PathLike, threads: int = 0, allow_tf32: bool = False) -> None"))
+      .def_prop_ro("card", [](const MlpPredictor& p) { return json_loads(p.card().json); },
+                   "The model card as stored (a dict).")
+      .def_prop_ro(
+          "scheduler_config",
+          [](const MlpPredictor& p) { return json_loads(p.card().json)["scheduler"]; },
+          "The diffusers scheduler config the model was trained with (a dict; "
+          "Sampler.from_config takes it).")
+      .def_prop_ro(
+          "recommended_sampler",
+          [](const MlpPredictor& p) {
+            const RecommendedSampler& s = p.card().sampler;
+            nb::dict d;
+            d["name"] = s.name;
+            d["num_inference_steps"] = s.num_inference_steps;
+            d["timestep_spacing"] = s.timestep_spacing;
+            d["eta"] = s.eta;
+            d["clip_sample"] = s.clip_sample;
+            d["guidance_scale"] = s.guidance_scale;
+            return d;
+          },
+          "The sampler the model was checked with (the card's 'sampler').")
+      .def_prop_ro(
+          "normalization",
+          [](const MlpPredictor& p) {
+            const DataNormalization& n = p.normalization();
+            nb::dict d;
+            d["model_min"] = n.model_min;
+            d["model_max"] = n.model_max;
+            d["pixel_min"] = n.pixel_min;
+            d["pixel_max"] = n.pixel_max;
+            d["pixel_scale"] = n.pixel_scale;
+            d["pixel_offset"] = n.pixel_offset;
+            return d;
+          },
+          "Model space to data units: pixel = (x + pixel_offset) * pixel_scale.")
+      .def_prop_ro("prediction_type", [](const MlpPredictor& p) { return to_string(p.prediction_type()); })
+      .def_prop_ro("data_dim", &MlpPredictor::data_dim)
+      .def_prop_ro("data_shape", [](const MlpPredictor& p) { return p.card().data_shape; })
+      .def_prop_ro("num_classes", &MlpPredictor::num_classes)
+      .def_prop_ro("null_label", &MlpPredictor::null_label,
+                   "The 'no class' label (classifier-free guidance); -1 for an unconditional model.")
+      .def_prop_ro("class_names", [](const MlpPredictor& p) { return p.card().class_names; });
+
+  m.def(
+      "make_predictor",
+      [](nb::handle description) {
+        const std::string text = json_text(description);
+        nb::gil_scoped_release release;
+        return make_predictor(text);
+      },
+      nb::arg("description"),
+      nb::sig("def make_predictor(description: dict | str) -> NoisePredictor"),
+      "A predictor from its description, the form configuration files use:\n"
+      "{'type': 'gaussian', 'mean': 0.5, 'std': 0.3}, {'type': 'gmm', 'path': 'spec.json'},\n"
+      "{'type': 'mlp', 'path': 'model.safetensors', 'threads': 0, 'allow_tf32': False}.");
+}
+
+}  // namespace ddpm::python

@@ -1,0 +1,314 @@
+// ddpm.Schedule, ddpm._ddpm.Sampler (the engine under ddpm.Sampler) and
+// PlannedStep. The array methods here take arrays that ddpm/_arrays.py has
+// already put in float32 / int32 C order in the caller's framework; they check
+// them, build the request and run it with the GIL released.
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "arrays.h"
+#include "module.h"
+#include "ddpm/error.h"
+#include "ddpm/mlp_predictor.h"
+#include "ddpm/sampler.h"
+#include "ddpm/scheduler_config.h"
+#include "options.h"
+#include "predictors.h"
+
+namespace ddpm::python {
+namespace {
+
+// A table as a new float64 NumPy array (tables are small; the schedule keeps its own).
+nb::ndarray<nb::numpy, double, nb::ndim<1>> numpy_copy(const std::vector<double>& values) {
+  auto* copy = new std::vector<double>(values);
+  nb::capsule owner(copy, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  return {copy->data(), {copy->size()}, owner};
+}
+
+std::vector<double> doubles(nb::handle values) {
+  nb::module_ np = nb::module_::import_("numpy");
+  nb::object flat = np.attr("ascontiguousarray")(np.attr("asarray")(values, "float64").attr("reshape")(-1));
+  const auto array = nb::cast<nb::ndarray<const double, nb::ndim<1>, nb::device::cpu>>(flat);
+  return {array.data(), array.data() + array.shape(0)};
+}
+
+void* as_stream(std::uintptr_t stream) { return reinterpret_cast<void*>(stream); }
+
+// An array of the call beside `reference`: the same shape, in the same place.
+template <class Array>
+Floats beside(const Floats& reference, const Array& array, const char* name) {
+  Floats f = floats(array, name);
+  require_same_shape(f, reference);
+  require_same_place(f.place, name, reference);
+  return f;
+}
+
+// Optional arrays come as None (an invalid ndarray).
+template <class Array, class Span>
+Span optional_beside(const Floats& reference, const Array& array, const char* name, Span (Floats::*get)() const) {
+  if (!array.is_valid()) return {};
+  return (beside(reference, array, name).*get)();
+}
+
+Ints steps_beside(const Floats& reference, const InputArray& array, const char* name) {
+  Ints steps = ints(array, name, reference.batch_shape().batch);
+  require_same_place(steps.place, name, reference);
+  return steps;
+}
+
+// The sampler for a scheduler config (a diffusers scheduler_config.json, or a
+// model card's) with keyword overrides, as the CLI's --scheduler-config does.
+Sampler sampler_for(const SchedulerConfig& config, const nb::dict& overrides, const std::string& source) {
+  SamplerOptions options = config.options;
+  apply_options(overrides, options);
+  if (!config.sampler && !overrides.contains("sampler")) {
+    throw Error(source + ": scheduler class '" + config.class_name +
+                "' has no ddpm step rule; choose one with sampler=");
+  }
+  Schedule schedule = Schedule::from_spec(config.schedule);
+  nb::gil_scoped_release release;
+  return Sampler(std::move(schedule), std::move(options));
+}
+
+void forward(Sampler& sampler, const InputArray& x0_array, int step, const InputArray& steps_array,
+             const InputArray& noise_array, std::uint64_t seed, std::int64_t first_sample,
+             const OutputArray& x_t_array, const OutputArray& eps_out_array,
+             const OutputArray& velocity_out_array, std::uintptr_t stream) {
+  const Floats x0 = floats(x0_array, "x0");
+  ForwardRequest r;
+  r.x0 = x0.in();
+  r.shape = x0.batch_shape();
+  r.step = step;
+  if (steps_array.is_valid()) r.steps = steps_beside(x0, steps_array, "t").span();
+  r.eps = optional_beside(x0, noise_array, "noise", &Floats::in);
+  r.noise = {seed, first_sample};
+  r.x_t = beside(x0, x_t_array, "out").out();
+  r.eps_out = optional_beside(x0, eps_out_array, "eps_out", &Floats::out);
+  r.velocity_out = optional_beside(x0, velocity_out_array, "velocity_out", &Floats::out);
+  r.memory = x0.place.memory;
+  r.stream = as_stream(stream);
+  nb::gil_scoped_release release;
+  sampler.forward(r);
+}
+
+void reverse_step(Sampler& sampler, const InputArray& x_t_array, const InputArray& model_output_array,
+                  int step, std::uint64_t seed, std::int64_t first_sample,
+                  const InputArray& noise_array, const OutputArray& x_prev_array,
+                  const OutputArray& x0_out_array, std::uintptr_t stream) {
+  const Floats x_t = floats(x_t_array, "x_t");
+  ReverseStepRequest r;
+  r.x_t = x_t.in();
+  r.model_output = beside(x_t, model_output_array, "model_output").in();
+  r.shape = x_t.batch_shape();
+  r.step = step;
+  r.noise = {seed, first_sample};
+  r.variance_noise = optional_beside(x_t, noise_array, "noise", &Floats::in);
+  r.x_prev = beside(x_t, x_prev_array, "out").out();
+  r.pred_original_sample = optional_beside(x_t, x0_out_array, "x0_out", &Floats::out);
+  r.memory = x_t.place.memory;
+  r.stream = as_stream(stream);
+  nb::gil_scoped_release release;
+  sampler.reverse_step(r);
+}
+
+void sample(Sampler& sampler, const OutputArray& x_array, bool initial_given, int start_step,
+            int end_step, std::uint64_t seed, std::int64_t first_sample, nb::handle predictor,
+            const std::string& framework, const InputArray& labels_array, nb::handle progress,
+            bool poll_signals, std::uintptr_t stream) {
+  const Floats x = floats(x_array, "out");
+  SampleRequest r;
+  r.x = x.out();
+  r.shape = x.batch_shape();
+  r.noise = {seed, first_sample};
+  r.initial_noise_given = initial_given;
+  r.start_step = start_step;
+  r.end_step = end_step;
+  r.memory = x.place.memory;
+  r.stream = as_stream(stream);
+  if (labels_array.is_valid()) r.class_labels = steps_beside(x, labels_array, "class_labels").span();
+
+  NoisePredictor* engine_predictor = nullptr;
+  std::unique_ptr<CallablePredictor> callable;  // destroyed with the GIL held
+  if (!nb::try_cast<NoisePredictor*>(predictor, engine_predictor, false) || engine_predictor == nullptr) {
+    callable = std::make_unique<CallablePredictor>(nb::borrow(predictor), parse_framework(framework),
+                                                   x.place, x.extents);
+    engine_predictor = callable.get();
+  }
+  if (!progress.is_none()) {
+    r.progress = [progress](int done, int total) {
+      nb::gil_scoped_acquire gil;
+      progress(done, total);
+    };
+  }
+  // Ctrl-C: the engine polls between steps; the KeyboardInterrupt that
+  // PyErr_CheckSignals raised is kept and re-raised once the engine has
+  // stopped with ddpm::Cancelled.
+  std::exception_ptr interrupt;
+  if (poll_signals) {
+    r.cancelled = [&interrupt] {
+      nb::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() == 0) return false;
+      interrupt = std::make_exception_ptr(nb::python_error());
+      return true;
+    };
+  }
+  try {
+    nb::gil_scoped_release release;
+    sampler.sample(r, *engine_predictor);
+  } catch (const Cancelled&) {
+    if (interrupt) std::rethrow_exception(interrupt);
+    throw;
+  }
+}
+
+const char* kSamplerDoc =
+    "The engine under ddpm.Sampler: arrays already float32 / int32 and C-contiguous.\n"
+    "Use ddpm.Sampler, which converts arrays and allocates results.";
+
+const char* kScheduleDoc =
+    "A noise schedule: betas and every table derived from them, in float64.\n\n"
+    "Schedule(kind='linear', steps=1000, beta_start=1e-4, beta_end=0.02) with kind\n"
+    "linear | scaled_linear | cosine | sigmoid, or Schedule(betas=[...]) for your own.\n"
+    "Tables are NumPy copies: beta, alpha, alpha_bar (diffusers' betas, alphas,\n"
+    "alphas_cumprod), alpha_bar_prev, sqrt_alpha_bar, sqrt_one_minus_alpha_bar,\n"
+    "posterior_variance, ...";
+
+}  // namespace
+
+void bind_sampler(nb::module_& m) {
+  auto schedule = nb::class_<Schedule>(m, "Schedule", kScheduleDoc);
+  schedule
+      .def(
+          "__init__",
+          [](Schedule* self, const std::string& kind, int steps, double beta_start, double beta_end,
+             nb::handle betas) {
+            ScheduleSpec spec{parse_schedule_kind(kind), steps, beta_start, beta_end, {}};
+            if (!betas.is_none()) {
+              spec.kind = ScheduleKind::custom;
+              spec.betas = doubles(betas);
+            } else if (spec.kind == ScheduleKind::custom) {
+              throw Error("Schedule(kind='custom') needs betas=");
+            }
+            new (self) Schedule(Schedule::from_spec(spec));
+          },
+          nb::arg("kind") = "linear", nb::arg("steps") = 1000, nb::arg("beta_start") = 1e-4,
+          nb::arg("beta_end") = 0.02, nb::arg("betas") = nb::none(),
+          nb::sig("def __init__(self, kind: str = 'linear', steps: int = 1000, beta_start: float = 0.0001, "
+                  "beta_end: float = 0.02, betas: numpy.typing.ArrayLike | None = None) -> None"))
+      .def_static("linear", &Schedule::linear, nb::arg("steps") = 1000, nb::arg("beta_start") = 1e-4,
+                  nb::arg("beta_end") = 0.02)
+      .def_static("cosine", &Schedule::cosine, nb::arg("steps") = 1000)
+      .def_static(
+          "from_betas", [](nb::handle betas) { return Schedule::from_betas(doubles(betas)); },
+          nb::arg("betas"), nb::sig("def from_betas(betas: numpy.typing.ArrayLike) -> Schedule"))
+      .def("rescaled_zero_terminal_snr", &Schedule::rescaled_zero_terminal_snr,
+           "The schedule rescaled to zero terminal SNR (Lin et al. 2024).")
+      .def_prop_ro("steps", &Schedule::steps, "T, the number of training steps.")
+      .def("__len__", &Schedule::steps)
+      .def_prop_ro("zero_terminal_snr", &Schedule::zero_terminal_snr)
+      .def("__repr__", [](const Schedule& s) { return "<ddpm.Schedule T=" + std::to_string(s.steps()) + ">"; });
+  // One line per table; diffusers' names beside ddpm's.
+  const std::pair<const char*, const std::vector<double>& (Schedule::*)() const> tables[] = {
+      {"beta", &Schedule::beta},
+      {"betas", &Schedule::beta},
+      {"alpha", &Schedule::alpha},
+      {"alphas", &Schedule::alpha},
+      {"alpha_bar", &Schedule::alpha_bar},
+      {"alphas_cumprod", &Schedule::alpha_bar},
+      {"alpha_bar_prev", &Schedule::alpha_bar_prev},
+      {"sqrt_alpha_bar", &Schedule::sqrt_alpha_bar},
+      {"sqrt_one_minus_alpha_bar", &Schedule::sqrt_one_minus_alpha_bar},
+      {"sqrt_recip_alpha", &Schedule::sqrt_recip_alpha},
+      {"eps_coef", &Schedule::eps_coef},
+      {"posterior_variance", &Schedule::posterior_variance},
+      {"posterior_mean_coef_x0", &Schedule::posterior_mean_coef_x0},
+      {"posterior_mean_coef_xt", &Schedule::posterior_mean_coef_xt},
+      {"sqrt_recip_alpha_bar", &Schedule::sqrt_recip_alpha_bar},
+      {"sqrt_recipm1_alpha_bar", &Schedule::sqrt_recipm1_alpha_bar},
+  };
+  for (const auto& [name, table] : tables) {
+    schedule.def_prop_ro(name, [table](const Schedule& s) { return numpy_copy((s.*table)()); },
+                         nb::rv_policy::automatic);
+  }
+
+  nb::class_<PlannedStep>(m, "PlannedStep",
+                          "One step of the loop as the rule runs it (see ddpm/sampler.h):\n"
+                          "x0_hat = x0_from_sample*x_t + x0_from_model_output*m, and so on.")
+      .def_ro("timestep", &PlannedStep::timestep)
+      .def_ro("prev_timestep", &PlannedStep::prev_timestep)
+      .def_ro("alpha_bar", &PlannedStep::alpha_bar)
+      .def_ro("alpha_bar_prev", &PlannedStep::alpha_bar_prev)
+      .def_ro("beta", &PlannedStep::beta)
+      .def_ro("x0_from_sample", &PlannedStep::x0_from_sample)
+      .def_ro("x0_from_model_output", &PlannedStep::x0_from_model_output)
+      .def_ro("eps_from_sample", &PlannedStep::eps_from_sample)
+      .def_ro("eps_from_model_output", &PlannedStep::eps_from_model_output)
+      .def_ro("prev_from_x0", &PlannedStep::prev_from_x0)
+      .def_ro("prev_from_eps", &PlannedStep::prev_from_eps)
+      .def_ro("prev_from_sample", &PlannedStep::prev_from_sample)
+      .def_ro("sigma", &PlannedStep::sigma)
+      .def_ro("error", &PlannedStep::error)
+      .def("__repr__", [](const PlannedStep& s) {
+        return "<PlannedStep t=" + std::to_string(s.timestep) + " -> " + std::to_string(s.prev_timestep) + ">";
+      });
+
+  const auto none = nb::none();
+  nb::class_<Sampler>(m, "Sampler", kSamplerDoc)
+      .def(
+          "__init__",
+          [](Sampler* self, const Schedule* schedule, const nb::dict& options) {
+            SamplerOptions parsed;
+            apply_options(options, parsed);
+            Schedule chosen = schedule != nullptr ? *schedule : Schedule::linear();
+            nb::gil_scoped_release release;
+            new (self) Sampler(std::move(chosen), std::move(parsed));
+          },
+          nb::arg("schedule").none() = none, nb::arg("options") = nb::dict())
+      .def_static(
+          "from_config",
+          [](const std::string& json, const nb::dict& overrides) {
+            return sampler_for(SchedulerConfig::from_json(json), overrides, "scheduler config");
+          },
+          nb::arg("config_json"), nb::arg("overrides") = nb::dict())
+      .def_static(
+          "for_model",
+          [](const MlpPredictor& model, const nb::dict& overrides) {
+            return sampler_for(config_for_model(model.card()), overrides, "model card");
+          },
+          nb::arg("model"), nb::arg("overrides") = nb::dict())
+      .def_prop_ro("backend", [](const Sampler& s) { return to_string(s.backend()); })
+      .def_prop_ro("schedule", &Sampler::schedule, nb::rv_policy::reference_internal)
+      .def_prop_ro("options", [](const Sampler& s) { return options_dict(s.options()); })
+      .def_prop_ro("timesteps", &Sampler::timesteps)
+      .def_prop_ro("plan", [](const Sampler& s) { return s.plan(); })
+      .def("forward", &forward, nb::arg("x0").noconvert(), nb::arg("t"), nb::arg("steps").noconvert().none(),
+           nb::arg("noise").noconvert().none(), nb::arg("seed"), nb::arg("first_sample"),
+           nb::arg("out").noconvert(), nb::arg("eps_out").noconvert().none(),
+           nb::arg("velocity_out").noconvert().none(), nb::arg("stream"))
+      .def("step", &reverse_step, nb::arg("x_t").noconvert(), nb::arg("model_output").noconvert(),
+           nb::arg("t"), nb::arg("seed"), nb::arg("first_sample"), nb::arg("noise").noconvert().none(),
+           nb::arg("out").noconvert(), nb::arg("x0_out").noconvert().none(), nb::arg("stream"))
+      .def("sample", &sample, nb::arg("out").noconvert(), nb::arg("initial_given"), nb::arg("start_step"),
+           nb::arg("end_step"), nb::arg("seed"), nb::arg("first_sample"), nb::arg("predictor"),
+           nb::arg("framework"), nb::arg("class_labels").noconvert().none(), nb::arg("progress").none(),
+           nb::arg("poll_signals"), nb::arg("stream"),
+           nb::sig("def sample(self, out: numpy.typing.ArrayLike, initial_given: bool, start_step: int, "
+                   "end_step: int, seed: int, first_sample: int, predictor: NoisePredictor | "
+                   "collections.abc.Callable, framework: str, class_labels: numpy.typing.ArrayLike | None, "
+                   "progress: collections.abc.Callable[[int, int], None] | None, poll_signals: bool, "
+                   "stream: int) -> None"))
+      .def(
+          "synchronize",
+          [](Sampler& s, std::uintptr_t stream) {
+            nb::gil_scoped_release release;
+            s.synchronize(as_stream(stream));
+          },
+          nb::arg("stream") = 0, "Waits for the work queued on `stream` (CUDA backend).");
+}
+
+}  // namespace ddpm::python
