@@ -1,6 +1,7 @@
 // make_predictor: a predictor from its JSON description (the library, not the
 // CLI, turns a description into an object).
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,25 +24,55 @@ void refuse_unknown_keys(const json& j, std::initializer_list<const char*> known
   }
 }
 
-std::unique_ptr<NoisePredictor> make_gaussian(const json& j) {
-  refuse_unknown_keys(j, {"type", "mean", "std", "means", "stds"}, "gaussian");
+GaussianPrior gaussian_prior(const json& j, const std::string& what) {
+  if (!j.is_object()) throw Error(what + " must be a JSON object");
+  refuse_unknown_keys(j, {"type", "mean", "std", "means", "stds", "unconditional"}, "gaussian");
   GaussianPrior prior;
   prior.mean = j.value("mean", 0.0f);
   prior.std = j.value("std", 1.0f);
   prior.means = j.value("means", std::vector<float>{});
   prior.stds = j.value("stds", std::vector<float>{});
-  return std::make_unique<GaussianPredictor>(std::move(prior));
+  return prior;
 }
 
-std::unique_ptr<NoisePredictor> make_gmm(const json& j) {
-  if (j.contains("path")) {
-    refuse_unknown_keys(j, {"type", "path"}, "gmm");
-    return std::make_unique<GmmPredictor>(GmmSpec::load(j.at("path").get<std::string>()));
+// {"type": "gaussian", "mean": .., "std": .., "unconditional": {"mean": .., "std": ..}}:
+// the optional unconditional prior makes classifier-free guidance possible.
+std::unique_ptr<NoisePredictor> make_gaussian(const json& j) {
+  GaussianPrior prior = gaussian_prior(j, "predictor \"gaussian\"");
+  std::optional<GaussianPrior> unconditional;
+  if (j.contains("unconditional")) {
+    const json& u = j.at("unconditional");
+    if (u.contains("unconditional")) throw Error("an unconditional prior has no \"unconditional\"");
+    unconditional = gaussian_prior(u, "predictor \"gaussian\" \"unconditional\"");
   }
-  refuse_unknown_keys(j, {"type", "weights", "means", "stds"}, "gmm");
+  return std::make_unique<GaussianPredictor>(std::move(prior), std::move(unconditional));
+}
+
+GmmSpec gmm_spec(const json& j) {
+  if (!j.is_object()) throw Error("predictor \"gmm\": a mixture must be a JSON object");
+  if (j.contains("path")) {
+    refuse_unknown_keys(j, {"type", "path", "unconditional"}, "gmm");
+    return GmmSpec::load(j.at("path").get<std::string>());
+  }
+  refuse_unknown_keys(j, {"type", "weights", "means", "stds", "unconditional"}, "gmm");
   json spec = j;
   spec.erase("type");
-  return std::make_unique<GmmPredictor>(GmmSpec::from_json(spec.dump()));
+  spec.erase("unconditional");
+  return GmmSpec::from_json(spec.dump());
+}
+
+// {"type": "gmm", "path": .. or "weights"/"means"/"stds", "unconditional": {the same}}.
+std::unique_ptr<NoisePredictor> make_gmm(const json& j) {
+  GmmSpec spec = gmm_spec(j);
+  std::optional<GmmSpec> unconditional;
+  if (j.contains("unconditional")) {
+    const json& u = j.at("unconditional");
+    if (u.is_object() && u.contains("unconditional")) {
+      throw Error("an unconditional mixture has no \"unconditional\"");
+    }
+    unconditional = gmm_spec(u);
+  }
+  return std::make_unique<GmmPredictor>(std::move(spec), std::move(unconditional));
 }
 
 std::unique_ptr<NoisePredictor> make_mlp(const json& j) {

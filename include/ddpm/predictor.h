@@ -149,6 +149,8 @@ class GmmPredictor : public NoisePredictor {
 //   {"type": "gmm", "weights": [...], "means": [[...]], "stds": [...]}
 //   {"type": "gmm", "path": "spec.json"}
 //   {"type": "mlp", "path": "model.safetensors", "threads": 0, "allow_tf32": false}
+// gaussian and gmm take an optional "unconditional": {a prior or mixture of
+// the same form} for classifier-free guidance (SampleRequest::guidance_scale).
 // Throws ddpm::Error naming the problem.
 std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_description);
 
