@@ -9,6 +9,7 @@ Files written (see tests/data/diffusers/README.md for the format):
   schedules.json     betas / alphas_cumprod tables of DDPMScheduler
   steps.json         single DDPM/DDIM reverse steps with recorded noise
   trajectories.json  pipeline-style loops of DPM-Solver++, Euler, Euler-a, DDPM, DDIM
+  laws.json          mean and std of the samples the solvers draw from a Gaussian prior
 
 Everything is deterministic: each case draws from its own seeded torch.Generator,
 and the output does not depend on the time of day or the hash seed.
@@ -728,17 +729,65 @@ def make_trajectories():
 
 
 # --------------------------------------------------------------------------------------
+# laws.json: the law of the samples each solver draws with the exact model of a
+# Gaussian prior N(mu, sd^2), at few steps (where it is not the prior): the loop run in
+# float64 on many independent scalar samples. ddpm's tests compare their exact law of
+# the discrete sampler (a recursion over the plan) with these means and stds.
+
+LAW_MU, LAW_SD, LAW_SAMPLES = 0.5, 0.3, 400_000
+
+
+def law_configs():
+    dpm, sde = {"algorithm_type": "dpmsolver++"}, {"algorithm_type": "sde-dpmsolver++"}
+    return [
+        ("EulerAncestralDiscreteScheduler", {"prediction_type": "epsilon"}, 30),
+        ("EulerAncestralDiscreteScheduler", {"prediction_type": "v_prediction"}, 20),
+        ("DPMSolverMultistepScheduler", {**sde, "prediction_type": "epsilon"}, 20),
+        ("DPMSolverMultistepScheduler", {**sde, "prediction_type": "sample", "use_karras_sigmas": True}, 30),
+        ("DPMSolverMultistepScheduler", {**sde, "prediction_type": "v_prediction", "use_karras_sigmas": True}, 50),
+        ("DPMSolverMultistepScheduler", {**dpm, "prediction_type": "epsilon", "use_karras_sigmas": True}, 20),
+        ("EulerDiscreteScheduler", {"prediction_type": "v_prediction"}, 25),
+    ]
+
+
+def run_law(name, kwargs, n, seed):
+    scheduler = SCHEDULER_CLASSES[name](**kwargs)
+    scheduler.set_timesteps(n)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(LAW_SAMPLES, generator=g, dtype=torch.float64) * float(scheduler.init_noise_sigma)
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(x, t)
+        index = scheduler.step_index if scheduler.step_index is not None else scheduler.index_for_timestep(t)
+        sigma = float(scheduler.sigmas[index])
+        ab = 1.0 / (1.0 + sigma * sigma)  # of the model input, in both scheduler families
+        a, b = math.sqrt(ab), math.sqrt(1.0 - ab)
+        k = 1.0 / (a * a * LAW_SD * LAW_SD + b * b)
+        eps = b * k * (model_input - a * LAW_MU)
+        x0 = (model_input - b * eps) / a
+        output = {"epsilon": eps, "sample": x0, "v_prediction": a * eps - b * x0}[kwargs["prediction_type"]]
+        x = scheduler.step(output, t, x, generator=g).prev_sample
+    return {"scheduler": name, "config": kwargs, "num_inference_steps": n, "mu": LAW_MU, "sd": LAW_SD,
+            "samples": LAW_SAMPLES, "mean": float(x.mean()), "std": float(x.std())}
+
+
+def make_laws():
+    cases = [run_law(name, kwargs, n, seed=9000 + i) for i, (name, kwargs, n) in enumerate(law_configs())]
+    return {"generator": GENERATOR, "cases": cases}
+
+
+# --------------------------------------------------------------------------------------
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                   "tests", "data", "diffusers"))
-    ap.add_argument("--only", choices=["timesteps", "schedules", "steps", "trajectories"], action="append")
+    ap.add_argument("--only", choices=["timesteps", "schedules", "steps", "trajectories", "laws"],
+                    action="append")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    only = set(args.only or ["timesteps", "schedules", "steps", "trajectories"])
+    only = set(args.only or ["timesteps", "schedules", "steps", "trajectories", "laws"])
     print("generator:", GENERATOR)
 
     if "timesteps" in only:
@@ -767,6 +816,10 @@ def main():
         print(f"trajectories.json: {len(data['cases'])} cases ({len(errors)} errors), {size} bytes")
         for e in errors:
             print("   ", e)
+    if "laws" in only:
+        data = make_laws()
+        size = write_json(os.path.join(out, "laws.json"), data, inline_depth=2)
+        print(f"laws.json: {len(data['cases'])} cases, {size} bytes")
     return 0
 
 

@@ -22,9 +22,9 @@ void check_guidance(const SampleRequest& r, const NoisePredictor& predictor) {
     msg << "guidance scale " << r.guidance_scale << " is not finite";
     throw Error(msg.str());
   }
-  if (!(r.guidance_rescale >= 0.0 && r.guidance_rescale <= 1.0)) {
+  if (!(r.guidance_rescale >= 0.0 && std::isfinite(r.guidance_rescale))) {
     std::ostringstream msg;
-    msg << "guidance rescale " << r.guidance_rescale << " is outside [0, 1]";
+    msg << "guidance rescale " << r.guidance_rescale << " must be a finite number >= 0 (0.7 in Lin et al.)";
     throw Error(msg.str());
   }
   if (!guided(r)) {

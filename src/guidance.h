@@ -11,8 +11,8 @@
 
 namespace ddpm::detail {
 
-// Throws ddpm::Error for a non-finite guidance scale, a rescale outside
-// [0, 1], or guidance with a predictor that has no unconditional model or
+// Throws ddpm::Error for a non-finite guidance scale, a negative or
+// non-finite rescale, or guidance with a predictor that has no unconditional model or
 // without the class labels it needs.
 void check_guidance(const SampleRequest& request, const NoisePredictor& predictor);
 

@@ -13,11 +13,12 @@ namespace {
 
 double f32(double v) { return static_cast<double>(static_cast<float>(v)); }
 
+// diffusers builds this array in float32 from float32 alphas_cumprod.
 std::vector<double> all_sigmas(const Schedule& s) {
   std::vector<double> sigmas;
   for (double ab : s.alpha_bar()) {
-    if (ab == 0.0) ab = std::pow(2.0, -24);  // the solvers' zero-SNR clamp
-    sigmas.push_back(std::sqrt((1 - ab) / ab));
+    ab = ab == 0.0 ? std::pow(2.0, -24) : f32(ab);  // the solvers' zero-SNR clamp
+    sigmas.push_back(f32(std::sqrt(f32((1 - ab) / ab))));
   }
   return sigmas;
 }
@@ -43,10 +44,10 @@ double to_t(double sigma, const std::vector<double>& sigmas) {
   const double log_sigma = std::log(std::max(sigma, 1e-10));
   std::size_t low = 0;
   for (std::size_t i = 0; i < sigmas.size(); ++i) {
-    if (std::log(sigmas[i]) <= log_sigma) low = i;
+    if (f32(std::log(sigmas[i])) <= log_sigma) low = i;  // np.log of the float32 array
   }
   low = std::min(low, sigmas.size() - 2);
-  const double a = std::log(sigmas[low]), b = std::log(sigmas[low + 1]);
+  const double a = f32(std::log(sigmas[low])), b = f32(std::log(sigmas[low + 1]));
   const double w = std::clamp((a - log_sigma) / (a - b), 0.0, 1.0);
   return (1 - w) * static_cast<double>(low) + w * static_cast<double>(low + 1);
 }

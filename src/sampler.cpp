@@ -73,7 +73,9 @@ void Sampler::forward_one_step(const ForwardOneStepRequest& request) {
 
 void Sampler::reverse_step(const ReverseStepRequest& request) {
   detail::validate(request, schedule());
-  const int position = detail::plan_position(plan(), request.step, "reverse step");
+  const int position = request.step_index >= 0
+                           ? detail::plan_index(plan(), request.step_index, "reverse step index")
+                           : detail::plan_position(plan(), request.step, "reverse step");
   detail::check_plan_range(plan(), position, position);
   engine_->reverse_step(request, position);
 }
@@ -82,6 +84,11 @@ void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
   detail::validate(request, schedule());
   const detail::LoopRange range = detail::resolve_loop_range(request, plan());
   detail::check_plan_range(plan(), range.first, range.last);
+  // The history is read only where a step of the range is second order.
+  if (request.history_given && request.memory == Memory::host &&
+      detail::multistep(plan(), range.first, range.last)) {
+    detail::validate_finite(request.history, "history");
+  }
   detail::check_guidance(request, predictor);
   if (!predictor.supports(request.memory) &&
       !(engine_->backend() == Backend::cuda && predictor.supports(Memory::device))) {

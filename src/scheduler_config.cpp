@@ -69,6 +69,72 @@ auto parse_named(const json& j, const char* key, const std::string& fallback, Pa
   }
 }
 
+enum class SolverClass { none, euler, euler_ancestral, dpm };
+
+SolverClass solver_class(const std::string& name) {
+  if (name == "EulerDiscreteScheduler") return SolverClass::euler;
+  if (name == "EulerAncestralDiscreteScheduler") return SolverClass::euler_ancestral;
+  if (name == "DPMSolverMultistepScheduler") return SolverClass::dpm;
+  return SolverClass::none;
+}
+
+std::string unsupported(const char* key, const std::string& value, const std::string& supported) {
+  return std::string("scheduler config ") + key + " " + value + " is not supported (ddpm runs " +
+         supported + ")";
+}
+
+// algorithm_type: dpmsolver++ -> dpmpp_2m, sde-dpmsolver++ -> dpmpp_2m_sde.
+SamplerKind dpm_sampler(const json& j) {
+  const std::string algorithm = get<std::string>(j, "algorithm_type", "dpmsolver++");
+  if (algorithm == "dpmsolver++") return SamplerKind::dpmpp_2m;
+  if (algorithm == "sde-dpmsolver++") return SamplerKind::dpmpp_2m_sde;
+  throw Error(unsupported("algorithm_type", "\"" + algorithm + "\"", "dpmsolver++ and sde-dpmsolver++"));
+}
+
+// The solver keys whose non-default values would change the sampler in a way
+// ddpm does not implement: refused by name instead of silently ignored.
+void check_solver_keys(const json& j, SolverClass solver) {
+  const auto require_false = [&](const char* key) {
+    if (get<bool>(j, key, false)) throw Error(unsupported(key, "true", "the default, false"));
+  };
+  const auto require_text = [&](const char* key, const char* expected) {
+    const std::string value = get<std::string>(j, key, expected);
+    if (value != expected) {
+      throw Error(unsupported(key, "\"" + value + "\"", std::string("\"") + expected + "\""));
+    }
+  };
+  if (solver != SolverClass::euler_ancestral) {
+    for (const char* key : {"use_exponential_sigmas", "use_beta_sigmas"}) require_false(key);
+    require_text("final_sigmas_type", "zero");
+  }
+  if (solver == SolverClass::euler) {
+    require_text("interpolation_type", "linear");
+    require_text("timestep_type", "discrete");
+    for (const char* key : {"sigma_min", "sigma_max"}) {
+      if (j.contains(key) && !j.at(key).is_null()) {
+        throw Error(unsupported(key, j.at(key).dump(), "the schedule's own sigma range (null)"));
+      }
+    }
+  }
+  if (solver == SolverClass::dpm) {
+    const int order = get<int>(j, "solver_order", 2);
+    if (order != 2) throw Error(unsupported("solver_order", std::to_string(order), "order 2"));
+    require_text("solver_type", "midpoint");
+    for (const char* key : {"euler_at_final", "use_lu_lambdas", "use_flow_sigmas"}) require_false(key);
+    if (j.contains("variance_type") && !j.at("variance_type").is_null()) {
+      throw Error(unsupported("variance_type", j.at("variance_type").dump(), "null (no learned variance)"));
+    }
+    // -inf (as the string diffusers writes, or null) or a number: only -inf,
+    // i.e. no clipping of lambda, is what ddpm runs.
+    if (j.contains("lambda_min_clipped") && !j.at("lambda_min_clipped").is_null()) {
+      const json& v = j.at("lambda_min_clipped");
+      const bool minus_infinity = (v.is_string() && v.get<std::string>() == "-inf") ||
+                                  (v.is_number() && std::isinf(v.get<double>()) && v.get<double>() < 0);
+      if (!minus_infinity) throw Error(unsupported("lambda_min_clipped", v.dump(), "-inf"));
+    }
+  }
+}
+
 }  // namespace
 
 SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
@@ -82,9 +148,18 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
 
   SchedulerConfig c;
   c.class_name = get<std::string>(j, "_class_name", "");
+  const SolverClass solver = solver_class(c.class_name);
+  // DDPM and DDIM clip x0 by default; the solvers have no clip_sample.
   const bool diffusers_class = c.class_name == "DDPMScheduler" || c.class_name == "DDIMScheduler";
   if (c.class_name == "DDPMScheduler") c.sampler = SamplerKind::ddpm;
   if (c.class_name == "DDIMScheduler") c.sampler = SamplerKind::ddim;
+  if (solver == SolverClass::euler) c.sampler = SamplerKind::euler;
+  if (solver == SolverClass::euler_ancestral) c.sampler = SamplerKind::euler_ancestral;
+  if (solver == SolverClass::dpm) c.sampler = dpm_sampler(j);
+  if (solver != SolverClass::none) check_solver_keys(j, solver);
+  if (solver == SolverClass::euler || solver == SolverClass::dpm) {
+    c.options.use_karras_sigmas = get<bool>(j, "use_karras_sigmas", false);
+  }
 
   // The schedule: diffusers' defaults are ddpm's (T 1000, linear 1e-4 -> 0.02).
   ScheduleSpec& s = c.schedule;
@@ -105,19 +180,26 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   SamplerOptions& o = c.options;
   if (c.sampler) o.sampler = *c.sampler;
   const std::string default_variance = c.class_name == "DDPMScheduler" ? "fixed_small" : "fixed_large";
-  o.variance = variance_kind(get<std::string>(j, "variance_type", default_variance));
+  if (solver == SolverClass::none) {
+    o.variance = variance_kind(get<std::string>(j, "variance_type", default_variance));
+  }
   o.prediction_type = parse_named(j, "prediction_type", "epsilon", parse_prediction_type);
   if (j.contains("timestep_spacing") && !j.at("timestep_spacing").is_null()) {
     o.timestep_spacing = parse_named(j, "timestep_spacing", "leading", parse_timestep_spacing);
   }
   o.steps_offset = get<int>(j, "steps_offset", 0);
-  o.thresholding = get<bool>(j, "thresholding", false);
-  o.dynamic_thresholding_ratio = get<double>(j, "dynamic_thresholding_ratio", 0.995);
-  o.sample_max_value = get<double>(j, "sample_max_value", 1.0);
+  // Keys a class does not have are ignored, as diffusers ignores them:
+  // thresholding exists for DDPM, DDIM and DPM-Solver, clip_sample for DDPM and DDIM.
+  const bool has_thresholding = solver == SolverClass::none || solver == SolverClass::dpm;
+  if (has_thresholding) {
+    o.thresholding = get<bool>(j, "thresholding", false);
+    o.dynamic_thresholding_ratio = get<double>(j, "dynamic_thresholding_ratio", 0.995);
+    o.sample_max_value = get<double>(j, "sample_max_value", 1.0);
+  }
   o.rescale_betas_zero_snr = get<bool>(j, "rescale_betas_zero_snr", false);
   o.set_alpha_to_one = get<bool>(j, "set_alpha_to_one", true);
   // diffusers clips by default; thresholding, when on, takes its place.
-  const bool clip_sample = get<bool>(j, "clip_sample", diffusers_class);
+  const bool clip_sample = solver == SolverClass::none && get<bool>(j, "clip_sample", diffusers_class);
   const double range = get<double>(j, "clip_sample_range", 1.0);
   if (clip_sample && !o.thresholding) {
     if (!(std::isfinite(range) && range > 0.0)) {

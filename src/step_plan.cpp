@@ -165,9 +165,18 @@ void check_plan_range(const std::vector<PlannedStep>& plan, int first, int last)
 }
 
 int plan_position(const std::vector<PlannedStep>& plan, int t, const char* what) {
+  int found = -1, count = 0;
   for (std::size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].timestep == t) return static_cast<int>(i);
+    if (plan[i].timestep != t) continue;
+    if (found < 0) found = static_cast<int>(i);
+    ++count;
   }
+  if (count > 1) {
+    throw Error(std::string(what) + " t = " + std::to_string(t) + " occurs " + std::to_string(count) +
+                " times among the sampler's timesteps (from index " + std::to_string(found) +
+                "): name the step by its index instead");
+  }
+  if (found >= 0) return found;
   std::string list;
   for (std::size_t i = 0; i < plan.size() && i < 6; ++i) {
     list += (i ? ", " : "") + std::to_string(plan[i].timestep);
@@ -176,6 +185,14 @@ int plan_position(const std::vector<PlannedStep>& plan, int t, const char* what)
   throw Error(std::string(what) + " t = " + std::to_string(t) +
               " is not one of the sampler's " + std::to_string(plan.size()) + " timesteps (" +
               list + ")");
+}
+
+int plan_index(const std::vector<PlannedStep>& plan, int index, const char* what) {
+  if (index < 0 || index >= static_cast<int>(plan.size())) {
+    throw Error(std::string(what) + " " + std::to_string(index) + " is outside the plan's 0.." +
+                std::to_string(static_cast<int>(plan.size()) - 1));
+  }
+  return index;
 }
 
 std::vector<kernels::ForwardCoefficients> make_forward_table(const Schedule& s) {

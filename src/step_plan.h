@@ -38,8 +38,11 @@ kernels::X0Mode x0_mode(const SamplerOptions& options);
 // Throws the first error of plan[first .. last].
 void check_plan_range(const std::vector<PlannedStep>& plan, int first, int last);
 
-// The position of timestep t in the plan; throws ddpm::Error when it is not one.
+// The position of timestep t in the plan; throws ddpm::Error when it is not
+// one, or when it is more than one (Karras timesteps that round alike).
 int plan_position(const std::vector<PlannedStep>& plan, int t, const char* what);
+// `index` itself, checked to be a position in the plan.
+int plan_index(const std::vector<PlannedStep>& plan, int index, const char* what);
 
 // The float forward coefficients of every timestep of the schedule.
 std::vector<kernels::ForwardCoefficients> make_forward_table(const Schedule& schedule);

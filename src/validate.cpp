@@ -144,7 +144,8 @@ void validate(const ReverseStepRequest& r, const Schedule& schedule) {
     validate_size(r.pred_original_sample.size(), r.shape, "pred_original_sample output");
   }
   if (!r.previous_x0.empty()) validate_size(r.previous_x0.size(), r.shape, "previous x0");
-  schedule.check_step(r.step);
+  if (r.step_index < -1) throw Error("step index " + std::to_string(r.step_index) + " is negative");
+  if (r.step_index == -1) schedule.check_step(r.step);
   if (on_host(r.memory)) {
     validate_finite(r.x_t, "x_t");
     validate_finite(r.model_output, "model output");
@@ -157,14 +158,24 @@ LoopRange resolve_loop_range(const SampleRequest& r, const std::vector<PlannedSt
   LoopRange range{0, static_cast<int>(plan.size()) - 1};
   if (r.start_step < -1) throw Error("start step " + std::to_string(r.start_step) + " is negative");
   if (r.end_step < -1) throw Error("end step " + std::to_string(r.end_step) + " is negative");
+  if (r.start_index < -1) throw Error("start index " + std::to_string(r.start_index) + " is negative");
+  if (r.end_index < -1) throw Error("end index " + std::to_string(r.end_index) + " is negative");
+  if (r.start_step >= 0 && r.start_index >= 0) {
+    throw Error("start step and start index exclude each other: give one");
+  }
+  if (r.end_step >= 0 && r.end_index >= 0) throw Error("end step and end index exclude each other: give one");
   if (r.start_step >= 0) range.first = plan_position(plan, r.start_step, "start step");
-  if (r.end_step >= 0) {
-    range.last = plan_position(plan, r.end_step, "end step");
-    if (range.last < range.first) {
-      throw Error("end step " + std::to_string(r.end_step) + " comes before start step " +
-                  std::to_string(plan[static_cast<std::size_t>(range.first)].timestep) +
-                  " (the loop runs from start down to end)");
-    }
+  if (r.start_index >= 0) range.first = plan_index(plan, r.start_index, "start index");
+  if (r.end_step >= 0) range.last = plan_position(plan, r.end_step, "end step");
+  if (r.end_index >= 0) range.last = plan_index(plan, r.end_index, "end index");
+  if (range.last < range.first) {
+    const auto name = [&](int position, int index, const char* which) {
+      return index >= 0 ? std::string(which) + " index " + std::to_string(index)
+                        : std::string(which) + " step " +
+                              std::to_string(plan[static_cast<std::size_t>(position)].timestep);
+    };
+    throw Error(name(range.last, r.end_index, "end") + " comes before " +
+                name(range.first, r.start_index, "start") + " (the loop runs from start down to end)");
   }
   return range;
 }
@@ -180,7 +191,6 @@ void validate(const SampleRequest& r, const Schedule& /*schedule*/) {
   if (!r.history.empty()) validate_size(r.history.size(), r.shape, "history");
   if (r.history_given && r.history.empty()) throw Error("history_given without a history array");
   if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
-  if (r.history_given && on_host(r.memory)) validate_finite(r.history, "history");
 }
 
 }  // namespace ddpm::detail

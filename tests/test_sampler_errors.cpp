@@ -296,5 +296,51 @@ TEST(SchedulerConfig, DiffusersDefaultsFillMissingKeys) {
   EXPECT_FALSE(SchedulerConfig::from_json(R"({"_class_name": "PNDMScheduler"})").sampler.has_value());
 }
 
+// The solver classes select their rule; keys a class lacks are ignored (as
+// diffusers ignores them), values ddpm does not implement are refused by name.
+TEST(SchedulerConfig, SolverClassesSelectTheirRules) {
+  const auto parse = [](const std::string& text) { return SchedulerConfig::from_json(text); };
+  const SchedulerConfig dpm = parse(
+      R"({"_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": true, "solver_order": 2,
+          "thresholding": true, "lambda_min_clipped": "-inf", "variance_type": null,
+          "lower_order_final": true, "final_sigmas_type": "zero"})");
+  EXPECT_EQ(dpm.sampler, SamplerKind::dpmpp_2m);
+  EXPECT_TRUE(dpm.options.use_karras_sigmas);
+  EXPECT_TRUE(dpm.options.thresholding);
+  EXPECT_FALSE(dpm.options.clip_x0.has_value());
+  EXPECT_EQ(parse(R"({"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++"})").sampler,
+            SamplerKind::dpmpp_2m_sde);
+  const SchedulerConfig euler = parse(
+      R"({"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": true, "clip_sample": true,
+          "thresholding": true, "interpolation_type": "linear", "timestep_spacing": "leading", "steps_offset": 1})");
+  EXPECT_EQ(euler.sampler, SamplerKind::euler);
+  EXPECT_TRUE(euler.options.use_karras_sigmas);
+  EXPECT_FALSE(euler.options.clip_x0.has_value()) << "Euler has no clip_sample";
+  EXPECT_FALSE(euler.options.thresholding) << "Euler has no thresholding";
+  const SchedulerConfig ancestral =
+      parse(R"({"_class_name": "EulerAncestralDiscreteScheduler", "use_karras_sigmas": true})");
+  EXPECT_EQ(ancestral.sampler, SamplerKind::euler_ancestral);
+  EXPECT_FALSE(ancestral.options.use_karras_sigmas) << "EulerAncestral has no use_karras_sigmas";
+  // The solvers default to linspace timesteps when the config names none.
+  Sampler from_config(Schedule::from_spec(ancestral.schedule), ancestral.options);
+  EXPECT_EQ(from_config.options().timestep_spacing, TimestepSpacing::linspace);
+
+  const std::string dpm_class = R"("_class_name": "DPMSolverMultistepScheduler")";
+  expect_error([&] { parse("{" + dpm_class + R"(, "solver_order": 3})"); }, "solver_order 3 is not supported");
+  expect_error([&] { parse("{" + dpm_class + R"(, "algorithm_type": "dpmsolver"})"); }, "algorithm_type \"dpmsolver\"");
+  expect_error([&] { parse("{" + dpm_class + R"(, "solver_type": "heun"})"); }, "solver_type");
+  expect_error([&] { parse("{" + dpm_class + R"(, "use_exponential_sigmas": true})"); }, "use_exponential_sigmas");
+  expect_error([&] { parse("{" + dpm_class + R"(, "final_sigmas_type": "sigma_min"})"); }, "final_sigmas_type");
+  expect_error([&] { parse("{" + dpm_class + R"(, "lambda_min_clipped": -5.1})"); }, "lambda_min_clipped");
+  expect_error([&] { parse("{" + dpm_class + R"(, "variance_type": "learned_range"})"); }, "variance_type");
+  expect_error([&] { parse("{" + dpm_class + R"(, "euler_at_final": true})"); }, "euler_at_final");
+  expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "interpolation_type": "log_linear"})"); },
+               "interpolation_type");
+  expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "sigma_min": 0.1})"); }, "sigma_min");
+  expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "timestep_type": "continuous"})"); },
+               "timestep_type");
+  expect_error([&] { parse(R"({"num_train_timesteps": 1e30})"); }, "num_train_timesteps");
+}
+
 }  // namespace
 }  // namespace ddpm

@@ -1,4 +1,6 @@
-// The step rules (DDPM, DDIM; every prediction type, spacing and x0 mode) on
+// The step rules (DDPM, DDIM and the solvers: DPM-Solver++(2M) and its SDE
+// variant, Euler, Euler ancestral; every prediction type, spacing, sigma
+// spacing and x0 mode diffusers allows) on
 // the CPU backend: against the double reference over whole loops, against
 // exact answers (the probability-flow ODE of a Gaussian prior, the exact law
 // of the discrete sampler), and the reproducibility properties every rule
@@ -27,13 +29,14 @@ struct RuleCase {
   int steps;  // inference steps, 0: all
   TimestepSpacing spacing;
   double eta;
+  bool karras = false;
 };
 
 std::string name_of(const RuleCase& c) {
   return to_string(c.sampler) + "_" + to_string(c.type) + "_" +
          (c.x0 == X0::none ? "as_is" : c.x0 == X0::clip ? "clipped" : "thresholded") + "_" +
          std::to_string(c.steps) + "_" + to_string(c.spacing) + "_eta" +
-         std::to_string(static_cast<int>(c.eta * 10));
+         std::to_string(static_cast<int>(c.eta * 10)) + (c.karras ? "_karras" : "");
 }
 void PrintTo(const RuleCase& c, std::ostream* os) { *os << name_of(c); }
 
@@ -46,6 +49,7 @@ SamplerOptions options_of(const RuleCase& c, int threads = 2) {
   o.num_inference_steps = c.steps;
   o.timestep_spacing = c.spacing;
   o.eta = c.eta;
+  o.use_karras_sigmas = c.karras;
   if (c.x0 == X0::clip) o.clip_x0 = ClipRange{-1.0f, 1.0f};
   if (c.x0 == X0::threshold) {
     o.thresholding = true;
@@ -93,29 +97,42 @@ TEST_P(RuleTrajectory, GmmPredictorMatchesReference) {
   EXPECT_TRUE(close_relative_to_max(x, ref, 1e-5));
 }
 
-// Split at every third timestep, each piece's output the next one's input:
-// the same bits as one run, whatever the rule.
+// Split at every third step, each piece's output (and, for the multistep
+// solvers, its history of x0) the next one's input: the same bits as one
+// run, whatever the rule. The pieces are named by plan index, since Karras
+// timesteps can repeat near t = 0.
 TEST_P(RuleTrajectory, LoopInPiecesEqualsTheWholeLoop) {
   const Schedule s = Schedule::linear(1000);
   Sampler sampler(s, options_of(GetParam()));
   GaussianPrior prior{0.4f, 0.5f, {}, {}};
   GaussianPredictor gaussian(prior);
   GmmPredictor gmm(GmmSpec{{0.5, 0.5}, {{-1.0, 0.0, 1.0}, {1.0, 0.0, -1.0}}, {0.3, 0.2}});
-  const std::vector<int> timesteps = sampler.timesteps();
-  if (timesteps.size() < 4) GTEST_SKIP() << "too few steps to split";
+  const int steps = static_cast<int>(sampler.plan().size());
+  if (steps < 4) GTEST_SKIP() << "too few steps to split";
   for (NoisePredictor* predictor : {static_cast<NoisePredictor*>(&gaussian), static_cast<NoisePredictor*>(&gmm)}) {
     const Shape shape{6, 3};
-    std::vector<float> whole(18), pieces(18);
+    std::vector<float> whole(18), pieces(18), history = test::poisoned(18);
     sampler.sample({.x = whole, .shape = shape, .noise = {4, 0}}, *predictor);
-    const std::size_t a = timesteps.size() / 3, b = 2 * timesteps.size() / 3;
-    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .end_step = timesteps[a - 1]}, *predictor);
-    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
-                    .start_step = timesteps[a], .end_step = timesteps[b - 1]},
+    const int a = steps / 3, b = 2 * steps / 3;
+    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .end_index = a - 1, .history = history},
                    *predictor);
     sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
-                    .start_step = timesteps[b]},
+                    .start_index = a, .end_index = b - 1, .history = history, .history_given = true},
+                   *predictor);
+    std::vector<float> restarted = pieces;  // the third piece without the history
+    sampler.sample({.x = pieces, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
+                    .start_index = b, .history = history, .history_given = true},
                    *predictor);
     EXPECT_TRUE(bit_identical(whole, pieces));
+    // Without it, a multistep solver takes the piece's first step at first
+    // order, as a fresh diffusers scheduler started there would: a different
+    // (still finite) end. Rules without history are unaffected.
+    sampler.sample({.x = restarted, .shape = shape, .noise = {4, 0}, .initial_noise_given = true,
+                    .start_index = b},
+                   *predictor);
+    const bool multistep = sampler.plan()[static_cast<std::size_t>(b)].order > 1;
+    EXPECT_EQ(bit_identical(whole, restarted), !multistep);
+    for (float v : restarted) EXPECT_TRUE(std::isfinite(v));
   }
 }
 
@@ -149,7 +166,17 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::clip, 50, TimestepSpacing::leading, 0.5},
         RuleCase{SamplerKind::ddim, PredictionType::sample, X0::threshold, 25, TimestepSpacing::trailing, 1.0},
         RuleCase{SamplerKind::ddim, PredictionType::sample, X0::none, 7, TimestepSpacing::linspace, 0.0},
-        RuleCase{SamplerKind::ddim, PredictionType::epsilon, X0::clip, 0, TimestepSpacing::leading, 1.0}),
+        RuleCase{SamplerKind::ddim, PredictionType::epsilon, X0::clip, 0, TimestepSpacing::leading, 1.0},
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, 0.0},
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::v_prediction, X0::threshold, 15, TimestepSpacing::trailing, 0.0, true},
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::sample, X0::none, 50, TimestepSpacing::leading, 0.0, true},
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::sample, X0::none, 25, TimestepSpacing::leading, 0.0, true},
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::epsilon, X0::threshold, 10, TimestepSpacing::linspace, 0.0},
+        RuleCase{SamplerKind::euler, PredictionType::epsilon, X0::none, 30, TimestepSpacing::linspace, 0.0},
+        RuleCase{SamplerKind::euler, PredictionType::v_prediction, X0::none, 20, TimestepSpacing::trailing, 0.0, true},
+        RuleCase{SamplerKind::euler, PredictionType::sample, X0::none, 100, TimestepSpacing::leading, 0.0, true},
+        RuleCase{SamplerKind::euler_ancestral, PredictionType::epsilon, X0::none, 25, TimestepSpacing::linspace, 0.0},
+        RuleCase{SamplerKind::euler_ancestral, PredictionType::v_prediction, X0::none, 15, TimestepSpacing::trailing, 0.0}),
     [](const auto& info) { return name_of(info.param); });
 
 // DDIM with eta = 0 is Euler's method for the probability-flow ODE in
@@ -293,13 +320,7 @@ TEST_P(RuleLaw, GaussianSamplesFollowTheExactLawOfTheSampler) {
   std::vector<float> x(static_cast<std::size_t>(shape.size()));
   GaussianPredictor predictor({static_cast<float>(mu), static_cast<float>(sd), {}, {}});
   sampler.sample({.x = x, .shape = shape, .noise = {11, 0}}, predictor);
-  double sum = 0, sum_sq = 0;
-  for (float v : x) sum += v, sum_sq += double(v) * v;
-  const double n = static_cast<double>(x.size());
-  const double sample_mean = sum / n;
-  const double sample_var = sum_sq / n - sample_mean * sample_mean;
-  EXPECT_NEAR(sample_mean, law.mean, 4 * std::sqrt(law.var / n));
-  EXPECT_NEAR(sample_var, law.var, 4 * law.var * std::sqrt(2 / n));
+  test::expect_law(x, law.mean, law.var);
 
   o.num_inference_steps = 0;
   const Law all_steps = law_of(Sampler(Schedule::linear(), o).plan(), c.type, mu, sd);

@@ -131,4 +131,24 @@ inline std::string message_as_unprivileged(const std::function<void()>& f) {
   return message;
 }
 
+// The sample mean and (biased) variance of `values`, and their count.
+struct Moments {
+  double mean = 0.0;
+  double var = 0.0;
+  double count = 0.0;
+};
+inline Moments moments(const std::vector<float>& values) {
+  double sum = 0, sum_sq = 0;
+  for (float v : values) sum += v, sum_sq += static_cast<double>(v) * v;
+  const double n = static_cast<double>(values.size());
+  return {sum / n, sum_sq / n - (sum / n) * (sum / n), n};
+}
+
+// Samples against a Gaussian law: mean and variance within 4 standard errors.
+inline void expect_law(const std::vector<float>& values, double mean, double var, const std::string& label = {}) {
+  const Moments m = moments(values);
+  EXPECT_NEAR(m.mean, mean, 4 * std::sqrt(var / m.count)) << label;
+  EXPECT_NEAR(m.var, var, 4 * var * std::sqrt(2 / m.count)) << label;
+}
+
 }  // namespace ddpm::test

@@ -124,7 +124,11 @@ struct ReverseStepRequest {
   std::span<const float> x_t;
   std::span<const float> model_output;
   Shape shape;
-  int step = 0;
+  int step = 0;  // the timestep; must occur once among Sampler::timesteps()
+  // The step's position in Sampler::plan() (diffusers' step_index): names
+  // the step instead of `step`, which is then ignored. Needed where Karras
+  // timesteps round to the same integer near t = 0.
+  int step_index = -1;
   NoiseKey noise;
   std::span<float> x_prev;
   Memory memory = Memory::host;
@@ -157,6 +161,10 @@ struct SampleRequest {
   bool initial_noise_given = false;
   int start_step = -1;  // -1: the first timestep
   int end_step = -1;    // -1: the last timestep; otherwise a timestep <= start_step
+  // Or the same by position in Sampler::plan() (a timestep that occurs more
+  // than once, as Karras timesteps near 0 can, must be named this way).
+  int start_index = -1;
+  int end_index = -1;
   Memory memory = Memory::host;
   void* stream = nullptr;
   // Called with (steps done, steps total) from the calling thread; may be
@@ -176,11 +184,13 @@ struct SampleRequest {
   // Classifier-free guidance (Ho & Salimans 2022): the model output is
   // u + w (c - u), c the predictor's output for the row's class label and u
   // for the predictor's null label, from one batched call of 2 x batch rows
-  // (conditional rows first). 1: no guidance.
+  // (conditional rows first). 1: no guidance (one call of batch rows); 0:
+  // the unconditional model alone; any other finite w extrapolates (diffusers'
+  // pipelines guide only for w > 1, the formula is the same).
   double guidance_scale = 1.0;
   // diffusers' guidance_rescale (Lin et al. 2024, eq. 16): the guided output
   // is rescaled towards the conditional output's per-sample std by this
-  // weight in [0, 1].
+  // weight (>= 0; 0.7 in the paper, 0: off).
   double guidance_rescale = 0.0;
   // Optional: polled from the calling thread between steps (on the CPU's
   // fused path between tiles, on a CUDA device while waiting for the queued

@@ -4,10 +4,17 @@
 // samples here with the settings it was trained with.
 //
 // Keys missing from the file take the defaults of the diffusers class named
-// by "_class_name" (DDPMScheduler, DDIMScheduler), which differ from ddpm's
-// own defaults: diffusers clips x0 to [-1, 1] (clip_sample = true) and its
-// DDPM uses the posterior variance (variance_type "fixed_small"). Keys that
-// ddpm does not use are ignored, as diffusers ignores unexpected keys.
+// by "_class_name", which differ from ddpm's own defaults: diffusers' DDPM and
+// DDIM clip x0 to [-1, 1] (clip_sample = true), its DDPM uses the posterior
+// variance (variance_type "fixed_small"), and the solvers default to linspace
+// timesteps. Classes and the samplers they select:
+//   DDPMScheduler -> ddpm, DDIMScheduler -> ddim,
+//   EulerDiscreteScheduler -> euler, EulerAncestralDiscreteScheduler -> euler_ancestral,
+//   DPMSolverMultistepScheduler -> dpmpp_2m (algorithm_type "dpmsolver++") or
+//     dpmpp_2m_sde ("sde-dpmsolver++"), with solver_order 2.
+// Keys a class does not have are ignored, as diffusers ignores them; values
+// ddpm does not implement (solver_order 3, use_exponential_sigmas, a learned
+// variance, ...) are refused by name rather than ignored.
 #include <optional>
 #include <string>
 
@@ -19,8 +26,8 @@ namespace ddpm {
 struct SchedulerConfig {
   ScheduleSpec schedule;
   SamplerOptions options;
-  // The rule "_class_name" names, when ddpm has it (DDPMScheduler -> ddpm,
-  // DDIMScheduler -> ddim); empty for other classes or no class name.
+  // The rule "_class_name" names, when ddpm has it; empty for other classes
+  // or no class name.
   std::optional<SamplerKind> sampler;
   std::string class_name;
 

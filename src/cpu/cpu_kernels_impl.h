@@ -199,7 +199,7 @@ template <k::X0Mode Mode, Source From, bool Guided>
 [[gnu::always_inline]] inline void update_block(const float* x, float* x_prev, const float* model,
                                                 const ddpm::cpu::ModelSource& source, std::int64_t b,
                                                 std::int64_t n, const float* __restrict z,
-                                                const float* __restrict x0_prev, float factor,
+                                                const float* x0_prev, float factor,
                                                 const k::StepRecord& r, float lo, float hi, float scale,
                                                 float* x0_out, float* history_out) {
   const auto output = [&](std::int64_t i) {
@@ -219,8 +219,10 @@ template <k::X0Mode Mode, Source From, bool Guided>
       const float xv = x[i], m = output(i);
       const float x0 = k::process_x0<Mode>(k::predicted_x0(xv, m, r), lo, hi, scale);
       if (x0_out != nullptr) x0_out[i] = x0;
+      // x0_prev and history_out may be one array (the loop's history, updated
+      // in place): read before written, and neither is __restrict.
       const float next = k::step_from_x0(xv, m, x0, x0_prev[i], z[i], r);
-      if (history_out != nullptr) history_out[i] = x0;  // after reading x0_prev: they may alias
+      if (history_out != nullptr) history_out[i] = x0;
       x_prev[i] = next;
     }
   } else {

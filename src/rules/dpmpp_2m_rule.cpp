@@ -77,11 +77,10 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
   const std::vector<double> all = training_sigmas(schedule);
   std::vector<double> sigmas;
   if (o.use_karras_sigmas) {
-    std::vector<double> log_sigmas;
-    for (double s : all) log_sigmas.push_back(std::log(s));
+    const std::vector<double> logs = log_sigmas(all);
     sigmas = karras_sigmas(all.front(), all.back(), static_cast<int>(timesteps.size()));
     for (std::size_t i = 0; i < sigmas.size(); ++i) {
-      const double t = sigma_to_t(sigmas[i], log_sigmas);
+      const double t = sigma_to_t(sigmas[i], logs);
       timesteps[i] = schedule.kind() == ScheduleKind::cosine ? t : static_cast<double>(round_half_even(t));
     }
   } else {

@@ -78,10 +78,9 @@ SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& o, bool a
   const std::vector<double> all = training_sigmas(schedule);
   for (double t : p.timesteps) p.sigmas.push_back(interpolate_sigma(all, t));
   if (o.use_karras_sigmas && allow_karras) {
-    std::vector<double> log_sigmas;
-    for (double s : all) log_sigmas.push_back(std::log(s));
+    const std::vector<double> logs = log_sigmas(all);
     p.sigmas = karras_sigmas(p.sigmas.back(), p.sigmas.front(), static_cast<int>(p.sigmas.size()));
-    for (std::size_t i = 0; i < p.sigmas.size(); ++i) p.timesteps[i] = to_float32(sigma_to_t(p.sigmas[i], log_sigmas));
+    for (std::size_t i = 0; i < p.sigmas.size(); ++i) p.timesteps[i] = to_float32(sigma_to_t(p.sigmas[i], logs));
   }
   for (double& s : p.sigmas) s = to_float32(s);
   p.sigmas.push_back(0.0);

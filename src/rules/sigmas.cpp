@@ -9,10 +9,22 @@ std::vector<double> training_sigmas(const Schedule& schedule) {
   std::vector<double> sigmas;
   sigmas.reserve(schedule.alpha_bar().size());
   for (double ab : schedule.alpha_bar()) {
-    if (ab == 0.0) ab = std::ldexp(1.0, -24);
-    sigmas.push_back(std::sqrt((1.0 - ab) / ab));
+    // diffusers' ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5 in float32:
+    // 1 - ab is exact in float32 (ab >= 1/2 near t = 0, where it matters),
+    // and the quotient and root, each rounded to float32, are what double
+    // arithmetic rounded to float32 gives. Near t = 0 this rounding moves
+    // sigma by up to 2e-4 relative, and Karras sigmas inherit it from sigma_min.
+    const double ab32 = ab == 0.0 ? std::ldexp(1.0, -24) : to_float32(ab);
+    sigmas.push_back(to_float32(std::sqrt(to_float32((1.0 - ab32) / ab32))));
   }
   return sigmas;
+}
+
+std::vector<double> log_sigmas(const std::vector<double>& sigmas) {
+  std::vector<double> logs;
+  logs.reserve(sigmas.size());
+  for (double s : sigmas) logs.push_back(to_float32(std::log(s)));  // np.log of a float32 array
+  return logs;
 }
 
 double interpolate_sigma(const std::vector<double>& sigmas, double t) {

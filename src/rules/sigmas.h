@@ -10,9 +10,12 @@
 
 namespace ddpm::detail {
 
-// The training sigmas, t = 0 .. T-1. A zero-SNR last step (alpha_bar = 0)
-// counts as alpha_bar = 2^-24, as diffusers' solvers set it.
+// The training sigmas, t = 0 .. T-1, as diffusers' float32 array holds them
+// (from float32 alpha_bar). A zero-SNR last step (alpha_bar = 0) counts as
+// alpha_bar = 2^-24, as diffusers' solvers set it.
 std::vector<double> training_sigmas(const Schedule& schedule);
+// Their logarithms, rounded to float32 as numpy's log of that array is.
+std::vector<double> log_sigmas(const std::vector<double>& sigmas);
 
 // np.interp(t, np.arange(T), sigmas).
 double interpolate_sigma(const std::vector<double>& sigmas, double t);

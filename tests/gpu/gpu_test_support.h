@@ -154,13 +154,16 @@ inline SamplerOptions options(Backend backend, VarianceKind variance = VarianceK
 
 // The whole reverse loop with host arrays (x_T drawn).
 inline std::vector<float> sample_on_host(Sampler& sampler, NoisePredictor& predictor, Shape shape,
-                                         NoiseKey noise, int start_step = -1) {
+                                         NoiseKey noise, int start_step = -1, double guidance_scale = 1.0,
+                                         double guidance_rescale = 0.0) {
   std::vector<float> x = ddpm::test::poisoned(static_cast<std::size_t>(shape.size()));
   SampleRequest r;
   r.x = x;
   r.shape = shape;
   r.noise = noise;
   r.start_step = start_step;
+  r.guidance_scale = guidance_scale;
+  r.guidance_rescale = guidance_rescale;
   sampler.sample(r, predictor);
   return x;
 }
@@ -168,7 +171,8 @@ inline std::vector<float> sample_on_host(Sampler& sampler, NoisePredictor& predi
 // The whole reverse loop on device arrays (x_T drawn), on `stream`.
 inline std::vector<float> sample_on_device(Sampler& sampler, NoisePredictor& predictor,
                                            Shape shape, NoiseKey noise, cudaStream_t stream = nullptr,
-                                           int start_step = -1) {
+                                           int start_step = -1, double guidance_scale = 1.0,
+                                           double guidance_rescale = 0.0) {
   DeviceArray<float> x(static_cast<std::size_t>(shape.size()));
   x.poison();
   SampleRequest r;
@@ -176,6 +180,8 @@ inline std::vector<float> sample_on_device(Sampler& sampler, NoisePredictor& pre
   r.shape = shape;
   r.noise = noise;
   r.start_step = start_step;
+  r.guidance_scale = guidance_scale;
+  r.guidance_rescale = guidance_rescale;
   r.memory = Memory::device;
   r.stream = stream;
   sampler.sample(r, predictor);

@@ -1,9 +1,11 @@
 // Every step rule on the CUDA backend: whole trajectories against the CPU
-// backend from the same seed for each sampler, prediction type, spacing and
-// x0 mode (clipping, dynamic thresholding with short and long rows), with the
-// fused Gaussian prior and the unfused GMM predictor; graph replay, launch
-// shapes, host arrays and loops in pieces bit-identical; thresholding's
-// per-row quantile against the CPU's on ties and long rows.
+// backend from the same seed for each sampler (the solvers with and without
+// Karras sigmas), prediction type, spacing and x0 mode (clipping, dynamic
+// thresholding with short and long rows), with and without classifier-free
+// guidance (and its rescale), with the fused Gaussian prior and the unfused
+// GMM predictor; graph replay, launch shapes, host arrays and loops in pieces
+// (the multistep history handed on) bit-identical; thresholding's per-row
+// quantile against the CPU's on ties and long rows.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -34,14 +36,18 @@ struct RuleCase {
   Model model;
   std::int64_t batch;
   std::int64_t dim;
+  bool karras = false;
+  double guidance = 1.0;  // with an unconditional prior or mixture when != 1
+  double rescale = 0.0;
 };
 
 std::ostream& operator<<(std::ostream& os, const RuleCase& c) {
   const char* models[] = {"gaussian", "gaussian per-element", "gmm"};
   return os << to_string(c.sampler) << " " << to_string(c.type) << " x0 "
             << (c.x0 == X0::none ? "as is" : c.x0 == X0::clip ? "clipped" : "thresholded") << " "
-            << c.steps << " " << to_string(c.spacing) << " steps, " << models[static_cast<int>(c.model)]
-            << ", " << c.batch << "x" << c.dim;
+            << c.steps << " " << to_string(c.spacing) << " steps" << (c.karras ? " karras" : "") << ", "
+            << models[static_cast<int>(c.model)] << ", " << c.batch << "x" << c.dim << ", guidance "
+            << c.guidance << " rescale " << c.rescale;
 }
 
 SamplerOptions options_of(const RuleCase& c, Backend backend) {
@@ -51,6 +57,7 @@ SamplerOptions options_of(const RuleCase& c, Backend backend) {
   o.num_inference_steps = c.steps;
   o.timestep_spacing = c.spacing;
   o.eta = c.sampler == SamplerKind::ddim ? 0.7 : 0.0;
+  o.use_karras_sigmas = c.karras;
   if (c.x0 == X0::clip) o.clip_x0 = ClipRange{-1.0f, 1.0f};
   if (c.x0 == X0::threshold) {
     o.thresholding = true;
@@ -61,8 +68,13 @@ SamplerOptions options_of(const RuleCase& c, Backend backend) {
 }
 
 std::unique_ptr<NoisePredictor> make_model(const RuleCase& c) {
+  const bool guided = c.guidance != 1.0;
   switch (c.model) {
     case Model::gaussian:
+      if (guided) {
+        return std::make_unique<GaussianPredictor>(gpu_test::gaussian_prior(1.2f, 0.5f),
+                                                   gpu_test::gaussian_prior(-0.3f, 0.7f));
+      }
       return std::make_unique<GaussianPredictor>(gpu_test::gaussian_prior(1.2f, 0.5f));
     case Model::gaussian_per_element: {
       GaussianPrior prior;
@@ -70,10 +82,16 @@ std::unique_ptr<NoisePredictor> make_model(const RuleCase& c) {
         prior.means.push_back(1.6f * std::sin(0.1f * static_cast<float>(i)));
         prior.stds.push_back(0.1f + 0.004f * static_cast<float>(i % 50));
       }
+      if (guided) return std::make_unique<GaussianPredictor>(prior, gpu_test::gaussian_prior(0.0f, 1.0f));
       return std::make_unique<GaussianPredictor>(prior);
     }
-    case Model::gmm:
-      return std::make_unique<GmmPredictor>(gpu_test::two_component_gmm(static_cast<int>(c.dim)));
+    case Model::gmm: {
+      const GmmSpec spec = gpu_test::two_component_gmm(static_cast<int>(c.dim));
+      if (!guided) return std::make_unique<GmmPredictor>(spec);
+      GmmSpec unconditional = spec;  // the mixture with its weights swapped
+      std::swap(unconditional.weights[0], unconditional.weights[1]);
+      return std::make_unique<GmmPredictor>(spec, unconditional);
+    }
   }
   return nullptr;
 }
@@ -88,8 +106,10 @@ TEST_P(GpuRule, MatchesCpuBackendFromTheSameSeed) {
   Sampler cuda(schedule, options_of(c, Backend::cuda));
   auto model = make_model(c);
   const Shape shape{c.batch, c.dim};
-  const std::vector<float> expected = gpu_test::sample_on_host(cpu, *model, shape, {42, 3});
-  const std::vector<float> actual = gpu_test::sample_on_device(cuda, *model, shape, {42, 3});
+  const std::vector<float> expected =
+      gpu_test::sample_on_host(cpu, *model, shape, {42, 3}, -1, c.guidance, c.rescale);
+  const std::vector<float> actual =
+      gpu_test::sample_on_device(cuda, *model, shape, {42, 3}, nullptr, -1, c.guidance, c.rescale);
   EXPECT_TRUE(close_to_cpu(actual, expected, 1e-4, 1e-5));
 }
 
@@ -99,8 +119,12 @@ TEST_P(GpuRule, GraphReplayLaunchShapesAndHostArraysGiveTheSameBits) {
   Sampler cuda(Schedule::cosine(1000), options_of(c, Backend::cuda));
   auto model = make_model(c);
   const Shape shape{c.batch, c.dim};
-  const std::vector<float> graphed = gpu_test::sample_on_device(cuda, *model, shape, {5, 0});
-  EXPECT_TRUE(bit_identical(gpu_test::sample_on_host(cuda, *model, shape, {5, 0}), graphed));
+  const auto on_device = [&] {
+    return gpu_test::sample_on_device(cuda, *model, shape, {5, 0}, nullptr, -1, c.guidance, c.rescale);
+  };
+  const std::vector<float> graphed = on_device();
+  EXPECT_TRUE(bit_identical(gpu_test::sample_on_host(cuda, *model, shape, {5, 0}, -1, c.guidance, c.rescale),
+                            graphed));
   for (const auto& [block, blocks, vectorize, graphs] :
        {std::tuple{32, 1, true, false}, std::tuple{96, 3, false, true}, std::tuple{512, 0, true, false}}) {
     detail::cuda::Tuning tuning;
@@ -109,33 +133,42 @@ TEST_P(GpuRule, GraphReplayLaunchShapesAndHostArraysGiveTheSameBits) {
     tuning.vectorize = vectorize;
     tuning.use_graphs = graphs;
     detail::cuda::ScopedTuning scoped(tuning);
-    EXPECT_TRUE(bit_identical(gpu_test::sample_on_device(cuda, *model, shape, {5, 0}), graphed))
+    EXPECT_TRUE(bit_identical(on_device(), graphed))
         << "block " << block << ", grid cap " << blocks << ", vectorize " << vectorize << ", graphs " << graphs;
   }
 }
 
+// Split in the middle (by plan index: Karras timesteps can repeat), the
+// multistep history handed from the first piece to the second on the device.
 TEST_P(GpuRule, LoopInPiecesEqualsTheWholeLoop) {
   DDPM_SKIP_WITHOUT_GPU();
   const RuleCase c = GetParam();
   Sampler cuda(Schedule::cosine(1000), options_of(c, Backend::cuda));
-  const std::vector<int> timesteps = cuda.timesteps();
-  if (timesteps.size() < 3) GTEST_SKIP() << "too few steps to split";
+  const int steps = static_cast<int>(cuda.plan().size());
+  if (steps < 3) GTEST_SKIP() << "too few steps to split";
   auto model = make_model(c);
   const Shape shape{c.batch, c.dim};
-  const std::vector<float> whole = gpu_test::sample_on_device(cuda, *model, shape, {6, 0});
-  const std::size_t split = timesteps.size() / 2;
+  const std::vector<float> whole =
+      gpu_test::sample_on_device(cuda, *model, shape, {6, 0}, nullptr, -1, c.guidance, c.rescale);
+  const int split = steps / 2;
   DeviceArray<float> x(static_cast<std::size_t>(shape.size()));
+  DeviceArray<float> history(static_cast<std::size_t>(shape.size()));
+  history.poison();
   SampleRequest first;
   first.x = x.span();
   first.shape = shape;
   first.noise = {6, 0};
-  first.end_step = timesteps[split - 1];
+  first.end_index = split - 1;
   first.memory = Memory::device;
+  first.history = history.span();
+  first.guidance_scale = c.guidance;
+  first.guidance_rescale = c.rescale;
   cuda.sample(first, *model);
   SampleRequest second = first;
   second.initial_noise_given = true;
-  second.start_step = timesteps[split];
-  second.end_step = -1;
+  second.history_given = true;
+  second.start_index = split;
+  second.end_index = -1;
   cuda.sample(second, *model);
   cuda.synchronize(nullptr);
   EXPECT_TRUE(bit_identical(x.download(), whole));
@@ -151,7 +184,18 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{SamplerKind::ddim, PredictionType::epsilon, X0::none, 50, TimestepSpacing::trailing, Model::gmm, 128, 2},
         RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::clip, 20, TimestepSpacing::leading, Model::gaussian, 9, 300},
         RuleCase{SamplerKind::ddim, PredictionType::sample, X0::threshold, 30, TimestepSpacing::trailing, Model::gaussian_per_element, 5, 1001},
-        RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::none, 0, TimestepSpacing::leading, Model::gaussian, 4, 64}));
+        RuleCase{SamplerKind::ddim, PredictionType::v_prediction, X0::none, 0, TimestepSpacing::leading, Model::gaussian, 4, 64},
+        // The solvers, Karras sigmas, guidance (fused and through the mixture's 2N call).
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, Model::gaussian, 16, 259},
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::v_prediction, X0::threshold, 25, TimestepSpacing::trailing, Model::gaussian_per_element, 8, 1001, true},
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::sample, X0::none, 15, TimestepSpacing::leading, Model::gmm, 64, 3, true, 4.0},
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, Model::gmm, 128, 2, true},
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::v_prediction, X0::none, 30, TimestepSpacing::trailing, Model::gaussian, 12, 5000, false, 3.0, 0.7},
+        RuleCase{SamplerKind::euler, PredictionType::epsilon, X0::none, 30, TimestepSpacing::linspace, Model::gaussian, 9, 300, true},
+        RuleCase{SamplerKind::euler, PredictionType::v_prediction, X0::none, 20, TimestepSpacing::leading, Model::gmm, 256, 3, false, 7.5},
+        RuleCase{SamplerKind::euler_ancestral, PredictionType::epsilon, X0::none, 25, TimestepSpacing::linspace, Model::gaussian_per_element, 5, 1001, false, 2.0},
+        RuleCase{SamplerKind::euler_ancestral, PredictionType::v_prediction, X0::none, 15, TimestepSpacing::trailing, Model::gmm, 64, 33},
+        RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::clip, 50, TimestepSpacing::trailing, Model::gaussian, 16, 128, false, 5.0, 0.5}));
 
 // Thresholding's scale with many tied |x0| values (the quantile falls inside
 // a run of equal values) and rows longer than a block, against the CPU.
