@@ -1,8 +1,9 @@
 // Times Sampler::sample on the CPU backend with the built-in Gaussian
 // predictor (which the backend fuses into the step): the figure users compare
 // with a NumPy loop (bench/numpy_baseline.py); the same loop for every step
-// rule at a respaced 50 steps, so that rules compare per step; and the
-// unfused GMM predictor on many short rows.
+// rule and solver at a respaced 50 steps, so that they compare per step,
+// with classifier-free guidance fused into the step; and the unfused GMM
+// predictor on many short rows, with guidance through its 2N-row call.
 #include "cpu_rows.h"
 
 #include <algorithm>
@@ -23,6 +24,7 @@ struct CpuLoop {
   Shape shape;
   NoisePredictor* predictor = nullptr;
   double bytes_per_element = 8.0;  // x read and written once per step (fused)
+  double guidance_scale = 1.0;
 };
 
 Row time_cpu_loop(const CpuBenchOptions& options, const CpuLoop& loop, const std::vector<float>& x_T,
@@ -36,6 +38,7 @@ Row time_cpu_loop(const CpuBenchOptions& options, const CpuLoop& loop, const std
   request.noise = NoiseKey{1234, 0};
   request.initial_noise_given = true;
   request.memory = Memory::host;
+  request.guidance_scale = loop.guidance_scale;
 
   // Warm-up: a short loop (up to 50 steps) touches the pages and starts the workers.
   const std::vector<int> timesteps = sampler.timesteps();
@@ -83,7 +86,7 @@ SamplerOptions cpu_options(int threads) {
 
 // Every rule at 50 respaced steps (trailing), so that their per-step costs compare.
 std::vector<CpuLoop> rule_loops(const CpuBenchOptions& options, int threads,
-                                NoisePredictor& gaussian) {
+                                NoisePredictor& gaussian, NoisePredictor& guided_gaussian) {
   const Shape shape{options.batch, options.dim};
   const auto rule = [&](std::string name, std::string label, auto adjust) {
     SamplerOptions o = cpu_options(threads);
@@ -106,6 +109,22 @@ std::vector<CpuLoop> rule_loops(const CpuBenchOptions& options, int threads,
         o.sampler = SamplerKind::ddim;
         o.eta = 1.0;
       }),
+      rule("euler", "Euler", [](SamplerOptions& o) { o.sampler = SamplerKind::euler; }),
+      rule("euler_ancestral", "Euler ancestral", [](SamplerOptions& o) { o.sampler = SamplerKind::euler_ancestral; }),
+      rule("dpmpp_2m", "DPM-Solver++(2M)", [](SamplerOptions& o) { o.sampler = SamplerKind::dpmpp_2m; }),
+      rule("dpmpp_2m_karras", "DPM-Solver++(2M), Karras sigmas", [](SamplerOptions& o) {
+        o.sampler = SamplerKind::dpmpp_2m;
+        o.use_karras_sigmas = true;
+      }),
+      rule("dpmpp_2m_sde", "DPM-Solver++(2M) SDE", [](SamplerOptions& o) { o.sampler = SamplerKind::dpmpp_2m_sde; }),
+      [&] {  // the conditional and unconditional priors both evaluated inside the step
+        CpuLoop loop = rule("dpmpp_2m_cfg", "DPM-Solver++(2M), guidance w=5", [](SamplerOptions& o) {
+          o.sampler = SamplerKind::dpmpp_2m;
+        });
+        loop.predictor = &guided_gaussian;
+        loop.guidance_scale = 5.0;
+        return loop;
+      }(),
   };
 }
 
@@ -126,6 +145,9 @@ std::vector<Row> run_cpu_rows(const CpuBenchOptions& options, std::ostream& prog
   prior.mean = options.prior_mean;
   prior.std = options.prior_std;
   GaussianPredictor gaussian(prior);
+  GaussianPrior unconditional;
+  unconditional.std = 1.0f;
+  GaussianPredictor guided_gaussian(prior, unconditional);
   const Shape shape{options.batch, options.dim};
 
   std::vector<Row> rows;
@@ -135,16 +157,23 @@ std::vector<Row> run_cpu_rows(const CpuBenchOptions& options, std::ostream& prog
     rows.push_back(time_cpu_loop(options, loop, x_T, progress));
   }
   const int all_threads = options.threads.empty() ? 0 : options.threads.back();
-  for (const CpuLoop& loop : rule_loops(options, all_threads, gaussian)) {
+  for (const CpuLoop& loop : rule_loops(options, all_threads, gaussian, guided_gaussian)) {
     rows.push_back(time_cpu_loop(options, loop, x_T, progress));
   }
   // The unfused path: the GMM predictor on 2-D rows, then the step.
   GmmSpec spec{{0.3, 0.7}, {{-2.0, -2.0}, {2.0, 2.0}}, {0.3, 0.3}};
-  GmmPredictor gmm(spec);
+  GmmPredictor gmm(spec, GmmSpec{{1.0}, {{0.0, 0.0}}, {2.0}});
   const Shape gmm_shape{std::min<std::int64_t>(100000, shape.size() / 2), 2};
   CpuLoop gmm_loop{"cpu_gmm", "DDPM eps, every step, 2-D GMM predictor", cpu_options(all_threads),
                    gmm_shape, &gmm, 16.0};
   rows.push_back(time_cpu_loop(options, gmm_loop, x_T, progress));
+  // Guidance through the predictor: one call of 2N rows per step, then the step.
+  CpuLoop gmm_guided = gmm_loop;
+  gmm_guided.kernel = "cpu_gmm_cfg";
+  gmm_guided.label = "DDPM eps, every step, 2-D GMM, guidance w=3 (2N-row calls)";
+  gmm_guided.guidance_scale = 3.0;
+  gmm_guided.bytes_per_element = 24.0;
+  rows.push_back(time_cpu_loop(options, gmm_guided, x_T, progress));
   return rows;
 }
 

@@ -67,4 +67,10 @@ std::string format_elements(std::int64_t elements) {
   return grouped;
 }
 
+std::string pad(const std::string& text, std::size_t width, bool right) {
+  if (text.size() >= width) return text;
+  const std::string fill(width - text.size(), ' ');
+  return right ? fill + text : text + fill;
+}
+
 }  // namespace ddpm::bench

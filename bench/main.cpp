@@ -27,8 +27,10 @@ struct Options {
   bool cpu_only = false;
   bool gpu_only = false;
   bool quick = false;
+  bool skip_quality = false;
   GpuBenchOptions gpu;
   CpuBenchOptions cpu;
+  QualityOptions quality;
 };
 
 // Parses the options (--quick fills those not given), runs the rows, prints
@@ -85,6 +87,13 @@ int run(int argc, char** argv) {
   auto* cpu_runs = app.add_option("--cpu-runs", o.cpu.runs,
                                   "Timed CPU runs, median reported (default 5; --quick: 3)")
                        ->check(CLI::PositiveNumber);
+  app.add_flag("--skip-quality", o.skip_quality,
+               "Leave out the time-to-quality table (each sampler's steps to a GMM sample of "
+               "fixed quality)");
+  auto* quality_samples =
+      app.add_option("--quality-samples", o.quality.samples,
+                     "Samples per time-to-quality run (default 100000; --quick: 20000)")
+          ->check(CLI::PositiveNumber);
   app.add_option("--cpu-batch", o.cpu.batch, "CPU batch (default 128)")->check(CLI::PositiveNumber);
   app.add_option("--cpu-dim", o.cpu.dim, "CPU elements per sample (default 3072)")
       ->check(CLI::PositiveNumber);
@@ -103,6 +112,9 @@ int run(int argc, char** argv) {
     if (loop_repetitions->count() == 0) o.gpu.loop_repetitions = 2;
     if (cpu_steps->count() == 0) o.cpu.steps = 100;
     if (cpu_runs->count() == 0) o.cpu.runs = 3;
+    if (quality_samples->count() == 0) o.quality.samples = 20000;
+    o.quality.runs = 1;
+    o.quality.ladder = {10, 25, 50, 100, 250, 1000};
   }
   o.gpu.loop_large_elements = std::min(o.gpu.loop_large_elements, o.gpu.max_elements);
   o.gpu.loop_small_elements = std::min(o.gpu.loop_small_elements, o.gpu.max_elements);
@@ -158,6 +170,11 @@ int run(int argc, char** argv) {
     progress << "CPU rows: " << o.cpu.batch << "x" << o.cpu.dim << ", T=" << o.cpu.steps << "\n";
     std::vector<Row> cpu = run_cpu_rows(o.cpu, progress);
     report.rows.insert(report.rows.end(), cpu.begin(), cpu.end());
+    if (!o.skip_quality) {
+      o.quality.threads = o.cpu.threads.empty() ? 0 : o.cpu.threads.back();
+      progress << "Time-to-quality rows: " << o.quality.samples << " GMM samples per run\n";
+      report.quality = run_quality_rows(o.quality, progress);
+    }
   }
 
   print_table(report, std::cout);

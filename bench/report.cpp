@@ -15,11 +15,6 @@ std::string version_text(int version) {
   return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
 }
 
-std::string pad(const std::string& text, std::size_t width, bool right = false) {
-  if (text.size() >= width) return text;
-  const std::string fill(width - text.size(), ' ');
-  return right ? fill + text : text + fill;
-}
 
 std::string time_cell(const Stats& s) {
   return format_seconds(s.median) + " [" + format_seconds(s.min) + " .. " + format_seconds(s.max) +
@@ -165,6 +160,7 @@ void print_table(const Report& report, std::ostream& out) {
            "where it is not fused:\n";
     print_cpu_rows(report, out);
   }
+  if (report.quality) print_quality(*report.quality, out);
   if (!report.notes.empty()) {
     out << "\nNotes:\n";
     for (const std::string& note : report.notes) out << "  - " << note << "\n";
@@ -240,6 +236,7 @@ nlohmann::json to_json(const Report& report) {
     rows.push_back(std::move(r));
   }
   doc["rows"] = std::move(rows);
+  if (report.quality) doc["time_to_quality"] = to_json(*report.quality);
   doc["notes"] = report.notes;
   return doc;
 }

@@ -2,10 +2,12 @@
 // The two outputs of a run: a plain table for people and JSON for machines.
 #include <iosfwd>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gpu_bench.h"
+#include "quality_rows.h"
 #include "row.h"
 #include "system_info.h"
 
@@ -19,6 +21,7 @@ struct Report {
   std::string gpu_skipped;  // why the GPU rows did not run; empty when they did
   nlohmann::json settings;  // the options the rows ran with
   std::vector<Row> rows;
+  std::optional<QualityReport> quality;  // time to quality, when run
   std::vector<std::string> notes;
 };
 
