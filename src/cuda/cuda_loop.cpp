@@ -197,8 +197,10 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
                                        "the guided predictor's input"),
                   StagedArray::scratch(guided && r.guidance_rescale != 0.0 ? batch : 0,
                                        "guidance rescale factors"),
-                  own_history ? StagedArray::scratch(n, "the multistep history")
-                              : StagedArray::in_out(r.history, r.history_given, "history")},
+                  // A rule without history leaves the request's history as it was.
+                  !multistep_loop ? StagedArray::scratch(0, "the multistep history")
+                  : own_history   ? StagedArray::scratch(n, "the multistep history")
+                                  : StagedArray::in_out(r.history, r.history_given, "history")},
                  {{staged_labels ? r.class_labels : std::span<const std::int32_t>(), "class labels"}},
                  "sampling a " + std::to_string(r.shape.batch) + "x" +
                      std::to_string(r.shape.dim) + " batch (float32)");
