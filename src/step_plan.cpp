@@ -51,10 +51,14 @@ void check_representable(PlannedStep& s) {
                    s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps, s.prev_from_sample,
                    s.prev_from_x0_prev, s.sigma}) {
     if (!std::isfinite(c) || std::abs(c) > 1e30) {
+      // Either end of the schedule: alpha_bar 1 (no noise: betas too small
+      // to register) or alpha_bar near 0 (a division by sqrt(alpha_bar)).
+      const bool no_noise = s.alpha_bar >= 1.0 - 1e-12;
       std::ostringstream msg;
       msg << "the step at timestep " << s.timestep << " has a coefficient of " << c
-          << " (alpha_bar = " << s.alpha_bar << "), outside float range; use fewer steps or "
-          << "smaller betas";
+          << " (alpha_bar = " << s.alpha_bar << "), outside float range; "
+          << (no_noise ? "the betas are too small to add any noise by this step: raise them"
+                       : "use fewer steps or smaller betas");
       s.error = msg.str();
       return;
     }
