@@ -161,7 +161,11 @@ void bind_predictors(nb::module_& m) {
                    "The model card as stored (a dict).")
       .def_prop_ro(
           "scheduler_config",
-          [](const MlpPredictor& p) { return json_loads(p.card().json)["scheduler"]; },
+          [](const MlpPredictor& p) {
+            // An object, not the item accessor, which would refer to the
+            // temporary dict after the return.
+            return nb::object(json_loads(p.card().json)["scheduler"]);
+          },
           "The diffusers scheduler config the model was trained with (a dict; "
           "Sampler.from_config takes it).")
       .def_prop_ro(
