@@ -1,4 +1,4 @@
-"""ddpm: reproducible DDPM/DDIM sampling on the CPU and CUDA, from Python.
+"""ddpm: reproducible diffusion sampling (DDPM, DDIM, Euler, DPM-Solver++) on the CPU and CUDA.
 
 A thin layer over the C++ engine (nothing re-implemented here): arrays of
 NumPy, PyTorch (CPU and CUDA) and CuPy go in through DLPack or the buffer
@@ -8,10 +8,12 @@ the caller's device and (on a CUDA device) on the caller's current stream.
     import ddpm
     sampler = ddpm.Sampler(ddpm.Schedule("linear", steps=1000), sampler="ddim", inference_steps=50)
     x = sampler.sample((16, 64), ddpm.GaussianPredictor(mean=0.5, std=0.3), seed=1)
+    fast = ddpm.Sampler(sampler="dpmpp_2m", inference_steps=20, use_karras_sigmas=True)
 
 Predictors: GaussianPredictor, GmmPredictor, MlpPredictor (a trained network),
 make_predictor (from a JSON description), or any callable f(x_t, t) ->
-model_output, a torch.nn.Module included.
+model_output, a torch.nn.Module included (ddpm.Predictor documents the
+protocol, with the unconditional_label that classifier-free guidance needs).
 
 Errors: ddpm.Error (a ValueError) for bad input, ddpm.CudaError (a
 RuntimeError) for a failed CUDA call, TypeError for a wrong dtype or an
@@ -30,8 +32,10 @@ from ._ddpm import (
     Schedule,
     cuda_available,
     cuda_unavailable_reason,
+    default_timestep_spacing,
     make_predictor,
 )
+from ._predictors import Predictor
 from ._sampler import Sampler
 
 __version__ = "0.1.0"
@@ -45,9 +49,11 @@ __all__ = [
     "MlpPredictor",
     "NoisePredictor",
     "PlannedStep",
+    "Predictor",
     "Sampler",
     "Schedule",
     "cuda_available",
     "cuda_unavailable_reason",
+    "default_timestep_spacing",
     "make_predictor",
 ]

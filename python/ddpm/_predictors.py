@@ -2,10 +2,11 @@
 
 The engine (src/python/predictors.cpp) calls a CallableBridge once per step with
 the GIL held: x_t and out are views of the engine's own buffers (no copies) in
-the call's framework and memory, t the step's timestep. The bridge calls f and
-copies its answer into out, after checking it: the same shape as x_t,
-floating-point values, the same device. An exception raised by f propagates
-out of Sampler.sample unchanged.
+the call's framework and memory, t the step's model time (an int, or a float
+for the Euler samplers: Sampler.model_timesteps). The
+bridge calls f and copies its answer into out, after checking it: the same
+shape as x_t, floating-point values, the same device. An exception raised by f
+propagates out of Sampler.sample unchanged.
 """
 
 import inspect
@@ -13,6 +14,36 @@ import inspect
 import numpy as np
 
 from ._arrays import framework_of
+
+
+class Predictor:
+    """The protocol of Python predictors, as a base class (optional: any callable
+    f(x_t, t) or f(x_t, t, labels) works, a torch.nn.Module included).
+
+    ``__call__(x_t, t, labels=None) -> model_output``: x_t a batch in the
+    sampler's framework and memory (first axis the batch), t the model time
+    of the step (an int; a float for the Euler samplers, whose timesteps are
+    fractional: see Sampler.model_timesteps), labels one int32
+    class label per row, or None when sample() was given no class_labels.
+    Return eps, x0 or v (the sampler's prediction_type), shaped like x_t.
+
+    Attributes sample() reads (also from any callable that has them):
+
+    - ``unconditional_label``: the class label that asks for the unconditional
+      output (the model's "null" class), or None. Classifier-free guidance
+      (sample(guidance_scale=w), w != 1) needs it: the predictor is then called
+      once per step with 2 x batch rows, the conditional rows with their labels
+      and then the same x_t with unconditional_label.
+    - ``guidance_scale``: the scale sample() uses when class_labels are given
+      and guidance_scale is not (1.0: no guidance), as diffusers' pipelines
+      default theirs.
+    """
+
+    unconditional_label = None
+    guidance_scale = 1.0
+
+    def __call__(self, x_t, t, labels=None):
+        raise NotImplementedError("a ddpm.Predictor subclass implements __call__(x_t, t, labels=None)")
 
 
 def takes_labels(fn):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from typing import Any, Callable, Sequence, Union
+
+import numpy as np
 
 from . import _ddpm
 from ._arrays import Frame
@@ -14,7 +17,7 @@ from ._progress import make_progress
 
 # Any array the module takes: NumPy, PyTorch, CuPy, DLPack or buffer-protocol objects.
 Array = Any
-Predictor = Union[_ddpm.NoisePredictor, Callable[..., Array]]
+PredictorLike = Union[_ddpm.NoisePredictor, Callable[..., Array]]
 
 
 def _config_text(config):
@@ -36,11 +39,18 @@ class Sampler:
     linear, T = 1000, beta 1e-4 -> 0.02). Options (the CLI's names, with
     diffusers' config names as aliases in parentheses):
 
-    - sampler: 'ddpm' (ancestral, DDPMScheduler) or 'ddim' (DDIMScheduler)
+    - sampler: 'ddpm' (ancestral, DDPMScheduler), 'ddim' (DDIMScheduler),
+      'euler' (EulerDiscreteScheduler), 'euler_ancestral'
+      (EulerAncestralDiscreteScheduler), 'dpmpp_2m' (DPMSolverMultistepScheduler,
+      DPM-Solver++ 2M) or 'dpmpp_2m_sde' (its SDE variant)
     - prediction_type: 'epsilon', 'sample' (x0) or 'v_prediction'
     - inference_steps (num_inference_steps): sample with this many of the T
       steps, picked by timestep_spacing: 'leading', 'trailing' or 'linspace'
-      (plus steps_offset for 'leading'); or timesteps=[...] explicitly
+      (default: the sampler's, ddpm.default_timestep_spacing(sampler): leading
+      for ddpm and ddim, linspace for the solvers; plus steps_offset for
+      'leading'); or timesteps=[...] explicitly
+    - use_karras_sigmas (karras_sigmas): Karras et al.'s sigma spacing (rho = 7)
+      for dpmpp_2m, dpmpp_2m_sde and euler
     - eta: DDIM's noise weight, 0 (deterministic) .. 1
     - set_alpha_to_one: DDIM's alpha_bar after the last step
     - variance: 'beta' (fixed_large) or 'posterior' (fixed_small), for DDPM
@@ -50,8 +60,10 @@ class Sampler:
     - rescale_zero_snr (rescale_betas_zero_snr): rescale the betas to zero terminal SNR
     - backend: 'auto' (CUDA when a device is usable), 'cpu' or 'cuda'; threads: CPU threads (0 = all)
 
-    An unknown option raises TypeError naming it. Sampler.from_config takes a
-    diffusers scheduler_config.json; Sampler.for_model a model's recommended sampler.
+    An unknown option raises TypeError naming it, a combination the sampler
+    does not define (use_karras_sigmas with ddim, eta != 0 with anything but ddim)
+    ddpm.Error. Sampler.from_config takes a diffusers scheduler_config.json;
+    Sampler.for_model a model's recommended sampler.
 
     Same options and seed, same numbers: the results equal the ddpm CLI's and
     the C++ API's bit for bit.
@@ -70,13 +82,19 @@ class Sampler:
     def from_config(cls, config: dict | str | os.PathLike, **overrides: Any) -> Sampler:
         """The sampler of a diffusers scheduler config (a dict, JSON text or a
         path to scheduler_config.json), with keyword overrides. Keys the file
-        lacks take the defaults of its _class_name (DDPMScheduler, DDIMScheduler)."""
+        lacks take the defaults of its _class_name: DDPMScheduler, DDIMScheduler,
+        EulerDiscreteScheduler, EulerAncestralDiscreteScheduler or
+        DPMSolverMultistepScheduler (algorithm_type 'dpmsolver++' -> dpmpp_2m,
+        'sde-dpmsolver++' -> dpmpp_2m_sde); values ddpm does not implement
+        (solver_order 3, ...) are refused by name. Another class needs sampler=."""
         return cls._wrap(_ddpm.Sampler.from_config(_config_text(config), overrides))
 
     @classmethod
     def for_model(cls, predictor: _ddpm.MlpPredictor, **overrides: Any) -> Sampler:
         """The sampler a model's card recommends (its training schedule and
-        prediction type, its sampler, steps, spacing and eta), with overrides."""
+        prediction type, its sampler, steps, spacing and eta), with overrides.
+        The card's guidance scale is the model's (predictor.guidance_scale):
+        sample() applies it when class_labels are given."""
         return cls._wrap(_ddpm.Sampler.for_model(predictor, overrides))
 
     @property
@@ -98,6 +116,21 @@ class Sampler:
     def timesteps(self) -> list[int]:
         """The timesteps the loop runs, in order (decreasing)."""
         return self._engine.timesteps
+
+    @property
+    def model_timesteps(self) -> list:
+        """The time the model is given at each step, in loop order: what a Python
+        predictor receives as t. Floats for euler and euler_ancestral (like
+        diffusers' float32 Euler timesteps: interpolated, so fractional in
+        general) and wherever a time is fractional (Karras sigmas on a cosine
+        schedule); otherwise ints, the timesteps (diffusers' int64 ones)."""
+        return self._engine.model_timesteps
+
+    @property
+    def initial_noise_scale(self) -> float:
+        """A drawn x_T is this times N(0, I) (diffusers' init_noise_sigma in the
+        loop's variance-preserving terms: below 1 for Euler's linspace spacing)."""
+        return self._engine.initial_noise_scale
 
     @property
     def plan(self) -> list[_ddpm.PlannedStep]:
@@ -135,47 +168,120 @@ class Sampler:
         result = (x_t, eps if eps is not None else noise)
         return result + (v,) if v is not None else result
 
-    def step(self, x_t: Array, model_output: Array, t: int, seed: int = 0, noise: Array | None = None,
-             first_sample: int = 0, *, out: Array | None = None, return_x0: bool = False,
+    def step(self, x_t: Array, model_output: Array, t: int | float | None = None, seed: int = 0,
+             noise: Array | None = None, first_sample: int = 0, *, step_index: int | None = None,
+             previous_x0: Array | None = None, out: Array | None = None, return_x0: bool = False,
              x0_out: Array | None = None) -> Array | tuple:
-        """One reverse update x_t -> x_prev of the sampler's rule at timestep t
-        (one of self.timesteps), from the model's output (eps, x0 or v as
-        prediction_type says). noise: the z to add (diffusers' variance_noise);
-        by default drawn from (seed, first_sample + row, t). out may be x_t
-        (in place). Returns x_prev, or (x_prev, x0_hat) with return_x0=True
-        (x0_hat after clipping or thresholding: diffusers' pred_original_sample).
+        """One reverse update x_t -> x_prev of the sampler's rule, from the
+        model's output (eps, x0 or v as prediction_type says).
+
+        The step: t, one of self.timesteps (an int) or of self.model_timesteps
+        (a float from there is looked up); or step_index, its position in the
+        loop (diffusers' step_index), which names a step whose timestep occurs
+        twice (Karras timesteps near 0 can). noise: the z to add (diffusers'
+        variance_noise); by default drawn from (seed, first_sample + row, step)
+        as sample() draws it. out may be x_t (in place). Returns x_prev, or
+        (x_prev, x0_hat) with return_x0=True (x0_hat after clipping or
+        thresholding: diffusers' pred_original_sample).
+
+        previous_x0: for the multistep solvers (dpmpp_2m, dpmpp_2m_sde), the
+        x0_hat the previous step returned; without it a second-order step runs
+        at first order, as at the start of a fresh loop. A loop by hand equals
+        sample(predictor=model, initial=x_T, seed=seed) bit for bit:
+
+            x, x0 = x_T, None
+            for i, t in enumerate(sampler.model_timesteps):
+                x, x0 = sampler.step(x, model(x, t), step_index=i, previous_x0=x0,
+                                     return_x0=True, seed=seed)
+
+        (For ddpm, ddim and the Euler samplers leave return_x0 off for that:
+        with it the engine computes x0_hat first and x_prev from it, which can
+        differ from the loop's folded update in the last bit.)
         """
         frame = Frame.of(x_t, "x_t")
         x_t = frame.floats(x_t, "x_t")
         model_output = frame.floats(model_output, "model_output")
+        step, step_index = self._step_of(frame, t, step_index)
+        if noise is not None:
+            noise = frame.floats(noise, "noise")
+        if previous_x0 is not None:
+            previous_x0 = frame.floats(previous_x0, "previous_x0")
+        x_prev = frame.output(out, "out", x_t.shape)
+        x0 = frame.output(x0_out, "x0_out", x_t.shape) if return_x0 or x0_out is not None else None
+        self._engine.step(x_t, model_output, step, step_index, seed, first_sample, noise, previous_x0, x_prev, x0,
+                          frame.stream)
+        return (x_prev, x0) if x0 is not None else x_prev
+
+    def _step_of(self, frame, t, step_index):
+        """(timestep, step index) for the engine: one of them -1."""
+        if step_index is not None:
+            if isinstance(step_index, (bool, np.bool_)) or not isinstance(step_index, numbers.Integral):
+                raise TypeError(f"step_index must be an int, got {type(step_index).__name__}")
+            step_index = int(step_index)
+            if t is not None and 0 <= step_index < len(self.timesteps):
+                if t not in (self.timesteps[step_index], self.model_timesteps[step_index]):
+                    raise _ddpm.Error(f"t={t!r} is not the timestep of step_index {step_index} "
+                                f"({self.model_timesteps[step_index]!r}); give one of them")
+            return -1, step_index
+        if t is None:
+            raise TypeError("step() needs the step: t (a timestep) or step_index")
+        if isinstance(t, numbers.Real) and not isinstance(t, (numbers.Integral, bool, np.bool_)):
+            matches = [i for i, m in enumerate(self.model_timesteps) if m == t]
+            if len(matches) != 1:
+                raise _ddpm.Error(f"t={t!r} is not one of the sampler's model timesteps" if not matches else
+                            f"t={t!r} occurs {len(matches)} times among the model timesteps: "
+                            "name the step with step_index")
+            return -1, matches[0]
         step, steps = frame.timestep(t)
         if steps is not None:
             raise TypeError("step() takes one timestep t for the batch (an int)")
-        if noise is not None:
-            noise = frame.floats(noise, "noise")
-        x_prev = frame.output(out, "out", x_t.shape)
-        x0 = frame.output(x0_out, "x0_out", x_t.shape) if return_x0 or x0_out is not None else None
-        self._engine.step(x_t, model_output, step, seed, first_sample, noise, x_prev, x0, frame.stream)
-        return (x_prev, x0) if x0 is not None else x_prev
+        return step, -1
 
-    def sample(self, shape: int | Sequence[int] | None = None, predictor: Predictor | None = None,
+    def sample(self, shape: int | Sequence[int] | None = None, predictor: PredictorLike | None = None,
                seed: int = 0, initial: Array | None = None, first_sample: int = 0,
                start_step: int | None = None, end_step: int | None = None,
                progress: bool | Callable[[int, int], None] = False, *,
-               class_labels: Array | Sequence[int] | None = None, out: Array | None = None,
+               class_labels: Array | Sequence[int] | None = None, guidance_scale: float | None = None,
+               guidance_rescale: float = 0.0, history: Array | None = None, history_given: bool | None = None,
+               start_index: int | None = None, end_index: int | None = None, out: Array | None = None,
                like: Array | None = None) -> Array:
         """The reverse loop: x_T (drawn, or `initial`) down to the sample.
 
         shape: the batch's shape, first axis the batch (optional when initial
         or out is given). predictor: a built-in predictor, or any callable
         f(x_t, t) -> model_output (f(x_t, t, labels) receives the class
-        labels) called once per step with views of the engine's buffers (no
-        copies; valid only during the call) in the framework and on the
-        device of the result. start_step / end_step: run only the timesteps
-        from start_step down to end_step (a loop run in pieces equals the whole
-        loop bit for bit). class_labels: one integer per row, for
-        class-conditional models. progress: True for a bar (tqdm when
-        installed), or a callable(done, total).
+        labels; see ddpm.Predictor) called once per step with views of the
+        engine's buffers (no copies; valid only during the call) in the
+        framework and on the device of the result, and t the step's model time
+        (self.model_timesteps: ints, floats for the Euler samplers).
+        class_labels: one integer per row, for class-conditional models.
+        progress: True for a bar (tqdm when installed), or a callable(done, total).
+
+        Classifier-free guidance: guidance_scale=w (w != 1) makes the model
+        output u + w (c - u), c the predictor's output for the rows' labels and
+        u for its unconditional label, from one call of 2 x batch rows per step
+        (conditional rows first); guidance_rescale (>= 0, 0.7 in Lin et al.)
+        is diffusers' rescale towards the conditional output's std. The
+        predictor needs an unconditional model: MlpPredictor's null label, a
+        GaussianPredictor or GmmPredictor built with unconditional=, or a
+        callable taking labels with an unconditional_label attribute. None
+        (the default): the predictor's recommended scale (MlpPredictor: the
+        model card's; a callable's guidance_scale attribute) when class_labels
+        are given, else 1 (no guidance).
+
+        Pieces: start_step / end_step (timesteps) or start_index / end_index
+        (positions in the loop, which also name a timestep that occurs twice)
+        run part of the loop; each piece's output given as the next one's
+        `initial`, starting after the previous end, equals the whole loop bit
+        for bit. The multistep solvers (dpmpp_2m, dpmpp_2m_sde) also hand on
+        the previous step's x0 prediction: pass the same `history` array
+        (float32, the shape of the batch, where the call runs; you own it,
+        like out=) to every piece. A piece writes it at its end and reads it
+        when history_given, which by default is True for a piece that starts
+        after the loop's first step. Without history such a piece takes its
+        first step at first order (as a fresh diffusers scheduler would) and
+        so differs from the whole loop; ddpm, ddim and the Euler samplers keep
+        no history.
 
         The result is `out` when given (sampling in place: out may be
         `initial`), else a new array in the framework and on the device of
@@ -202,17 +308,37 @@ class Sampler:
         if initial is not None:
             frame.copy_into(x, initial, "initial")
         labels = frame.ints(class_labels, "class_labels") if class_labels is not None else None
+        if history is not None:
+            history = frame.output(history, "history", shape)
+        if history_given is None:
+            history_given = history is not None and self._starts_after_first_step(start_step, start_index)
 
+        if guidance_scale is None:
+            guidance_scale = getattr(predictor, "guidance_scale", 1.0) if labels is not None else 1.0
+        guidance_scale = _number(guidance_scale, "guidance_scale")
+        guidance_rescale = _number(guidance_rescale, "guidance_rescale")
+        unconditional_label = None
         if not isinstance(predictor, _ddpm.NoisePredictor):
             if not callable(predictor):
                 raise TypeError(
                     "predictor must be a ddpm predictor or a callable f(x_t, t) -> model_output, "
                     f"got {type(predictor).__name__}"
                 )
-            with_labels = labels is not None
+            unconditional_label = _unconditional_label(predictor)
+            guided = guidance_scale != 1.0
+            with_labels = labels is not None or guided
             if with_labels and not takes_labels(predictor):
-                raise TypeError("class_labels were given but the predictor takes only (x_t, t); "
-                                "give it a third parameter, labels")
+                raise TypeError(
+                    "guidance_scale={guidance_scale:g} calls the predictor with class labels (each row's, then "
+                    "its unconditional_label) but it takes only (x_t, t); give it a third parameter, labels"
+                    .format(guidance_scale=guidance_scale) if guided else
+                    "class_labels were given but the predictor takes only (x_t, t); "
+                    "give it a third parameter, labels")
+            if guided and unconditional_label is None:
+                raise _ddpm.Error(
+                    f"classifier-free guidance (guidance_scale={guidance_scale:g}) needs an unconditional model: "
+                    "give the predictor an unconditional_label attribute, its null class label "
+                    "(see ddpm.Predictor)")
             predictor = CallableBridge(predictor, frame.framework, with_labels)
         bar = make_progress(progress)
         # Between steps the engine polls for Ctrl-C; a run queued whole on a
@@ -220,14 +346,43 @@ class Sampler:
         poll_signals = not frame.on_device or bar is not None
         try:
             self._engine.sample(
-                x, initial is not None, -1 if start_step is None else start_step,
-                -1 if end_step is None else end_step, seed, first_sample, predictor,
-                frame.framework, labels, bar, poll_signals, frame.stream)
+                x, initial is not None, _position(start_step), _position(end_step), _position(start_index),
+                _position(end_index), seed, first_sample, predictor, frame.framework, labels, guidance_scale,
+                guidance_rescale, unconditional_label, history, bool(history_given), bar, poll_signals,
+                frame.stream)
         finally:
             if bar is not None:
                 bar.close()
         return out if out is not None else x
 
+    def _starts_after_first_step(self, start_step, start_index):
+        if start_index is not None:
+            return start_index != 0
+        if start_step is not None:
+            return start_step != self.timesteps[0]
+        return False
+
     def synchronize(self) -> None:
         """Waits for the work queued on the current CUDA stream (no-op on the CPU)."""
         self._engine.synchronize(0)
+
+
+def _position(value):
+    """A step or index for the engine: -1 for None."""
+    return -1 if value is None else value
+
+
+def _number(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _unconditional_label(predictor):
+    """A Python predictor's null label (its unconditional_label attribute), or None."""
+    label = getattr(predictor, "unconditional_label", None)
+    if label is None:
+        return None
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
+        raise TypeError(f"the predictor's unconditional_label must be an int or None, got {type(label).__name__}")
+    return int(label)

@@ -52,6 +52,12 @@ SAMPLERS = {
     "ddpm_thresholding_sample": (
         {"inference_steps": 100, "thresholding": (0.9, 1.5), "prediction_type": "sample"},
         ["--inference-steps", 100, "--thresholding", "0.9,1.5", "--prediction-type", "sample"]),
+    "euler_ancestral_v_prediction": (
+        {"sampler": "euler_ancestral", "inference_steps": 20, "prediction_type": "v_prediction"},
+        ["--sampler", "euler_ancestral", "--inference-steps", 20, "--prediction-type", "v_prediction"]),
+    "dpmpp_2m_sde_trailing": (
+        {"sampler": "dpmpp_2m_sde", "inference_steps": 20, "timestep_spacing": "trailing"},
+        ["--sampler", "dpmpp_2m_sde", "--inference-steps", 20, "--timestep-spacing", "trailing"]),
 }
 
 

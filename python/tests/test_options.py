@@ -80,9 +80,10 @@ def test_from_config_dict_text_and_file(tmp_path):
     o = ddpm.Sampler.from_config(ddpm_config).options
     assert (o["sampler"], o["variance"], o["clip_x0"]) == ("ddpm", "posterior", (-1.0, 1.0))
     assert ddpm.Sampler.from_config(ddpm_config, thresholding=0.99).options["clip_x0"] is None
+    # (EulerDiscreteScheduler was the example here until the solvers landed: see test_solvers.py.)
     with pytest.raises(ddpm.Error, match="has no ddpm step rule; choose one with sampler="):
-        ddpm.Sampler.from_config({"_class_name": "EulerDiscreteScheduler"})
-    assert ddpm.Sampler.from_config({"_class_name": "EulerDiscreteScheduler"}, sampler="ddim").options["sampler"] == "ddim"
+        ddpm.Sampler.from_config({"_class_name": "HeunDiscreteScheduler"})
+    assert ddpm.Sampler.from_config({"_class_name": "HeunDiscreteScheduler"}, sampler="ddim").options["sampler"] == "ddim"
 
 
 def test_schedule_tables():

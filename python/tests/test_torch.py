@@ -136,3 +136,42 @@ def test_cuda_python_predictor_gets_device_tensors():
         gpu.forward(out, 5, noise=torch.zeros(4, 8))
     with pytest.raises(ValueError, match=r"^the predictor returned a tensor on cpu but x_t is on cuda:0$"):
         gpu.sample(predictor=lambda x, t: torch.zeros(4, 8), out=out)
+
+
+def test_torch_module_with_guidance_history_and_float_times():
+    # A torch.nn.Module with a null label, guided, run in two pieces of a
+    # DPM-Solver++ loop with a history tensor; and Euler's float times.
+    class Guided(torch.nn.Module):
+        unconditional_label = 9
+
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+            self.rows = []
+
+        def forward(self, x_t, t, labels):
+            self.rows.append(x_t.shape[0])
+            x = x_t.numpy()
+            c = gaussian_eps(x, t, self.schedule, MEAN, STD)
+            u = gaussian_eps(x, t, self.schedule, 0.0, STD)
+            return torch.from_numpy(np.where((labels.numpy() == 9)[:, None], u, c))
+
+    sampler = ddpm.Sampler(sampler="dpmpp_2m", inference_steps=20, backend="cpu")
+    model = Guided(sampler.schedule)
+    like = torch.empty(6, 5)
+    labels = torch.arange(6)
+    whole = sampler.sample(predictor=model, like=like, seed=2, class_labels=labels, guidance_scale=2.0)
+    assert set(model.rows) == {12}
+    history = torch.empty(6, 5)
+    x = sampler.sample(predictor=model, like=like, seed=2, class_labels=labels, guidance_scale=2.0,
+                       end_index=9, history=history)
+    x = sampler.sample(predictor=model, initial=x, seed=2, class_labels=labels, guidance_scale=2.0,
+                       start_index=10, history=history)
+    assert torch.equal(x, whole)
+    reference = sampler.sample((6, 5), ddpm.GaussianPredictor(MEAN, STD, unconditional=(0.0, STD)), seed=2,
+                               guidance_scale=2.0)
+    np.testing.assert_allclose(whole.numpy(), reference, atol=1e-5)
+    euler = ddpm.Sampler(sampler="euler", inference_steps=12, backend="cpu")
+    times = []
+    euler.sample(predictor=lambda x_t, t: times.append(t) or torch.zeros_like(x_t), like=like)
+    assert times == euler.model_timesteps and all(isinstance(t, float) for t in times)

@@ -132,6 +132,8 @@ const OptionRule kRules[] = {
        o.thresholding = false;
        g.clip_x0 = true;
      }},
+    {"use_karras_sigmas", "karras_sigmas",
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.use_karras_sigmas = boolean(v, k); }},
     {"thresholding", nullptr,
      [](SamplerOptions& o, nb::handle v, const char* k, Given& g) {
        // True / False (diffusers' flag), RATIO or (RATIO, MAX) like --thresholding.
@@ -231,11 +233,13 @@ void apply_options(const nb::dict& kwargs, SamplerOptions& options) {
     throw Error("inference_steps " + std::to_string(options.num_inference_steps) +
                 " is outside [1, T]: give at least one step");
   }
-  if (given.eta && options.sampler != SamplerKind::ddim) {
+  // 0, the value options_dict shows for every sampler, is accepted anywhere,
+  // so that Sampler(**sampler.options) makes the same sampler.
+  if (given.eta && options.eta != 0.0 && options.sampler != SamplerKind::ddim) {
     throw Error("eta applies only to sampler='ddim'");
   }
-  if (given.steps_offset && options.timestep_spacing.value_or(default_timestep_spacing(
-                                options.sampler)) != TimestepSpacing::leading) {
+  if (given.steps_offset && options.steps_offset != 0 &&
+      options.timestep_spacing.value_or(default_timestep_spacing(options.sampler)) != TimestepSpacing::leading) {
     throw Error("steps_offset applies only to timestep_spacing='leading'");
   }
 }
@@ -252,6 +256,7 @@ nb::dict options_dict(const SamplerOptions& o) {
   d["timesteps"] = timesteps;
   d["eta"] = o.eta;
   d["set_alpha_to_one"] = o.set_alpha_to_one;
+  d["use_karras_sigmas"] = o.use_karras_sigmas;
   d["variance"] = to_string(o.variance);
   d["clip_x0"] = o.clip_x0 ? nb::object(nb::make_tuple(o.clip_x0->lo, o.clip_x0->hi)) : nb::none();
   d["thresholding"] = o.thresholding;

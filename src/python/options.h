@@ -1,9 +1,11 @@
 #pragma once
 // Keyword options -> ddpm::SamplerOptions, with the CLI's option names and
-// diffusers' config names as aliases:
+// diffusers' config names as aliases (use_karras_sigmas is diffusers' name,
+// with the CLI's karras_sigmas as its alias):
 //   sampler, prediction_type, inference_steps (num_inference_steps),
 //   timestep_spacing, steps_offset, timesteps, eta, set_alpha_to_one,
-//   variance, clip_x0=(lo, hi), thresholding=True | ratio | (ratio, max),
+//   use_karras_sigmas (karras_sigmas), variance, clip_x0=(lo, hi),
+//   thresholding=True | ratio | (ratio, max),
 //   dynamic_thresholding_ratio, sample_max_value,
 //   rescale_zero_snr (rescale_betas_zero_snr), backend, threads.
 // Names are parsed with the library's own parse functions, so a new enum

@@ -1,8 +1,10 @@
 #include "predictors.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -41,11 +43,54 @@ nb::object json_loads(const std::string& text) {
   return nb::module_::import_("json").attr("loads")(text);
 }
 
+GaussianPrior gaussian_prior(nb::handle mean, nb::handle std, const char* mean_name, const char* std_name) {
+  GaussianPrior prior;
+  if (is_scalar(mean)) {
+    prior.mean = static_cast<float>(number(mean, mean_name));
+  } else {
+    prior.means = per_element(mean);
+  }
+  if (is_scalar(std)) {
+    prior.std = static_cast<float>(number(std, std_name));
+  } else {
+    prior.stds = per_element(std);
+  }
+  return prior;
+}
+
+// (mean, std): each a float, or a list where the prior is per element.
+nb::tuple prior_pair(const GaussianPrior& p) {
+  const nb::object mean = p.means.empty() ? nb::object(nb::float_(p.mean)) : nb::cast(p.means);
+  const nb::object std = p.stds.empty() ? nb::object(nb::float_(p.std)) : nb::cast(p.stds);
+  return nb::make_tuple(mean, std);
+}
+
+// A mixture from a dict, its JSON text or a path to a JSON file.
+GmmSpec gmm_spec(nb::handle spec) {
+  const bool text = nb::isinstance<nb::str>(spec) && nb::cast<std::string>(spec).find('{') != std::string::npos;
+  return (nb::isinstance<nb::dict>(spec) || text) ? GmmSpec::from_json(json_text(spec))
+                                                  : GmmSpec::load(path_text(spec));
+}
+
+nb::dict spec_dict(const GmmSpec& spec) {
+  nb::dict d;
+  d["weights"] = spec.weights;
+  d["means"] = spec.means;
+  d["stds"] = spec.stds;
+  return d;
+}
+
 }  // namespace
 
 CallablePredictor::CallablePredictor(nb::object bridge, Framework framework, Place place,
-                                     std::vector<std::int64_t> extents)
-    : bridge_(std::move(bridge)), framework_(framework), place_(place), extents_(std::move(extents)) {}
+                                     std::vector<std::int64_t> extents,
+                                     std::optional<std::int32_t> unconditional_label, bool fractional_time)
+    : bridge_(std::move(bridge)),
+      framework_(framework),
+      place_(place),
+      extents_(std::move(extents)),
+      unconditional_label_(unconditional_label),
+      fractional_time_(fractional_time) {}
 
 CallablePredictor::~CallablePredictor() = default;
 
@@ -64,7 +109,8 @@ void CallablePredictor::predict(const PredictorCall& call) {
   nb::object output = float_view(framework_, call.model_output, shape, place_, false);
   nb::object t = call.steps != nullptr
                      ? int_view(framework_, call.steps, static_cast<std::size_t>(call.shape.batch), place_)
-                     : nb::int_(call.step);
+                     : fractional_time_ ? nb::object(nb::float_(static_cast<double>(call.timestep)))
+                                        : nb::object(nb::int_(call.step));
   nb::object labels =
       call.class_labels != nullptr
           ? int_view(framework_, call.class_labels, static_cast<std::size_t>(call.shape.batch), place_)
@@ -72,12 +118,28 @@ void CallablePredictor::predict(const PredictorCall& call) {
   bridge_(x_t, t, output, labels);
 }
 
+bool fractional_model_times(const Sampler& sampler) {
+  const SamplerKind kind = sampler.options().sampler;
+  if (kind == SamplerKind::euler || kind == SamplerKind::euler_ancestral) return true;
+  for (const PlannedStep& step : sampler.plan()) {
+    if (static_cast<double>(static_cast<float>(step.model_timestep)) != static_cast<double>(step.timestep)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+nb::object model_time(const PlannedStep& step, bool fractional) {
+  if (!fractional) return nb::int_(step.timestep);
+  return nb::float_(static_cast<double>(static_cast<float>(step.model_timestep)));
+}
+
 void bind_predictors(nb::module_& m) {
   nb::class_<NoisePredictor>(
       m, "NoisePredictor",
       "A model of the reverse process: writes eps (or x0, or v) for a batch of x_t.\n\n"
       "The built-in predictors derive from it. Any Python callable f(x_t, t) -> model_output\n"
-      "can be given to Sampler.sample instead.")
+      "can be given to Sampler.sample instead (see ddpm.Predictor).")
       .def(
           "supports",
           [](const NoisePredictor& p, const std::string& memory) {
@@ -88,59 +150,85 @@ void bind_predictors(nb::module_& m) {
           },
           nb::arg("memory"), "Whether predict() accepts arrays in 'host' or 'device' memory.")
       .def_prop_ro("capturable", &NoisePredictor::capturable,
-                   "True when the predictor can be recorded into a CUDA Graph.");
+                   "True when the predictor can be recorded into a CUDA Graph.")
+      .def_prop_ro("unconditional_label", &NoisePredictor::unconditional_label,
+                   "The class label that asks for the unconditional output (classifier-free\n"
+                   "guidance), or None: the predictor has no unconditional model.");
 
   nb::class_<GaussianPredictor, NoisePredictor>(
       m, "GaussianPredictor",
       "The exact E[eps | x_t] for x0 ~ N(mean, std^2) element-wise (built in and fused\n"
       "into the step). mean and std are numbers or per-element arrays of a sample's size.\n"
-      "With std = 0 and mean = a known x0 it is the oracle: sampling returns x0.")
+      "With std = 0 and mean = a known x0 it is the oracle: sampling returns x0.\n\n"
+      "unconditional=(mean, std): the prior of the unconditional model, for classifier-free\n"
+      "guidance (Sampler.sample(guidance_scale=w) then samples N(m_u + w (m - m_u), std^2)\n"
+      "in the limit of many steps when the stds are equal); labels are not needed.")
       .def(
           "__init__",
-          [](GaussianPredictor* self, nb::handle mean, nb::handle std) {
-            GaussianPrior prior;
-            if (is_scalar(mean)) {
-              prior.mean = static_cast<float>(number(mean, "mean"));
-            } else {
-              prior.means = per_element(mean);
+          [](GaussianPredictor* self, nb::handle mean, nb::handle std, nb::handle unconditional) {
+            GaussianPrior prior = gaussian_prior(mean, std, "mean", "std");
+            std::optional<GaussianPrior> unconditional_prior;
+            if (!unconditional.is_none()) {
+              if (!(nb::isinstance<nb::tuple>(unconditional) || nb::isinstance<nb::list>(unconditional)) ||
+                  nb::len(unconditional) != 2) {
+                throw nb::type_error(("unconditional must be None or a pair (mean, std), got " +
+                                      std::string(nb::type_name(unconditional.type()).c_str()))
+                                         .c_str());
+              }
+              unconditional_prior = gaussian_prior(unconditional[0], unconditional[1], "unconditional mean",
+                                                   "unconditional std");
             }
-            if (is_scalar(std)) {
-              prior.std = static_cast<float>(number(std, "std"));
-            } else {
-              prior.stds = per_element(std);
-            }
-            new (self) GaussianPredictor(std::move(prior));
+            new (self) GaussianPredictor(std::move(prior), std::move(unconditional_prior));
           },
-          nb::arg("mean") = 0.0, nb::arg("std") = 1.0,
-          nb::sig("def __init__(self, mean: float | numpy.typing.ArrayLike = 0.0, std: float | numpy.typing.ArrayLike = 1.0) -> None"))
+          nb::arg("mean") = 0.0, nb::arg("std") = 1.0, nb::kw_only(), nb::arg("unconditional") = nb::none(),
+          nb::sig("def __init__(self, mean: float | numpy.typing.ArrayLike = 0.0, std: float | "
+                  "numpy.typing.ArrayLike = 1.0, *, unconditional: tuple[float | numpy.typing.ArrayLike, "
+                  "float | numpy.typing.ArrayLike] | None = None) -> None"))
       .def_prop_ro("mean", [](const GaussianPredictor& p) { return p.prior().mean; })
       .def_prop_ro("std", [](const GaussianPredictor& p) { return p.prior().std; })
       .def_prop_ro("means", [](const GaussianPredictor& p) { return p.prior().means; },
                    "Per-element means (empty when the scalar mean applies).")
       .def_prop_ro("stds", [](const GaussianPredictor& p) { return p.prior().stds; },
-                   "Per-element stds (empty when the scalar std applies).");
+                   "Per-element stds (empty when the scalar std applies).")
+      .def_prop_ro(
+          "unconditional",
+          [](const GaussianPredictor& p) -> nb::object {
+            if (!p.unconditional_prior()) return nb::none();
+            return prior_pair(*p.unconditional_prior());
+          },
+          nb::sig("def unconditional(self) -> tuple[float | list[float], float | list[float]] | None"),
+          "The unconditional prior as (mean, std) (lists where per element), or None.");
 
   nb::class_<GmmPredictor, NoisePredictor>(
       m, "GmmPredictor",
       "The exact posterior expectations for an isotropic Gaussian mixture. spec is a dict\n"
       "{'weights': [...], 'means': [[...], ...], 'stds': [...]}, its JSON text, or a path\n"
-      "to a JSON file of that form.")
+      "to a JSON file of that form. unconditional: the mixture of the unconditional model,\n"
+      "in the same forms, for classifier-free guidance (labels are not needed).")
       .def(
           "__init__",
-          [](GmmPredictor* self, nb::handle spec) {
-            const bool text = nb::isinstance<nb::str>(spec) &&
-                              nb::cast<std::string>(spec).find('{') != std::string::npos;
-            GmmSpec parsed = (nb::isinstance<nb::dict>(spec) || text) ? GmmSpec::from_json(json_text(spec))
-                                                                      : GmmSpec::load(path_text(spec));
-            new (self) GmmPredictor(std::move(parsed));
+          [](GmmPredictor* self, nb::handle spec, nb::handle unconditional) {
+            GmmSpec parsed = gmm_spec(spec);
+            std::optional<GmmSpec> unconditional_spec;
+            if (!unconditional.is_none()) unconditional_spec = gmm_spec(unconditional);
+            new (self) GmmPredictor(std::move(parsed), std::move(unconditional_spec));
           },
-          nb::arg("spec"),
-          nb::sig("def __init__(self, spec: dict | str | os.PathLike) -> None"))
+          nb::arg("spec"), nb::kw_only(), nb::arg("unconditional") = nb::none(),
+          nb::sig("def __init__(self, spec: dict | str | os.PathLike, *, "
+                  "unconditional: dict | str | os.PathLike | None = None) -> None"))
       .def_prop_ro("dim", [](const GmmPredictor& p) { return p.spec().dim(); })
       .def_prop_ro("components", [](const GmmPredictor& p) { return p.spec().components(); })
       .def_prop_ro("weights", [](const GmmPredictor& p) { return p.spec().weights; })
       .def_prop_ro("means", [](const GmmPredictor& p) { return p.spec().means; })
-      .def_prop_ro("stds", [](const GmmPredictor& p) { return p.spec().stds; });
+      .def_prop_ro("stds", [](const GmmPredictor& p) { return p.spec().stds; })
+      .def_prop_ro(
+          "unconditional",
+          [](const GmmPredictor& p) -> nb::object {
+            if (!p.unconditional_spec()) return nb::none();
+            return spec_dict(*p.unconditional_spec());
+          },
+          nb::sig("def unconditional(self) -> dict | None"),
+          "The unconditional mixture as a dict {'weights', 'means', 'stds'}, or None.");
 
   nb::class_<MlpPredictor, NoisePredictor>(
       m, "MlpPredictor",
@@ -161,7 +249,11 @@ void bind_predictors(nb::module_& m) {
                    "The model card as stored (a dict).")
       .def_prop_ro(
           "scheduler_config",
-          [](const MlpPredictor& p) { return json_loads(p.card().json)["scheduler"]; },
+          [](const MlpPredictor& p) {
+            // An object, not the item accessor, which would refer to the
+            // temporary dict after the return.
+            return nb::object(json_loads(p.card().json)["scheduler"]);
+          },
           "The diffusers scheduler config the model was trained with (a dict; "
           "Sampler.from_config takes it).")
       .def_prop_ro(
@@ -178,6 +270,10 @@ void bind_predictors(nb::module_& m) {
             return d;
           },
           "The sampler the model was checked with (the card's 'sampler').")
+      .def_prop_ro(
+          "guidance_scale", [](const MlpPredictor& p) { return p.card().sampler.guidance_scale; },
+          "The classifier-free guidance scale the card recommends: Sampler.sample uses it\n"
+          "when class_labels are given and guidance_scale is not.")
       .def_prop_ro(
           "normalization",
           [](const MlpPredictor& p) {
@@ -211,7 +307,9 @@ void bind_predictors(nb::module_& m) {
       nb::sig("def make_predictor(description: dict | str) -> NoisePredictor"),
       "A predictor from its description, the form configuration files use:\n"
       "{'type': 'gaussian', 'mean': 0.5, 'std': 0.3}, {'type': 'gmm', 'path': 'spec.json'},\n"
-      "{'type': 'mlp', 'path': 'model.safetensors', 'threads': 0, 'allow_tf32': False}.");
+      "{'type': 'mlp', 'path': 'model.safetensors', 'threads': 0, 'allow_tf32': False}.\n"
+      "gaussian and gmm take 'unconditional': {a prior or mixture of the same form} for\n"
+      "classifier-free guidance.");
 }
 
 }  // namespace ddpm::python

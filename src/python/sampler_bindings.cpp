@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -97,15 +99,17 @@ void forward(Sampler& sampler, const InputArray& x0_array, int step, const Input
 }
 
 void reverse_step(Sampler& sampler, const InputArray& x_t_array, const InputArray& model_output_array,
-                  int step, std::uint64_t seed, std::int64_t first_sample,
-                  const InputArray& noise_array, const OutputArray& x_prev_array,
-                  const OutputArray& x0_out_array, std::uintptr_t stream) {
+                  int step, int step_index, std::uint64_t seed, std::int64_t first_sample,
+                  const InputArray& noise_array, const InputArray& previous_x0_array,
+                  const OutputArray& x_prev_array, const OutputArray& x0_out_array, std::uintptr_t stream) {
   const Floats x_t = floats(x_t_array, "x_t");
   ReverseStepRequest r;
   r.x_t = x_t.in();
   r.model_output = beside(x_t, model_output_array, "model_output").in();
   r.shape = x_t.batch_shape();
   r.step = step;
+  r.step_index = step_index;
+  r.previous_x0 = optional_beside(x_t, previous_x0_array, "previous_x0", &Floats::in);
   r.noise = {seed, first_sample};
   r.variance_noise = optional_beside(x_t, noise_array, "noise", &Floats::in);
   r.x_prev = beside(x_t, x_prev_array, "out").out();
@@ -116,9 +120,16 @@ void reverse_step(Sampler& sampler, const InputArray& x_t_array, const InputArra
   sampler.reverse_step(r);
 }
 
-void sample(Sampler& sampler, const OutputArray& x_array, bool initial_given, int start_step,
-            int end_step, std::uint64_t seed, std::int64_t first_sample, nb::handle predictor,
-            const std::string& framework, const InputArray& labels_array, nb::handle progress,
+// The loop's range, by timestep or by plan position (-1: unset).
+struct LoopBounds {
+  int start_step = -1, end_step = -1, start_index = -1, end_index = -1;
+};
+
+void sample(Sampler& sampler, const OutputArray& x_array, bool initial_given, LoopBounds bounds,
+            std::uint64_t seed, std::int64_t first_sample, nb::handle predictor,
+            const std::string& framework, const InputArray& labels_array, double guidance_scale,
+            double guidance_rescale, std::optional<std::int32_t> unconditional_label,
+            const OutputArray& history_array, bool history_given, nb::handle progress,
             bool poll_signals, std::uintptr_t stream) {
   const Floats x = floats(x_array, "out");
   SampleRequest r;
@@ -126,17 +137,24 @@ void sample(Sampler& sampler, const OutputArray& x_array, bool initial_given, in
   r.shape = x.batch_shape();
   r.noise = {seed, first_sample};
   r.initial_noise_given = initial_given;
-  r.start_step = start_step;
-  r.end_step = end_step;
+  r.start_step = bounds.start_step;
+  r.end_step = bounds.end_step;
+  r.start_index = bounds.start_index;
+  r.end_index = bounds.end_index;
   r.memory = x.place.memory;
   r.stream = as_stream(stream);
   if (labels_array.is_valid()) r.class_labels = steps_beside(x, labels_array, "class_labels").span();
+  r.guidance_scale = guidance_scale;
+  r.guidance_rescale = guidance_rescale;
+  r.history = optional_beside(x, history_array, "history", &Floats::out);
+  r.history_given = history_given;
 
   NoisePredictor* engine_predictor = nullptr;
   std::unique_ptr<CallablePredictor> callable;  // destroyed with the GIL held
   if (!nb::try_cast<NoisePredictor*>(predictor, engine_predictor, false) || engine_predictor == nullptr) {
     callable = std::make_unique<CallablePredictor>(nb::borrow(predictor), parse_framework(framework),
-                                                   x.place, x.extents);
+                                                   x.place, x.extents, unconditional_label,
+                                                   fractional_model_times(sampler));
     engine_predictor = callable.get();
   }
   if (!progress.is_none()) {
@@ -181,6 +199,12 @@ const char* kScheduleDoc =
 }  // namespace
 
 void bind_sampler(nb::module_& m) {
+  m.def(
+      "default_timestep_spacing",
+      [](const std::string& sampler) { return to_string(default_timestep_spacing(parse_sampler_kind(sampler))); },
+      nb::arg("sampler"),
+      "The timestep spacing a sampler uses unless timestep_spacing is given (diffusers'\n"
+      "default for its scheduler class): 'leading' for ddpm and ddim, 'linspace' for the solvers.");
   auto schedule = nb::class_<Schedule>(m, "Schedule", kScheduleDoc);
   schedule
       .def(
@@ -251,7 +275,13 @@ void bind_sampler(nb::module_& m) {
       .def_ro("prev_from_x0", &PlannedStep::prev_from_x0)
       .def_ro("prev_from_eps", &PlannedStep::prev_from_eps)
       .def_ro("prev_from_sample", &PlannedStep::prev_from_sample)
+      .def_ro("prev_from_x0_prev", &PlannedStep::prev_from_x0_prev)
       .def_ro("sigma", &PlannedStep::sigma)
+      .def_ro("model_timestep", &PlannedStep::model_timestep,
+              "The time the model is given (fractional for Euler's timesteps).")
+      .def_ro("order", &PlannedStep::order,
+              "Model outputs the update combines: 2 on second-order multistep steps.")
+      .def_ro("noise_step", &PlannedStep::noise_step)
       .def_ro("error", &PlannedStep::error)
       .def("__repr__", [](const PlannedStep& s) {
         return "<PlannedStep t=" + std::to_string(s.timestep) + " -> " + std::to_string(s.prev_timestep) + ">";
@@ -285,23 +315,51 @@ void bind_sampler(nb::module_& m) {
       .def_prop_ro("schedule", &Sampler::schedule, nb::rv_policy::reference_internal)
       .def_prop_ro("options", [](const Sampler& s) { return options_dict(s.options()); })
       .def_prop_ro("timesteps", &Sampler::timesteps)
+      .def_prop_ro(
+          "model_timesteps",
+          [](const Sampler& s) {
+            const bool fractional = fractional_model_times(s);
+            nb::list times;
+            for (const PlannedStep& step : s.plan()) times.append(model_time(step, fractional));
+            return times;
+          },
+          nb::sig("def model_timesteps(self) -> list[int] | list[float]"))
+      .def_prop_ro("initial_noise_scale", &Sampler::initial_noise_scale)
       .def_prop_ro("plan", [](const Sampler& s) { return s.plan(); })
       .def("forward", &forward, nb::arg("x0").noconvert(), nb::arg("t"), nb::arg("steps").noconvert().none(),
            nb::arg("noise").noconvert().none(), nb::arg("seed"), nb::arg("first_sample"),
            nb::arg("out").noconvert(), nb::arg("eps_out").noconvert().none(),
            nb::arg("velocity_out").noconvert().none(), nb::arg("stream"))
       .def("step", &reverse_step, nb::arg("x_t").noconvert(), nb::arg("model_output").noconvert(),
-           nb::arg("t"), nb::arg("seed"), nb::arg("first_sample"), nb::arg("noise").noconvert().none(),
+           nb::arg("t"), nb::arg("step_index"), nb::arg("seed"), nb::arg("first_sample"),
+           nb::arg("noise").noconvert().none(), nb::arg("previous_x0").noconvert().none(),
            nb::arg("out").noconvert(), nb::arg("x0_out").noconvert().none(), nb::arg("stream"))
-      .def("sample", &sample, nb::arg("out").noconvert(), nb::arg("initial_given"), nb::arg("start_step"),
-           nb::arg("end_step"), nb::arg("seed"), nb::arg("first_sample"), nb::arg("predictor"),
-           nb::arg("framework"), nb::arg("class_labels").noconvert().none(), nb::arg("progress").none(),
-           nb::arg("poll_signals"), nb::arg("stream"),
-           nb::sig("def sample(self, out: numpy.typing.ArrayLike, initial_given: bool, start_step: int, "
-                   "end_step: int, seed: int, first_sample: int, predictor: NoisePredictor | "
-                   "collections.abc.Callable, framework: str, class_labels: numpy.typing.ArrayLike | None, "
-                   "progress: collections.abc.Callable[[int, int], None] | None, poll_signals: bool, "
-                   "stream: int) -> None"))
+      .def(
+          "sample",
+          [](Sampler& sampler, const OutputArray& out, bool initial_given, int start_step, int end_step,
+             int start_index, int end_index, std::uint64_t seed, std::int64_t first_sample, nb::handle predictor,
+             const std::string& framework, const InputArray& class_labels, double guidance_scale,
+             double guidance_rescale, std::optional<std::int32_t> unconditional_label,
+             const OutputArray& history, bool history_given, nb::handle progress, bool poll_signals,
+             std::uintptr_t stream) {
+            sample(sampler, out, initial_given, {start_step, end_step, start_index, end_index}, seed,
+                   first_sample, predictor, framework, class_labels, guidance_scale, guidance_rescale,
+                   unconditional_label, history, history_given, progress, poll_signals, stream);
+          },
+          nb::arg("out").noconvert(), nb::arg("initial_given"), nb::arg("start_step"), nb::arg("end_step"),
+          nb::arg("start_index"), nb::arg("end_index"), nb::arg("seed"), nb::arg("first_sample"),
+          nb::arg("predictor"), nb::arg("framework"), nb::arg("class_labels").noconvert().none(),
+          nb::arg("guidance_scale"), nb::arg("guidance_rescale"), nb::arg("unconditional_label").none(),
+          nb::arg("history").noconvert().none(), nb::arg("history_given"), nb::arg("progress").none(),
+          nb::arg("poll_signals"), nb::arg("stream"),
+          nb::sig("def sample(self, out: numpy.typing.ArrayLike, initial_given: bool, start_step: int, "
+                  "end_step: int, start_index: int, end_index: int, seed: int, first_sample: int, "
+                  "predictor: NoisePredictor | collections.abc.Callable, framework: str, "
+                  "class_labels: numpy.typing.ArrayLike | None, guidance_scale: float, "
+                  "guidance_rescale: float, unconditional_label: int | None, "
+                  "history: numpy.typing.ArrayLike | None, history_given: bool, "
+                  "progress: collections.abc.Callable[[int, int], None] | None, poll_signals: bool, "
+                  "stream: int) -> None"))
       .def(
           "synchronize",
           [](Sampler& s, std::uintptr_t stream) {
