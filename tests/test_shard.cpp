@@ -125,8 +125,9 @@ TEST_F(NpyRows, RowsWrittenInAnyOrderByTwoWritersMakeTheWholeArray) {
   EXPECT_EQ(first.data_offset() % 64, 0u);
   for (const RowRange rows : {RowRange{5, 7}, RowRange{0, 1}, RowRange{3, 5}, RowRange{1, 3}}) {
     NpyRowWriter& writer = rows.begin % 2 == 0 ? first : second;
-    writer.write_rows(rows.begin, std::span(data).subspan(static_cast<std::size_t>(rows.begin * 6),
-                                                          static_cast<std::size_t>(rows.size() * 6)));
+    writer.write_rows(rows.begin,
+                      std::span(data).subspan(static_cast<std::size_t>(rows.begin * 6),
+                                              static_cast<std::size_t>(rows.size() * 6)));
   }
   first.sync();
   second.sync();
@@ -206,9 +207,8 @@ TEST_F(NpyRows, ReaderConvertsRowsAsReadNpyDoes) {
 }
 
 TEST_F(NpyRows, ReaderRefusesTruncatedFilesAndPipesWithoutWaiting) {
-  std::ofstream(path("short.npy"), std::ios::binary)
-      << test::npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }",
-                         test::float_bytes({1, 2, 3}));
+  std::ofstream(path("short.npy"), std::ios::binary) << test::npy_image(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }", test::float_bytes({1, 2, 3}));
   EXPECT_THROW(NpyRowReader(path("short.npy")), Error);
   ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
   try {
