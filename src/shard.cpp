@@ -118,8 +118,7 @@ NpyRowWriter::NpyRowWriter(std::string path, std::vector<std::int64_t> shape, in
   for (std::size_t i = 1; i < shape_.size(); ++i) row_size_ *= shape_[i];
 }
 
-NpyRowWriter NpyRowWriter::create(const std::string& path,
-                                  const std::vector<std::int64_t>& shape) {
+NpyRowWriter NpyRowWriter::create(const std::string& path, const std::vector<std::int64_t>& shape) {
   if (shape.empty()) cannot_write(path, "a file written by rows needs at least one axis");
   const std::string header = detail::npy_header(path, shape);  // checks the shape
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -148,8 +147,8 @@ NpyRowWriter NpyRowWriter::open(const std::string& path, const std::vector<std::
     // bytes (so also float32) and the full size.
     const NpyRowReader existing(path);
     if (existing.shape() != shape) {
-      cannot_write(path, "it holds an array of shape " + describe(existing.shape()) +
-                             ", not " + describe(shape));
+      cannot_write(path, "it holds an array of shape " + describe(existing.shape()) + ", not " +
+                             describe(shape));
     }
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -158,10 +157,10 @@ NpyRowWriter NpyRowWriter::open(const std::string& path, const std::vector<std::
   writer.data_offset_ = header.size();
   std::string present(header.size(), '\0');
   const int reader = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  const bool same = reader >= 0 &&
-                    ::pread(reader, present.data(), present.size(), 0) ==
-                        static_cast<ssize_t>(present.size()) &&
-                    present == header;
+  const bool same =
+      reader >= 0 &&
+      ::pread(reader, present.data(), present.size(), 0) == static_cast<ssize_t>(present.size()) &&
+      present == header;
   if (reader >= 0) ::close(reader);
   if (!same) cannot_write(path, "its header is not the float32 header ddpm writes for this shape");
   return writer;

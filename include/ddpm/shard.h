@@ -86,7 +86,7 @@ class NpyRowWriter {
   const std::string& path() const { return path_; }
   const std::vector<std::int64_t>& shape() const { return shape_; }
   std::int64_t rows() const { return shape_.front(); }
-  std::int64_t row_size() const { return row_size_; }  // floats per row
+  std::int64_t row_size() const { return row_size_; }         // floats per row
   std::uint64_t data_offset() const { return data_offset_; }  // bytes before row 0
 
   // Writes rows [first_row, first_row + data.size() / row_size()); data.size()
