@@ -56,14 +56,22 @@ class ScaleOut : public CliTest {
     // One machine: shared memory only, no probing of network interfaces.
     ::setenv("OMPI_MCA_btl", "self,vader", 1);
     ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
-    // A sanitized ddpm reports Open MPI's own allocations at exit as leaks.
-    ::setenv("LSAN_OPTIONS", "suppressions=" DDPM_TEST_SOURCE_DIR "/lsan-openmpi.supp", 1);
+  }
+
+  // ASAN_OPTIONS for the ranks of a sanitized ddpm: its address and UB checks
+  // stay on, its leak check is off. Open MPI keeps allocations until exit in
+  // components it unloads at MPI_Finalize, so LeakSanitizer reports them
+  // without a module name that a suppression could match. ddpm's own code
+  // is leak-checked by the one-process tests, which run the same paths.
+  static std::string rank_asan_options() {
+    const char* options = std::getenv("ASAN_OPTIONS");
+    return std::string(options ? options : "") + ":detect_leaks=0";
   }
 
   // The words that start `ranks` processes of ddpm under the MPI launcher.
   std::string launch(int ranks) const {
-    return std::string(DDPM_MPIEXEC) + " -n " + std::to_string(ranks) + " " +
-           shell_quote(DDPM_CLI_PATH);
+    return "ASAN_OPTIONS=" + shell_quote(rank_asan_options()) + " " + DDPM_MPIEXEC + " -n " +
+           std::to_string(ranks) + " " + shell_quote(DDPM_CLI_PATH);
   }
 
   // mpirun -n ranks ddpm args.
@@ -73,16 +81,14 @@ class ScaleOut : public CliTest {
     return run_shell(command);
   }
 
-  // One job of several programs (MPMD): each (ranks, args) block gets its ranks.
+  // One job of several programs (MPMD): each (launcher flags, args) block is one rank.
   RunResult run_blocks(const std::vector<std::pair<std::string, Args>>& blocks) const {
-    std::string command;
-    for (const auto& [launcher_flags, args] : blocks) {
-      std::string block = launch(1);
-      if (!launcher_flags.empty()) {
-        block.insert(block.find(" -n "), " " + launcher_flags);
-      }
-      if (!command.empty()) block = block.substr(std::string(DDPM_MPIEXEC).size());
-      command += (command.empty() ? "" : " :") + block;
+    std::string command = "ASAN_OPTIONS=" + shell_quote(rank_asan_options()) + " " + DDPM_MPIEXEC;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      const auto& [launcher_flags, args] = blocks[i];
+      if (i > 0) command += " :";
+      if (!launcher_flags.empty()) command += " " + launcher_flags;
+      command += " -n 1 " + shell_quote(DDPM_CLI_PATH);
       for (const std::string& arg : args) command += " " + quoted_arg(arg);
     }
     return run_shell(command);
@@ -192,7 +198,7 @@ TEST_F(ScaleOut, ChunkSizeZeroIsAUsageError) {
       run(plus(kSample, {"--shape", "4,3", "--chunk-rows", "0", "--out", "@x.npy"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("ddpm: error: --chunk-rows: the chunk size must be a whole number of rows "
-                       ">= 1, got '0'"),
+                       ">= 1 or 'auto', got '0'"),
             std::string::npos)
       << r.err;
   EXPECT_TRUE(listing().empty());
@@ -421,7 +427,7 @@ TEST_F(ScaleOut, AFailingRankStopsEveryRankAndAResumeOnOtherRanksFinishes) {
 
 TEST_F(ScaleOut, ResumeAfterStoppingTheJobIsBitIdentical) {
   skip_without_mpi();
-  std::vector<std::string> words;
+  std::vector<std::string> words{"/usr/bin/env", "ASAN_OPTIONS=" + rank_asan_options()};
   std::istringstream launcher(DDPM_MPIEXEC);  // the launcher's flags have no quotes
   for (std::string word; launcher >> word;) words.push_back(word);
   words = plus(words, {"-n", "2", DDPM_CLI_PATH});

@@ -401,22 +401,31 @@ std::vector<RowRange> chunks_of_rank(const std::vector<RowRange>& remaining, int
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// --chunk-rows: a whole number of rows >= 1, or "auto" (0).
+std::int64_t parse_chunk_rows(const std::string& text) {
+  if (text == "auto") return 0;
+  std::int64_t rows = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, rows);
+  if (error != std::errc() || stop != end || rows < 1) {
+    throw Error("the chunk size must be a whole number of rows >= 1 or 'auto', got '" + text + "'");
+  }
+  return rows;
+}
+
+}  // namespace
+
 void ChunkedRunOptions::add_to(CLI::App& app) {
   command = &app;
   chunk_flag =
-      app.add_option("--chunk-rows", chunk_rows,
+      app.add_option("--chunk-rows", chunk_rows_text,
                      "compute and write the rows in chunks of this many (each process), so\n"
-                     "memory stays flat whatever the batch; the output is written in place\n"
-                     "as OUT.partial with OUT.manifest listing the rows done, and renamed to\n"
-                     "OUT at the end (default under mpirun: from free memory)")
-          ->check(parsed_by([](const std::string& text) {
-            std::int64_t rows = 0;
-            const char* end = text.data() + text.size();
-            const auto [stop, error] = std::from_chars(text.data(), end, rows);
-            if (error != std::errc() || stop != end || rows < 1) {
-              throw Error("the chunk size must be a whole number of rows >= 1, got '" + text + "'");
-            }
-          }));
+                     "memory stays flat whatever the batch, or 'auto' (from free memory, the\n"
+                     "default under mpirun); the output is written in place as OUT.partial\n"
+                     "with OUT.manifest listing the rows done, and renamed to OUT at the end")
+          ->check(parsed_by([](const std::string& text) { parse_chunk_rows(text); }));
   app.add_flag("--resume", resume,
                "finish an interrupted chunked or distributed run: compute only the rows\n"
                "OUT.manifest does not list as done (the same command otherwise; starts\n"
@@ -435,6 +444,9 @@ bool ChunkedRunOptions::active() const {
 void run_on_every_rank(const ChunkedRunOptions& chunking, BackendOptions& backend,
                        const std::function<void()>& work) {
   World& world = World::get();
+  struct Finish {
+    ~Finish() { World::get().finish(); }  // also on the way out of a failure
+  } finish;
   world.start();
   if (!world.distributed()) {
     work();  // failures reach main() as they always have
@@ -481,7 +493,6 @@ void run_on_every_rank(const ChunkedRunOptions& chunking, BackendOptions& backen
     world.finish();
     std::exit(static_cast<int>(failure.status));
   }
-  world.finish();
 }
 
 ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& options) {
@@ -501,8 +512,8 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
   RunManifest fresh;
   Files files;
   attempt(failure, [&] {
-    result.chunk_rows =
-        options.chunk_rows > 0 ? options.chunk_rows : automatic_chunk_rows(job, row_size);
+    const std::int64_t requested = parse_chunk_rows(options.chunk_rows_text);
+    result.chunk_rows = requested > 0 ? requested : automatic_chunk_rows(job, row_size);
     fresh.options = fingerprint(job, options);
     fresh.shape = job.shape;
     for (const auto& output : job.outputs) fresh.outputs.push_back(output.second);

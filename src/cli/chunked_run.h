@@ -31,7 +31,7 @@
 namespace ddpm::cli {
 
 struct ChunkedRunOptions {
-  std::int64_t chunk_rows = 0;  // 0: automatic
+  std::string chunk_rows_text = "auto";  // --chunk-rows: rows, or "auto" (from free memory)
   bool resume = false;
   double progress_interval = 10.0;  // seconds between rank 0's progress lines
 
