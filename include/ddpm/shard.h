@@ -17,7 +17,7 @@
 //   if (p == 0) ddpm::NpyRowWriter::create("out.npy.partial", {n, dim});
 //   /* every part waits until the file exists, then: */
 //   ddpm::NpyRowWriter out = ddpm::NpyRowWriter::open("out.npy.partial", {n, dim});
-//   for (const ddpm::RowRange& chunk : ddpm::chunk_rows({{mine}}, 1024)) {
+//   for (const ddpm::RowRange& chunk : ddpm::chunk_rows(std::vector{mine}, 1024)) {
 //     std::vector<float> x(chunk.size() * dim);
 //     sampler.sample({.x = x, .shape = {chunk.size(), dim},
 //                     .noise = {.seed = 1, .first_sample = chunk.begin}}, predictor);
