@@ -15,6 +15,9 @@ bool cuda_device_usable(std::string* reason) {
   return false;
 }
 
+int select_cuda_device(int) { return -1; }
+std::uint64_t cuda_free_memory_bytes() { return 0; }
+
 std::unique_ptr<Sampler::Engine> make_cuda_engine(EngineSetup) { throw Error(kNotBuilt); }
 
 std::shared_ptr<void> prepare_gaussian_device(const GaussianPrior&, const std::optional<GaussianPrior>&,

@@ -2,6 +2,7 @@
 // The backend interface behind ddpm::Sampler. Requests reach an engine
 // already validated (validate.h): sizes match, steps are in range and are
 // timesteps of the plan, the planned steps can run, and host inputs are finite.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,13 @@ std::unique_ptr<Sampler::Engine> make_cpu_engine(EngineSetup setup);
 // Defined in the CUDA sources; in a build without CUDA, a stub that throws.
 std::unique_ptr<Sampler::Engine> make_cuda_engine(EngineSetup setup);
 bool cuda_device_usable(std::string* reason);
+// Makes device local_rank % (the number of devices) this thread's current
+// device, so that each rank of a distributed run on a machine takes its own
+// GPU (round robin), before any engine is built; returns the device, or -1
+// (and changes nothing) when no device can be counted.
+int select_cuda_device(int local_rank);
+// Free memory of the current CUDA device in bytes; 0 when there is none.
+std::uint64_t cuda_free_memory_bytes();
 
 }  // namespace detail
 }  // namespace ddpm

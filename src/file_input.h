@@ -84,6 +84,9 @@ std::string read_file_bounded(const std::string& path, std::uint64_t max_bytes,
 // Physical memory of this machine in bytes (a large number when unknown):
 // the ceiling for an allocation an input file asks for.
 std::uint64_t physical_memory_bytes();
+// Memory that can be allocated now without swapping (MemAvailable of
+// /proc/meminfo; physical_memory_bytes() where that is unknown).
+std::uint64_t available_memory_bytes();
 
 // "64 MiB", "3.2 GiB": sizes in messages.
 std::string describe_bytes(double bytes);

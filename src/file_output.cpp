@@ -114,6 +114,16 @@ const char* refused_kind(mode_t mode) {
   return "it is not a regular file";
 }
 
+// Gives the file open as `fd` the permission bits of `old`, and its owner
+// where the process may (only root may give a file away; anyone else keeps
+// what it can). False, with errno set, when the mode cannot be set.
+bool take_owner_and_mode(int fd, const struct stat& old) {
+  if (old.st_uid != ::geteuid() || old.st_gid != ::getegid()) {
+    [[maybe_unused]] const int ignored = ::fchown(fd, old.st_uid, old.st_gid);
+  }
+  return ::fchmod(fd, old.st_mode & 07777) == 0;
+}
+
 // Writes head + body to a fresh temporary beside target.file and returns its
 // name; the old file's mode (and owner, where allowed) is carried over.
 std::string write_temporary(const OutputTarget& target, std::string_view head,
@@ -130,13 +140,7 @@ std::string write_temporary(const OutputTarget& target, std::string_view head,
   if (fd < 0) cannot_write(target.path, std::strerror(errno));
 
   bool ok = write_all(fd, head) && write_all(fd, body);
-  if (ok && keep) {
-    // Only root may give a file away; for anyone else this keeps what it can.
-    if (old.st_uid != ::geteuid() || old.st_gid != ::getegid()) {
-      [[maybe_unused]] const int ignored = ::fchown(fd, old.st_uid, old.st_gid);
-    }
-    ok = ::fchmod(fd, old.st_mode & 07777) == 0;
-  }
+  if (ok && keep) ok = take_owner_and_mode(fd, old);
   ok = ok && ::fsync(fd) == 0;  // the data is on disk before the name points at it
   int error = errno;
   if (::close(fd) != 0 && ok) {
@@ -171,12 +175,13 @@ struct Replacement {
   std::string file;
   bool existed = false;
   std::string backup;  // a hard link to the old file; empty where links are not supported
+  std::string adopted;  // an adopted file's own name, to which an undo moves it back
 };
 
 // Renames `temporary` over target.file. The old file, if any, is first
 // linked to a backup name so that the rename can be undone.
 Replacement replace(const OutputTarget& target, const std::string& temporary) {
-  Replacement done{target.file, false, {}};
+  Replacement done{target.file, false, {}, {}};
   struct stat st {};
   if (::lstat(target.file.c_str(), &st) == 0) {
     done.existed = true;
@@ -201,9 +206,31 @@ Replacement replace(const OutputTarget& target, const std::string& temporary) {
   return done;
 }
 
+// An adopted file replacing an existing one gets its mode and owner, as a
+// temporary that write_temporary() makes does.
+void take_owner_and_mode_of_target(const OutputTarget& target, const std::string& file) {
+  struct stat old {};
+  if (!target.exists || ::stat(target.file.c_str(), &old) != 0 || !S_ISREG(old.st_mode)) return;
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) cannot_write(target.path, std::strerror(errno));
+  const bool ok = take_owner_and_mode(fd, old);
+  const int error = errno;
+  ::close(fd);
+  if (!ok) cannot_write(target.path, std::strerror(error));
+}
+
 // Puts back what `done` replaced, newest first.
 void undo(const std::vector<Replacement>& done) {
   for (auto it = done.rbegin(); it != done.rend(); ++it) {
+    if (!it->adopted.empty()) {
+      // The caller's finished file goes back to its own name (then the old
+      // file, if any, back to its); if that fails it stays where it is.
+      if (!it->existed) {
+        ::rename(it->file.c_str(), it->adopted.c_str());
+        continue;
+      }
+      if (::link(it->file.c_str(), it->adopted.c_str()) != 0) continue;
+    }
     if (!it->existed) {
       ::unlink(it->file.c_str());
     } else if (!it->backup.empty() && ::rename(it->backup.c_str(), it->file.c_str()) == 0) {
@@ -284,8 +311,19 @@ OutputTarget resolve_output(const std::string& path) {
 
 OutputSet::~OutputSet() {
   for (const Staged& s : staged_) {
-    if (!s.temporary.empty()) remove_temporary(s.temporary);
+    if (!s.temporary.empty() && !s.adopted) remove_temporary(s.temporary);
   }
+}
+
+void OutputSet::adopt(const std::string& path, const std::string& finished) {
+  Staged staged;
+  staged.target = resolve_output(path);
+  if (staged.target.kind != OutputTarget::Kind::file) {
+    cannot_write(path, "a finished file can only replace a regular file");
+  }
+  staged.temporary = finished;
+  staged.adopted = true;
+  staged_.push_back(std::move(staged));
 }
 
 void OutputSet::add(const std::string& path, std::string head, std::string_view body) {
@@ -314,7 +352,9 @@ void OutputSet::commit() {
   for (Staged& s : staged_) {
     if (s.temporary.empty()) continue;
     try {
+      if (s.adopted) take_owner_and_mode_of_target(s.target, s.temporary);
       done.push_back(replace(s.target, s.temporary));
+      if (s.adopted) done.back().adopted = s.temporary;
     } catch (...) {
       undo(done);
       throw;  // the destructor removes the temporaries not renamed

@@ -64,6 +64,12 @@ class OutputSet {
   // The output is `head` followed by `body`. For a stream, `body` is written
   // at commit(), so its bytes must stay valid until then.
   void add(const std::string& path, std::string head, std::string_view body);
+  // The output is `finished`, a complete file written beside the output's
+  // file (a chunked run's FILE.partial): commit() renames it into place with
+  // the others, taking the old file's permission bits and owner. It is never
+  // removed: if the commit fails or does not happen, it stays where it was.
+  // `path` must resolve to a regular file (or a new one), not a stream.
+  void adopt(const std::string& path, const std::string& finished);
   void commit();
   // Whether an output added so far (committed or not) is standard output.
   bool writes_standard_output() const { return standard_output_; }
@@ -74,6 +80,7 @@ class OutputSet {
     std::string head;       // streams only: written at commit()
     std::string_view body;  // streams only
     std::string temporary;  // files: the finished temporary
+    bool adopted = false;   // `temporary` is the caller's file: never removed
   };
   std::vector<Staged> staged_;
   bool standard_output_ = false;

@@ -9,18 +9,27 @@
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "ddpm/npy.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
+#include <span>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
 #include "ddpm/error.h"
+#include "ddpm/shard.h"
 #include "file_input.h"
 #include "file_output.h"
 #include "npy_image.h"
@@ -467,23 +476,27 @@ void convert(Dtype dtype, const char* bytes, std::uint64_t n, T* out, const std:
 // file's size and the machine's memory before anything is read, then the
 // data is read in chunks, converted as it arrives, and must end where the
 // header says.
+// A file of `size` bytes must hold exactly the data its header declares.
+void check_file_size(const Header& header, std::uint64_t size, const std::string& name) {
+  const std::string shape_text = describe_shape(header.layout.shape);
+  const std::uint64_t present = size > header.data_offset ? size - header.data_offset : 0;
+  if (present < header.data_bytes) {
+    fail(name, "truncated data: shape " + shape_text + " needs " +
+                   std::to_string(header.data_bytes) + " bytes, the file has " +
+                   std::to_string(present));
+  }
+  if (present > header.data_bytes) {
+    fail(name, std::to_string(present - header.data_bytes) +
+                   " trailing bytes after the data of shape " + shape_text);
+  }
+}
+
 template <class T>
 std::pair<std::vector<std::int64_t>, std::vector<T>> read_array(detail::InputSource& in) {
   const std::string& name = in.name();
   const Header header = read_header(in);
   const std::string shape_text = describe_shape(header.layout.shape);
-  if (const auto size = in.size()) {
-    const std::uint64_t present = *size > header.data_offset ? *size - header.data_offset : 0;
-    if (present < header.data_bytes) {
-      fail(name, "truncated data: shape " + shape_text + " needs " +
-                     std::to_string(header.data_bytes) + " bytes, the file has " +
-                     std::to_string(present));
-    }
-    if (present > header.data_bytes) {
-      fail(name, std::to_string(present - header.data_bytes) +
-                     " trailing bytes after the data of shape " + shape_text);
-    }
-  }
+  if (const auto size = in.size()) check_file_size(header, *size, name);
   const std::uint64_t memory = detail::physical_memory_bytes();
   if (header.count > memory / sizeof(T)) {
     fail(name, "shape " + shape_text + " has " + std::to_string(header.count) +
@@ -610,6 +623,12 @@ NpyImage npy_image(const std::string& path, const std::vector<std::int64_t>& sha
   return npy_image_as(path, shape, data, "<f4");
 }
 
+std::string npy_header(const std::string& path, const std::vector<std::int64_t>& shape) {
+  static const float kNothing = 0.0f;  // npy_image_as wants data for a non-empty shape
+  NpyImage image = npy_image_as(path, shape, &kNothing, "<f4");
+  return std::move(image.header);
+}
+
 }  // namespace detail
 
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
@@ -624,6 +643,130 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   detail::OutputSet output;
   output.add(path, {}, bytes);
   output.commit();
+}
+
+// ---------------------------------------------------------------------------
+// Rows read at their offsets (NpyRowReader, shard.h).
+
+namespace {
+
+// A regular file read from its start with pread, so that the descriptor's
+// offset never matters: the header is parsed through it.
+class DescriptorSource final : public detail::InputSource {
+ public:
+  DescriptorSource(int fd, std::uint64_t size, const std::string& name)
+      : InputSource(name), fd_(fd), size_(size) {}
+  std::size_t read(char* out, std::size_t n) override {
+    const std::size_t got = read_at(fd_, name(), position_, out, n);
+    position_ += got;
+    return got;
+  }
+  std::optional<std::uint64_t> size() const override { return size_; }
+
+  // Up to n bytes at `offset`; fewer only at the end of the file.
+  static std::size_t read_at(int fd, const std::string& name, std::uint64_t offset, char* out,
+                             std::size_t n) {
+    std::size_t total = 0;
+    while (total < n) {
+      const ssize_t got = ::pread(fd, out + total, n - total, static_cast<off_t>(offset + total));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw Error("cannot read " + name + ": " + std::strerror(errno));
+      }
+      if (got == 0) break;
+      total += static_cast<std::size_t>(got);
+    }
+    return total;
+  }
+
+ private:
+  int fd_;
+  std::uint64_t size_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace
+
+NpyRowReader::NpyRowReader(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd_ < 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  try {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw Error("cannot read " + path + ": " + std::strerror(EISDIR));
+    if (!S_ISREG(st.st_mode)) {
+      fail(path, "rows are read at their offsets, which needs a regular file (this is a pipe, "
+                 "FIFO or device)");
+    }
+    DescriptorSource in(fd_, static_cast<std::uint64_t>(st.st_size), path);
+    const Header header = read_header(in);
+    check_file_size(header, static_cast<std::uint64_t>(st.st_size), path);
+    shape_ = header.layout.shape;
+    for (std::size_t i = 1; i < shape_.size(); ++i) row_size_ *= shape_[i];
+    dtype_ = static_cast<int>(header.layout.dtype);
+    item_size_ = header.layout.item_size;
+    data_offset_ = header.data_offset;
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+NpyRowReader::NpyRowReader(NpyRowReader&& other) noexcept { *this = std::move(other); }
+
+NpyRowReader& NpyRowReader::operator=(NpyRowReader&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    shape_ = std::move(other.shape_);
+    row_size_ = other.row_size_;
+    dtype_ = other.dtype_;
+    item_size_ = other.item_size_;
+    data_offset_ = other.data_offset_;
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+NpyRowReader::~NpyRowReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::int64_t NpyRowReader::rows() const { return shape_.empty() ? 1 : shape_.front(); }
+
+template <class T>
+void NpyRowReader::read_as(std::int64_t first_row, std::span<T> out) const {
+  const auto count = static_cast<std::int64_t>(out.size());
+  const std::int64_t row_count = row_size_ == 0 ? 0 : count / row_size_;
+  if (first_row < 0 || (row_size_ == 0 ? count != 0 : count % row_size_ != 0) ||
+      row_count > rows() - first_row) {
+    throw Error(path_ + ": cannot read " + std::to_string(count) + " elements from row " +
+                std::to_string(first_row) + " of an array of " + std::to_string(rows()) +
+                " rows of " + std::to_string(row_size_));
+  }
+  constexpr std::uint64_t kChunkBytes = 1u << 20;
+  const std::uint64_t chunk_items = kChunkBytes / item_size_;
+  std::vector<char> chunk(
+      static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), chunk_items) * item_size_));
+  const std::uint64_t first = static_cast<std::uint64_t>(first_row * row_size_);
+  for (std::uint64_t done = 0; done < out.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(out.size() - done, chunk_items);
+    const std::size_t bytes = static_cast<std::size_t>(n * item_size_);
+    const std::uint64_t offset = data_offset_ + (first + done) * item_size_;
+    if (DescriptorSource::read_at(fd_, path_, offset, chunk.data(), bytes) < bytes) {
+      fail(path_, "truncated data: the file became shorter while it was read");
+    }
+    convert(static_cast<Dtype>(dtype_), chunk.data(), n, out.data() + done, path_, first + done);
+    done += n;
+  }
+}
+
+void NpyRowReader::read_rows(std::int64_t first_row, std::span<float> out) const {
+  read_as(first_row, out);
+}
+
+void NpyRowReader::read_rows(std::int64_t first_row, std::span<std::int64_t> out) const {
+  read_as(first_row, out);
 }
 
 }  // namespace ddpm

@@ -18,4 +18,7 @@ struct NpyImage {
 NpyImage npy_image(const std::string& path, const std::vector<std::int64_t>& shape,
                    const float* data);
 
+// The header alone (float32), for a file written by rows (NpyRowWriter).
+std::string npy_header(const std::string& path, const std::vector<std::int64_t>& shape);
+
 }  // namespace ddpm::detail

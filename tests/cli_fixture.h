@@ -67,9 +67,17 @@ class CliTest : public ::testing::Test {
     if (time_limit_seconds > 0) {
       command = "timeout -s KILL " + std::to_string(time_limit_seconds) + " " + command;
     }
-    for (const std::string& arg : args) {
-      command += " " + shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
-    }
+    for (const std::string& arg : args) command += " " + quoted_arg(arg);
+    return run_shell(command);
+  }
+
+  // An argument as a shell word; '@' names a file in the work directory.
+  std::string quoted_arg(const std::string& arg) const {
+    return shell_quote(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
+  }
+
+  // Runs a shell command line (words quoted by the caller), capturing stdout and stderr.
+  RunResult run_shell(std::string command) const {
     const fs::path out = base_ / "io" / "stdout", err = base_ / "io" / "stderr";
     command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
     const int status = std::system(command.c_str());
@@ -84,8 +92,14 @@ class CliTest : public ::testing::Test {
   // with SIGINT, SIGTERM and SIGHUP at their defaults: for signal tests.
   pid_t spawn(const std::vector<std::string>& args) const {
     std::vector<std::string> words{DDPM_CLI_PATH};
-    for (const std::string& arg : args) {
-      words.push_back(!arg.empty() && arg[0] == '@' ? path(arg.substr(1)) : arg);
+    words.insert(words.end(), args.begin(), args.end());
+    return spawn_program(std::move(words));
+  }
+
+  // The same for any program: words[0] is its path, '@' names work files.
+  pid_t spawn_program(std::vector<std::string> words) const {
+    for (std::string& word : words) {
+      if (!word.empty() && word[0] == '@') word = path(word.substr(1));
     }
     std::vector<char*> argv;
     for (std::string& word : words) argv.push_back(word.data());

@@ -25,4 +25,26 @@ if(TARGET ddpm_cli)
   add_dependencies(test_cli ddpm_cli)
   gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
   ddpm_leaves_no_files(test_cli)
+
+  # Chunked runs, and distributed ones under the MPI launcher (CPU backend)
+  # when ddpm is built with MPI; 3 ranks on a 2-core machine need Open MPI's
+  # --oversubscribe.
+  set(DDPM_TEST_MPIEXEC "")
+  if(DDPM_HAVE_MPI AND MPIEXEC_EXECUTABLE)
+    execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version
+                    OUTPUT_VARIABLE mpiexec_version ERROR_QUIET)
+    set(DDPM_TEST_MPIEXEC "${MPIEXEC_EXECUTABLE}")
+    if(mpiexec_version MATCHES "Open MPI|OpenRTE")
+      string(APPEND DDPM_TEST_MPIEXEC " --oversubscribe")
+    endif()
+  endif()
+  add_executable(test_scale_out test_scale_out.cpp)
+  target_link_libraries(test_scale_out PRIVATE ddpm::ddpm GTest::gtest_main
+                                               nlohmann_json::nlohmann_json)
+  target_compile_definitions(test_scale_out PRIVATE
+    DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
+    DDPM_MPIEXEC="${DDPM_TEST_MPIEXEC}")
+  add_dependencies(test_scale_out ddpm_cli)
+  gtest_discover_tests(test_scale_out DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "cpu;mpi")
+  ddpm_leaves_no_files(test_scale_out)
 endif()

@@ -253,5 +253,54 @@ TEST_F(FileOutput, ACommittedSetReplacesEveryFile) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"a.npy", "b.npy"}));
 }
 
+// ---------------------------------------------------------------------------
+// Adopted files: a finished file beside the output (a chunked run's
+// OUT.partial) is renamed into place with the others, and is never removed.
+
+TEST_F(FileOutput, AnAdoptedFileReplacesTheOutputAndTakesItsMode) {
+  test::write_bytes(path("a.npy"), "old a");
+  ::chmod(path("a.npy").c_str(), 0640);
+  test::write_bytes(path("a.npy.partial"), "finished a");
+  ::chmod(path("a.npy.partial").c_str(), 0644);
+  detail::OutputSet set;
+  set.adopt(path("a.npy"), path("a.npy.partial"));
+  set.add(path("b.npy"), "new b", {});
+  set.commit();
+  EXPECT_EQ(read_file(path("a.npy")), "finished a");
+  EXPECT_EQ(mode_of(path("a.npy")) & 07777, 0640u);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"a.npy", "b.npy"}));
+}
+
+TEST_F(FileOutput, AFailedCommitPutsAnAdoptedFileBackUnderItsOwnName) {
+  test::write_bytes(path("a.npy"), "old a");
+  test::write_bytes(path("a.npy.partial"), "finished a");
+  test::write_bytes(path("n.npy.partial"), "finished n");
+  {
+    detail::OutputSet set;
+    set.adopt(path("a.npy"), path("a.npy.partial"));
+    set.adopt(path("n.npy"), path("n.npy.partial"));  // a new output
+    set.add(path("c.npy"), "new c", {});
+    fs::create_directories(path("c.npy/inside"));  // c's rename fails, after a's and n's
+    EXPECT_THROW(set.commit(), Error);
+  }
+  EXPECT_EQ(read_file(path("a.npy")), "old a");
+  EXPECT_EQ(read_file(path("a.npy.partial")), "finished a");
+  EXPECT_EQ(read_file(path("n.npy.partial")), "finished n");
+  EXPECT_EQ(listing(),
+            (std::vector<std::string>{"a.npy", "a.npy.partial", "c.npy", "n.npy.partial"}));
+}
+
+TEST_F(FileOutput, AnUncommittedSetLeavesAnAdoptedFileAlone) {
+  test::write_bytes(path("a.npy.partial"), "finished a");
+  {
+    detail::OutputSet set;
+    set.adopt(path("a.npy"), path("a.npy.partial"));
+  }
+  EXPECT_EQ(read_file(path("a.npy.partial")), "finished a");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"a.npy.partial"}));
+  detail::OutputSet set;
+  EXPECT_THROW(set.adopt("-", path("a.npy.partial")), Error);  // a stream cannot adopt a file
+}
+
 }  // namespace
 }  // namespace ddpm

@@ -7,4 +7,5 @@
 #include "ddpm/sampler.h"
 #include "ddpm/schedule.h"
 #include "ddpm/scheduler_config.h"
+#include "ddpm/shard.h"
 #include "ddpm/types.h"

@@ -1,5 +1,6 @@
 #include "command_line.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <limits>
@@ -77,6 +78,16 @@ void require_memory(std::int64_t count, const std::string& what) {
 
 void warn(const std::string& message) {
   std::fprintf(stderr, "ddpm: warning: %s\n", message.c_str());
+}
+
+void report_error(const std::string& message) {
+  std::string line = "ddpm: error: " + message + "\n";
+  // Messages from the library are one line already; a stray newline from
+  // elsewhere (a system message, a JSON parser) must not break that promise.
+  std::replace_if(line.begin(), line.end() - 1, [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::fflush(stderr);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace ddpm::cli

@@ -45,4 +45,9 @@ void require_memory(std::int64_t count, const std::string& what);
 // "ddpm: warning: <message>" on stderr: legal but suspicious input; the run goes on.
 void warn(const std::string& message);
 
+// "ddpm: error: <message>" on stderr, as one line (newlines in the message
+// become spaces) written at once, so that the lines of several processes
+// sharing a stderr (mpirun) do not interleave.
+void report_error(const std::string& message);
+
 }  // namespace ddpm::cli

@@ -2,10 +2,13 @@
 // noise; optionally also writes the noise used and the v-target.
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "backend_options.h"
+#include "chunked_run.h"
 #include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
@@ -30,27 +33,122 @@ struct ForwardOptions {
   std::int64_t first_sample = 0;
   ScheduleOptions schedule;
   BackendOptions backend;
+  ChunkedRunOptions chunking;
 };
+
+void require_step_count(const std::string& path, std::int64_t count, std::int64_t batch) {
+  if (count != batch) {
+    throw Error("--t-per-sample " + path + " has " + std::to_string(count) +
+                " steps but the batch has " + std::to_string(batch) + " samples");
+  }
+}
+
+// Steps checked against the schedule; entry i of `values` is entry first + i of the file.
+std::vector<std::int32_t> checked_steps(const std::string& path,
+                                        std::span<const std::int64_t> values, std::int64_t first,
+                                        const Schedule& schedule) {
+  std::vector<std::int32_t> result;
+  result.reserve(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    try {
+      schedule.check_step(values[i]);
+    } catch (const Error& e) {
+      throw Error("--t-per-sample " + path + ": entry " +
+                  std::to_string(first + static_cast<std::int64_t>(i)) + ": " + e.what());
+    }
+    result.push_back(static_cast<std::int32_t>(values[i]));
+  }
+  return result;
+}
 
 // --t-per-sample: one step per sample, integers or whole-number floats.
 std::vector<std::int32_t> read_steps(const std::string& path, std::int64_t batch,
                                      const Schedule& schedule) {
   const NpyArrayInt64 steps = read_npy_int64(path);
-  if (static_cast<std::int64_t>(steps.data.size()) != batch) {
-    throw Error("--t-per-sample " + path + " has " + std::to_string(steps.data.size()) +
-                " steps but the batch has " + std::to_string(batch) + " samples");
+  require_step_count(path, static_cast<std::int64_t>(steps.data.size()), batch);
+  return checked_steps(path, steps.data, 0, schedule);
+}
+
+// The request for rows [first_row, first_row + shape.batch), without its arrays.
+ForwardRequest request_for(const ForwardOptions& o, Shape shape, std::int64_t first_row) {
+  ForwardRequest request;
+  request.shape = shape;
+  request.step = o.step.value_or(-1);
+  request.noise = {o.seed, o.first_sample + first_row};
+  return request;
+}
+
+void print_summary(std::FILE* stream, const ForwardOptions& o, const Sampler& sampler,
+                   const std::vector<std::int64_t>& extents,
+                   std::chrono::steady_clock::time_point started, const std::string& more) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
+  std::fprintf(stream, "wrote %s: %s float32, backend %s, T=%d, %s%s, %.2f s\n",
+               o.out_path.c_str(), format_shape(extents).c_str(),
+               to_string(sampler.backend()).c_str(), sampler.schedule().steps(),
+               step_text.c_str(), more.c_str(), seconds);
+}
+
+// Chunked or distributed (chunked_run.h): every input is read a chunk at a time.
+void run_forward_in_chunks(const ForwardOptions& o, Sampler& sampler,
+                           std::chrono::steady_clock::time_point started) {
+  const BatchRows x0 = open_batch_rows(o.x0_path, "--x0");
+  std::optional<BatchRows> noise;
+  if (!o.noise_path.empty()) {
+    noise.emplace(open_batch_rows(o.noise_path, "--noise"));
+    require_same_shape(*noise, "--noise", x0, "--x0");
   }
-  std::vector<std::int32_t> result;
-  result.reserve(steps.data.size());
-  for (std::size_t i = 0; i < steps.data.size(); ++i) {
-    try {
-      schedule.check_step(steps.data[i]);
-    } catch (const Error& e) {
-      throw Error("--t-per-sample " + path + ": entry " + std::to_string(i) + ": " + e.what());
+  std::optional<NpyRowReader> steps;
+  if (!o.steps_path.empty()) {
+    steps.emplace(o.steps_path);
+    require_step_count(o.steps_path, steps->rows() * steps->row_size(), x0.shape.batch);
+    if (steps->row_size() != 1) {
+      throw Error("--t-per-sample " + o.steps_path + " has shape " +
+                  format_shape(steps->shape()) +
+                  ": a chunked run reads one step per row, so give it as a 1-d array");
     }
-    result.push_back(static_cast<std::int32_t>(steps.data[i]));
   }
-  return result;
+
+  ChunkedJob job;
+  job.label = "noising";
+  job.shape = x0.extents();
+  job.outputs = {{"--out", o.out_path}};
+  if (!o.noise_out_path.empty()) job.outputs.emplace_back("--noise-out", o.noise_out_path);
+  if (!o.velocity_out_path.empty()) job.outputs.emplace_back("--velocity-out", o.velocity_out_path);
+  job.backend = sampler.backend();
+  job.extra_row_buffers = noise ? 2 : 1;
+  std::vector<float> x0_rows, noise_rows;
+  std::vector<std::int64_t> step_values;
+  job.compute = [&](RowRange rows, std::span<const std::span<float>> out,
+                    const std::function<void(double)>&) {
+    const auto size = static_cast<std::size_t>(rows.size() * x0.shape.dim);
+    x0_rows.resize(size);
+    x0.rows.read_rows(rows.begin, x0_rows);
+    ForwardRequest request = request_for(o, {rows.size(), x0.shape.dim}, rows.begin);
+    request.x0 = x0_rows;
+    if (noise) {
+      noise_rows.resize(size);
+      noise->rows.read_rows(rows.begin, noise_rows);
+      request.eps = noise_rows;
+    }
+    std::vector<std::int32_t> step_rows;
+    if (steps) {
+      step_values.resize(static_cast<std::size_t>(rows.size()));
+      steps->read_rows(rows.begin, step_values);
+      step_rows = checked_steps(o.steps_path, step_values, rows.begin, sampler.schedule());
+      request.steps = step_rows;
+    }
+    std::size_t next = 0;
+    request.x_t = out[next++];
+    if (!o.noise_out_path.empty()) request.eps_out = out[next++];
+    if (!o.velocity_out_path.empty()) request.velocity_out = out[next++];
+    sampler.forward(request);
+  };
+  const ChunkedRunResult result = run_chunked(job, o.chunking);
+  if (result.reports) {
+    print_summary(stdout, o, sampler, x0.extents(), started, describe_chunked_run(result));
+  }
 }
 
 void run_forward(const ForwardOptions& o) {
@@ -66,6 +164,7 @@ void run_forward(const ForwardOptions& o) {
   o.schedule.apply_to(sampler_options);
   o.backend.apply_to(sampler_options);
   Sampler sampler(o.schedule.build(), sampler_options);
+  if (o.chunking.active()) return run_forward_in_chunks(o, sampler, started);
 
   const BatchArray x0 = read_batch(o.x0_path, "--x0");
   std::optional<BatchArray> noise;
@@ -81,13 +180,10 @@ void run_forward(const ForwardOptions& o) {
   std::vector<float> eps_out(o.noise_out_path.empty() ? 0 : size);
   std::vector<float> velocity_out(o.velocity_out_path.empty() ? 0 : size);
 
-  ForwardRequest request;
+  ForwardRequest request = request_for(o, x0.shape, 0);
   request.x0 = x0.array.data;
-  request.shape = x0.shape;
-  request.step = o.step.value_or(-1);
   request.steps = steps;
   if (noise) request.eps = noise->array.data;
-  request.noise = {o.seed, o.first_sample};
   request.x_t = x_t;
   request.eps_out = eps_out;
   request.velocity_out = velocity_out;
@@ -100,14 +196,7 @@ void run_forward(const ForwardOptions& o) {
     outputs.write_npy(o.velocity_out_path, x0.array.shape, velocity_out.data());
   }
   outputs.commit();
-
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
-  std::fprintf(outputs.summary_stream(), "wrote %s: %s float32, backend %s, T=%d, %s, %.2f s\n",
-               o.out_path.c_str(), format_shape(x0.array.shape).c_str(),
-               to_string(sampler.backend()).c_str(), sampler.schedule().steps(),
-               step_text.c_str(), seconds);
+  print_summary(outputs.summary_stream(), o, sampler, x0.array.shape, started, "");
 }
 
 }  // namespace
@@ -131,7 +220,10 @@ void add_forward_command(CLI::App& app) {
   add_first_sample_option(*command, options->first_sample);
   options->schedule.add_to(*command, false);
   options->backend.add_to(*command);
-  command->callback([options] { run_forward(*options); });
+  options->chunking.add_to(*command);
+  command->callback([options] {
+    run_on_every_rank(options->chunking, options->backend, [&] { run_forward(*options); });
+  });
 }
 
 }  // namespace ddpm::cli

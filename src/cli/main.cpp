@@ -23,18 +23,7 @@ namespace {
 constexpr int kFailure = 1;
 constexpr int kUsage = 2;
 
-// Messages from the library are one line already; a stray newline from
-// elsewhere (a system message, a JSON parser) must not break that promise.
-std::string one_line(std::string message) {
-  for (char& c : message) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return message;
-}
-
-void report(const std::string& message) {
-  std::cerr << "ddpm: error: " << one_line(message) << '\n';
-}
+void report(const std::string& message) { ddpm::cli::report_error(message); }
 
 // The parser's message, then where to read more: the subcommand's --help
 // when one was named.

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -40,17 +41,23 @@ std::int64_t first_non_finite(const float* data, std::int64_t count) {
 
 }  // namespace
 
+void require_finite(const std::string& path, const float* data, std::int64_t count,
+                    std::int64_t row_size, std::int64_t first_row) {
+  if (const std::int64_t bad = first_non_finite(data, count); bad >= 0) {
+    row_size = std::max<std::int64_t>(row_size, 1);
+    throw Error("refusing to write " + path + ": the result has " + std::to_string(data[bad]) +
+                " at sample " + std::to_string(first_row + bad / row_size) + ", element " +
+                std::to_string(bad % row_size) +
+                " (float32 overflowed); no output was written");
+  }
+}
+
 void OutputFiles::write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                             const float* data) {
   detail::NpyImage image = detail::npy_image(path, shape, data);
   const auto count = static_cast<std::int64_t>(image.data.size() / sizeof(float));
-  if (const std::int64_t bad = first_non_finite(data, count); bad >= 0) {
-    const std::int64_t row_size = shape.empty() || shape.front() == 0 ? 1 : count / shape.front();
-    throw Error("refusing to write " + path + ": the result has " + std::to_string(data[bad]) +
-                " at sample " + std::to_string(bad / row_size) + ", element " +
-                std::to_string(bad % row_size) +
-                " (float32 overflowed); no output was written");
-  }
+  require_finite(path, data, count,
+                 shape.empty() || shape.front() == 0 ? 1 : count / shape.front());
   outputs_.add(path, std::move(image.header), image.data);
 }
 

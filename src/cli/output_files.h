@@ -30,6 +30,12 @@ class OutputFiles {
   detail::OutputSet outputs_;
 };
 
+// Throws ddpm::Error naming `path` and the first NaN or infinity among
+// `count` floats of rows of `row_size`, the first of them global row
+// `first_row`: no run writes NaN or Inf.
+void require_finite(const std::string& path, const float* data, std::int64_t count,
+                    std::int64_t row_size, std::int64_t first_row = 0);
+
 // Checks the (flag, path) outputs before any work: no two name the same
 // file (also through a symbolic or hard link, or "-" and /dev/stdout), and
 // each is a path that can be written (not a directory, a missing directory,

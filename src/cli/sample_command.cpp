@@ -3,11 +3,15 @@
 // Gaussian mixture.
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
 #include "backend_options.h"
+#include "chunked_run.h"
 #include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
@@ -40,6 +44,7 @@ struct SampleOptions {
   std::string out_path;
   ScheduleOptions schedule;
   BackendOptions backend;
+  ChunkedRunOptions chunking;
   // The flags that only the Gaussian predictor reads, to refuse them for gmm.
   std::vector<CLI::Option*> gaussian_flags;
 };
@@ -87,6 +92,76 @@ std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Sha
   throw Error("unknown predictor '" + o.predictor + "' (expected gaussian or gmm)");
 }
 
+// The output's full shape: --initial's, which --shape (if given) must match.
+std::vector<std::int64_t> output_extents(const SampleOptions& o,
+                                         const std::vector<std::int64_t>* initial_extents) {
+  if (initial_extents != nullptr) {
+    if (o.shape_flag->count() > 0 && parse_shape(o.shape, "--shape") != *initial_extents) {
+      throw Error("shape mismatch: --initial " + o.initial_path + " is " +
+                  format_shape(*initial_extents) + " but --shape is " + o.shape);
+    }
+    return *initial_extents;
+  }
+  if (o.shape_flag->count() == 0) {
+    throw UsageError("--shape is required (or give x_T with --initial)");
+  }
+  return parse_shape(o.shape, "--shape");
+}
+
+// The request for the rows [first_row, first_row + shape.batch) of the output in `x`.
+SampleRequest request_for(const SampleOptions& o, std::span<float> x, Shape shape,
+                          std::int64_t first_row) {
+  SampleRequest request;
+  request.x = x;
+  request.shape = shape;
+  request.noise = {o.seed, o.first_sample + first_row};
+  request.initial_noise_given = !o.initial_path.empty();
+  request.start_step = o.start_step;
+  request.end_step = o.end_step;
+  return request;
+}
+
+void print_summary(std::FILE* stream, const SampleOptions& o, const Sampler& sampler,
+                   const std::vector<std::int64_t>& extents,
+                   std::chrono::steady_clock::time_point started, const std::string& more) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::fprintf(stream,
+               "wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps%s, %.2f s\n",
+               o.out_path.c_str(), format_shape(extents).c_str(),
+               to_string(sampler.backend()).c_str(), to_string(sampler.options().sampler).c_str(),
+               sampler.plan().size(), sampler.schedule().steps(), more.c_str(), seconds);
+}
+
+// Chunked or distributed (chunked_run.h): --initial is read a chunk at a time.
+void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler,
+                          std::chrono::steady_clock::time_point started) {
+  std::optional<BatchRows> initial;
+  if (!o.initial_path.empty()) initial.emplace(open_batch_rows(o.initial_path, "--initial"));
+  const std::vector<std::int64_t> extents =
+      output_extents(o, initial ? &initial->extents() : nullptr);
+  const Shape shape = batch_shape(extents);
+  std::unique_ptr<NoisePredictor> predictor = predictor_from_flags(o, shape);
+
+  ChunkedJob job;
+  job.label = "sampling";
+  job.shape = extents;
+  job.outputs = {{"--out", o.out_path}};
+  job.backend = sampler.backend();
+  job.extra_row_buffers = 3;  // the engine's history and model output, a guided batch's rows
+  job.compute = [&](RowRange rows, std::span<const std::span<float>> out,
+                    const std::function<void(double)>& progress) {
+    if (initial) initial->rows.read_rows(rows.begin, out[0]);
+    SampleRequest request = request_for(o, out[0], {rows.size(), shape.dim}, rows.begin);
+    request.progress = [&](int done, int total) { progress(static_cast<double>(done) / total); };
+    sampler.sample(request, *predictor);
+  };
+  const ChunkedRunResult result = run_chunked(job, o.chunking);
+  if (result.reports) {
+    print_summary(stdout, o, sampler, extents, started, describe_chunked_run(result));
+  }
+}
+
 void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for the first timestep)");
@@ -97,23 +172,17 @@ void run_sample(const SampleOptions& o) {
   o.schedule.apply_to(sampler_options);
   o.backend.apply_to(sampler_options);
   Sampler sampler(o.schedule.build(), sampler_options);
+  if (o.chunking.active()) return run_sample_in_chunks(o, sampler, started);
 
   // The output keeps the full shape; the engine sees [batch, dim].
   std::vector<std::int64_t> extents;
   std::vector<float> x;
   if (!o.initial_path.empty()) {
     BatchArray initial = read_batch(o.initial_path, "--initial");
-    if (o.shape_flag->count() > 0 && parse_shape(o.shape, "--shape") != initial.array.shape) {
-      throw Error("shape mismatch: --initial " + o.initial_path + " is " +
-                  format_shape(initial.array.shape) + " but --shape is " + o.shape);
-    }
-    extents = initial.array.shape;
+    extents = output_extents(o, &initial.array.shape);
     x = std::move(initial.array.data);
   } else {
-    if (o.shape_flag->count() == 0) {
-      throw UsageError("--shape is required (or give x_T with --initial)");
-    }
-    extents = parse_shape(o.shape, "--shape");
+    extents = output_extents(o, nullptr);
     require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
@@ -121,27 +190,14 @@ void run_sample(const SampleOptions& o) {
   if (x.empty()) x.resize(static_cast<std::size_t>(shape.size()));
 
   ProgressBar progress("sampling");
-  SampleRequest request;
-  request.x = x;
-  request.shape = shape;
-  request.noise = {o.seed, o.first_sample};
-  request.initial_noise_given = !o.initial_path.empty();
-  request.start_step = o.start_step;
-  request.end_step = o.end_step;
+  SampleRequest request = request_for(o, x, shape, 0);
   request.progress = [&progress](int done, int total) { progress.update(done, total); };
   sampler.sample(request, *predictor);
 
   OutputFiles outputs;
   outputs.write_npy(o.out_path, extents, x.data());
   outputs.commit();
-
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::fprintf(outputs.summary_stream(),
-               "wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps, %.2f s\n",
-               o.out_path.c_str(), format_shape(extents).c_str(), to_string(sampler.backend()).c_str(),
-               to_string(sampler.options().sampler).c_str(), sampler.plan().size(),
-               sampler.schedule().steps(), seconds);
+  print_summary(outputs.summary_stream(), o, sampler, extents, started, "");
 }
 
 }  // namespace
@@ -182,7 +238,10 @@ void add_sample_command(CLI::App& app) {
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
   o.schedule.add_to(*command, true);
   o.backend.add_to(*command);
-  command->callback([options] { run_sample(*options); });
+  o.chunking.add_to(*command);
+  command->callback([options] {
+    run_on_every_rank(options->chunking, options->backend, [&] { run_sample(*options); });
+  });
 }
 
 }  // namespace ddpm::cli

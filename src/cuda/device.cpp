@@ -49,4 +49,27 @@ bool cuda_device_usable(std::string* reason) {
   return answer.first;
 }
 
+int select_cuda_device(int local_rank) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count <= 0) {
+    cudaGetLastError();
+    return -1;
+  }
+  const int device = local_rank % count;
+  if (cudaSetDevice(device) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return device;
+}
+
+std::uint64_t cuda_free_memory_bytes() {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return free_bytes;
+}
+
 }  // namespace ddpm::detail

@@ -1,0 +1,148 @@
+#pragma once
+// Splitting one job into parts by rows, for any launcher (MPI, Slurm arrays,
+// Kubernetes jobs, Ray, a shell loop). Every Gaussian draw is keyed by
+// (seed, global sample, element, step), so rows [b, e) computed anywhere with
+// NoiseKey::first_sample = first + b are bit for bit the rows b..e-1 of one
+// process's run over all rows, for every step rule, when the predictor's
+// output for a row does not depend on the other rows of its call (the
+// built-in gaussian and gmm predictors, with or without guidance). The MLP
+// predictor's layers are BLAS matrix products, which round differently for
+// different numbers of rows: its parts agree with one process to about 1e-6
+// (relative), not bit for bit. The parts write their rows into one float32
+// .npy at their byte offsets (NpyRowWriter) and read inputs the same way
+// (NpyRowReader), so no process ever holds more than the rows it is working on.
+//
+//   // part p of P, in chunks of at most 1024 rows:
+//   const ddpm::RowRange mine = ddpm::split_rows(n, P, p);
+//   if (p == 0) ddpm::NpyRowWriter::create("out.npy.partial", {n, dim});
+//   /* every part waits until the file exists, then: */
+//   ddpm::NpyRowWriter out = ddpm::NpyRowWriter::open("out.npy.partial", {n, dim});
+//   for (const ddpm::RowRange& chunk : ddpm::chunk_rows(std::vector{mine}, 1024)) {
+//     std::vector<float> x(chunk.size() * dim);
+//     sampler.sample({.x = x, .shape = {chunk.size(), dim},
+//                     .noise = {.seed = 1, .first_sample = chunk.begin}}, predictor);
+//     out.write_rows(chunk.begin, x);
+//     out.sync();  // durable: a resumable job may now record the chunk as done
+//   }
+//   /* when every part is done, one renames out.npy.partial to out.npy */
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ddpm {
+
+// Rows [begin, end) of a batch.
+struct RowRange {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  std::int64_t size() const { return end - begin; }
+  bool empty() const { return end <= begin; }
+  bool operator==(const RowRange&) const = default;
+};
+
+// Part `part` of `parts` of the rows [0, rows): contiguous and in order, the
+// parts' sizes differing by at most one (the first rows % parts parts have one
+// more row). Parts beyond the rows (parts > rows) are empty. Throws
+// ddpm::Error for rows < 0, parts < 1 or a part outside [0, parts).
+RowRange split_rows(std::int64_t rows, int parts, int part);
+
+// The same over the rows of several ranges taken in order (the rows still to
+// do of a resumed job): part `part` gets a contiguous run of those rows, as
+// one or more ranges. Ranges must be ordered and disjoint.
+std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, int part);
+
+// The ranges cut into pieces of at most `chunk_rows` rows, in order (a range
+// that is not a multiple of chunk_rows ends with a shorter piece). Throws
+// ddpm::Error for chunk_rows < 1.
+std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t chunk_rows);
+
+// The rows of [0, rows) not covered by `done` (any order, overlaps allowed),
+// as ordered disjoint ranges.
+std::vector<RowRange> rows_not_in(std::int64_t rows, std::span<const RowRange> done);
+
+// A float32 .npy array (C order) written by rows at their byte offsets, by one
+// process or several at once: rows are disjoint byte ranges, so processes
+// writing different rows never touch each other's bytes. Rows not yet written
+// read as zeros. Errors are ddpm::Error("cannot write <path>: <reason>").
+// The file is written in place: write it under a temporary name and rename it
+// when every row is done (the ddpm CLI does, with a manifest for --resume).
+class NpyRowWriter {
+ public:
+  // Creates `path` (it must not exist) with the header for `shape` (first
+  // axis the rows) and room for every row (sparse where the file system
+  // allows), mode 0666 less the umask.
+  static NpyRowWriter create(const std::string& path, const std::vector<std::int64_t>& shape);
+  // Opens an existing file, which must be a float32 .npy of exactly `shape`
+  // and size (as create() leaves it), to write rows into it.
+  static NpyRowWriter open(const std::string& path, const std::vector<std::int64_t>& shape);
+
+  NpyRowWriter(NpyRowWriter&& other) noexcept;
+  NpyRowWriter& operator=(NpyRowWriter&& other) noexcept;
+  NpyRowWriter(const NpyRowWriter&) = delete;
+  NpyRowWriter& operator=(const NpyRowWriter&) = delete;
+  ~NpyRowWriter();
+
+  const std::string& path() const { return path_; }
+  const std::vector<std::int64_t>& shape() const { return shape_; }
+  std::int64_t rows() const { return shape_.front(); }
+  std::int64_t row_size() const { return row_size_; }         // floats per row
+  std::uint64_t data_offset() const { return data_offset_; }  // bytes before row 0
+
+  // Writes rows [first_row, first_row + data.size() / row_size()); data.size()
+  // must be a whole number of rows inside the array.
+  void write_rows(std::int64_t first_row, std::span<const float> data);
+  // Makes every row written so far durable (fdatasync): after it returns, a
+  // crash of the process or the machine does not lose them.
+  void sync();
+  // Closes the file, reporting a failed close (the destructor ignores it).
+  void close();
+
+ private:
+  NpyRowWriter(std::string path, std::vector<std::int64_t> shape, int fd);
+
+  std::string path_;
+  std::vector<std::int64_t> shape_;
+  std::int64_t row_size_ = 1;
+  std::uint64_t data_offset_ = 0;
+  int fd_ = -1;
+};
+
+// Rows of a .npy file read at their offsets, converted as read_npy (float32)
+// or read_npy_int64 (whole numbers) convert: exactly or refused, naming the
+// element by its index in the whole array. The header and the file's size are
+// checked when it is opened; the file must be a regular file (a pipe has no
+// offsets). Errors are ddpm::Error naming the path.
+class NpyRowReader {
+ public:
+  explicit NpyRowReader(const std::string& path);
+  NpyRowReader(NpyRowReader&& other) noexcept;
+  NpyRowReader& operator=(NpyRowReader&& other) noexcept;
+  NpyRowReader(const NpyRowReader&) = delete;
+  NpyRowReader& operator=(const NpyRowReader&) = delete;
+  ~NpyRowReader();
+
+  const std::string& path() const { return path_; }
+  // The array's shape; a 0-d array (a scalar) has shape {} and one row.
+  const std::vector<std::int64_t>& shape() const { return shape_; }
+  std::int64_t rows() const;
+  std::int64_t row_size() const { return row_size_; }  // elements per row
+
+  // Rows [first_row, first_row + out.size() / row_size()) into `out`.
+  void read_rows(std::int64_t first_row, std::span<float> out) const;
+  void read_rows(std::int64_t first_row, std::span<std::int64_t> out) const;
+
+ private:
+  template <class T>
+  void read_as(std::int64_t first_row, std::span<T> out) const;
+
+  std::string path_;
+  std::vector<std::int64_t> shape_;
+  std::int64_t row_size_ = 1;
+  int dtype_ = 0;              // npy.cpp's element type
+  std::size_t item_size_ = 0;  // bytes per element in the file
+  std::uint64_t data_offset_ = 0;
+  int fd_ = -1;
+};
+
+}  // namespace ddpm

@@ -1,0 +1,680 @@
+#include "chunked_run.h"
+
+#include <sched.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <new>
+#include <thread>
+
+#include "command_line.h"
+#include "cpu/cpu_kernels.h"
+#include "ddpm/error.h"
+#include "engine.h"
+#include "file_input.h"
+#include "file_output.h"
+#include "mpi_world.h"
+#include "output_files.h"
+#include "progress_bar.h"
+#include "run_manifest.h"
+#include "text_parsing.h"
+
+#ifndef DDPM_VERSION
+#error "DDPM_VERSION must be the project version (set by src/cli/CMakeLists.txt)"
+#endif
+
+namespace ddpm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A chunk's arrays are capped at this many bytes each: enough rows to keep a
+// GPU or every CPU core busy, few enough that memory stays flat as N grows
+// and a resumed run loses little.
+constexpr std::uint64_t kMaxChunkBytes = std::uint64_t{128} << 20;
+
+// ---------------------------------------------------------------------------
+// Agreement: every rank, at the same points, shares a small report; a rank
+// that failed says so in its report, and then every rank stops with the
+// message of the first rank that failed.
+
+enum Status : std::int64_t { kOk = 0, kFailed = 1, kUsage = 2 };
+
+struct Failure {
+  std::int64_t status = kOk;
+  std::string message;
+  std::exception_ptr original;
+  explicit operator bool() const { return status != kOk; }
+};
+
+Failure failure_from(std::exception_ptr error) {
+  Failure failure{kFailed, {}, error};
+  try {
+    std::rethrow_exception(error);
+  } catch (const UsageError& e) {
+    failure.status = kUsage;
+    failure.message = e.what();
+  } catch (const std::bad_alloc&) {
+    failure.message = "out of memory: the chunk does not fit; use a smaller --chunk-rows";
+  } catch (const std::exception& e) {
+    failure.message = e.what();
+  } catch (...) {
+    failure.message = "unknown error";
+  }
+  return failure;
+}
+
+// Runs `step`, keeping its failure (if any) for the next agreement. A rank
+// that has failed skips the steps until then.
+template <class Step>
+void attempt(Failure& failure, Step&& step) {
+  if (failure) return;
+  try {
+    step();
+  } catch (...) {
+    failure = failure_from(std::current_exception());
+  }
+}
+
+[[noreturn]] void throw_as(std::int64_t status, const std::string& message) {
+  if (status == kUsage) throw UsageError(message);
+  throw Error(message);
+}
+
+struct ProtocolState {
+  bool failure_agreed = false;  // every rank knows of a failure: nothing more to agree on
+  bool running = false;         // inside run_chunked()
+};
+
+ProtocolState& protocol() {
+  static ProtocolState state;
+  return state;
+}
+
+constexpr std::size_t kReportValues = 3;
+using Report = std::array<std::int64_t, 1 + kReportValues>;  // status, then the values
+
+// Every rank's report (a rank that failed reports its status; then the
+// values do not count).
+std::vector<Report> gather(const Failure& mine, std::array<std::int64_t, kReportValues> values) {
+  Report word{mine.status};
+  std::copy(values.begin(), values.end(), word.begin() + 1);
+  const std::vector<std::int64_t> all = World::get().all_gather(word);
+  std::vector<Report> reports(all.size() / word.size());
+  for (std::size_t r = 0; r < reports.size(); ++r) {
+    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(r * word.size()), word.size(),
+                reports[r].begin());
+  }
+  return reports;
+}
+
+// Throws, on every rank alike, the failure of the first rank that reported one.
+void stop_on_failure(const std::vector<Report>& reports, const Failure& mine) {
+  const World& world = World::get();
+  for (int r = 0; r < world.size(); ++r) {
+    const std::int64_t status = reports[static_cast<std::size_t>(r)][0];
+    if (status == kOk) continue;
+    protocol().failure_agreed = true;
+    if (!world.distributed()) std::rethrow_exception(mine.original);
+    const std::string message = world.broadcast(mine.message, r);
+    throw_as(status,
+             "rank " + std::to_string(r) + " of " + std::to_string(world.size()) + ": " + message);
+  }
+}
+
+// One agreement: every rank's report, or (on every rank) the first failure.
+std::vector<Report> agree(const Failure& mine,
+                          std::array<std::int64_t, kReportValues> values = {}) {
+  std::vector<Report> reports = gather(mine, values);
+  stop_on_failure(reports, mine);
+  return reports;
+}
+
+// ---------------------------------------------------------------------------
+// The fingerprint: what decides the output's bits, as lines. Flags that only
+// decide how the work is done (chunks, threads, progress) are left out; the
+// backend is the one in use, since CPU and GPU (and the CPU's portable and
+// AVX2 kernels) agree to about 1e-6, not bit for bit.
+
+const char* const kNotInFingerprint[] = {"--chunk-rows", "--resume",  "--progress-interval",
+                                         "--threads",    "--backend", "--help"};
+
+std::vector<std::string> fingerprint(const ChunkedJob& job, const ChunkedRunOptions& options) {
+  std::vector<std::string> flags;
+  for (const CLI::Option* option : options.command->get_options()) {
+    if (option->count() == 0) continue;
+    const std::string name = option->get_name();
+    if (std::find(std::begin(kNotInFingerprint), std::end(kNotInFingerprint), name) !=
+        std::end(kNotInFingerprint)) {
+      continue;
+    }
+    std::string line = name;
+    for (const std::string& value : option->results()) line += " " + value;
+    flags.push_back(line);
+  }
+  std::sort(flags.begin(), flags.end());
+  std::vector<std::string> lines{"ddpm " DDPM_VERSION " " + options.command->get_name()};
+  lines.insert(lines.end(), flags.begin(), flags.end());
+  std::string backend = "backend " + to_string(job.backend);
+  if (job.backend == Backend::cpu)
+    backend += std::string(" (") + cpu::cpu_kernels().name + " kernels)";
+  lines.push_back(backend);
+  lines.push_back("shape " + format_shape(job.shape));
+  return lines;
+}
+
+std::string join(const std::vector<std::string>& lines, const char* separator) {
+  std::string text;
+  for (const std::string& line : lines) text += (text.empty() ? "" : separator) + line;
+  return text;
+}
+
+std::int64_t hash_of(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ull;  // FNV-1a, 64 bits
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<std::int64_t>(hash);
+}
+
+// "(A: x, y; B: z)": the lines only one side has.
+std::string difference(const std::vector<std::string>& a, const std::string& a_name,
+                       const std::vector<std::string>& b, const std::string& b_name) {
+  auto only = [](const std::vector<std::string>& from, const std::vector<std::string>& other) {
+    std::vector<std::string> lines;
+    for (const std::string& line : from) {
+      if (std::find(other.begin(), other.end(), line) == other.end()) lines.push_back(line);
+    }
+    return lines.empty() ? std::string("nothing else") : join(lines, ", ");
+  };
+  return "(" + a_name + ": " + only(a, b) + "; " + b_name + ": " + only(b, a) + ")";
+}
+
+// ---------------------------------------------------------------------------
+// Sizes.
+
+std::int64_t row_size_of(const std::vector<std::int64_t>& shape) {
+  std::int64_t size = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) size *= shape[i];
+  return size;
+}
+
+// Rows per chunk from the memory free now, shared by this machine's ranks.
+std::int64_t automatic_chunk_rows(const ChunkedJob& job, std::int64_t row_size) {
+  const World& world = World::get();
+  const double arrays = static_cast<double>(job.outputs.size()) + job.extra_row_buffers;
+  const double row_bytes = static_cast<double>(std::max<std::int64_t>(row_size, 1)) * sizeof(float);
+  double budget = static_cast<double>(detail::available_memory_bytes()) / 4.0 / world.local_size();
+  if (job.backend == Backend::cuda) {
+    if (const std::uint64_t device = detail::cuda_free_memory_bytes(); device > 0) {
+      budget = std::min(budget, static_cast<double>(device) / 2.0);
+    }
+  }
+  const double rows = std::min(budget / (row_bytes * arrays), kMaxChunkBytes / row_bytes);
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(rows));
+}
+
+// ---------------------------------------------------------------------------
+// Progress: rank 0 shows rows done across all ranks, as a bar on a terminal
+// and as a line every progress_interval seconds otherwise (a log, mpirun).
+
+class RowProgress {
+ public:
+  RowProgress(const std::string& label, std::int64_t total, std::int64_t already_done,
+              double interval, bool shown)
+      : label_(label),
+        total_(total),
+        already_done_(already_done),
+        interval_(interval),
+        lines_(shown && ::isatty(STDERR_FILENO) != 1),
+        bar_(shown ? label : std::string()),
+        shown_(shown),
+        start_(Clock::now()),
+        last_line_(start_) {}
+
+  // `done` rows done (an estimate within a round); `round_end`: exact.
+  void update(double done, bool round_end) {
+    if (!shown_) return;
+    bar_.update(static_cast<std::int64_t>(done), total_);
+    const Clock::time_point now = Clock::now();
+    const double since_line = std::chrono::duration<double>(now - last_line_).count();
+    if (!lines_ || since_line < interval_ || (interval_ <= 0 && !round_end)) return;
+    last_line_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? (done - static_cast<double>(already_done_)) / elapsed : 0;
+    const double left = rate > 0 ? (static_cast<double>(total_) - done) / rate : 0;
+    std::fprintf(stderr, "ddpm: %s: %lld of %lld rows (%.0f%%), %.0f rows/s, %.0f s left\n",
+                 label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_),
+                 100.0 * done / static_cast<double>(std::max<std::int64_t>(total_, 1)), rate, left);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  std::int64_t total_;
+  std::int64_t already_done_;
+  double interval_;
+  bool lines_;
+  ProgressBar bar_;
+  bool shown_;
+  Clock::time_point start_;
+  Clock::time_point last_line_;
+};
+
+// ---------------------------------------------------------------------------
+// The files: OUT.partial per output, OUT.manifest beside the first.
+
+struct Files {
+  std::vector<std::string> paths;     // as given
+  std::vector<std::string> partials;  // beside each output's file (links resolved)
+  std::string manifest;
+};
+
+Files files_for(const ChunkedJob& job) {
+  Files files;
+  for (const auto& [flag, path] : job.outputs) {
+    const detail::OutputTarget target = detail::resolve_output(path);
+    if (target.kind != detail::OutputTarget::Kind::file) {
+      throw Error(flag + " " + path +
+                  ": a chunked or distributed run writes its rows in place "
+                  "into a file, not a stream; name a file");
+    }
+    files.paths.push_back(path);
+    files.partials.push_back(target.file + ".partial");
+  }
+  files.manifest =
+      files.partials.front().substr(0, files.partials.front().size() - 8) + ".manifest";
+  return files;
+}
+
+bool exists(const std::string& path) {
+  std::error_code error;
+  return std::filesystem::symlink_status(path, error).type() !=
+         std::filesystem::file_type::not_found;
+}
+
+std::string leftovers(const Files& files) {
+  return join(files.partials, ", ") + " and " + files.manifest;
+}
+
+// Disk space for a new set of partial files, checked before they are made
+// (they are sparse: a full disk would otherwise show only part-way through).
+void require_disk_space(const Files& files, const std::vector<std::int64_t>& shape) {
+  const double bytes =
+      static_cast<double>(shape.front()) * static_cast<double>(row_size_of(shape)) * sizeof(float);
+  for (const std::string& partial : files.partials) {
+    const std::filesystem::path parent = std::filesystem::path(partial).parent_path();
+    struct statvfs fs {};
+    if (::statvfs(parent.empty() ? "." : parent.c_str(), &fs) != 0) continue;
+    const double free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    if (bytes * static_cast<double>(files.partials.size()) > free) {
+      throw Error("cannot write " + partial + ": the output needs " +
+                  detail::describe_bytes(bytes) +
+                  " of disk space per file and its file system has " +
+                  detail::describe_bytes(free) + " free");
+    }
+  }
+}
+
+// Rank 0, before any rank writes: the manifest to go on with (--resume), or
+// a new one with new partial files. `created` says whether this run made them.
+RunManifest prepare_files(const Files& files, const RunManifest& fresh, bool resume,
+                          bool& created) {
+  std::optional<RunManifest> existing = RunManifest::read(files.manifest);
+  const bool any_partial = std::any_of(files.partials.begin(), files.partials.end(), exists);
+  if (!resume && (existing || any_partial)) {
+    throw Error(files.paths.front() + ": an unfinished run left " + leftovers(files) +
+                ": finish it with --resume (the same command), or delete them to start again");
+  }
+  if (existing) {
+    if (existing->options != fresh.options || existing->shape != fresh.shape ||
+        existing->outputs != fresh.outputs) {
+      throw Error("--resume: " + files.manifest + " is from a run with other options " +
+                  difference(existing->options, "that run", fresh.options, "this run") +
+                  ": run the same command to finish it, or delete " + leftovers(files) +
+                  " to start again");
+    }
+    for (const std::string& partial : files.partials) {
+      if (exists(partial)) continue;
+      if (existing->rows_done() > 0) {
+        throw Error("--resume: " + partial + " is missing, with the " +
+                    std::to_string(existing->rows_done()) + " rows " + files.manifest +
+                    " lists as done; delete " + files.manifest + " to start again");
+      }
+      NpyRowWriter::create(partial, fresh.shape).close();
+    }
+    return *existing;
+  }
+  if (any_partial) {
+    throw Error("--resume: " + join(files.partials, ", ") + " exists but " + files.manifest +
+                " does not, so no row is known to be done; delete it to start again");
+  }
+  require_disk_space(files, fresh.shape);
+  // The manifest first: a run stopped between the two leaves a manifest
+  // with nothing done, which --resume completes.
+  fresh.write(files.manifest);
+  created = true;
+  for (const std::string& partial : files.partials) {
+    NpyRowWriter::create(partial, fresh.shape).close();
+  }
+  return fresh;
+}
+
+void remove_files(const Files& files) {
+  for (const std::string& partial : files.partials) ::unlink(partial.c_str());
+  ::unlink(files.manifest.c_str());
+}
+
+// Every rank opens the partial files rank 0 made.
+std::vector<NpyRowWriter> open_partials(const Files& files,
+                                        const std::vector<std::int64_t>& shape) {
+  std::vector<NpyRowWriter> writers;
+  for (const std::string& partial : files.partials) {
+    if (!exists(partial)) {
+      throw Error("cannot write " + partial + ": " + std::strerror(ENOENT) +
+                  " (rank 0 created it: every rank must see the output's directory, e.g. on a "
+                  "file system shared by every machine)");
+    }
+    writers.push_back(NpyRowWriter::open(partial, shape));
+  }
+  return writers;
+}
+
+std::vector<RowRange> chunks_of_rank(const std::vector<RowRange>& remaining, int rank,
+                                     std::int64_t rows_per_chunk) {
+  const std::vector<RowRange> share = split_rows(remaining, World::get().size(), rank);
+  return chunk_rows(share, rows_per_chunk);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// --chunk-rows: a whole number of rows >= 1, or "auto" (0).
+std::int64_t parse_chunk_rows(const std::string& text) {
+  if (text == "auto") return 0;
+  std::int64_t rows = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, rows);
+  if (error != std::errc() || stop != end || rows < 1) {
+    throw Error("the chunk size must be a whole number of rows >= 1 or 'auto', got '" + text + "'");
+  }
+  return rows;
+}
+
+}  // namespace
+
+void ChunkedRunOptions::add_to(CLI::App& app) {
+  command = &app;
+  chunk_flag =
+      app.add_option("--chunk-rows", chunk_rows_text,
+                     "compute and write the rows in chunks of this many (each process), so\n"
+                     "memory stays flat whatever the batch, or 'auto' (from free memory, the\n"
+                     "default under mpirun); the output is written in place as OUT.partial\n"
+                     "with OUT.manifest listing the rows done, and renamed to OUT at the end")
+          ->check(parsed_by([](const std::string& text) { parse_chunk_rows(text); }));
+  app.add_flag("--resume", resume,
+               "finish an interrupted chunked or distributed run: compute only the rows\n"
+               "OUT.manifest does not list as done (the same command otherwise; starts\n"
+               "afresh when there is nothing to resume)");
+  app.add_option("--progress-interval", progress_interval,
+                 "seconds between progress lines (rows done on every rank) that rank 0 of a\n"
+                 "chunked run prints when stderr is not a terminal; 0: after every chunk")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+}
+
+bool ChunkedRunOptions::active() const {
+  return World::get().distributed() || (chunk_flag != nullptr && chunk_flag->count() > 0) || resume;
+}
+
+void run_on_every_rank(const ChunkedRunOptions& chunking, BackendOptions& backend,
+                       const std::function<void()>& work) {
+  World& world = World::get();
+  struct Finish {
+    ~Finish() { World::get().finish(); }  // also on the way out of a failure
+  } finish;
+  world.start();
+  if (!world.distributed()) {
+    work();  // failures reach main() as they always have
+    return;
+  }
+  if (world.local_size() > 1) {
+    if (backend.threads == 0) {
+      // This machine's cores shared among its ranks (mpirun may have bound
+      // each rank to fewer: then those).
+      cpu_set_t allowed;
+      CPU_ZERO(&allowed);
+      const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      const int bound =
+          ::sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : hardware;
+      backend.threads = bound < hardware ? bound : std::max(1, hardware / world.local_size());
+    }
+    if (backend.backend != "cpu") detail::select_cuda_device(world.local_rank());
+  }
+  Failure failure;
+  try {
+    work();
+  } catch (...) {
+    failure = failure_from(std::current_exception());
+    // A failure the other ranks have not heard of (bad input found before
+    // run_chunked, on this rank only): they are waiting at the first
+    // agreement of run_chunked; meet them there.
+    if (!protocol().failure_agreed && !protocol().running) {
+      try {
+        agree(failure);
+      } catch (...) {
+        failure = failure_from(std::current_exception());
+      }
+    }
+  }
+  if (failure) {
+    // Every rank says why, then waits for the others in MPI_Finalize before
+    // it exits: mpirun ends the whole job when the first rank exits with an
+    // error, which must not cut another rank's message or clean-up short.
+    report_error(failure.message);
+    if (failure.status == kUsage) {
+      std::fprintf(stderr, "Run 'ddpm %s --help' for more information.\n",
+                   chunking.command->get_name().c_str());
+    }
+    world.finish();
+    std::exit(static_cast<int>(failure.status));
+  }
+}
+
+ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& options) {
+  World& world = World::get();
+  protocol().running = true;
+  struct NotRunning {
+    ~NotRunning() { protocol().running = false; }
+  } not_running;
+  ChunkedRunResult result;
+  result.ranks = world.size();
+  result.reports = world.rank() == 0;
+
+  // 1. Every rank: the chunk size, the fingerprint, the files' names.
+  Failure failure;
+  const std::int64_t rows = job.shape.front();
+  const std::int64_t row_size = row_size_of(job.shape);
+  RunManifest fresh;
+  Files files;
+  attempt(failure, [&] {
+    const std::int64_t requested = parse_chunk_rows(options.chunk_rows_text);
+    result.chunk_rows = requested > 0 ? requested : automatic_chunk_rows(job, row_size);
+    fresh.options = fingerprint(job, options);
+    fresh.shape = job.shape;
+    for (const auto& output : job.outputs) fresh.outputs.push_back(output.second);
+    files = files_for(job);
+  });
+  const std::string fingerprint_text = join(fresh.options, "\n");
+  const std::vector<Report> setup =
+      agree(failure, {hash_of(fingerprint_text), result.chunk_rows, 0});
+
+  // 2. The same options on every rank, or every rank stops.
+  const bool same = std::all_of(setup.begin(), setup.end(),
+                                [&](const Report& r) { return r[1] == setup.front()[1]; });
+  if (!same) {
+    const std::string first = world.broadcast(fingerprint_text, 0);
+    if (setup[static_cast<std::size_t>(world.rank())][1] != setup.front()[1]) {
+      std::vector<std::string> theirs;
+      std::string line;
+      for (const char c : first + "\n") {
+        if (c != '\n') {
+          line += c;
+        } else {
+          theirs.push_back(line);
+          line.clear();
+        }
+      }
+      failure = {kUsage,
+                 "started with other options than rank 0 " +
+                     difference(fresh.options, "here", theirs, "rank 0") +
+                     ": every rank must run the same command",
+                 nullptr};
+    }
+    agree(failure);
+  }
+
+  // 3. Rank 0 makes (or, resuming, checks) the files; then every rank opens them.
+  bool created = false;
+  std::int64_t rows_done = 0;
+  try {
+    RunManifest manifest;
+    std::string done_text;
+    if (world.rank() == 0) {
+      attempt(failure, [&] {
+        manifest = prepare_files(files, fresh, options.resume, created);
+        done_text = RunManifest::encode(manifest.done);
+      });
+    }
+    agree(failure);
+    const std::vector<RowRange> done = RunManifest::decode(world.broadcast(done_text, 0));
+    for (const RowRange& range : done) result.rows_resumed += range.size();
+    rows_done = result.rows_resumed;
+
+    std::vector<NpyRowWriter> writers;
+    std::vector<RowRange> chunks;
+    std::size_t rounds = 0;
+    attempt(failure, [&] {
+      writers = open_partials(files, job.shape);
+      const std::vector<RowRange> remaining = rows_not_in(rows, done);
+      chunks = chunks_of_rank(remaining, world.rank(), result.chunk_rows);
+      for (int r = 0; r < world.size(); ++r) {
+        rounds = std::max(
+            rounds, chunks_of_rank(remaining, r, setup[static_cast<std::size_t>(r)][2]).size());
+      }
+    });
+    agree(failure);
+
+    // 4. Rounds: each rank computes, writes and syncs one chunk, then all
+    // report what they finished, and rank 0 records it in the manifest.
+    RowProgress progress(job.label, rows, rows_done, options.progress_interval, world.rank() == 0);
+    std::int64_t largest = 0;
+    for (const RowRange& chunk : chunks) largest = std::max(largest, chunk.size());
+    std::vector<std::vector<float>> buffers(job.outputs.size());
+    std::int64_t round_rows = 0;  // rows of the current round, all ranks (rank 0's estimate)
+    for (std::size_t round = 0; round < rounds; ++round) {
+      RowRange chunk;
+      attempt(failure, [&] {
+        if (round >= chunks.size()) return;
+        chunk = chunks[round];
+        std::vector<std::span<float>> out;
+        for (std::vector<float>& buffer : buffers) {
+          buffer.resize(static_cast<std::size_t>(largest * row_size));
+          out.emplace_back(buffer.data(), static_cast<std::size_t>(chunk.size() * row_size));
+        }
+        try {
+          job.compute(chunk, out, [&](double fraction) {
+            progress.update(static_cast<double>(rows_done) +
+                                fraction * static_cast<double>(std::max(round_rows, chunk.size())),
+                            false);
+          });
+        } catch (const Error& e) {
+          // Errors name elements within the chunk: say which rows it holds.
+          throw_as(dynamic_cast<const UsageError*>(&e) ? kUsage : kFailed,
+                   "rows " + std::to_string(chunk.begin) + " to " + std::to_string(chunk.end - 1) +
+                       ": " + e.what());
+        }
+        for (std::size_t k = 0; k < writers.size(); ++k) {
+          require_finite(files.paths[k], out[k].data(), chunk.size() * row_size, row_size,
+                         chunk.begin);
+          writers[k].write_rows(chunk.begin, out[k]);
+        }
+        for (NpyRowWriter& writer : writers) writer.sync();
+      });
+      // The chunks finished are recorded even when a rank failed this round.
+      const std::vector<Report> finished = gather(failure, {chunk.begin, chunk.end, 0});
+      round_rows = 0;
+      for (const Report& report : finished) {
+        if (report[0] != kOk) continue;
+        const RowRange rows_finished{report[1], report[2]};
+        rows_done += rows_finished.size();
+        round_rows += rows_finished.size();
+        if (world.rank() == 0) manifest.add_done(rows_finished);
+      }
+      if (world.rank() == 0 && round_rows > 0) {
+        try {
+          manifest.write(files.manifest);
+        } catch (...) {
+          if (!failure) failure = failure_from(std::current_exception());  // told next round
+        }
+      }
+      stop_on_failure(finished, failure);
+      progress.update(static_cast<double>(rows_done), true);
+    }
+    attempt(failure, [&] {
+      for (NpyRowWriter& writer : writers) writer.close();
+    });
+    agree(failure);
+
+    // 5. Every row is done: rank 0 puts the outputs in place, all or nothing.
+    if (world.rank() == 0) {
+      attempt(failure, [&] {
+        detail::OutputSet outputs;
+        for (std::size_t k = 0; k < files.paths.size(); ++k) {
+          outputs.adopt(files.paths[k], files.partials[k]);
+        }
+        outputs.commit();
+        if (::unlink(files.manifest.c_str()) != 0) {
+          warn("cannot remove " + files.manifest + ": " + std::strerror(errno));
+        }
+      });
+    }
+    agree(failure);
+  } catch (...) {
+    // Keep the rows done for --resume; a run that made its files and did
+    // nothing removes them, so that bad input leaves nothing behind.
+    if (world.rank() == 0 && created && rows_done == 0) remove_files(files);
+    if (rows_done > 0) {
+      const Failure f = failure_from(std::current_exception());
+      throw_as(f.status, f.message + " (" + std::to_string(rows_done) + " of " +
+                             std::to_string(rows) + " rows are done in " + leftovers(files) +
+                             ": run the same command with --resume to finish)");
+    }
+    throw;
+  }
+  return result;
+}
+
+std::string describe_chunked_run(const ChunkedRunResult& result) {
+  std::string text;
+  if (result.ranks > 1) text += ", " + std::to_string(result.ranks) + " ranks";
+  text += ", chunks of " + std::to_string(result.chunk_rows) + " rows";
+  if (result.rows_resumed > 0) text += ", " + std::to_string(result.rows_resumed) + " rows resumed";
+  return text;
+}
+
+}  // namespace ddpm::cli

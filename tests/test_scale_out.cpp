@@ -1,0 +1,458 @@
+// Chunked and distributed runs of the ddpm program (src/cli/chunked_run.h):
+// one process in chunks (--chunk-rows, --resume) and several under mpirun
+// write the same file, bit for bit, as one process with one batch; faults
+// stop every rank with the failing rank's message and keep the rows done for
+// --resume; bad input leaves nothing behind.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_fixture.h"
+#include "npy_bytes.h"
+
+#ifndef DDPM_MPIEXEC
+#error "DDPM_MPIEXEC must be the MPI launcher and its flags, or empty without MPI"
+#endif
+
+namespace ddpm::test {
+namespace {
+
+using Args = std::vector<std::string>;
+
+Args plus(Args a, const Args& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+int occurrences(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// A small job with a short schedule, so that every test runs in moments.
+const Args kSample{"sample", "--predictor", "gaussian", "--mean",    "0.5",
+                   "--std",  "0.3",         "--steps",  "40",        "--beta-end",
+                   "0.3",    "--seed",      "7",        "--backend", "cpu"};
+
+class ScaleOut : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    // mpirun as root (CI containers) must be allowed explicitly; harmless otherwise.
+    ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    // One machine: shared memory only, no probing of network interfaces.
+    ::setenv("OMPI_MCA_btl", "self,vader", 1);
+    ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
+  }
+
+  // ASAN_OPTIONS for the ranks of a sanitized ddpm: its address and UB checks
+  // stay on, its leak check is off. Open MPI keeps allocations until exit in
+  // components it unloads at MPI_Finalize, so LeakSanitizer reports them
+  // without a module name that a suppression could match. ddpm's own code
+  // is leak-checked by the one-process tests, which run the same paths.
+  static std::string rank_asan_options() {
+    const char* options = std::getenv("ASAN_OPTIONS");
+    return std::string(options ? options : "") + ":detect_leaks=0";
+  }
+
+  // The words that start `ranks` processes of ddpm under the MPI launcher.
+  std::string launch(int ranks) const {
+    return "ASAN_OPTIONS=" + shell_quote(rank_asan_options()) + " " + DDPM_MPIEXEC + " -n " +
+           std::to_string(ranks) + " " + shell_quote(DDPM_CLI_PATH);
+  }
+
+  // mpirun -n ranks ddpm args.
+  RunResult run_ranks(int ranks, const Args& args) const {
+    std::string command = launch(ranks);
+    for (const std::string& arg : args) command += " " + quoted_arg(arg);
+    return run_shell(command);
+  }
+
+  // One job of several programs (MPMD): each (launcher flags, args) block is one rank.
+  RunResult run_blocks(const std::vector<std::pair<std::string, Args>>& blocks) const {
+    std::string command = "ASAN_OPTIONS=" + shell_quote(rank_asan_options()) + " " + DDPM_MPIEXEC;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      const auto& [launcher_flags, args] = blocks[i];
+      if (i > 0) command += " :";
+      if (!launcher_flags.empty()) command += " " + launcher_flags;
+      command += " -n 1 " + shell_quote(DDPM_CLI_PATH);
+      for (const std::string& arg : args) command += " " + quoted_arg(arg);
+    }
+    return run_shell(command);
+  }
+
+  void skip_without_mpi() const {
+    if (std::string(DDPM_MPIEXEC).empty()) {
+      GTEST_SKIP() << "ddpm was built without MPI (no MPI found by CMake)";
+    }
+  }
+
+  // The reference: one process, one batch.
+  std::string one_process(const Args& args, const std::string& name) const {
+    const RunResult r = run(plus(args, {"--out", "@" + name}));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return read_file(path(name));
+  }
+
+  nlohmann::json manifest(const std::string& name) const {
+    return nlohmann::json::parse(read_file(path(name + ".manifest")));
+  }
+
+  // x_T for 20 rows of 6 with a NaN in row 10 (the engine refuses it when
+  // that row's chunk is reached), or the same without it.
+  void write_initial(const std::string& name, bool with_nan) const {
+    std::vector<float> x = values(120, 9);
+    if (with_nan) x[10 * 6 + 3] = std::numeric_limits<float>::quiet_NaN();
+    write_array(name, {20, 6}, x);
+  }
+
+  // The rows done so far of a run in progress (0 until its manifest lists some).
+  std::int64_t rows_recorded(const std::string& name) const {
+    if (!fs::exists(path(name + ".manifest"))) return 0;
+    try {
+      return manifest(name)["rows_done"].get<std::int64_t>();
+    } catch (const nlohmann::json::exception&) {
+      return 0;
+    }
+  }
+
+  // The work directory without temporaries a SIGKILL may leave (NAME.tmp-PID-N).
+  std::vector<std::string> listing_without_temporaries() const {
+    std::vector<std::string> names = listing();
+    std::erase_if(names, [](const std::string& n) { return n.find(".tmp-") != std::string::npos; });
+    return names;
+  }
+};
+
+// A job long enough to be stopped part-way: 150 chunks, each made durable
+// (fdatasync) and recorded before the next.
+const Args kLongJob{"sample",  "--mean",   "0.5",     "--std",     "0.3",
+                    "--shape", "300,1024", "--steps", "500",       "--beta-end",
+                    "0.05",    "--seed",   "3",       "--backend", "cpu"};
+
+// ---------------------------------------------------------------------------
+// One process, in chunks.
+
+class ChunkedRule : public ScaleOut, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ChunkedRule, ChunksThatDoNotDivideTheBatchEqualOneBatch) {
+  const Args job =
+      plus(kSample, {"--shape", "10,33", "--sampler", GetParam(), "--first-sample", "5"});
+  const std::string expected = one_process(plus(job, {"--inference-steps", "12"}), "one.npy");
+  const RunResult r =
+      run(plus(job, {"--inference-steps", "12", "--chunk-rows", "3", "--out", "@chunked.npy"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("chunks of 3 rows"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("chunked.npy")) == expected);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"chunked.npy", "one.npy"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, ChunkedRule,
+                         ::testing::Values("ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m",
+                                           "dpmpp_2m_sde"));
+
+TEST_F(ScaleOut, ChunkedMixtureAndForwardEqualOneBatch) {
+  test::write_bytes(
+      path("gmm.json"),
+      R"({"weights": [0.4, 0.6], "means": [[0, 1, 2], [-1, 0, 1]], "stds": [0.3, 0.5]})");
+  const Args gmm{"sample",  "--predictor", "gmm",     "--gmm",     "@gmm.json",
+                 "--shape", "11,3",        "--steps", "30",        "--beta-end",
+                 "0.3",     "--seed",      "2",       "--backend", "cpu"};
+  const std::string expected = one_process(gmm, "one.npy");
+  ASSERT_EQ(run(plus(gmm, {"--chunk-rows", "4", "--out", "@chunked.npy"})).exit_code, 0);
+  EXPECT_TRUE(read_file(path("chunked.npy")) == expected);
+
+  write_array("x0.npy", {9, 2, 3}, values(54, 3));
+  const std::vector<double> steps{0, 10, 999, 5, 500, 7, 1, 2, 3};
+  write_npy(path("t.npy"), {9}, steps.data());
+  const Args forward{"forward", "--x0",      "@x0.npy", "--t-per-sample", "@t.npy", "--seed",
+                     "4",       "--backend", "cpu"};
+  ASSERT_EQ(
+      run(plus(forward, {"--out", "@a.npy", "--noise-out", "@an.npy", "--velocity-out", "@av.npy"}))
+          .exit_code,
+      0);
+  const RunResult r = run(plus(forward, {"--out", "@b.npy", "--noise-out", "@bn.npy",
+                                         "--velocity-out", "@bv.npy", "--chunk-rows", "2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_file(path("b.npy")) == read_file(path("a.npy")));
+  EXPECT_TRUE(read_file(path("bn.npy")) == read_file(path("an.npy")));
+  EXPECT_TRUE(read_file(path("bv.npy")) == read_file(path("av.npy")));
+}
+
+TEST_F(ScaleOut, ChunkSizeZeroIsAUsageError) {
+  const RunResult r =
+      run(plus(kSample, {"--shape", "4,3", "--chunk-rows", "0", "--out", "@x.npy"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("ddpm: error: --chunk-rows: the chunk size must be a whole number of rows "
+                       ">= 1 or 'auto', got '0'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(ScaleOut, AChunkedRunWritesAFileNotAStream) {
+  const RunResult r =
+      run(plus(kSample, {"--shape", "4,3", "--chunk-rows", "2", "--out", "/dev/stderr"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("writes its rows in place into a file, not a stream"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
+  write_initial("good.npy", false);
+  write_initial("init.npy", true);
+  const Args job =
+      plus(kSample, {"--initial", "@init.npy", "--chunk-rows", "4", "--out", "@out.npy"});
+  const std::string expected = one_process(plus(kSample, {"--initial", "@good.npy"}), "one.npy");
+
+  RunResult r = run(job);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("ddpm: error: rows 8 to 11: initial x_T contains a non-finite value"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("8 of 20 rows are done"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("with --resume to finish"), std::string::npos) << r.err;
+  EXPECT_EQ(manifest("out.npy")["done"], nlohmann::json::parse("[[0, 8]]"));
+  EXPECT_FALSE(fs::exists(path("out.npy")));
+
+  // Without --resume the leftovers are not overwritten...
+  r = run(job);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("an unfinished run left"), std::string::npos) << r.err;
+  // ...and --resume with other options is refused, naming them.
+  r = run({"sample", "--predictor", "gaussian", "--mean",     "0.5",       "--std",
+           "0.3",    "--steps",     "40",       "--beta-end", "0.3",       "--seed",
+           "8",      "--backend",   "cpu",      "--initial",  "@init.npy", "--chunk-rows",
+           "4",      "--out",       "@out.npy", "--resume"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--resume: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is from a run with other options (that run: --seed 7; this run: --seed 8)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(manifest("out.npy")["done"], nlohmann::json::parse("[[0, 8]]"));
+
+  // The input fixed, --resume computes the rest, with another chunk size.
+  write_initial("init.npy", false);
+  r = run(plus(kSample,
+               {"--initial", "@init.npy", "--chunk-rows", "5", "--out", "@out.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("8 rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == expected);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"good.npy", "init.npy", "one.npy", "out.npy"}));
+}
+
+TEST_F(ScaleOut, AFailureBeforeAnyRowIsDoneLeavesNothing) {
+  std::vector<float> x = values(120, 9);
+  x[3] = std::numeric_limits<float>::infinity();
+  write_array("init.npy", {20, 6}, x);
+  const RunResult r =
+      run(plus(kSample, {"--initial", "@init.npy", "--chunk-rows", "4", "--out", "@out.npy"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("rows 0 to 3:"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--resume"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), (std::vector<std::string>{"init.npy"}));
+}
+
+TEST_F(ScaleOut, ResumeAfterAKilledRunIsBitIdentical) {
+  const pid_t pid =
+      spawn(plus(kLongJob, {"--threads", "1", "--chunk-rows", "2", "--out", "@out.npy"}));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && rows_recorded("out.npy") == 0; ++i) {  // at most a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  const std::int64_t recorded = rows_recorded("out.npy");
+  ASSERT_GT(recorded, 0);
+  ASSERT_LT(recorded, 300) << "the run finished before it was killed";
+  ASSERT_FALSE(fs::exists(path("out.npy")));
+
+  const RunResult r = run(plus(kLongJob, {"--chunk-rows", "64", "--out", "@out.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::to_string(recorded) + " rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == one_process(kLongJob, "one.npy"));
+  EXPECT_EQ(listing_without_temporaries(), (std::vector<std::string>{"one.npy", "out.npy"}));
+}
+
+// ---------------------------------------------------------------------------
+// Several processes under mpirun.
+
+TEST_F(ScaleOut, TwoAndThreeRanksEqualOneProcessForEveryRuleAndSplit) {
+  skip_without_mpi();
+  struct Case {
+    const char* sampler;
+    const char* shape;
+    const char* chunk;  // "" for the automatic chunk size
+  };
+  for (const Case c : {Case{"ddpm", "10,17", "3"}, Case{"dpmpp_2m_sde", "11,17", "4"},
+                       Case{"euler_ancestral", "2,5", "1"}, Case{"ddim", "7,3", ""}}) {
+    const Args job = plus(kSample, {"--shape", c.shape, "--sampler", c.sampler, "--inference-steps",
+                                    "10", "--first-sample", "3"});
+    const std::string expected = one_process(job, "one.npy");
+    for (const int ranks : {2, 3}) {
+      Args args = plus(job, {"--out", "@m.npy"});
+      if (*c.chunk) args = plus(args, {"--chunk-rows", c.chunk});
+      const RunResult r = run_ranks(ranks, args);
+      ASSERT_EQ(r.exit_code, 0) << c.sampler << " " << ranks << " ranks: " << r.err;
+      // Rank 0 alone prints the summary.
+      EXPECT_EQ(occurrences(r.out, "wrote "), 1) << r.out;
+      EXPECT_NE(r.out.find(std::to_string(ranks) + " ranks"), std::string::npos) << r.out;
+      EXPECT_TRUE(read_file(path("m.npy")) == expected)
+          << c.sampler << " " << c.shape << " on " << ranks << " ranks differs from one process";
+      EXPECT_EQ(listing(), (std::vector<std::string>{"m.npy", "one.npy"}));
+    }
+  }
+}
+
+TEST_F(ScaleOut, ThreeRanksNoiseAndMixAsOneProcess) {
+  skip_without_mpi();
+  test::write_bytes(path("gmm.json"),
+                    R"({"weights": [0.4, 0.6], "means": [[0, 1], [-1, 0]], "stds": [0.3, 0.5]})");
+  const Args gmm{"sample", "--predictor", "gmm", "--gmm",      "@gmm.json", "--shape",
+                 "8,2",    "--steps",     "30",  "--beta-end", "0.3",       "--seed",
+                 "2",      "--backend",   "cpu", "--sampler",  "dpmpp_2m",  "--inference-steps",
+                 "8"};
+  const std::string expected = one_process(gmm, "one.npy");
+  ASSERT_EQ(run_ranks(3, plus(gmm, {"--out", "@m.npy", "--chunk-rows", "2"})).exit_code, 0);
+  EXPECT_TRUE(read_file(path("m.npy")) == expected);
+
+  write_array("x0.npy", {7, 4}, values(28, 3));
+  const Args forward{"forward", "--x0", "@x0.npy", "--t", "300", "--seed", "4", "--backend", "cpu"};
+  ASSERT_EQ(run(plus(forward, {"--out", "@a.npy", "--noise-out", "@an.npy"})).exit_code, 0);
+  const RunResult r = run_ranks(3, plus(forward, {"--out", "@b.npy", "--noise-out", "@bn.npy"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_file(path("b.npy")) == read_file(path("a.npy")));
+  EXPECT_TRUE(read_file(path("bn.npy")) == read_file(path("an.npy")));
+}
+
+TEST_F(ScaleOut, RankZeroPrintsProgressForEveryRank) {
+  skip_without_mpi();
+  // 12 rows on 2 ranks in chunks of 2: 3 rounds, a line after each.
+  const RunResult r = run_ranks(2, plus(kSample, {"--shape", "12,4", "--chunk-rows", "2",
+                                                  "--progress-interval", "0", "--out", "@m.npy"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(occurrences(r.err, "ddpm: sampling: "), 3) << r.err;
+  EXPECT_NE(r.err.find("ddpm: sampling: 4 of 12 rows (33%)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ddpm: sampling: 12 of 12 rows (100%)"), std::string::npos) << r.err;
+}
+
+TEST_F(ScaleOut, RanksStartedWithOtherOptionsAllStop) {
+  skip_without_mpi();
+  const Args job = plus(kSample, {"--shape", "6,3", "--out", "@m.npy"});
+  const RunResult r = run_blocks(
+      {{"", plus(job, {"--first-sample", "0"})}, {"", plus(job, {"--first-sample", "1"})}});
+  EXPECT_NE(r.exit_code, 0);
+  // Every rank prints rank 1's message and exits with its (usage) status.
+  EXPECT_EQ(occurrences(r.err,
+                        "ddpm: error: rank 1 of 2: started with other options than rank 0 "
+                        "(here: --first-sample 1; rank 0: --first-sample 0): every rank "
+                        "must run the same command\n"),
+            2)
+      << r.err;
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(ScaleOut, AnOutputOneRankCannotWriteStopsEveryRank) {
+  skip_without_mpi();
+  // The ranks run in two directories: rank 1's x.npy is a directory.
+  fs::create_directories(path("a"));
+  fs::create_directories(path("b/x.npy"));
+  const Args job = plus(kSample, {"--shape", "6,3", "--out", "x.npy"});
+  const RunResult r = run_blocks(
+      {{"--wdir " + shell_quote(path("a")), job}, {"--wdir " + shell_quote(path("b")), job}});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(occurrences(r.err, "ddpm: error: rank 1 of 2: cannot write x.npy: Is a directory\n"), 2)
+      << r.err;
+  EXPECT_TRUE(ScratchDir::listing_of(path("a")).empty());
+
+  // Rank 1 can write there but does not see rank 0's directory (as on
+  // machines without a shared file system): it says so, rank 0 cleans up.
+  fs::remove_all(path("b/x.npy"));
+  const RunResult unshared = run_blocks(
+      {{"--wdir " + shell_quote(path("a")), job}, {"--wdir " + shell_quote(path("b")), job}});
+  EXPECT_NE(unshared.exit_code, 0);
+  EXPECT_EQ(occurrences(unshared.err,
+                        "ddpm: error: rank 1 of 2: cannot write x.npy.partial: No "
+                        "such file or directory (rank 0 created it: every rank must "
+                        "see the output's directory"),
+            2)
+      << unshared.err;
+  EXPECT_TRUE(ScratchDir::listing_of(path("a")).empty());
+  EXPECT_TRUE(ScratchDir::listing_of(path("b")).empty());
+}
+
+TEST_F(ScaleOut, AFailingRankStopsEveryRankAndAResumeOnOtherRanksFinishes) {
+  skip_without_mpi();
+  write_initial("good.npy", false);
+  write_initial("init.npy", true);
+  const Args job = plus(kSample, {"--initial", "@init.npy", "--out", "@m.npy"});
+  const std::string expected = one_process(plus(kSample, {"--initial", "@good.npy"}), "one.npy");
+  // Rows 0-9 on rank 0, 10-19 on rank 1, whose first chunk has the NaN;
+  // rank 0's first chunk [0, 4) is done in the same round and kept.
+  RunResult r = run_ranks(2, plus(job, {"--chunk-rows", "4"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(occurrences(r.err,
+                        "ddpm: error: rank 1 of 2: rows 10 to 13: initial x_T contains a "
+                        "non-finite value"),
+            2)
+      << r.err;
+  EXPECT_EQ(occurrences(r.err, "(4 of 20 rows are done in "), 2) << r.err;
+  EXPECT_EQ(manifest("m.npy")["done"], nlohmann::json::parse("[[0, 4]]"));
+  EXPECT_FALSE(fs::exists(path("m.npy")));
+
+  write_initial("init.npy", false);
+  r = run_ranks(3, plus(job, {"--chunk-rows", "3", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("3 ranks, chunks of 3 rows, 4 rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("m.npy")) == expected);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"good.npy", "init.npy", "m.npy", "one.npy"}));
+}
+
+TEST_F(ScaleOut, ResumeAfterStoppingTheJobIsBitIdentical) {
+  skip_without_mpi();
+  std::vector<std::string> words{"/usr/bin/env", "ASAN_OPTIONS=" + rank_asan_options()};
+  std::istringstream launcher(DDPM_MPIEXEC);  // the launcher's flags have no quotes
+  for (std::string word; launcher >> word;) words.push_back(word);
+  words = plus(words, {"-n", "2", DDPM_CLI_PATH});
+  const pid_t pid =
+      spawn_program(plus(words, plus(kLongJob, {"--chunk-rows", "2", "--out", "@m.npy"})));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && rows_recorded("m.npy") == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGTERM);  // mpirun passes it on to every rank
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_NE(status, 0);
+  const std::int64_t recorded = rows_recorded("m.npy");
+  ASSERT_GT(recorded, 0);
+  ASSERT_LT(recorded, 300) << "the job finished before it was stopped";
+  ASSERT_FALSE(fs::exists(path("m.npy")));
+
+  const RunResult r =
+      run_ranks(2, plus(kLongJob, {"--chunk-rows", "50", "--out", "@m.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::to_string(recorded) + " rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("m.npy")) == one_process(kLongJob, "one.npy"));
+  EXPECT_EQ(listing_without_temporaries(), (std::vector<std::string>{"m.npy", "one.npy"}));
+}
+
+}  // namespace
+}  // namespace ddpm::test
