@@ -199,7 +199,7 @@ template <k::X0Mode Mode, Source From, bool Guided>
 [[gnu::always_inline]] inline void update_block(const float* x, float* x_prev, const float* model,
                                                 const ddpm::cpu::ModelSource& source, std::int64_t b,
                                                 std::int64_t n, const float* __restrict z,
-                                                const float* __restrict x0_prev, float factor,
+                                                const float* x0_prev, float factor,
                                                 const k::StepRecord& r, float lo, float hi, float scale,
                                                 float* x0_out, float* history_out) {
   const auto output = [&](std::int64_t i) {
