@@ -11,6 +11,7 @@
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
+#include "digit_classifier.h"
 #include "safetensors.h"
 #include "test_support.h"
 
@@ -18,44 +19,6 @@ namespace ddpm {
 namespace {
 
 const std::string kModel = test::source_file("models/digits.safetensors");
-const std::string kClassifier = test::source_file("models/digits_classifier.safetensors");
-
-// logits = linear_2(relu(linear_1(x))), x in model space (scripts/train_digits.py).
-class DigitClassifier {
- public:
-  DigitClassifier() {
-    const auto file = detail::SafetensorsFile::open(kClassifier);
-    w1_ = file.at("linear_1.weight").to_floats();
-    b1_ = file.at("linear_1.bias").to_floats();
-    w2_ = file.at("linear_2.weight").to_floats();
-    b2_ = file.at("linear_2.bias").to_floats();
-    hidden_ = b1_.size();
-    classes_ = b2_.size();
-  }
-  int classify(const float* x) const {
-    std::vector<double> h(hidden_);
-    for (std::size_t j = 0; j < hidden_; ++j) {
-      double s = b1_[j];
-      for (std::size_t k = 0; k < 64; ++k) s += w1_[j * 64 + k] * std::clamp(x[k], -1.0f, 1.0f);
-      h[j] = std::max(s, 0.0);
-    }
-    int best = 0;
-    double best_logit = -1e300;
-    for (std::size_t c = 0; c < classes_; ++c) {
-      double s = b2_[c];
-      for (std::size_t j = 0; j < hidden_; ++j) s += w2_[c * hidden_ + j] * h[j];
-      if (s > best_logit) {
-        best_logit = s;
-        best = static_cast<int>(c);
-      }
-    }
-    return best;
-  }
-
- private:
-  std::vector<float> w1_, b1_, w2_, b2_;
-  std::size_t hidden_ = 0, classes_ = 0;
-};
 
 // 10 digits of each class with the sampler `options`, and the share the
 // classifier labels as asked.
@@ -74,7 +37,7 @@ double conditional_accuracy(SamplerOptions options) {
   sampler.sample({.x = x, .shape = shape, .noise = {.seed = 7, .first_sample = 0}, .class_labels = labels},
                  model);
 
-  const DigitClassifier classifier;
+  const test::DigitClassifier classifier;
   int correct = 0;
   std::vector<int> per_class(classes, 0);
   for (std::int64_t r = 0; r < shape.batch; ++r) {

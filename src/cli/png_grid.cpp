@@ -19,14 +19,14 @@ std::uint8_t to_byte(float unit) {
 }  // namespace
 
 struct ImageGrid::Layout {
-  int line_pitch = 0;      // one line of text and the space under it
-  int title_height = 0;    // all title lines and a gap under them
+  int line_pitch = 0;    // one line of text and the space under it
+  int title_height = 0;  // all title lines and a gap under them
   int row_title_height = 0;
   int caption_height = 0;
-  int column_width = 0;    // a tile, or the widest caption
-  int row_pitch = 0;       // row title + tile + caption + gap
+  int column_width = 0;  // a tile, or the widest caption
+  int row_pitch = 0;     // row title + tile + caption + gap
   int width = 0, height = 0;
-  int top = 0;             // where the first row starts
+  int top = 0;  // where the first row starts
 };
 
 ImageGrid::ImageGrid(int rows, int columns, int tile_width, int tile_height, int scale,
@@ -71,8 +71,8 @@ void ImageGrid::check_finite(int row, int column, std::span<const float> image) 
   for (std::size_t i = 0; i < image.size(); ++i) {
     if (!std::isfinite(image[i])) {
       throw Error("the picture for row " + std::to_string(row) + ", column " +
-                  std::to_string(column) + " has a non-finite value at index " +
-                  std::to_string(i) + " (float32 overflowed); no figure was written");
+                  std::to_string(column) + " has a non-finite value at index " + std::to_string(i) +
+                  " (float32 overflowed); no figure was written");
     }
   }
 }

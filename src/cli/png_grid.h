@@ -53,8 +53,8 @@ class ImageGrid {
 
   int rows_, columns_, tile_width_, tile_height_, scale_, text_scale_;
   std::vector<std::string> title_;
-  std::vector<std::string> row_titles_;  // rows_ entries, "" for none
-  std::vector<std::string> captions_;    // rows_ x columns_, "" for none
+  std::vector<std::string> row_titles_;           // rows_ entries, "" for none
+  std::vector<std::string> captions_;             // rows_ x columns_, "" for none
   std::vector<std::vector<image::Color>> tiles_;  // rows_ x columns_, empty until placed
 };
 
