@@ -189,7 +189,7 @@ int run(int argc, char** argv) {
 
   o.mlp.cpu = report.cpu_rows_requested;
   o.mlp.gpu = report.gpu_rows_requested;
-  o.mlp.threads = cpu_threads.back();
+  o.mlp.threads = cpu_threads;
   progress << "MLP rows: " << o.mlp.model_path << "\n";
   const std::vector<Row> mlp = run_mlp_rows(o.mlp, progress);
   report.rows.insert(report.rows.end(), mlp.begin(), mlp.end());

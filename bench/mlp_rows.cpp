@@ -36,12 +36,12 @@ Row skipped_row(const std::string& kernel, const std::string& label, std::int64_
 }
 
 // One backend at one batch: the card's loop from the same x_T every run.
-Row time_loop(const MlpBenchOptions& options, Backend backend, std::int64_t batch,
+Row time_loop(const MlpBenchOptions& options, Backend backend, int threads, std::int64_t batch,
               std::ostream& progress) {
-  MlpPredictor model(options.model_path, {.threads = options.threads});
+  MlpPredictor model(options.model_path, {.threads = threads});
   SamplerOptions o = model.card().recommended_config().options;
   o.backend = backend;
-  o.threads = options.threads;
+  o.threads = threads;
   Sampler sampler(Schedule::from_spec(model.scheduler_config().schedule), o);
   const Shape shape{batch, model.data_dim()};
   std::vector<float> x_T(static_cast<std::size_t>(shape.size()));
@@ -82,14 +82,14 @@ Row time_loop(const MlpBenchOptions& options, Backend backend, std::int64_t batc
   row.steps = steps;
   row.seconds = summarize(seconds);
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  row.threads = backend == Backend::cpu ? (options.threads > 0 ? options.threads : hardware) : 0;
+  row.threads = backend == Backend::cpu ? (threads > 0 ? threads : hardware) : 0;
   row.derive_rates();
   row.samples_per_second = static_cast<double>(batch) / (row.seconds.median * steps);
   row.note = "the card's loop (" + to_string(o.sampler) + ", " +
              to_string(*sampler.options().timestep_spacing) + ", " +
              to_string(o.prediction_type) + "), labels 0..9 in turn, no guidance; " +
              std::to_string(seconds.size()) + " timed runs after a warm-up";
-  progress << "  " << row.label << ", batch " << batch << ": "
+  progress << "  " << row.label << ", " << row.threads << " thread(s), batch " << batch << ": "
            << format_fixed(row.samples_per_second, 1) << " samples/s (" << seconds.size()
            << " runs)\n"
            << std::flush;
@@ -105,13 +105,17 @@ std::vector<Row> run_mlp_rows(const MlpBenchOptions& options, std::ostream& prog
     if (gpu ? !options.gpu : !options.cpu) continue;
     const std::string kernel = gpu ? "mlp_gpu" : "mlp_cpu";
     const std::string label = std::string("digits MLP, ddim 50 steps, ") + (gpu ? "cuda" : "cpu");
-    for (std::int64_t batch : options.batches) {
-      if (!have_model) {
-        rows.push_back(skipped_row(kernel, label, batch, "no model file '" + options.model_path + "'"));
-      } else if (gpu && !cuda_available()) {
-        rows.push_back(skipped_row(kernel, label, batch, cuda_unavailable_reason()));
-      } else {
-        rows.push_back(time_loop(options, gpu ? Backend::cuda : Backend::cpu, batch, progress));
+    // GPU rows: one (the CPU threads only run the host side); CPU rows: one per thread count.
+    const std::vector<int> thread_counts = gpu ? std::vector<int>{0} : options.threads;
+    for (int threads : thread_counts) {
+      for (std::int64_t batch : options.batches) {
+        if (!have_model) {
+          rows.push_back(skipped_row(kernel, label, batch, "no model file '" + options.model_path + "'"));
+        } else if (gpu && !cuda_available()) {
+          rows.push_back(skipped_row(kernel, label, batch, cuda_unavailable_reason()));
+        } else {
+          rows.push_back(time_loop(options, gpu ? Backend::cuda : Backend::cpu, threads, batch, progress));
+        }
       }
     }
   }

@@ -16,7 +16,7 @@ namespace ddpm::bench {
 struct MlpBenchOptions {
   std::string model_path;            // the mlp_denoiser to time
   std::vector<std::int64_t> batches = {1, 64, 4096};
-  int threads = 0;                   // CPU threads (engine and OpenBLAS); 0 = all
+  std::vector<int> threads = {0};    // CPU rows: one per entry (engine and OpenBLAS); 0 = all
   bool cpu = true, gpu = true;       // which backends' rows
   double min_seconds = 1.0;          // time each row for at least this long...
   int min_runs = 3;                  // ...and at least this many runs (median reported)
