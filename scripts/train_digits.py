@@ -438,7 +438,7 @@ def write_fixture(model, path):
 
 @torch.no_grad()
 def guided_output_at(model, x, t, labels, guidance):
-    """guided_output at a time t that may be fractional (Euler's and Karras sigmas' timesteps):
+    """guided_output at a time t that may be fractional (Euler's steps with Karras sigmas):
     the network gets t as it is, as diffusers pipelines pass scheduler.timesteps to a UNet."""
     tt = torch.full((len(x),), float(t), dtype=torch.float32)
     if guidance == 1.0:
@@ -478,7 +478,7 @@ def write_sampler_fixture(model, path):
     """The network at fractional timesteps, and whole sampling loops in diffusers.
 
     frac_*: 16 rows, 4 rows at each of 4 fractional times (the first two are Karras
-    timesteps of the Euler loop below); output as torch runs it and on the exactly
+    timesteps of Euler plans); output as torch runs it and on the exactly
     rounded embedding. loops: z [10, 64] ~ N(0, I), labels 0..9, and each loop's
     final sample from x_T = z * init_noise_sigma (all three are deterministic)."""
     times = [893.6077880859375, 12.253524780273438, 437.25, 998.5]

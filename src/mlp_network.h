@@ -9,7 +9,7 @@
 // and  class_condition[b][y] = cond_proj_b(class_embedding[y]).
 // Both tables are computed once, in float32 with the same BLAS as the
 // forward pass, so a forward pass spends no GEMM on the condition. A call at
-// a fractional time t (Euler's and Karras sigmas' steps, which diffusers
+// a fractional time t (Euler's steps with Karras sigmas, which diffusers
 // passes to the network's embedding as they are) is not in the table: its
 // row, time_condition[b](t) for every block, is computed for the call from
 // the same weights (time_condition_at_time), then used like a table row:

@@ -129,7 +129,7 @@ class MlpPredictor : public NoisePredictor {
   void prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) override;
   // The network at the call's step(s) and the labels: output into call.eps.
   // A call with one step for the batch whose `timestep` is fractional (it
-  // rounds to `step`: Euler's and Karras sigmas' steps) is conditioned on
+  // rounds to `step`: Euler's steps with Karras sigmas) is conditioned on
   // that time, as diffusers passes it to a network; otherwise on `step`.
   // Device calls need prepare() first, with at least call.shape.batch rows.
   void predict(const PredictorCall& call) override;

@@ -115,7 +115,7 @@ void add_schedule_command(CLI::App& app) {
       "x0 = x0_from_sample x_t + x0_from_model_output m (then clipped or thresholded), eps\n"
       "likewise, and x_prev = prev_from_x0 x0 + prev_from_eps eps + prev_from_sample x_t +\n"
       "prev_from_x0_prev x0' + sigma z (x0' the previous step's x0, for order 2).\n"
-      "model_timestep is the time the model is given (fractional for Euler's and Karras\n"
+      "model_timestep is the time the model is given (fractional for Euler with Karras\n"
       "sigmas); solver_sigma = sqrt((1 - alpha_bar) / alpha_bar), diffusers' sigma of x_t");
   command->add_option("--out", options->out_path,
                       "write a float64 .npy [steps, 17] instead of printing CSV");

@@ -111,7 +111,7 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   add("--karras-sigmas",
       command.add_flag("--karras-sigmas", karras_sigmas,
                        "Karras et al.'s sigma spacing (rho = 7) for euler, dpmpp_2m and\n"
-                       "dpmpp_2m_sde (diffusers' use_karras_sigmas); the model is then called\n"
+                       "dpmpp_2m_sde (diffusers' use_karras_sigmas); Euler then calls the model\n"
                        "at fractional timesteps"));
 }
 
