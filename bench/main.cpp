@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "cpu_rows.h"
 #include "ddpm/error.h"
 #include "gpu_bench.h"
+#include "mlp_rows.h"
 #include "plot.h"
 #include "report.h"
 #include "system_info.h"
@@ -26,12 +28,22 @@ struct Options {
   std::string commit;
   bool cpu_only = false;
   bool gpu_only = false;
+  bool mlp_only = false;
   bool quick = false;
   bool skip_quality = false;
   GpuBenchOptions gpu;
   CpuBenchOptions cpu;
   QualityOptions quality;
+  MlpBenchOptions mlp;
 };
+
+// The committed digits model: where the build saw the sources, else relative
+// to the working directory (scripts/gpu-check runs carried binaries from the
+// repository root of another machine).
+std::string default_model_path() {
+  const std::string built = DDPM_BENCH_MODEL;
+  return std::filesystem::exists(built) ? built : "models/digits.safetensors";
+}
 
 // Parses the options (--quick fills those not given), runs the rows, prints
 // the table and writes the JSON and the plot.
@@ -50,6 +62,8 @@ int run(int argc, char** argv) {
   auto* cpu_only = app.add_flag("--cpu-only", o.cpu_only, "Run the CPU rows only");
   auto* gpu_only = app.add_flag("--gpu-only", o.gpu_only, "Run the GPU rows only");
   cpu_only->excludes(gpu_only);
+  app.add_flag("--mlp-only", o.mlp_only,
+               "Run the trained model's rows only (with --cpu-only or --gpu-only: on that backend)");
   app.add_flag("--quick", o.quick,
                "Few repetitions and small sizes (CI smoke runs): sizes up to 2^20, 5 repetitions, "
                "CPU T=100 with 3 runs; options given explicitly still apply");
@@ -97,6 +111,10 @@ int run(int argc, char** argv) {
   app.add_option("--cpu-batch", o.cpu.batch, "CPU batch (default 128)")->check(CLI::PositiveNumber);
   app.add_option("--cpu-dim", o.cpu.dim, "CPU elements per sample (default 3072)")
       ->check(CLI::PositiveNumber);
+  o.mlp.model_path = default_model_path();
+  app.add_option("--mlp-model", o.mlp.model_path,
+                 "The trained model of the MLP rows (default: models/digits.safetensors)")
+      ->type_name("FILE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -115,6 +133,8 @@ int run(int argc, char** argv) {
     if (quality_samples->count() == 0) o.quality.samples = 20000;
     o.quality.runs = 1;
     o.quality.ladder = {10, 25, 50, 100, 250, 1000};
+    o.mlp.batches = {1, 64};
+    o.mlp.min_seconds = 0.2;
   }
   o.gpu.loop_large_elements = std::min(o.gpu.loop_large_elements, o.gpu.max_elements);
   o.gpu.loop_small_elements = std::min(o.gpu.loop_small_elements, o.gpu.max_elements);
@@ -153,10 +173,17 @@ int run(int argc, char** argv) {
         {"runs", o.cpu.runs},
         {"schedule", "linear, beta 1e-4 .. 0.02"},
         {"prior", {{"mean", o.cpu.prior_mean}, {"std", o.cpu.prior_std}}}}},
+      {"mlp",
+       {{"model", o.mlp.model_path},
+        {"batches", o.mlp.batches},
+        {"loop", "the model card's: DDIM, 50 trailing steps, v_prediction, eta 0; labels 0..9 "
+                 "in turn, no guidance"},
+        {"min_seconds", o.mlp.min_seconds},
+        {"min_runs", o.mlp.min_runs}}},
   };
 
   std::ostream& progress = std::cerr;
-  if (report.gpu_rows_requested) {
+  if (report.gpu_rows_requested && !o.mlp_only) {
     if (report.gpu.usable) {
       progress << "GPU rows on " << report.gpu.name << "\n";
       report.rows = run_gpu_rows(o.gpu, report.gpu, report.notes, progress);
@@ -166,7 +193,7 @@ int run(int argc, char** argv) {
       progress << "GPU rows skipped: " << report.gpu_skipped << "\n";
     }
   }
-  if (report.cpu_rows_requested) {
+  if (report.cpu_rows_requested && !o.mlp_only) {
     progress << "CPU rows: " << o.cpu.batch << "x" << o.cpu.dim << ", T=" << o.cpu.steps << "\n";
     std::vector<Row> cpu = run_cpu_rows(o.cpu, progress);
     report.rows.insert(report.rows.end(), cpu.begin(), cpu.end());
@@ -176,6 +203,13 @@ int run(int argc, char** argv) {
       report.quality = run_quality_rows(o.quality, progress);
     }
   }
+
+  o.mlp.cpu = report.cpu_rows_requested;
+  o.mlp.gpu = report.gpu_rows_requested;
+  o.mlp.threads = cpu_threads;
+  progress << "MLP rows: " << o.mlp.model_path << "\n";
+  const std::vector<Row> mlp = run_mlp_rows(o.mlp, progress);
+  report.rows.insert(report.rows.end(), mlp.begin(), mlp.end());
 
   print_table(report, std::cout);
   if (!o.json_path.empty()) {

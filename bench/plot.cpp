@@ -6,11 +6,14 @@
 #include <map>
 #include <vector>
 
-#include "canvas.h"
 #include "format.h"
+#include "image/canvas.h"
 
 namespace ddpm::bench {
 namespace {
+
+using image::Canvas;
+using image::Color;
 
 constexpr int kWidth = 1000;
 constexpr int kHeight = 620;

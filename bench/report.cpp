@@ -6,6 +6,7 @@
 
 #include "ddpm/error.h"
 #include "format.h"
+#include "mlp_rows.h"
 
 namespace ddpm::bench {
 namespace {
@@ -161,6 +162,11 @@ void print_table(const Report& report, std::ostream& out) {
     print_cpu_rows(report, out);
   }
   if (report.quality) print_quality(*report.quality, out);
+  if (has_section(report, "mlp")) {
+    out << "\nThe digits model (a trained MLP) through Sampler::sample, its card's loop from x_T "
+           "to samples (bench/torch_baseline.py --mlp runs the same in PyTorch):\n";
+    print_mlp_rows(report.rows, out);
+  }
   if (!report.notes.empty()) {
     out << "\nNotes:\n";
     for (const std::string& note : report.notes) out << "  - " << note << "\n";
@@ -232,7 +238,8 @@ nlohmann::json to_json(const Report& report) {
         r["copy_ratio"] = row.copy_ratio();
       }
     }
-    if (row.section == "cpu") r["threads"] = row.threads;
+    if (row.section == "cpu" || row.section == "mlp") r["threads"] = row.threads;
+    if (row.samples_per_second > 0) r["samples_per_second"] = row.samples_per_second;
     rows.push_back(std::move(r));
   }
   doc["rows"] = std::move(rows);

@@ -21,6 +21,7 @@ struct Row {
   double gigabytes_per_second = 0.0;  // bytes / median / 1e9
   double copy_gigabytes_per_second = 0.0;  // D2D copy moving the same bytes; 0: none
   int threads = 0;                         // CPU rows: worker threads used
+  double samples_per_second = 0.0;         // whole-loop rows of a model: samples / time per call
   std::string note;                        // what the kernel's figures include (same at every size)
   std::string detail;                      // about this row alone (rotation, L2)
   std::string skipped;                     // non-empty: not run, and why

@@ -28,9 +28,21 @@ A full T-step run ends with sample mean and std, which must be about 0.5 and 0.3
 
 Exits 0 with a message (and "available": false in the JSON) when torch or a
 CUDA device is missing.
+
+With --mlp it runs instead the trained digits model (models/digits.safetensors,
+its weights read from the file) in the loop ddpm-bench's MLP rows time: the
+card's DDIM, 50 trailing steps, v-prediction, eta 0, labels 0..9 in turn, no
+guidance, written as a user of eager PyTorch writes it (the network as
+nn.Modules, the update as tensor ops, under torch.inference_mode); samples per
+second at batch 1, 64 and 4096, on the CPU by default (--device cuda for the
+GPU), with --threads torch threads (default: all).
+
+    python3 bench/torch_baseline.py --mlp [--batches 1,64,4096] [--threads 2] [--json FILE]
 """
 import argparse
 import json
+import math
+import os
 import platform
 import statistics
 import sys
@@ -185,6 +197,178 @@ def describe(row):
     return text
 
 
+# ---------------------------------------------------------------- the digits MLP (--mlp)
+
+def read_safetensors(torch, path):
+    """The F32 tensors and the metadata of a safetensors file (the format is 8 bytes of
+    header length, the JSON header, the data), without the safetensors package."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        tensors[name] = torch.frombuffer(bytearray(data[base + begin:base + end]),
+                                         dtype=torch.float32).reshape(entry["shape"])
+    return tensors, header.get("__metadata__", {})
+
+
+def make_mlp_denoiser(torch, card):
+    """The mlp_denoiser of docs/model-format.md as nn.Modules (the names are the tensors')."""
+    nn, F = torch.nn, torch.nn.functional
+    h, d, e = card["hidden_dim"], card["data_dim"], card["time_embedding"]["dim"]
+    eps = card["layer_norm_eps"]
+
+    class TimeEmbedding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear_1, self.linear_2 = nn.Linear(e, h), nn.Linear(h, h)
+
+        def forward(self, temb):
+            return self.linear_2(F.silu(self.linear_1(temb)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(h, eps=eps)
+            self.linear_1, self.linear_2 = nn.Linear(h, h), nn.Linear(h, h)
+            self.cond_proj = nn.Linear(h, h, bias=False)
+
+        def forward(self, x, cond):
+            return x + self.linear_2(F.silu(self.linear_1(self.norm(x)) + self.cond_proj(cond)))
+
+    class MlpDenoiser(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.time_embedding = TimeEmbedding()
+            if card["num_classes"] > 0:
+                self.class_embedding = nn.Embedding(card["num_classes"] + 1, h)
+            self.input_proj = nn.Linear(d, h)
+            self.blocks = nn.ModuleList([Block() for _ in range(card["num_blocks"])])
+            self.norm_out = nn.LayerNorm(h, eps=eps)
+            self.output_proj = nn.Linear(h, d)
+
+        def embed(self, t, n):
+            """diffusers' get_timestep_embedding of one timestep t for n rows."""
+            spec = card["time_embedding"]
+            half = spec["dim"] // 2
+            exponent = -math.log(spec["max_period"]) * torch.arange(half, dtype=torch.float32)
+            exponent = exponent / (half - spec["downscale_freq_shift"])
+            angle = spec.get("scale", 1.0) * (torch.full((n, 1), float(t)) * torch.exp(exponent)[None, :])
+            parts = [torch.cos(angle), torch.sin(angle)] if spec["flip_sin_to_cos"] else \
+                [torch.sin(angle), torch.cos(angle)]
+            return torch.cat(parts, dim=1)
+
+        def forward(self, x, t, labels):
+            cond = self.time_embedding(self.embed(t, len(x)).to(x.device))
+            if card["num_classes"] > 0:
+                cond = cond + self.class_embedding(labels)
+            h_ = self.input_proj(x)
+            for block in self.blocks:
+                h_ = block(h_, cond)
+            return self.output_proj(F.silu(self.norm_out(h_)))
+
+    return MlpDenoiser()
+
+
+def ddim_plan(card, steps):
+    """(t, sqrt(ab), sqrt(1 - ab), sqrt(ab_prev), sqrt(1 - ab_prev)) per step: DDIM with
+    trailing timesteps and set_alpha_to_one, as the card's sampler (float64)."""
+    sched = card["scheduler"]
+    big_t = sched["num_train_timesteps"]
+    if sched["beta_schedule"] != "linear":
+        raise ValueError("the baseline knows the linear schedule only")
+    betas = [sched["beta_start"] + (sched["beta_end"] - sched["beta_start"]) * i / (big_t - 1)
+             for i in range(big_t)]
+    alpha_bar, product = [], 1.0
+    for b in betas:
+        product *= 1.0 - b
+        alpha_bar.append(product)
+    ratio = big_t / steps
+    timesteps = [int(round(big_t - i * ratio)) - 1 for i in range(steps)]  # trailing
+    plan = []
+    for t in timesteps:
+        prev = t - big_t // steps
+        ab, ab_prev = alpha_bar[t], (alpha_bar[prev] if prev >= 0 else 1.0)
+        plan.append((t, math.sqrt(ab), math.sqrt(1 - ab), math.sqrt(ab_prev), math.sqrt(1 - ab_prev)))
+    return plan
+
+
+def main_mlp(args):
+    try:
+        import torch
+    except ImportError as error:
+        return unavailable(args, f"PyTorch is not installed ({error})")
+    device = torch.device(args.device or "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return unavailable(args, f"torch {torch.__version__} sees no CUDA device")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tensors, metadata = read_safetensors(torch, args.model)
+    card = json.loads(metadata["ddpm_model_card"])
+    if card["prediction_type"] != "v_prediction":
+        raise SystemExit("the baseline's update is written for v_prediction")
+    model = make_mlp_denoiser(torch, card)
+    model.load_state_dict(tensors)
+    model = model.to(device).eval()
+    plan = ddim_plan(card, card.get("sampler", {}).get("num_inference_steps", 50))
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"torch {torch.__version__} on {device_name}, {torch.get_num_threads()} threads: {args.model}, "
+          f"DDIM {len(plan)} trailing steps, v_prediction, labels 0..9 in turn, no guidance")
+
+    def loop(x, labels):
+        for t, a, b, a_prev, b_prev in plan:
+            v = model(x, t, labels)
+            x0 = a * x - b * v
+            eps = b * x + a * v
+            x = a_prev * x0 + b_prev * eps
+        return x
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    rows = []
+    for batch in [int(b) for b in args.batches.split(",") if b]:
+        g = torch.Generator().manual_seed(20261127)
+        x_T = torch.randn((batch, card["data_dim"]), generator=g).to(device)
+        labels = (torch.arange(batch) % card["num_classes"]).to(device)
+        seconds = []
+        with torch.inference_mode():
+            loop(x_T, labels)  # warm-up
+            synchronize()
+            while len(seconds) < args.repetitions or sum(seconds) < args.min_seconds:
+                begin = time.perf_counter()
+                x = loop(x_T, labels)
+                synchronize()
+                seconds.append(time.perf_counter() - begin)
+                if len(seconds) >= 200:
+                    break
+        if not bool(torch.isfinite(x).all()):
+            raise RuntimeError("non-finite samples")
+        median = statistics.median(seconds)
+        row = {"variant": "eager-mlp", "batch": batch, "steps": len(plan),
+               "seconds_per_loop": {"median": median, "min": min(seconds), "max": max(seconds),
+                                    "repetitions": len(seconds)},
+               "samples_per_second": batch / median}
+        print(f"  batch {batch:5d}: {median * 1e3:9.3f} ms per loop [{min(seconds) * 1e3:.3f} .. "
+              f"{max(seconds) * 1e3:.3f}], {batch / median:10.1f} samples/s ({len(seconds)} runs)")
+        rows.append(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"available": True, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "torch_version": torch.__version__, "device": device_name,
+                       "threads": torch.get_num_threads(), "python": platform.python_version(),
+                       "model": args.model, "loop": "DDIM, trailing, v_prediction, eta 0, no guidance",
+                       "rows": rows}, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,8 +381,20 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3, help="timed runs per row, median reported")
     parser.add_argument("--warmup-steps", type=int, default=20, help="steps of the warm-up run")
     parser.add_argument("--variants", default="eager,compile,compile-cudagraphs")
-    parser.add_argument("--device", default="cuda", help="cuda (default); cpu only for smoke-testing this script")
+    parser.add_argument("--device", default=None,
+                        help="cuda (default; cpu only for smoke-testing this script); with --mlp cpu (default) or cuda")
+    parser.add_argument("--mlp", action="store_true", help="time the digits model's loop instead (see above)")
+    parser.add_argument("--model", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                        "models", "digits.safetensors"),
+                        help="--mlp: the model file (default: models/digits.safetensors)")
+    parser.add_argument("--batches", default="1,64,4096", help="--mlp: batch sizes (default 1,64,4096)")
+    parser.add_argument("--threads", type=int, default=0, help="--mlp: torch threads (default: torch's)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="--mlp: time each batch for at least this long (default 1)")
     args = parser.parse_args()
+    if args.mlp:
+        return main_mlp(args)
+    args.device = args.device or "cuda"
 
     try:
         import torch

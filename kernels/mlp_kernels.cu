@@ -54,6 +54,26 @@ __global__ void __launch_bounds__(kMaxBlockSize) add_bias_kernel(float* y, const
   }
 }
 
+__global__ void __launch_bounds__(kMaxBlockSize) bias_silu_kernel(float* y, const float* bias,
+                                                                  std::int64_t n) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    y[i] = silu(y[i] + bias[i]);
+  }
+}
+
+// One launch of half (64) threads per call at a fractional time. The double
+// sin and cos keep their argument reduction's few words in local memory (a
+// 40-byte stack frame, sm_80 and sm_90): not a hot kernel, and exactness
+// against the host's correctly rounded embedding matters more here.
+__global__ void __launch_bounds__(kMaxBlockSize) timestep_embedding_kernel(TimestepEmbeddingArgs p) {
+  for (int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); k < p.half;
+       k += static_cast<int>(gridDim.x * blockDim.x)) {
+    timestep_embedding_pair(p.t, k, p.half, p.minus_log_period, p.divisor, p.scale,
+                            p.flip_sin_to_cos, p.out);
+  }
+}
+
 }  // namespace
 
 void launch_bias_layer_norm(const BiasLayerNormArgs& args, const LaunchConfig& config,
@@ -81,6 +101,18 @@ void launch_add_bias(float* y, const float* bias, std::int64_t batch, std::int64
   add_bias_kernel<<<grid_blocks(batch * dim, config), config.block_size, 0, stream>>>(y, bias, batch,
                                                                                       dim);
   DDPM_CUDA_CHECK_LAUNCH("add_bias_kernel");
+}
+
+void launch_bias_silu(float* y, const float* bias, std::int64_t n, const LaunchConfig& config,
+                      cudaStream_t stream) {
+  bias_silu_kernel<<<grid_blocks(n, config), config.block_size, 0, stream>>>(y, bias, n);
+  DDPM_CUDA_CHECK_LAUNCH("bias_silu_kernel");
+}
+
+void launch_timestep_embedding(const TimestepEmbeddingArgs& args, const LaunchConfig& config,
+                               cudaStream_t stream) {
+  timestep_embedding_kernel<<<grid_blocks(args.half, config), config.block_size, 0, stream>>>(args);
+  DDPM_CUDA_CHECK_LAUNCH("timestep_embedding_kernel");
 }
 
 }  // namespace ddpm::kernels

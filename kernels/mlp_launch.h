@@ -48,4 +48,22 @@ void launch_conditioned_silu(const ConditionedSiluArgs& args, const LaunchConfig
 void launch_add_bias(float* y, const float* bias, std::int64_t batch, std::int64_t dim,
                      const LaunchConfig& config, cudaStream_t stream);
 
+// y = silu(y + bias), n elements.
+void launch_bias_silu(float* y, const float* bias, std::int64_t n, const LaunchConfig& config,
+                      cudaStream_t stream);
+
+// The timestep embedding of one (fractional) time t: 2 half floats into `out`
+// (timestep_embedding_pair in mlp_math.cuh has the arguments).
+struct TimestepEmbeddingArgs {
+  float* out = nullptr;
+  float t = 0.0f;
+  int half = 0;
+  float minus_log_period = 0.0f;
+  float divisor = 1.0f;
+  float scale = 1.0f;
+  bool flip_sin_to_cos = true;
+};
+void launch_timestep_embedding(const TimestepEmbeddingArgs& args, const LaunchConfig& config,
+                               cudaStream_t stream);
+
 }  // namespace ddpm::kernels

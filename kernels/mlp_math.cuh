@@ -15,6 +15,27 @@ namespace ddpm::kernels {
 // silu(x) = x sigmoid(x), as torch.nn.functional.silu.
 DDPM_HD float silu(float x) { return x / (1.0f + expf(-x)); }
 
+// Element k and half + k of diffusers' get_timestep_embedding(t, 2 half,
+// flip_sin_to_cos, downscale_freq_shift, scale, max_period), with
+// minus_log_period = (float)(-log(max_period)) and divisor =
+// (float)(half - downscale_freq_shift):
+//   exponent = minus_log_period * k / divisor;  angle = scale * (t * exp(exponent))
+// each operation rounded to float32 as torch's float32 ops round, and exp,
+// sin and cos correctly rounded (computed in double). t may be fractional
+// (Euler's and Karras sigmas' timesteps). Writes [cos, sin] when flipped,
+// [sin, cos] otherwise.
+DDPM_HD void timestep_embedding_pair(float t, int k, int half, float minus_log_period,
+                                     float divisor, float scale, bool flip_sin_to_cos,
+                                     float* out) {
+  const float exponent = minus_log_period * static_cast<float>(k) / divisor;
+  const auto frequency = static_cast<float>(exp(static_cast<double>(exponent)));
+  const float angle = scale * (t * frequency);
+  const auto s = static_cast<float>(sin(static_cast<double>(angle)));
+  const auto c = static_cast<float>(cos(static_cast<double>(angle)));
+  out[k] = flip_sin_to_cos ? c : s;
+  out[half + k] = flip_sin_to_cos ? s : c;
+}
+
 // The block's activation: silu(u + time condition + class condition).
 DDPM_HD float conditioned_silu(float u, float time_condition, float class_condition) {
   return silu(u + (time_condition + class_condition));

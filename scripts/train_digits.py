@@ -11,6 +11,8 @@ run it, its outputs are committed:
   models/digits_loss.png                training loss
   models/digits_samples.png             DDIM samples, one row per class
   tests/data/digits_mlp_fixture.safetensors   network outputs on fixed inputs
+  tests/data/digits_sampler_fixture.safetensors   network outputs at fractional timesteps,
+                                        and whole diffusers sampling loops from fixed noise
 
 Data convention: model space x in [-1, 1], pixel = (x + 1) * 8 in
 scikit-learn's 0..16 units; a sample is 64 floats, the 8x8 image row-major.
@@ -38,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerDiscreteScheduler)
 from diffusers.models.embeddings import get_timestep_embedding
 from safetensors.torch import save_file
 from sklearn.datasets import load_digits
@@ -433,6 +436,84 @@ def write_fixture(model, path):
             float((out_exact.double() - out64).abs().max() / out64.abs().max()))
 
 
+@torch.no_grad()
+def guided_output_at(model, x, t, labels, guidance):
+    """guided_output at a time t that may be fractional (Euler's steps with Karras sigmas):
+    the network gets t as it is, as diffusers pipelines pass scheduler.timesteps to a UNet."""
+    tt = torch.full((len(x),), float(t), dtype=torch.float32)
+    if guidance == 1.0:
+        return model(x, tt, labels)
+    both = model(torch.cat([x, x]), torch.cat([tt, tt]),
+                 torch.cat([labels, torch.full_like(labels, NULL_LABEL)]))
+    cond, uncond = both.chunk(2)
+    return uncond + guidance * (cond - uncond)
+
+
+@torch.no_grad()
+def sample_loop(model, scheduler, z, labels, guidance, steps):
+    """A diffusers pipeline loop from the given N(0, I) draws z: x_T = z * init_noise_sigma."""
+    scheduler.set_timesteps(steps)
+    x = z * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        out = guided_output_at(model, scheduler.scale_model_input(x, t), t, labels, guidance)
+        x = scheduler.step(out, t, x).prev_sample
+    return x
+
+
+# The deterministic loops of the sampler fixture: (name, scheduler, steps, guidance).
+def fixture_loops():
+    return [
+        ("ddim_50_trailing_w3", DDIMScheduler(**SCHEDULER_CONFIG), 50, 3.0),
+        ("euler_karras_20_w1", EulerDiscreteScheduler.from_config(SCHEDULER_CONFIG, use_karras_sigmas=True),
+         20, 1.0),
+        ("dpmpp_2m_karras_20_w3",
+         DPMSolverMultistepScheduler.from_config(SCHEDULER_CONFIG, algorithm_type="dpmsolver++",
+                                                 solver_order=2, lower_order_final=True,
+                                                 use_karras_sigmas=True), 20, 3.0),
+    ]
+
+
+@torch.no_grad()
+def write_sampler_fixture(model, path):
+    """The network at fractional timesteps, and whole sampling loops in diffusers.
+
+    frac_*: 16 rows, 4 rows at each of 4 fractional times (the first two are Karras
+    timesteps of Euler plans); output as torch runs it and on the exactly
+    rounded embedding. loops: z [10, 64] ~ N(0, I), labels 0..9, and each loop's
+    final sample from x_T = z * init_noise_sigma (all three are deterministic)."""
+    times = [893.6077880859375, 12.253524780273438, 437.25, 998.5]
+    n = 4 * len(times)
+    g = torch.Generator().manual_seed(4321)
+    x_t = torch.randn((n, model.data_dim), generator=g) * 1.2
+    t = torch.tensor([times[i // 4] for i in range(n)], dtype=torch.float32)
+    labels = torch.tensor([(3 * i) % (NUM_CLASSES + 1) for i in range(n)], dtype=torch.long)
+    out = model(x_t, t, labels)
+    temb_exact = torch.from_numpy(exact_timestep_embedding(t.numpy()))
+    out_exact = model(x_t, t, labels, temb=temb_exact)
+    tensors = {"frac_x_t": x_t, "frac_timestep": t, "frac_label": labels.float(),
+               "frac_output": out, "frac_temb_exact": temb_exact,
+               "frac_output_exact_embedding": out_exact}
+    z = torch.randn((NUM_CLASSES, model.data_dim), generator=g)
+    loop_labels = torch.arange(NUM_CLASSES)
+    tensors.update({"z": z, "labels": loop_labels.float()})
+    loops = {}
+    for name, scheduler, steps, guidance in fixture_loops():
+        tensors[name] = sample_loop(model, scheduler, z, loop_labels, guidance, steps)
+        loops[name] = {"scheduler": type(scheduler).__name__, "config": dict(scheduler.config),
+                       "steps": steps, "guidance_scale": guidance,
+                       "timesteps": [float(v) for v in scheduler.timesteps]}
+    note = ("frac_timestep and frac_label are stored as F32 (labels are integers). frac_output: "
+            "PyTorch's float32 forward at the fractional time; frac_output_exact_embedding: the same on "
+            "the correctly rounded embedding (frac_temb_exact). z: N(0, I) draws; each loop starts from "
+            "x_T = z * init_noise_sigma with labels 0..9 and ends with the tensor of its name")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path,
+              metadata={"ddpm_fixture": json.dumps({"model": "models/digits.safetensors",
+                                                    "torch": torch.__version__,
+                                                    "diffusers": __import__("diffusers").__version__,
+                                                    "loops": loops, "note": note}, default=str)})
+    return float((out - out_exact).abs().max() / out_exact.abs().max())
+
+
 def load_mlp_denoiser(path):
     """The inverse of export_mlp_denoiser: a model built from the card, weights loaded."""
     from safetensors import safe_open
@@ -488,10 +569,14 @@ def plot_grid(samples, path, title):
 
 # ---------------------------------------------------------------- main
 
-def write_and_log_fixture(model, path, log):
+def write_and_log_fixture(model, path, log, sampler_path=None):
     torch_rel, exact_rel = write_fixture(model, path)
     log(f"fixture: float64 forward vs float32 as torch runs it {torch_rel:.2e}, vs float32 on "
         f"the exact embedding {exact_rel:.2e} (max difference / max |output|)")
+    if sampler_path:
+        frac_rel = write_sampler_fixture(model, sampler_path)
+        log(f"sampler fixture {sampler_path}: at fractional times, torch's embedding vs the exact "
+            f"one {frac_rel:.2e}")
 
 
 def main():
@@ -509,9 +594,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="models")
     ap.add_argument("--fixture", default="tests/data/digits_mlp_fixture.safetensors")
+    ap.add_argument("--sampler-fixture", default="tests/data/digits_sampler_fixture.safetensors")
     ap.add_argument("--skip-ddpm", action="store_true", help="leave out the 1000-step DDPM metrics")
     ap.add_argument("--fixture-only", action="store_true",
-                    help="only rewrite the fixture from the model already in --out")
+                    help="only rewrite the fixtures from the model already in --out")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="keep the trained model and classifier in --out (and the loss plot); "
                          "rewrite its card, the metrics, the sample grid and the fixture")
@@ -524,7 +610,7 @@ def main():
     log = lambda m: print(m, flush=True)
     if args.fixture_only:
         write_and_log_fixture(load_mlp_denoiser(os.path.join(args.out, "digits.safetensors")),
-                              args.fixture, log)
+                              args.fixture, log, args.sampler_fixture)
         return 0
 
     x, y = load_data()
@@ -609,7 +695,7 @@ def main():
 
     card = model_card(model, args, training)
     export_mlp_denoiser(model, card, model_path)
-    write_and_log_fixture(model, args.fixture, log)
+    write_and_log_fixture(model, args.fixture, log, args.sampler_fixture)
 
     metrics = {
         "model": "models/digits.safetensors",
@@ -640,7 +726,7 @@ def main():
     log("wrote " + ", ".join(os.path.join(args.out, n) for n in
                              ("digits.safetensors", "digits_classifier.safetensors",
                               "digits_metrics.json", "digits_loss.png", "digits_samples.png"))
-        + ", " + args.fixture)
+        + ", " + args.fixture + ", " + args.sampler_fixture)
 
 
 if __name__ == "__main__":

@@ -156,21 +156,12 @@ void build_condition_tables(MlpNetwork& net, const std::vector<float>& time_w1,
 }  // namespace
 
 void timestep_embedding(const TimeEmbeddingSpec& spec, float t, float* out) {
-  // diffusers: exponent = -log(max_period) * arange(half) / (half - shift);
-  // emb = t * exp(exponent) * scale; [sin, cos], or [cos, sin] when flipped.
-  // Each operation rounds to float32 as torch's float32 ops do.
   const int half = spec.dim / 2;
   const auto minus_log_period = static_cast<float>(-std::log(spec.max_period));
   const auto divisor = static_cast<float>(half - spec.downscale_freq_shift);
-  const auto scale = static_cast<float>(spec.scale);
   for (int k = 0; k < half; ++k) {
-    const float exponent = minus_log_period * static_cast<float>(k) / divisor;
-    const auto frequency = static_cast<float>(std::exp(static_cast<double>(exponent)));
-    const float angle = scale * (t * frequency);
-    const auto s = static_cast<float>(std::sin(static_cast<double>(angle)));
-    const auto c = static_cast<float>(std::cos(static_cast<double>(angle)));
-    out[k] = spec.flip_sin_to_cos ? c : s;
-    out[half + k] = spec.flip_sin_to_cos ? s : c;
+    kernels::timestep_embedding_pair(t, k, half, minus_log_period, divisor,
+                                     static_cast<float>(spec.scale), spec.flip_sin_to_cos, out);
   }
 }
 
@@ -229,6 +220,15 @@ MlpNetwork load_mlp_network(const std::string& path) {
   net.output_bias = weights.read("output_proj.bias");
   build_condition_tables(net, time_w1, time_b1, time_w2, time_b2, classes, cond_proj,
                          linear_1_bias);
+  net.time_linear_1_weight = time_w1;
+  net.time_linear_1_bias = time_b1;
+  net.time_linear_2_weight = time_w2;
+  net.time_linear_2_bias = time_b2;
+  for (int b = 0; b < card.num_blocks; ++b) {
+    net.cond_proj_stacked.insert(net.cond_proj_stacked.end(), cond_proj[b].begin(), cond_proj[b].end());
+    net.linear_1_bias_stacked.insert(net.linear_1_bias_stacked.end(), linear_1_bias[b].begin(),
+                                     linear_1_bias[b].end());
+  }
   return net;
 }
 
@@ -241,9 +241,41 @@ void MlpHostWorkspace::reserve(std::int64_t batch, std::int64_t hidden) {
   }
 }
 
-void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
-                      const std::int32_t* steps, int step, const std::int32_t* labels,
-                      std::int32_t label, float* out, int threads, MlpHostWorkspace& workspace) {
+MlpTime mlp_time_of(const PredictorCall& call) {
+  MlpTime time{call.steps, call.step};
+  if (call.steps == nullptr && call.timestep != static_cast<float>(call.step) &&
+      std::abs(call.timestep - static_cast<float>(call.step)) <= 0.5f) {
+    time.fractional = true;
+    time.time = call.timestep;
+  }
+  return time;
+}
+
+void time_condition_at_time(const MlpNetwork& net, float t, MlpHostWorkspace& workspace) {
+  // The table's equations for one row: time_mlp = linear_2(silu(linear_1(temb(t)))), then
+  // every block's cond_proj(time_mlp) + linear_1.bias at once (the stacked weights).
+  const std::int64_t h = net.hidden;
+  const int e = net.card.time_embedding.dim;
+  const std::int64_t rows = static_cast<std::int64_t>(net.blocks.size()) * h;
+  workspace.temb.resize(static_cast<std::size_t>(e));
+  workspace.time_hidden.assign(net.time_linear_1_bias.begin(), net.time_linear_1_bias.end());
+  workspace.time_mlp.assign(net.time_linear_2_bias.begin(), net.time_linear_2_bias.end());
+  workspace.time_row.assign(net.linear_1_bias_stacked.begin(), net.linear_1_bias_stacked.end());
+  timestep_embedding(net.card.time_embedding, t, workspace.temb.data());
+  gemm_xwt(workspace.temb.data(), net.time_linear_1_weight.data(), workspace.time_hidden.data(), 1,
+           e, h, 1.0f);
+  for (float& v : workspace.time_hidden) v = kernels::silu(v);
+  gemm_xwt(workspace.time_hidden.data(), net.time_linear_2_weight.data(), workspace.time_mlp.data(),
+           1, h, h, 1.0f);
+  if (rows > 0) {
+    gemm_xwt(workspace.time_mlp.data(), net.cond_proj_stacked.data(), workspace.time_row.data(), 1,
+             h, rows, 1.0f);
+  }
+}
+
+void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch, MlpTime time,
+                      const std::int32_t* labels, std::int32_t label, float* out, int threads,
+                      MlpHostWorkspace& workspace) {
   if (batch <= 0) return;
   const std::int64_t d = net.dim;
   const std::int64_t hd = net.hidden;
@@ -256,6 +288,7 @@ void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
   // matrix-vector product of this size (measured: batch 1 took 59 us on one
   // thread, 139 us on two).
   use_blas_threads(static_cast<int>(std::min<std::int64_t>(threads, (batch + 31) / 32)));
+  if (time.fractional) time_condition_at_time(net, time.time, workspace);
   // The element-wise passes run over chunks of rows on the same threads
   // (OpenBLAS's are idle between GEMMs).
   constexpr std::int64_t kRowsPerChunk = 64;
@@ -277,7 +310,9 @@ void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
     });
     gemm_xwt(a, block.linear_1_weight.data(), u, batch, hd, hd, 0.0f);
     for_rows([&](std::int64_t r) {
-      const float* tc = net.time_condition_at(b, steps ? steps[r] : step);
+      const float* tc = time.fractional
+                            ? workspace.time_row.data() + static_cast<std::size_t>(b) * hd
+                            : net.time_condition_at(b, time.steps ? time.steps[r] : time.step);
       const float* cc = net.class_condition_at(b, net.label_row(labels ? labels[r] : label));
       float* ur = u + r * hd;
       for (std::int64_t k = 0; k < hd; ++k) ur[k] = kernels::conditioned_silu(ur[k], tc[k], cc[k]);

@@ -8,7 +8,11 @@
 // with time_condition[b][t]  = cond_proj_b(time_mlp(temb(t))) + linear_1_b.bias
 // and  class_condition[b][y] = cond_proj_b(class_embedding[y]).
 // Both tables are computed once, in float32 with the same BLAS as the
-// forward pass, so a forward pass spends no GEMM on the condition:
+// forward pass, so a forward pass spends no GEMM on the condition. A call at
+// a fractional time t (Euler's steps with Karras sigmas, which diffusers
+// passes to the network's embedding as they are) is not in the table: its
+// row, time_condition[b](t) for every block, is computed for the call from
+// the same weights (time_condition_at_time), then used like a table row:
 //
 //   h = x W_in^T                                  (GEMM; b_in joins in the next pass)
 //   for each block b:
@@ -48,6 +52,11 @@ struct MlpNetwork {
   // [blocks][T][H] and [blocks][labels][H], as above.
   std::vector<float> time_condition;
   std::vector<float> class_condition;
+  // What time_condition is made of, for times between its rows.
+  std::vector<float> time_linear_1_weight, time_linear_1_bias;  // H x E, H
+  std::vector<float> time_linear_2_weight, time_linear_2_bias;  // H x H, H
+  std::vector<float> cond_proj_stacked;      // [blocks x H] x H: every block's cond_proj
+  std::vector<float> linear_1_bias_stacked;  // [blocks x H]
 
   // The row of class_condition for a label: the label itself, or 0 for an
   // unconditional model (whose only label is -1 and whose only row is zeros).
@@ -73,13 +82,33 @@ void timestep_embedding(const TimeEmbeddingSpec& spec, float t, float* out);
 // Per-call buffers of the host forward pass, grown on demand.
 struct MlpHostWorkspace {
   std::vector<float> h, a, u;
+  std::vector<float> temb, time_hidden, time_mlp, time_row;  // a fractional time's condition
   void reserve(std::int64_t batch, std::int64_t hidden);
 };
 
-// The forward pass on the host for `batch` rows: steps[i] in [0, T) and
-// labels[i] valid for row i (checked by the caller), out = batch x D.
-void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch,
-                      const std::int32_t* steps, int step, const std::int32_t* labels,
-                      std::int32_t label, float* out, int threads, MlpHostWorkspace& workspace);
+// The time a forward pass conditions its rows on: a step per row, one step
+// for the batch (a row of the table), or one fractional time for the batch.
+struct MlpTime {
+  const std::int32_t* steps = nullptr;  // per row, or null...
+  int step = 0;                         // ...then this step,
+  bool fractional = false;              // or, when set, this time (not in the table)
+  float time = 0.0f;
+};
+
+// The time of a PredictorCall: call.timestep when the call has one step for
+// the batch and a timestep that differs from it but rounds to it, as the
+// engine's fractional steps do; otherwise call.step (or call.steps). A direct
+// call that sets only `step` (timestep left at 0) gets its step.
+MlpTime mlp_time_of(const PredictorCall& call);
+
+// time_condition[b](t) for every block b at time t: [blocks][H] into
+// workspace.time_row, from the weights (one row of the table's equations).
+void time_condition_at_time(const MlpNetwork& net, float t, MlpHostWorkspace& workspace);
+
+// The forward pass on the host for `batch` rows: the rows' steps in [0, T)
+// and labels[i] valid for row i (checked by the caller), out = batch x D.
+void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch, MlpTime time,
+                      const std::int32_t* labels, std::int32_t label, float* out, int threads,
+                      MlpHostWorkspace& workspace);
 
 }  // namespace ddpm::detail

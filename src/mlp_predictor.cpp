@@ -144,8 +144,8 @@ void MlpPredictor::predict(const PredictorCall& call) {
     if (given_labels) m.check_label(given_labels[r]);
     if (call.steps == nullptr && given_labels == nullptr) break;  // nothing per row to check
   }
-  detail::mlp_forward_host(m.net, call.x_t, call.shape.batch, call.steps, call.step, rows, m.label,
-                           detail::output_of(call), m.options.threads, m.host);
+  detail::mlp_forward_host(m.net, call.x_t, call.shape.batch, detail::mlp_time_of(call), rows,
+                           m.label, detail::output_of(call), m.options.threads, m.host);
 }
 
 }  // namespace ddpm

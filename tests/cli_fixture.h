@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -139,6 +140,63 @@ class CliTest : public ::testing::Test {
   ScratchDir scratch_;
   fs::path base_;
 };
+
+// What a PNG's IHDR chunk says (zeros when the bytes are not a PNG).
+struct PngHeader {
+  std::uint32_t width = 0, height = 0;
+  int bit_depth = 0, colour_type = 0;  // colour type 2: RGB
+};
+inline PngHeader png_header(const std::string& png) {
+  if (png.size() < 33 || png.substr(0, 8) != std::string("\x89PNG\r\n\x1a\n", 8) ||
+      png.substr(12, 4) != "IHDR") {
+    return {};
+  }
+  const auto big_endian = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(png[at + i]);
+    return v;
+  };
+  return {big_endian(16), big_endian(20), png[24], png[25]};
+}
+
+// Bad input: one line on stderr naming the problem, a non-zero exit, no file.
+// A usage error (the command line cannot be understood) exits 2 and adds a
+// hint to --help; a failed run exits 1 with its one line.
+inline constexpr int kFailed = 1;
+inline constexpr int kUsage = 2;
+
+struct ErrorCase {
+  std::string label;
+  std::vector<std::string> args;
+  std::string expected;  // a piece of the message that names the problem
+  int exit_code = kFailed;
+};
+inline std::ostream& operator<<(std::ostream& os, const ErrorCase& c) {
+  os << c.label << ": ddpm";
+  for (const auto& a : c.args) os << ' ' << a;
+  return os << "  (expecting '" << c.expected << "', exit " << c.exit_code << ")";
+}
+
+// The run failed as `c` says: its status, nothing on stdout, one line
+// "ddpm: error: ..." holding c.expected (and, for a usage error, the hint).
+inline void expect_error(const RunResult& r, const ErrorCase& c) {
+  EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.back(), '\n') << r.err;
+  EXPECT_EQ(r.err.rfind("ddpm: error: ", 0), 0u) << r.err;
+  const std::string first_line = r.err.substr(0, r.err.find('\n'));
+  EXPECT_NE(first_line.find(c.expected), std::string::npos) << r.err;
+  if (c.exit_code == kUsage) {
+    // The parser's line, then: Run 'ddpm <subcommand> --help' for more information.
+    EXPECT_EQ(count_lines(r.err), 2) << r.err;
+    const std::string hint = r.err.substr(first_line.size() + 1);
+    EXPECT_EQ(hint.rfind("Run 'ddpm", 0), 0u) << r.err;
+    EXPECT_NE(hint.find(" --help' for more information.\n"), std::string::npos) << r.err;
+  } else {
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
 
 // Deterministic values in [lo, hi).
 inline std::vector<float> values(std::size_t n, std::uint32_t seed, float lo = -1.5f,

@@ -18,10 +18,13 @@ endfunction()
 ddpm_leaves_no_files(test_npy)
 
 if(TARGET ddpm_cli)
-  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp)
-  target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main)
+  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp test_cli_model.cpp)
+  target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json)
+  # test_cli_model.cpp reads the committed model and classifier (src/safetensors.h).
+  target_include_directories(test_cli PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
-                                             DDPM_EXPECTED_VERSION="${PROJECT_VERSION}")
+                                             DDPM_EXPECTED_VERSION="${PROJECT_VERSION}"
+                                             DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_dependencies(test_cli ddpm_cli)
   gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
   ddpm_leaves_no_files(test_cli)

@@ -19,6 +19,7 @@
 #include "cli_fixture.h"
 #include "ddpm/npy.h"
 #include "npy_bytes.h"
+#include "test_support.h"
 
 namespace ddpm {
 namespace {
@@ -185,6 +186,11 @@ TEST_F(CliOutputs, EveryFileFlagSurvivesHostilePaths) {
       {"--std-npy", with(sample, {"--shape", "4,3", "--out", "@out.npy"})},
       {"--gmm", with(sample, {"--predictor", "gmm", "--shape", "4,3", "--out", "@out.npy"})},
       {"sample --out", with(sample, {"--shape", "4,3"})},
+      {"--uncond-gmm", with(sample, {"--predictor", "gmm", "--gmm", "@gmm.json", "--shape", "4,3",
+                                     "--guidance-scale", "2", "--out", "@out.npy"})},
+      {"--model", with(sample, {"--shape", "4,64", "--out", "@out.npy"})},
+      {"--png", {"sample", "--model", test::source_file("models/digits.safetensors"), "--shape",
+                 "4,64", "--inference-steps", "5", "--backend", "cpu", "--out", "@out.npy"}},
       {"demo --out", {"demo", "--size", "8", "--steps", "5", "--backend", "cpu"}},
   };
 
@@ -202,8 +208,16 @@ TEST_F(CliOutputs, EveryFileFlagSurvivesHostilePaths) {
   cases.push_back({"--gmm", "/dev/null", "not valid JSON"});
   cases.push_back({"--gmm", directory, "Is a directory"});
   cases.push_back({"--gmm", missing, "No such file or directory"});
+  cases.push_back({"--uncond-gmm", "/dev/null", "not valid JSON"});
+  cases.push_back({"--uncond-gmm", directory, "Is a directory"});
+  // The model is memory-mapped: only a regular file will do.
+  cases.push_back({"--model", "/dev/zero", "not a regular file"});
+  cases.push_back({"--model", "/dev/null", "not a regular file"});
+  cases.push_back({"--model", directory, "is a directory, not a safetensors file"});
+  cases.push_back({"--model", missing, "No such file or directory"});
+  cases.push_back({"--model", path("empty"), "not a safetensors file"});
   for (const std::string flag :
-       {"--out", "--noise-out", "--velocity-out", "sample --out", "demo --out"}) {
+       {"--out", "--noise-out", "--velocity-out", "sample --out", "demo --out", "--png"}) {
     cases.push_back({flag, "/dev/full", "No space left on device"});
     cases.push_back({flag, directory, "Is a directory"});
     cases.push_back({flag, "/", "Is a directory"});

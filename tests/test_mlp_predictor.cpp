@@ -130,6 +130,103 @@ TEST(MlpPredictor, MatchesPyTorchFixtureRowByRow) {
   }
 }
 
+// The fixture's rows at fractional times (tests/data/digits_sampler_fixture.safetensors):
+// 4 rows at each of 4 times, as Euler's and Karras sigmas' steps call the model.
+struct FractionalFixture {
+  static constexpr std::int64_t kRowsPerTime = 4;
+  std::vector<float> x_t, timestep, output, output_exact_embedding, temb_exact;
+  std::vector<std::int32_t> labels;
+
+  FractionalFixture() {
+    const auto file = detail::SafetensorsFile::open(test::source_file("tests/data/digits_sampler_fixture.safetensors"));
+    x_t = file.at("frac_x_t").to_floats();
+    timestep = file.at("frac_timestep").to_floats();
+    output = file.at("frac_output").to_floats();
+    output_exact_embedding = file.at("frac_output_exact_embedding").to_floats();
+    temb_exact = file.at("frac_temb_exact").to_floats();
+    for (float l : file.at("frac_label").to_floats()) labels.push_back(static_cast<std::int32_t>(l));
+  }
+  std::int64_t groups() const { return static_cast<std::int64_t>(timestep.size()) / kRowsPerTime; }
+  float time(std::int64_t g) const { return timestep[static_cast<std::size_t>(g * kRowsPerTime)]; }
+  std::vector<float> rows(const std::vector<float>& values, std::int64_t g) const {
+    const std::size_t width = values.size() / timestep.size() * kRowsPerTime;
+    return {values.begin() + g * width, values.begin() + (g + 1) * width};
+  }
+  std::vector<std::int32_t> group_labels(std::int64_t g) const {
+    return {labels.begin() + g * kRowsPerTime, labels.begin() + (g + 1) * kRowsPerTime};
+  }
+};
+
+// One call for the batch at `time` as the engine makes it: the step is the
+// time rounded, the timestep the time itself.
+std::vector<float> predict_at_time(MlpPredictor& p, const std::vector<float>& x, std::int64_t rows,
+                                   float time) {
+  std::vector<float> out = test::poisoned(x.size());
+  PredictorCall call;
+  call.x_t = x.data();
+  call.eps = out.data();
+  call.prediction_type = p.prediction_type();
+  call.shape = {rows, p.data_dim()};
+  call.step = static_cast<int>(std::lround(time));
+  call.timestep = time;
+  call.schedule = &schedule();
+  p.predict(call);
+  return out;
+}
+
+TEST(MlpPredictor, FractionalTimestepEmbeddingMatchesDiffusers) {
+  const FractionalFixture f;
+  const MlpPredictor p(kModel);
+  const int dim = p.card().time_embedding.dim;
+  for (std::int64_t g = 0; g < f.groups(); ++g) {
+    std::vector<float> temb(static_cast<std::size_t>(dim));
+    detail::timestep_embedding(p.card().time_embedding, f.time(g), temb.data());
+    const std::vector<float> expected = f.rows(f.temb_exact, g);
+    EXPECT_TRUE(test::close_relative_to_max(
+        temb, test::to_double({expected.begin(), expected.begin() + dim}), 1e-7))
+        << "t = " << f.time(g);
+  }
+}
+
+// diffusers passes Euler's and Karras sigmas' fractional timesteps to the
+// network's embedding as they are; so must the predictor.
+TEST(MlpPredictor, MatchesPyTorchAtFractionalTimesteps) {
+  const FractionalFixture f;
+  MlpPredictor p(kModel, {.threads = 2});
+  for (std::int64_t g = 0; g < f.groups(); ++g) {
+    p.set_class_labels(f.group_labels(g));
+    const std::vector<float> x = f.rows(f.x_t, g);
+    const std::vector<float> out = predict_at_time(p, x, FractionalFixture::kRowsPerTime, f.time(g));
+    const std::string where = "t = " + std::to_string(f.time(g));
+    EXPECT_TRUE(test::close_relative_to_max(out, test::to_double(f.rows(f.output_exact_embedding, g)), 1e-5))
+        << where << ", against PyTorch's float32 forward pass on the exact embedding";
+    EXPECT_TRUE(test::close_relative_to_max(out, test::to_double(f.rows(f.output, g)), 1e-5))
+        << where << ", against PyTorch's float32 forward pass as it runs";
+    // The step's table row is a different input: the time must not be rounded.
+    const int step = static_cast<int>(std::lround(f.time(g)));
+    EXPECT_FALSE(test::close_relative_to_max(predict(p, x, FractionalFixture::kRowsPerTime, nullptr, step),
+                                             test::to_double(f.rows(f.output, g)), 1e-4))
+        << where << ": the output at step " << step << " is as close as the fractional time's";
+  }
+}
+
+TEST(MlpPredictor, AWholeTimestepUsesTheTableAndADirectCallItsStep) {
+  const PyTorchFixture f;
+  MlpPredictor p(kModel, {.threads = 2});
+  p.set_class_labels(f.labels);
+  // timestep == step: the precomputed row, bit for bit the per-row-steps path.
+  const std::vector<std::int32_t> steps(static_cast<std::size_t>(f.rows), 437);
+  EXPECT_TRUE(test::bit_identical(predict_at_time(p, f.x_t, f.rows, 437.0f),
+                                  predict(p, f.x_t, f.rows, steps.data())));
+  // A direct call that sets only the step (timestep left at 0) gets its step.
+  EXPECT_TRUE(test::bit_identical(predict(p, f.x_t, f.rows, nullptr, 437),
+                                  predict(p, f.x_t, f.rows, steps.data())));
+  // A fractional time close to a step computes its condition: near the table row, not equal.
+  const std::vector<float> near = predict_at_time(p, f.x_t, f.rows, 437.0f + 1.0f / 1024.0f);
+  EXPECT_FALSE(test::bit_identical(near, predict(p, f.x_t, f.rows, steps.data())));
+  EXPECT_TRUE(test::close_relative_to_max(near, test::to_double(predict(p, f.x_t, f.rows, steps.data())), 1e-2));
+}
+
 TEST(MlpPredictor, PerRowLabelsAndStepsEqualOneCallPerRow) {
   const PyTorchFixture f;
   MlpPredictor batched(kModel, {.threads = 2});

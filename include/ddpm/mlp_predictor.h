@@ -73,6 +73,12 @@ struct MlpModelCard {
 
   // Parses and checks the card (required keys, types, ranges); throws ddpm::Error.
   static MlpModelCard from_json(const std::string& text);
+  // The settings the model was checked with: the training scheduler config
+  // with the recommended sampler on top (its name, inference steps, spacing,
+  // eta and clipping; guidance is the caller's: sampler.guidance_scale).
+  // What `ddpm sample --model` and Python's Sampler.for_model start from.
+  // Throws ddpm::Error for a sampler name or spacing ddpm does not have.
+  SchedulerConfig recommended_config() const;
 };
 
 inline constexpr const char* kModelCardKey = "ddpm_model_card";
@@ -122,6 +128,9 @@ class MlpPredictor : public NoisePredictor {
   // model's num_train_timesteps.
   void prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) override;
   // The network at the call's step(s) and the labels: output into call.eps.
+  // A call with one step for the batch whose `timestep` is fractional (it
+  // rounds to `step`: Euler's steps with Karras sigmas) is conditioned on
+  // that time, as diffusers passes it to a network; otherwise on `step`.
   // Device calls need prepare() first, with at least call.shape.batch rows.
   void predict(const PredictorCall& call) override;
   bool supports(Memory) const override { return true; }

@@ -6,6 +6,8 @@
 //   row 3: column 0 is the mean of 16 fresh samples from the prior
 //          x0 ~ N(picture, 0.3^2), the others are single samples: the mean
 //          recovers the picture, the samples show the prior's spread.
+// Each row has a title and each picture a caption (its step t, or what it is),
+// under a title line with the schedule, T, seed and backend.
 #include <cstdio>
 #include <memory>
 
@@ -28,6 +30,7 @@ namespace {
 constexpr int kColumns = 6;
 constexpr int kPriorSamples = 16;
 constexpr float kPriorStd = 0.3f;
+constexpr int kTextScale = 2;
 
 struct DemoOptions {
   std::string out_path;
@@ -69,7 +72,11 @@ void draw_forward_row(Sampler& sampler, const std::vector<float>& picture,
   request.x_t = x_t;
   sampler.forward(request);
 
-  for (int j = 0; j < kColumns; ++j) grid.place(0, j, row_of(x_t, j, dim));
+  grid.set_row_title(0, "forward: x_t ~ q(x_t | x0)");
+  for (int j = 0; j < kColumns; ++j) {
+    grid.place_rgb(0, j, row_of(x_t, j, dim));
+    grid.set_caption(0, j, "t = " + std::to_string(steps[static_cast<std::size_t>(j)]));
+  }
   const auto last = row_of(x_t, kColumns - 1, dim);
   x_last.assign(last.begin(), last.end());
 }
@@ -106,10 +113,14 @@ void draw_reverse_row(Sampler& sampler, const std::vector<float>& picture,
   for (int j = kColumns - 1; j >= 1; --j) {
     const int column_step = steps[static_cast<std::size_t>(j)];
     if (column_step < next) run_down_to(column_step + 1);  // leaves x = x_{column_step}
-    grid.place(1, j, x);
+    grid.place_rgb(1, j, x);
+    grid.set_caption(1, j, "t = " + std::to_string(column_step));
   }
   run_down_to(0);  // the end of the loop: x_0 as the model returns it
-  grid.place(1, 0, x);
+  grid.place_rgb(1, 0, x);
+  grid.set_caption(1, 0, "result");
+  grid.set_row_title(1, "reverse with the oracle predictor, from t = " +
+                            std::to_string(steps.back()) + " above");
 }
 
 // Row 3: fresh samples from N(picture, 0.3^2) and, first, their mean.
@@ -136,8 +147,13 @@ void draw_prior_row(Sampler& sampler, const std::vector<float>& picture, std::ui
   for (int s = 0; s < kPriorSamples; ++s) {
     for (std::size_t i = 0; i < dim; ++i) mean[i] += samples[s * dim + i] / kPriorSamples;
   }
-  grid.place(2, 0, mean);
-  for (int j = 1; j < kColumns; ++j) grid.place(2, j, row_of(samples, j - 1, dim));
+  grid.set_row_title(2, "samples of the prior N(picture, 0.3^2)");
+  grid.place_rgb(2, 0, mean);
+  grid.set_caption(2, 0, "mean of " + std::to_string(kPriorSamples));
+  for (int j = 1; j < kColumns; ++j) {
+    grid.place_rgb(2, j, row_of(samples, j - 1, dim));
+    grid.set_caption(2, j, "sample " + std::to_string(j));
+  }
 }
 
 void run_demo(const DemoOptions& o) {
@@ -150,7 +166,10 @@ void run_demo(const DemoOptions& o) {
   const std::vector<float> picture = make_demo_picture(o.size);
   const std::vector<int> steps = snapshot_steps(sampler.schedule().steps());
   // Small pictures are drawn larger so that the figure is easy to look at.
-  ImageGrid grid(3, kColumns, o.size, std::max(1, 128 / o.size));
+  ImageGrid grid(3, kColumns, o.size, o.size, std::max(1, 128 / o.size), kTextScale);
+  grid.add_title_line("ddpm demo: " + to_string(sampler.schedule().kind()) + " schedule, T = " +
+                      std::to_string(sampler.schedule().steps()) + ", seed " +
+                      std::to_string(o.seed) + ", backend " + to_string(sampler.backend()));
   ProgressBar progress("demo");
 
   std::vector<float> x_last;

@@ -1,14 +1,14 @@
 // ddpm sample: the reverse process from x_T (drawn, or given with --initial)
-// down to x_0 with a built-in predictor: an element-wise Gaussian prior or a
-// Gaussian mixture.
+// down to x_0 with a built-in predictor (an element-wise Gaussian prior or a
+// Gaussian mixture) or a trained network (--model), optionally class
+// conditioned and guided (predictor_options.h), with a labelled picture of
+// the samples (--png, sample_figure.h).
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
-
-#include <nlohmann/json.hpp>
 
 #include "backend_options.h"
 #include "chunked_run.h"
@@ -20,7 +20,9 @@
 #include "ddpm/sampler.h"
 #include "input_arrays.h"
 #include "output_files.h"
+#include "predictor_options.h"
 #include "progress_bar.h"
+#include "sample_figure.h"
 #include "schedule_options.h"
 #include "text_parsing.h"
 
@@ -28,12 +30,7 @@ namespace ddpm::cli {
 namespace {
 
 struct SampleOptions {
-  std::string predictor = "gaussian";
-  float mean = 0.0f;
-  float std = 1.0f;
-  std::string mean_path;
-  std::string std_path;
-  std::string gmm_path;
+  PredictorOptions predictor;
   std::string shape;  // empty when not given
   CLI::Option* shape_flag = nullptr;
   std::string initial_path;
@@ -42,54 +39,31 @@ struct SampleOptions {
   std::uint64_t seed = 0;
   std::int64_t first_sample = 0;
   std::string out_path;
+  std::string png_path;
   ScheduleOptions schedule;
   BackendOptions backend;
   ChunkedRunOptions chunking;
-  // The flags that only the Gaussian predictor reads, to refuse them for gmm.
-  std::vector<CLI::Option*> gaussian_flags;
 };
 
-// Per-element prior values: one per element of a sample, whatever the file's shape.
-std::vector<float> read_per_element(const std::string& path, const std::string& flag,
-                                    std::int64_t dim) {
-  NpyArray values = read_npy(path);
-  if (static_cast<std::int64_t>(values.data.size()) != dim) {
-    throw Error("shape mismatch: " + flag + " " + path + " has " +
-                std::to_string(values.data.size()) + " values but a sample has " +
-                std::to_string(dim) + " elements");
+// What the figure's title and the summary say about the run.
+std::string describe_run(const Sampler& sampler, const ChosenPredictor& chosen,
+                         const std::string& classes) {
+  const SamplerOptions& options = sampler.options();
+  std::string text = to_string(options.sampler) + ", " + std::to_string(sampler.plan().size()) +
+                     " of T=" + std::to_string(sampler.schedule().steps()) + " steps";
+  if (options.timestep_spacing && options.timesteps.empty() && options.num_inference_steps > 0) {
+    text += " (" + to_string(*options.timestep_spacing) + ")";
   }
-  return std::move(values.data);
+  if (options.use_karras_sigmas) text += ", Karras sigmas";
+  if (!classes.empty()) text += ", " + classes;
+  if (chosen.guidance_scale != 1.0) text += ", guidance " + format_number(chosen.guidance_scale);
+  if (chosen.guidance_rescale != 0.0) text += ", rescale " + format_number(chosen.guidance_rescale);
+  return text;
 }
 
-// The predictor the flags describe, built by the library from its JSON
-// description (ddpm::make_predictor).
-std::unique_ptr<NoisePredictor> predictor_from_flags(const SampleOptions& o, Shape shape) {
-  nlohmann::json description;
-  if (o.predictor == "gaussian") {
-    if (!o.gmm_path.empty()) throw UsageError("--gmm applies only to --predictor gmm");
-    description = {{"type", "gaussian"}, {"mean", o.mean}, {"std", o.std}};
-    if (!o.mean_path.empty()) description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim);
-    if (!o.std_path.empty()) description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim);
-    return make_predictor(description.dump());
-  }
-  if (o.predictor == "gmm") {
-    for (const CLI::Option* flag : o.gaussian_flags) {
-      if (flag->count() > 0) {
-        throw UsageError(flag->get_name() + " applies only to --predictor gaussian");
-      }
-    }
-    if (o.gmm_path.empty()) throw UsageError("--predictor gmm needs --gmm SPEC.json");
-    std::unique_ptr<NoisePredictor> predictor =
-        make_predictor(nlohmann::json{{"type", "gmm"}, {"path", o.gmm_path}}.dump());
-    const int dim = static_cast<const GmmPredictor&>(*predictor).spec().dim();
-    if (dim != shape.dim) {
-      throw Error("dimension mismatch: GMM " + o.gmm_path + " has dimension " +
-                  std::to_string(dim) + " but a sample of --shape " + o.shape + " has " +
-                  std::to_string(shape.dim) + " elements");
-    }
-    return predictor;
-  }
-  throw Error("unknown predictor '" + o.predictor + "' (expected gaussian or gmm)");
+std::string file_name(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 // The output's full shape: --initial's, which --shape (if given) must match.
@@ -122,26 +96,34 @@ SampleRequest request_for(const SampleOptions& o, std::span<float> x, Shape shap
 }
 
 void print_summary(std::FILE* stream, const SampleOptions& o, const Sampler& sampler,
-                   const std::vector<std::int64_t>& extents,
+                   const ChosenPredictor& chosen, const std::vector<std::int64_t>& extents,
                    std::chrono::steady_clock::time_point started, const std::string& more) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::fprintf(stream,
-               "wrote %s: %s float32, backend %s, sampler %s, %zu of T=%d steps%s, %.2f s\n",
-               o.out_path.c_str(), format_shape(extents).c_str(),
-               to_string(sampler.backend()).c_str(), to_string(sampler.options().sampler).c_str(),
-               sampler.plan().size(), sampler.schedule().steps(), more.c_str(), seconds);
+  const std::string written = o.png_path.empty() ? o.out_path : o.out_path + " and " + o.png_path;
+  std::string what = "sampler " + describe_run(sampler, chosen, describe_classes(o.predictor, chosen));
+  if (chosen.model != nullptr) what = "model " + file_name(o.predictor.model_path) + ", " + what;
+  std::fprintf(stream, "wrote %s: %s float32, backend %s, %s%s, %.2f s\n", written.c_str(),
+               format_shape(extents).c_str(), to_string(sampler.backend()).c_str(), what.c_str(),
+               more.c_str(), seconds);
 }
 
-// Chunked or distributed (chunked_run.h): --initial is read a chunk at a time.
-void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler,
+// Chunked or distributed (chunked_run.h): --initial is read a chunk at a
+// time; each chunk gets its rows' class labels.
+void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler, ChosenPredictor& chosen,
                           std::chrono::steady_clock::time_point started) {
+  if (!o.png_path.empty()) {
+    throw UsageError("--png draws the whole batch at once: it cannot be combined with a chunked "
+                     "or distributed run (--chunk-rows, --resume, mpirun)");
+  }
   std::optional<BatchRows> initial;
   if (!o.initial_path.empty()) initial.emplace(open_batch_rows(o.initial_path, "--initial"));
   const std::vector<std::int64_t> extents =
       output_extents(o, initial ? &initial->extents() : nullptr);
   const Shape shape = batch_shape(extents);
-  std::unique_ptr<NoisePredictor> predictor = predictor_from_flags(o, shape);
+  const std::string shape_text =
+      initial ? "--initial " + o.initial_path + " (" + format_shape(extents) + ")" : "--shape " + o.shape;
+  finish_predictor(o.predictor, chosen, shape, shape_text);
 
   ChunkedJob job;
   job.label = "sampling";
@@ -154,11 +136,18 @@ void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler,
     if (initial) initial->rows.read_rows(rows.begin, out[0]);
     SampleRequest request = request_for(o, out[0], {rows.size(), shape.dim}, rows.begin);
     request.progress = [&](int done, int total) { progress(static_cast<double>(done) / total); };
-    sampler.sample(request, *predictor);
+    if (!chosen.class_labels.empty()) {
+      request.class_labels = std::span<const std::int32_t>(chosen.class_labels)
+                                 .subspan(static_cast<std::size_t>(rows.begin),
+                                          static_cast<std::size_t>(rows.size()));
+    }
+    request.guidance_scale = chosen.guidance_scale;
+    request.guidance_rescale = chosen.guidance_rescale;
+    sampler.sample(request, *chosen.predictor);
   };
   const ChunkedRunResult result = run_chunked(job, o.chunking);
   if (result.reports) {
-    print_summary(stdout, o, sampler, extents, started, describe_chunked_run(result));
+    print_summary(stdout, o, sampler, chosen, extents, started, describe_chunked_run(result));
   }
 }
 
@@ -166,38 +155,58 @@ void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for the first timestep)");
   if (o.end_step < -1) throw Error("--end-step must be >= 0 (or -1 for the last timestep)");
-  check_outputs({{"--out", o.out_path}});
+  check_outputs({{"--out", o.out_path}, {"--png", o.png_path}});
+  if (!o.png_path.empty() && !o.predictor.has_model()) {
+    throw UsageError("--png draws the samples of a --model (whose card says what a picture is)");
+  }
+  ChosenPredictor chosen = load_predictor(o.predictor, o.backend.threads);
+  if (!o.png_path.empty()) check_figure_model(chosen.model->card(), o.predictor.model_path);
+  const std::optional<SchedulerConfig> defaults = model_defaults(chosen);
 
   SamplerOptions sampler_options;
-  o.schedule.apply_to(sampler_options);
+  o.schedule.apply_to(sampler_options, defaults);
   o.backend.apply_to(sampler_options);
-  Sampler sampler(o.schedule.build(), sampler_options);
-  if (o.chunking.active()) return run_sample_in_chunks(o, sampler, started);
+  Sampler sampler(o.schedule.build(defaults), sampler_options);
+  if (o.chunking.active()) return run_sample_in_chunks(o, sampler, chosen, started);
 
   // The output keeps the full shape; the engine sees [batch, dim].
   std::vector<std::int64_t> extents;
   std::vector<float> x;
+  std::string shape_text = "--shape " + o.shape;
   if (!o.initial_path.empty()) {
     BatchArray initial = read_batch(o.initial_path, "--initial");
     extents = output_extents(o, &initial.array.shape);
     x = std::move(initial.array.data);
+    shape_text = "--initial " + o.initial_path + " (" + format_shape(extents) + ")";
   } else {
     extents = output_extents(o, nullptr);
     require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
-  std::unique_ptr<NoisePredictor> predictor = predictor_from_flags(o, shape);
+  finish_predictor(o.predictor, chosen, shape, shape_text);
   if (x.empty()) x.resize(static_cast<std::size_t>(shape.size()));
 
   ProgressBar progress("sampling");
   SampleRequest request = request_for(o, x, shape, 0);
   request.progress = [&progress](int done, int total) { progress.update(done, total); };
-  sampler.sample(request, *predictor);
+  request.class_labels = chosen.class_labels;
+  request.guidance_scale = chosen.guidance_scale;
+  request.guidance_rescale = chosen.guidance_rescale;
+  sampler.sample(request, *chosen.predictor);
 
+  const std::string classes = describe_classes(o.predictor, chosen);
   OutputFiles outputs;
   outputs.write_npy(o.out_path, extents, x.data());
+  if (!o.png_path.empty()) {
+    SampleFigure figure;
+    figure.title = {file_name(o.predictor.model_path) + ", seed " + std::to_string(o.seed),
+                    describe_run(sampler, chosen, classes)};
+    figure.class_labels = chosen.class_labels;
+    if (o.predictor.class_text == "all") figure.columns = chosen.model->num_classes();
+    outputs.write_bytes(o.png_path, sample_figure_png(chosen.model->card(), x, shape, figure));
+  }
   outputs.commit();
-  print_summary(outputs.summary_stream(), o, sampler, extents, started, "");
+  print_summary(outputs.summary_stream(), o, sampler, chosen, extents, started, "");
 }
 
 }  // namespace
@@ -206,23 +215,9 @@ void add_sample_command(CLI::App& app) {
   auto options = std::make_shared<SampleOptions>();
   SampleOptions& o = *options;
   CLI::App* command = app.add_subcommand(
-      "sample", "Draw samples with the reverse process and a built-in predictor");
-  command->add_option("--predictor", o.predictor, "gaussian (element-wise prior) or gmm (mixture)")
-      ->check(CLI::IsMember({"gaussian", "gmm"}))
-      ->capture_default_str();
-  auto* mean = command->add_option("--mean", o.mean, "gaussian prior mean")->capture_default_str();
-  auto* std =
-      command->add_option("--std", o.std, "gaussian prior std (>= 0)")->capture_default_str();
-  auto* mean_npy =
-      command
-          ->add_option("--mean-npy", o.mean_path, "per-element prior means (.npy with dim values)")
-          ->excludes(mean);
-  auto* std_npy =
-      command->add_option("--std-npy", o.std_path, "per-element prior stds (.npy with dim values)")
-          ->excludes(std);
-  o.gaussian_flags = {mean, std, mean_npy, std_npy};
-  command->add_option("--gmm", o.gmm_path,
-                      R"(mixture spec JSON: {"weights": [...], "means": [[...]], "stds": [...]})");
+      "sample",
+      "Draw samples with the reverse process and a built-in predictor or a trained --model");
+  o.predictor.add_to(*command);
   o.shape_flag = command->add_option("--shape", o.shape,
                                      "output shape, first axis the batch: 256,3072 or 16,3,64,64")
                      ->check(parsed_by([](const std::string& text) { parse_shape(text, ""); }));
@@ -236,6 +231,9 @@ void add_sample_command(CLI::App& app) {
   add_seed_option(*command, o.seed);
   add_first_sample_option(*command, o.first_sample);
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
+  command->add_option("--png", o.png_path,
+                      "--model: also draw the samples as a labelled grid (PNG): classes, sampler\n"
+                      "and steps in the picture, pixels in the card's data units");
   o.schedule.add_to(*command, true);
   o.backend.add_to(*command);
   o.chunking.add_to(*command);

@@ -1,15 +1,21 @@
 // ddpm schedule: the table a sampling run would use, one row per timestep in
-// loop order: the timesteps, the (respaced) betas and alpha_bars, and the
-// coefficients of the rule's update (ddpm::PlannedStep). Printed as CSV, or
-// written as a float64 .npy of shape [steps, columns] with --out.
+// loop order: the timesteps, the (respaced) betas and alpha_bars, the
+// coefficients of the rule's update (ddpm::PlannedStep), and what a solver's
+// plan gives the model (its fractional time, the step's sigma, the order).
+// Printed as CSV, or written as a float64 .npy of shape [steps, columns]
+// with --out. With --model, the model card's settings are the defaults, as
+// for `ddpm sample --model`.
+#include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "backend_options.h"
 #include "commands.h"
 #include "ddpm/error.h"
+#include "ddpm/mlp_predictor.h"
 #include "ddpm/npy.h"
 #include "ddpm/sampler.h"
 #include "output_files.h"
@@ -20,30 +26,46 @@ namespace {
 
 struct ScheduleCommandOptions {
   std::string out_path;
+  std::string model_path;
   ScheduleOptions schedule;
 };
+
+// The model card's recommended settings, as `ddpm sample --model` starts from.
+std::optional<SchedulerConfig> card_defaults(const std::string& model_path) {
+  if (model_path.empty()) return std::nullopt;
+  return MlpPredictor(model_path, {.threads = 1}).card().recommended_config();
+}
 
 // The columns, in order (also the CSV header).
 constexpr const char* kColumns[] = {
     "timestep",       "prev_timestep",         "beta",           "alpha_bar",
     "alpha_bar_prev", "x0_from_sample",        "x0_from_model_output",
     "eps_from_sample", "eps_from_model_output", "prev_from_x0", "prev_from_eps",
-    "prev_from_sample", "sigma"};
+    "prev_from_sample", "sigma",
+    // Added after the first 13, which keep their places.
+    "model_timestep", "solver_sigma", "prev_from_x0_prev", "order"};
 constexpr std::size_t kColumnCount = sizeof(kColumns) / sizeof(kColumns[0]);
 
 std::vector<double> row_of(const PlannedStep& s) {
   return {static_cast<double>(s.timestep), static_cast<double>(s.prev_timestep), s.beta,
           s.alpha_bar, s.alpha_bar_prev, s.x0_from_sample, s.x0_from_model_output,
           s.eps_from_sample, s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps,
-          s.prev_from_sample, s.sigma};
+          s.prev_from_sample, s.sigma, s.model_timestep,
+          std::sqrt((1.0 - s.alpha_bar) / s.alpha_bar), s.prev_from_x0_prev,
+          static_cast<double>(s.order)};
+}
+
+bool integer_column(std::size_t c) {
+  return c == 0 || c == 1 || c == kColumnCount - 1;  // timestep, prev_timestep, order
 }
 
 void run_schedule(const ScheduleCommandOptions& o) {
   check_outputs({{"--out", o.out_path}});
+  const std::optional<SchedulerConfig> defaults = card_defaults(o.model_path);
   SamplerOptions options;
-  o.schedule.apply_to(options);
+  o.schedule.apply_to(options, defaults);
   options.backend = Backend::cpu;  // the table is the same for every backend
-  const Sampler sampler(o.schedule.build(), options);
+  const Sampler sampler(o.schedule.build(defaults), options);
   const std::vector<PlannedStep>& plan = sampler.plan();
   // A step the run could not take fails the run, so it fails the table too.
   for (const PlannedStep& s : plan) {
@@ -54,8 +76,14 @@ void run_schedule(const ScheduleCommandOptions& o) {
     std::printf("\n");
     for (const PlannedStep& s : plan) {
       const std::vector<double> row = row_of(s);
-      std::printf("%d,%d", s.timestep, s.prev_timestep);
-      for (std::size_t c = 2; c < kColumnCount; ++c) std::printf(",%.17g", row[c]);
+      for (std::size_t c = 0; c < kColumnCount; ++c) {
+        if (c > 0) std::printf(",");
+        if (integer_column(c)) {
+          std::printf("%d", static_cast<int>(row[c]));
+        } else {
+          std::printf("%.17g", row[c]);
+        }
+      }
       std::printf("\n");
     }
     return;
@@ -83,11 +111,17 @@ void add_schedule_command(CLI::App& app) {
       "Print (CSV) or write (.npy) the per-step table a sampling run would use: timestep,\n"
       "prev_timestep, beta, alpha_bar, alpha_bar_prev, x0_from_sample, x0_from_model_output,\n"
       "eps_from_sample, eps_from_model_output, prev_from_x0, prev_from_eps, prev_from_sample,\n"
-      "sigma, where x0 = x0_from_sample x_t + x0_from_model_output m (then clipped or\n"
-      "thresholded), eps likewise, and x_prev = prev_from_x0 x0 + prev_from_eps eps +\n"
-      "prev_from_sample x_t + sigma z");
+      "sigma, model_timestep, solver_sigma, prev_from_x0_prev, order, where\n"
+      "x0 = x0_from_sample x_t + x0_from_model_output m (then clipped or thresholded), eps\n"
+      "likewise, and x_prev = prev_from_x0 x0 + prev_from_eps eps + prev_from_sample x_t +\n"
+      "prev_from_x0_prev x0' + sigma z (x0' the previous step's x0, for order 2).\n"
+      "model_timestep is the time the model is given (fractional for Euler with Karras\n"
+      "sigmas); solver_sigma = sqrt((1 - alpha_bar) / alpha_bar), diffusers' sigma of x_t");
   command->add_option("--out", options->out_path,
-                      "write a float64 .npy [steps, 13] instead of printing CSV");
+                      "write a float64 .npy [steps, 17] instead of printing CSV");
+  command->add_option("--model", options->model_path,
+                      "a model (.safetensors with a card): its schedule and recommended sampler\n"
+                      "are the defaults, as for ddpm sample --model");
   options->schedule.add_to(*command, true);
   command->callback([options] { run_schedule(*options); });
 }

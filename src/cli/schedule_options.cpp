@@ -76,7 +76,9 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                                       "clip the predicted x0 to LO,HI in the reverse step (e.g. -1,1)")
                        ->check(parsed_by([](const std::string& text) { parse_clip_range(text, ""); })));
   if (!rule) return;
-  add("--sampler", command.add_option("--sampler", sampler, "the step rule: ddpm or ddim")
+  add("--sampler", command.add_option("--sampler", sampler,
+                                      "the step rule: ddpm, ddim, euler, euler_ancestral, dpmpp_2m\n"
+                                      "or dpmpp_2m_sde")
                        ->check(one_of(parse_sampler_kind))
                        ->capture_default_str());
   add("--inference-steps",
@@ -106,6 +108,11 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
           ->check(parsed_by([](const std::string& text) {
             parse_numbers(text, "", 1, 2, "RATIO[,MAX] (e.g. 0.995,1.5)");
           })));
+  add("--karras-sigmas",
+      command.add_flag("--karras-sigmas", karras_sigmas,
+                       "Karras et al.'s sigma spacing (rho = 7) for euler, dpmpp_2m and\n"
+                       "dpmpp_2m_sde (diffusers' use_karras_sigmas); Euler then calls the model\n"
+                       "at fractional timesteps"));
 }
 
 bool ScheduleOptions::given(const char* flag) const {
@@ -115,9 +122,17 @@ bool ScheduleOptions::given(const char* flag) const {
   return false;
 }
 
-Schedule ScheduleOptions::build() const {
+std::optional<SchedulerConfig> ScheduleOptions::base_config(
+    const std::optional<SchedulerConfig>& defaults) const {
+  if (!config_path.empty()) return SchedulerConfig::load(config_path);
+  return defaults;
+}
+
+Schedule ScheduleOptions::build(const std::optional<SchedulerConfig>& defaults) const {
+  const std::optional<SchedulerConfig> base = base_config(defaults);
+  const bool use_config = base.has_value();
   ScheduleSpec spec;
-  if (!config_path.empty()) spec = SchedulerConfig::load(config_path).schedule;
+  if (use_config) spec = base->schedule;
   if (!betas_path.empty()) {
     const NpyArrayDouble betas = read_npy_double(betas_path);
     if (betas.shape.size() != 1) {
@@ -128,13 +143,13 @@ Schedule ScheduleOptions::build() const {
     spec.betas = betas.data;
     return Schedule::from_spec(spec);
   }
-  if (config_path.empty() || given("--schedule")) {
+  if (!use_config || given("--schedule")) {
     spec.kind = parse_schedule_kind(kind);
     if (spec.kind == ScheduleKind::custom) throw Error("--schedule custom needs --betas FILE.npy");
   }
-  if (config_path.empty() || given("--steps")) spec.steps = steps;
-  if (config_path.empty() || given("--beta-start")) spec.beta_start = beta_start;
-  if (config_path.empty() || given("--beta-end")) spec.beta_end = beta_end;
+  if (!use_config || given("--steps")) spec.steps = steps;
+  if (!use_config || given("--beta-start")) spec.beta_start = beta_start;
+  if (!use_config || given("--beta-end")) spec.beta_end = beta_end;
   if (spec.kind != ScheduleKind::custom) spec.betas.clear();
   Schedule schedule = Schedule::from_spec(spec);
   if (spec.kind != ScheduleKind::cosine && spec.beta_start > spec.beta_end) {
@@ -144,10 +159,12 @@ Schedule ScheduleOptions::build() const {
   return schedule;
 }
 
-void ScheduleOptions::apply_to(SamplerOptions& options) const {
-  const bool use_config = !config_path.empty();
+void ScheduleOptions::apply_to(SamplerOptions& options,
+                               const std::optional<SchedulerConfig>& defaults) const {
+  const std::optional<SchedulerConfig> base = base_config(defaults);
+  const bool use_config = base.has_value();
   if (use_config) {
-    const SchedulerConfig config = SchedulerConfig::load(config_path);
+    const SchedulerConfig& config = *base;
     const Backend backend = options.backend;
     const int threads = options.threads;
     options = config.options;
@@ -194,6 +211,13 @@ void ScheduleOptions::apply_to(SamplerOptions& options) const {
     options.dynamic_thresholding_ratio = values[0];
     options.sample_max_value = values.size() > 1 ? values[1] : 1.0;
     options.clip_x0.reset();
+  }
+  if (use("--karras-sigmas")) options.use_karras_sigmas = karras_sigmas;
+  if (given("--karras-sigmas") && options.sampler != SamplerKind::euler &&
+      options.sampler != SamplerKind::dpmpp_2m && options.sampler != SamplerKind::dpmpp_2m_sde) {
+    // diffusers' DDPM, DDIM and Euler ancestral schedulers have no use_karras_sigmas.
+    throw UsageError("--karras-sigmas applies only to --sampler euler, dpmpp_2m or dpmpp_2m_sde, not " +
+                     to_string(options.sampler));
   }
   if (given("--inference-steps") && inference_steps < 1) {
     throw Error("--inference-steps " + std::to_string(inference_steps) +

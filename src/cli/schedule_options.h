@@ -4,16 +4,21 @@
 //   schedule (every subcommand): --schedule --steps --beta-start --beta-end
 //     --betas --rescale-zero-snr --scheduler-config --variance --clip-x0
 //   rule (sample, schedule): --sampler --inference-steps --eta
-//     --timestep-spacing --steps-offset --timesteps --prediction-type --thresholding
+//     --timestep-spacing --steps-offset --timesteps --prediction-type
+//     --thresholding --karras-sigmas
 // With --scheduler-config FILE the file's values (with diffusers' defaults
 // for the keys it lacks) come first and the flags given on the command line
-// override them.
+// override them. A caller may give defaults of the same kind (a model card's
+// recommended settings); a --scheduler-config file replaces them, and flags
+// given on the command line override either.
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ddpm/sampler.h"
 #include "ddpm/schedule.h"
+#include "ddpm/scheduler_config.h"
 
 namespace ddpm::cli {
 
@@ -36,16 +41,21 @@ struct ScheduleOptions {
   std::string timesteps_path;
   std::string prediction_type = "epsilon";
   std::string thresholding;  // "RATIO[,MAX]"
+  bool karras_sigmas = false;
 
   // Adds the schedule flags, and the rule flags when `rule` is set.
   void add_to(CLI::App& command, bool rule);
-  // The schedule and the options the flags (and the config) describe; throws
-  // ddpm::Error naming the flag for a bad value.
-  Schedule build() const;
-  void apply_to(SamplerOptions& options) const;
+  // The schedule and the options the flags (and the config, or `defaults`)
+  // describe; throws ddpm::Error naming the flag for a bad value.
+  Schedule build(const std::optional<SchedulerConfig>& defaults = std::nullopt) const;
+  void apply_to(SamplerOptions& options,
+                const std::optional<SchedulerConfig>& defaults = std::nullopt) const;
+  // Whether the flag was given on the command line.
+  bool given(const char* flag) const;
 
  private:
-  bool given(const char* flag) const;
+  // --scheduler-config's file, else `defaults`.
+  std::optional<SchedulerConfig> base_config(const std::optional<SchedulerConfig>& defaults) const;
   std::vector<std::pair<std::string, CLI::Option*>> flags_;
 };
 

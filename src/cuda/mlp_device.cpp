@@ -8,6 +8,7 @@
 // cublasSetStream (which resets it), so that cuBLAS never allocates while a
 // graph is being captured.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,7 +66,13 @@ struct MlpDeviceState {
   std::size_t input_weight = 0, input_bias = 0, norm_out_weight = 0, norm_out_bias = 0,
               output_weight = 0, output_bias = 0;
   std::vector<MlpDeviceBlock> blocks;
+  // The time MLP and every block's cond_proj (stacked), for fractional times.
+  std::size_t time_linear_1_weight = 0, time_linear_1_bias = 0, time_linear_2_weight = 0,
+              time_linear_2_bias = 0, cond_proj_stacked = 0, linear_1_bias_stacked = 0;
   cuda::DeviceBuffer<float> time_condition;   // blocks x T x H
+  // A fractional time's embedding (E), time MLP hidden and output (H each)
+  // and its row of time_condition (blocks x H), one after another.
+  cuda::DeviceBuffer<float> time_scratch;
   cuda::DeviceBuffer<float> class_condition;  // blocks x labels x H
   cuda::DeviceBuffer<float> h, a, u;          // max_batch x H each
   cuda::DeviceBuffer<std::int32_t> labels;    // max_batch
@@ -136,6 +143,41 @@ void warm_up(MlpDeviceState& state, const MlpNetwork& net, cudaStream_t stream) 
   call.memory = Memory::device;
   call.stream = stream;
   predict_mlp_device(state, net, call, {nullptr, net.card.null_label});
+  call.timestep = 0.5f;  // a fractional time: the time condition's GEMMs and kernels
+  predict_mlp_device(state, net, call, {nullptr, net.card.null_label});
+}
+
+// time_condition[b](t) for every block at a fractional time t into the
+// scratch's last blocks x H floats: the host's time_condition_at_time, in
+// cuBLAS and two small kernels.
+const float* device_time_condition(MlpDeviceState& st, const MlpNetwork& net, float t,
+                                   cublasHandle_t handle, const kernels::LaunchConfig& config,
+                                   cudaStream_t stream) {
+  const TimeEmbeddingSpec& spec = net.card.time_embedding;
+  const std::int64_t e = spec.dim, hd = net.hidden;
+  const std::int64_t rows = static_cast<std::int64_t>(net.blocks.size()) * hd;
+  float* temb = st.time_scratch.data();
+  float* hidden = temb + e;
+  float* time_mlp = hidden + hd;
+  float* row = time_mlp + hd;
+  kernels::TimestepEmbeddingArgs a;
+  a.out = temb;
+  a.t = t;
+  a.half = spec.dim / 2;
+  a.minus_log_period = static_cast<float>(-std::log(spec.max_period));
+  a.divisor = static_cast<float>(a.half - spec.downscale_freq_shift);
+  a.scale = static_cast<float>(spec.scale);
+  a.flip_sin_to_cos = spec.flip_sin_to_cos;
+  kernels::launch_timestep_embedding(a, config, stream);
+  gemm_xwt(handle, temb, st.w(st.time_linear_1_weight), hidden, 1, e, hd, 0.0f);
+  kernels::launch_bias_silu(hidden, st.w(st.time_linear_1_bias), hd, config, stream);
+  gemm_xwt(handle, hidden, st.w(st.time_linear_2_weight), time_mlp, 1, hd, hd, 0.0f);
+  kernels::launch_add_bias(time_mlp, st.w(st.time_linear_2_bias), 1, hd, config, stream);
+  if (rows > 0) {
+    gemm_xwt(handle, time_mlp, st.w(st.cond_proj_stacked), row, 1, hd, rows, 0.0f);
+    kernels::launch_add_bias(row, st.w(st.linear_1_bias_stacked), 1, rows, config, stream);
+  }
+  return row;
 }
 
 }  // namespace
@@ -169,10 +211,18 @@ std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork& net,
   state->norm_out_bias = pack.add(net.norm_out_bias);
   state->output_weight = pack.add(net.output_weight);
   state->output_bias = pack.add(net.output_bias);
+  state->time_linear_1_weight = pack.add(net.time_linear_1_weight);
+  state->time_linear_1_bias = pack.add(net.time_linear_1_bias);
+  state->time_linear_2_weight = pack.add(net.time_linear_2_weight);
+  state->time_linear_2_bias = pack.add(net.time_linear_2_bias);
+  state->cond_proj_stacked = pack.add(net.cond_proj_stacked);
+  state->linear_1_bias_stacked = pack.add(net.linear_1_bias_stacked);
+  const auto scratch = static_cast<std::size_t>(net.card.time_embedding.dim + 2 * net.hidden +
+                                                net.blocks.size() * net.hidden);
 
   const auto rows = static_cast<std::size_t>(settings.max_batch * net.hidden);
   const std::size_t bytes = (pack.packed().size() + net.time_condition.size() +
-                             net.class_condition.size() + 3 * rows) * sizeof(float) +
+                             net.class_condition.size() + 3 * rows + scratch) * sizeof(float) +
                             settings.max_batch * sizeof(std::int32_t) + kCublasWorkspaceBytes;
   cuda::require_free_memory(bytes, "the MLP denoiser's weights and workspace");
   upload(state->weights, pack.packed().data(), pack.packed().size(), "the MLP denoiser's weights", s);
@@ -183,6 +233,7 @@ std::shared_ptr<MlpDeviceState> prepare_mlp_device(const MlpNetwork& net,
   state->h.allocate(rows, "the MLP denoiser's activations");
   state->a.allocate(rows, "the MLP denoiser's activations");
   state->u.allocate(rows, "the MLP denoiser's activations");
+  state->time_scratch.allocate(scratch, "the MLP denoiser's time condition");
   state->labels.allocate(static_cast<std::size_t>(settings.max_batch), "the MLP denoiser's labels");
   state->cublas_workspace.allocate(kCublasWorkspaceBytes, "the cuBLAS workspace");
 
@@ -235,6 +286,9 @@ void predict_mlp_device(MlpDeviceState& st, const MlpNetwork& net, const Predict
   const std::int64_t d = net.dim;
   const std::int64_t hd = net.hidden;
   const auto eps = static_cast<float>(net.card.layer_norm_eps);
+  const MlpTime time = mlp_time_of(call);
+  const float* time_row =
+      time.fractional ? device_time_condition(st, net, time.time, handle, config, stream) : nullptr;
 
   gemm_xwt(handle, call.x_t, st.w(st.input_weight), st.h.data(), batch, d, hd, 0.0f);
   const float* pending_bias = st.w(st.input_bias);
@@ -246,13 +300,18 @@ void predict_mlp_device(MlpDeviceState& st, const MlpNetwork& net, const Predict
     gemm_xwt(handle, st.a.data(), st.w(block.linear_1_weight), st.u.data(), batch, hd, hd, 0.0f);
     kernels::ConditionedSiluArgs c;
     c.u = st.u.data();
-    c.time_condition = st.time_condition.data() + b * static_cast<std::size_t>(net.steps * hd);
     c.class_condition = st.class_condition.data() + b * static_cast<std::size_t>(net.labels * hd);
     c.batch = batch;
     c.hidden = hd;
-    c.steps = call.steps;
-    c.step = call.step;
-    c.step_count = net.steps;
+    if (time_row != nullptr) {  // a one-row table: the fractional time's row
+      c.time_condition = time_row + b * static_cast<std::size_t>(hd);
+      c.step_count = 1;
+    } else {
+      c.time_condition = st.time_condition.data() + b * static_cast<std::size_t>(net.steps * hd);
+      c.steps = call.steps;
+      c.step = call.step;
+      c.step_count = net.steps;
+    }
     c.labels = labels.rows;
     c.label = labels.label;
     c.num_classes = net.card.num_classes;

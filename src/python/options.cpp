@@ -268,19 +268,4 @@ nb::dict options_dict(const SamplerOptions& o) {
   return d;
 }
 
-SchedulerConfig config_for_model(const MlpModelCard& card) {
-  SchedulerConfig config = card.scheduler;
-  SamplerOptions& o = config.options;
-  const RecommendedSampler& recommended = card.sampler;
-  o.prediction_type = card.prediction_type;
-  o.sampler = parse_sampler_kind(recommended.name);
-  o.num_inference_steps = recommended.num_inference_steps;
-  o.timestep_spacing = parse_timestep_spacing(recommended.timestep_spacing);
-  o.eta = recommended.eta;
-  if (!recommended.clip_sample) o.clip_x0.reset();
-  if (recommended.clip_sample && !o.clip_x0 && !o.thresholding) o.clip_x0 = ClipRange{-1.0f, 1.0f};
-  config.sampler = o.sampler;
-  return config;
-}
-
 }  // namespace ddpm::python

@@ -12,7 +12,6 @@
 // value needs nothing here and a new option is one entry in options.cpp.
 #include <nanobind/nanobind.h>
 
-#include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
 #include "ddpm/scheduler_config.h"
 
@@ -31,9 +30,5 @@ void apply_options(const nb::dict& kwargs, SamplerOptions& options);
 
 // The options under the keyword names apply_options takes.
 nb::dict options_dict(const SamplerOptions& options);
-
-// A model card's training schedule and options, with its recommended sampler
-// (name, inference steps, spacing, eta, clipping) on top.
-SchedulerConfig config_for_model(const MlpModelCard& card);
 
 }  // namespace ddpm::python

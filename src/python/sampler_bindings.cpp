@@ -308,7 +308,7 @@ void bind_sampler(nb::module_& m) {
       .def_static(
           "for_model",
           [](const MlpPredictor& model, const nb::dict& overrides) {
-            return sampler_for(config_for_model(model.card()), overrides, "model card");
+            return sampler_for(model.card().recommended_config(), overrides, "model card");
           },
           nb::arg("model"), nb::arg("overrides") = nb::dict())
       .def_prop_ro("backend", [](const Sampler& s) { return to_string(s.backend()); })

@@ -3,8 +3,10 @@
 // sizes up to the prepared maximum, and the sampler's loop with the model.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -230,6 +232,126 @@ TEST_F(MlpOnGpu, SamplerLoopMatchesTheCpuBackend) {
   const NoiseKey noise{11, 0};
   const auto want = gpu_test::sample_on_host(cpu, on_cpu, shape, noise, 20);
   const auto got = gpu_test::sample_on_device(gpu, on_gpu, shape, noise, stream_, 20);
+  EXPECT_TRUE(gpu_test::close_to_cpu(got, want, 1e-3));
+}
+
+// The rows of the sampler fixture at fractional times (Euler's and Karras
+// sigmas' steps): 4 rows at each of 4 times, with PyTorch's output on the
+// correctly rounded embedding.
+struct FractionalRows {
+  static constexpr std::int64_t kRowsPerTime = 4;
+  std::vector<float> x, times, expected;
+  std::vector<std::int32_t> labels;
+  FractionalRows() {
+    const auto file = detail::SafetensorsFile::open(
+        test::source_file("tests/data/digits_sampler_fixture.safetensors"));
+    x = file.at("frac_x_t").to_floats();
+    times = file.at("frac_timestep").to_floats();
+    expected = file.at("frac_output_exact_embedding").to_floats();
+    for (float l : file.at("frac_label").to_floats()) labels.push_back(static_cast<std::int32_t>(l));
+  }
+  std::int64_t groups() const { return static_cast<std::int64_t>(times.size()) / kRowsPerTime; }
+  float time(std::int64_t g) const { return times[static_cast<std::size_t>(g * kRowsPerTime)]; }
+  std::size_t offset(std::int64_t g) const { return static_cast<std::size_t>(g * kRowsPerTime * kDim); }
+};
+
+// One predict() of the group's rows at its fractional time, as the engine calls it.
+void predict_device_at(MlpPredictor& p, const float* x, float* out, float time, cudaStream_t stream) {
+  PredictorCall call;
+  call.x_t = x;
+  call.eps = out;
+  call.prediction_type = PredictionType::v_prediction;
+  call.shape = {FractionalRows::kRowsPerTime, kDim};
+  call.step = static_cast<int>(std::lround(time));
+  call.timestep = time;
+  call.schedule = &schedule();
+  call.memory = Memory::device;
+  call.stream = stream;
+  p.predict(call);
+}
+
+TEST_F(MlpOnGpu, FractionalTimesMatchPyTorch) {
+  const FractionalRows rows;
+  DeviceArray<float> x(rows.x), out(rows.x.size());
+  out.poison();
+  for (std::int64_t g = 0; g < rows.groups(); ++g) {
+    MlpPredictor gpu(kModel);
+    gpu.set_class_labels({rows.labels.begin() + g * FractionalRows::kRowsPerTime,
+                          rows.labels.begin() + (g + 1) * FractionalRows::kRowsPerTime});
+    gpu.prepare(schedule(), Memory::device, {FractionalRows::kRowsPerTime, kDim}, stream_);
+    predict_device_at(gpu, x.data() + rows.offset(g), out.data() + rows.offset(g), rows.time(g), stream_);
+    cuda_ok(cudaStreamSynchronize(stream_), "sync");
+  }
+  EXPECT_TRUE(test::close_relative_to_max(out.download(), test::to_double(rows.expected), 1e-5));
+}
+
+// The fractional time's condition (embedding, time MLP, cond_proj) is
+// computed on the stream from buffers of prepare(): capturable, no allocation.
+TEST_F(MlpOnGpu, AFractionalTimeIsCapturedAndAllocatesNothing) {
+  const FractionalRows rows;
+  MlpPredictor gpu(kModel);
+  gpu.set_class_label(7);
+  gpu.prepare(schedule(), Memory::device, {FractionalRows::kRowsPerTime, kDim}, stream_);
+  DeviceArray<float> x(rows.x), direct(rows.x.size()), captured(rows.x.size());
+  direct.poison();
+  captured.poison();
+  cuda_ok(cudaStreamSynchronize(stream_), "sync");
+  std::size_t free_before = 0, free_after = 0, total = 0;
+  cuda_ok(cudaMemGetInfo(&free_before, &total), "mem info");
+  predict_device_at(gpu, x.data(), direct.data(), 437.25f, stream_);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  cuda_ok(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), "begin capture");
+  predict_device_at(gpu, x.data(), captured.data(), 437.25f, stream_);
+  cuda_ok(cudaStreamEndCapture(stream_, &graph), "end capture");
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  cuda_ok(cudaGraphLaunch(exec, stream_), "launch");
+  cuda_ok(cudaStreamSynchronize(stream_), "sync");
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cuda_ok(cudaMemGetInfo(&free_after, &total), "mem info");
+  EXPECT_EQ(free_before, free_after);
+  const std::vector<float> got = direct.download();
+  EXPECT_TRUE(bit_identical(captured.download(), got));
+  // Not the table's row of step 437.
+  MlpPredictor cpu(kModel);
+  cpu.set_class_label(7);
+  std::vector<float> at_step = test::poisoned(static_cast<std::size_t>(FractionalRows::kRowsPerTime * kDim));
+  PredictorCall call;
+  call.x_t = rows.x.data();
+  call.eps = at_step.data();
+  call.prediction_type = PredictionType::v_prediction;
+  call.shape = {FractionalRows::kRowsPerTime, kDim};
+  call.step = 437;
+  call.schedule = &schedule();
+  cpu.predict(call);
+  EXPECT_FALSE(test::close_relative_to_max(got, test::to_double(at_step), 1e-4));
+}
+
+// Euler with Karras sigmas calls the model at fractional times: the whole
+// guided loop on the device (captured) against the CPU backend.
+TEST_F(MlpOnGpu, EulerKarrasGuidedLoopMatchesTheCpuBackend) {
+  std::vector<std::int32_t> labels;
+  for (int i = 0; i < 20; ++i) labels.push_back(i % 10);
+  const Shape shape{static_cast<std::int64_t>(labels.size()), kDim};
+  MlpPredictor on_cpu(kModel), on_gpu(kModel);
+  SamplerOptions o = on_cpu.card().recommended_config().options;
+  o.sampler = SamplerKind::euler;
+  o.num_inference_steps = 20;
+  o.use_karras_sigmas = true;
+  std::vector<float> want(static_cast<std::size_t>(shape.size())), got(want.size());
+  for (auto [backend, predictor, x] : {std::tuple{Backend::cpu, &on_cpu, &want},
+                                       std::tuple{Backend::cuda, &on_gpu, &got}}) {
+    o.backend = backend;
+    Sampler sampler(schedule(), o);
+    SampleRequest request;
+    request.x = *x;
+    request.shape = shape;
+    request.noise = {5, 0};
+    request.class_labels = labels;
+    request.guidance_scale = 3.0;
+    sampler.sample(request, *predictor);
+  }
   EXPECT_TRUE(gpu_test::close_to_cpu(got, want, 1e-3));
 }
 

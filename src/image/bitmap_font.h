@@ -3,7 +3,7 @@
 // character LCD drivers: five columns per glyph, bit 0 the top row.
 #include <cstdint>
 
-namespace ddpm::bench {
+namespace ddpm::image {
 
 inline constexpr int kGlyphWidth = 5;
 inline constexpr int kGlyphHeight = 7;
@@ -43,4 +43,4 @@ inline constexpr std::uint8_t kFont5x7[95][5] = {
     {0x00, 0x41, 0x36, 0x08, 0x00}, {0x08, 0x04, 0x08, 0x10, 0x08},
 };
 
-}  // namespace ddpm::bench
+}  // namespace ddpm::image

@@ -1,10 +1,12 @@
 #pragma once
-// An RGB image with the few primitives a line plot needs, and PNG output.
+// An RGB image with the few primitives that figures need (pixels, rectangles,
+// lines, 5x7 text) and PNG output: ddpm-bench's plot and the CLI's labelled
+// image grids draw on it.
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace ddpm::bench {
+namespace ddpm::image {
 
 struct Color {
   std::uint8_t r, g, b;
@@ -26,6 +28,8 @@ class Canvas {
   static int text_width(const std::string& text, int scale = 1);
   static int text_height(int scale = 1);
 
+  // PNG bytes of the image (written by the caller, e.g. all or nothing).
+  std::string encode_png() const;
   // Throws ddpm::Error when the file cannot be written.
   void write_png(const std::string& path) const;
 
@@ -34,4 +38,4 @@ class Canvas {
   std::vector<std::uint8_t> rgb_;
 };
 
-}  // namespace ddpm::bench
+}  // namespace ddpm::image

@@ -1,15 +1,24 @@
-#include "canvas.h"
+#include "image/canvas.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "bitmap_font.h"
+#include "image/bitmap_font.h"
 #include "ddpm/error.h"
 
+// The one translation unit that compiles stb_image_write's implementation.
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
-namespace ddpm::bench {
+namespace ddpm::image {
+namespace {
+
+void append_bytes(void* context, void* data, int size) {
+  static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                             static_cast<std::size_t>(size));
+}
+
+}  // namespace
 
 Canvas::Canvas(int width, int height, Color background)
     : width_(width), height_(height), rgb_(static_cast<std::size_t>(width) * height * 3) {
@@ -67,10 +76,18 @@ int Canvas::text_width(const std::string& text, int scale) {
 
 int Canvas::text_height(int scale) { return kGlyphHeight * scale; }
 
+std::string Canvas::encode_png() const {
+  std::string png;
+  if (!stbi_write_png_to_func(append_bytes, &png, width_, height_, 3, rgb_.data(), width_ * 3)) {
+    throw Error("PNG encoding failed");
+  }
+  return png;
+}
+
 void Canvas::write_png(const std::string& path) const {
   if (stbi_write_png(path.c_str(), width_, height_, 3, rgb_.data(), width_ * 3) == 0) {
     throw Error("cannot write the plot '" + path + "'");
   }
 }
 
-}  // namespace ddpm::bench
+}  // namespace ddpm::image
