@@ -126,6 +126,10 @@ void build_condition_tables(MlpNetwork& net, const std::vector<float>& time_w1,
   const std::int64_t h = net.hidden;
   const std::int64_t t_count = net.steps;
   const int e = net.card.time_embedding.dim;
+  // One thread: OpenBLAS's pool splits a product by rows, and its rounding
+  // with them, so the tables (and every sample) would depend on the thread
+  // count (an MPI rank bound to one core, OPENBLAS_NUM_THREADS).
+  use_blas_threads(1);
   std::vector<float> temb(static_cast<std::size_t>(t_count * e));
   for (std::int64_t t = 0; t < t_count; ++t) {
     timestep_embedding(net.card.time_embedding, static_cast<float>(t), temb.data() + t * e);
@@ -273,59 +277,78 @@ void time_condition_at_time(const MlpNetwork& net, float t, MlpHostWorkspace& wo
   }
 }
 
+std::vector<std::pair<std::int64_t, std::int64_t>> mlp_row_blocks(std::int64_t batch,
+                                                                  const MlpRowBlocks& blocks) {
+  const std::int64_t samples =
+      blocks.sample_rows > 0 && batch % blocks.sample_rows == 0 ? blocks.sample_rows : batch;
+  std::vector<std::pair<std::int64_t, std::int64_t>> result;
+  for (std::int64_t copy = 0; copy < batch; copy += samples) {
+    for (std::int64_t r = 0; r < samples;) {
+      const std::int64_t sample = blocks.first_sample + r;
+      const std::int64_t into_block = ((sample % blocks.block) + blocks.block) % blocks.block;
+      const std::int64_t end = std::min(samples, r + blocks.block - into_block);
+      result.emplace_back(copy + r, copy + end);
+      r = end;
+    }
+  }
+  return result;
+}
+
 void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch, MlpTime time,
                       const std::int32_t* labels, std::int32_t label, float* out, int threads,
-                      MlpHostWorkspace& workspace) {
+                      const MlpRowBlocks& row_blocks, MlpHostWorkspace& workspace) {
   if (batch <= 0) return;
   const std::int64_t d = net.dim;
   const std::int64_t hd = net.hidden;
   const float eps = static_cast<float>(net.card.layer_norm_eps);
   workspace.reserve(batch, hd);
-  float* h = workspace.h.data();
-  float* a = workspace.a.data();
-  float* u = workspace.u.data();
-  // Few rows: one thread. Waking OpenBLAS's pool costs more than a
-  // matrix-vector product of this size (measured: batch 1 took 59 us on one
-  // thread, 139 us on two).
-  use_blas_threads(static_cast<int>(std::min<std::int64_t>(threads, (batch + 31) / 32)));
+  // The blocks run on this function's threads; each product on one thread
+  // (OpenBLAS's pool would split a product by rows, and its rounding with them).
+  use_blas_threads(1);
   if (time.fractional) time_condition_at_time(net, time.time, workspace);
-  // The element-wise passes run over chunks of rows on the same threads
-  // (OpenBLAS's are idle between GEMMs).
-  constexpr std::int64_t kRowsPerChunk = 64;
-  const std::int64_t chunks = (batch + kRowsPerChunk - 1) / kRowsPerChunk;
-  auto for_rows = [&](auto&& body) {
-    cpu::parallel_for(chunks, threads, [&](std::int64_t chunk) {
-      const std::int64_t end = std::min(batch, (chunk + 1) * kRowsPerChunk);
-      for (std::int64_t r = chunk * kRowsPerChunk; r < end; ++r) body(r);
-    });
-  };
 
-  gemm_xwt(x, net.input_weight.data(), h, batch, d, hd, 0.0f);
-  const float* pending_bias = net.input_bias.data();
-  for (int b = 0; b < static_cast<int>(net.blocks.size()); ++b) {
-    const MlpBlockWeights& block = net.blocks[b];
-    for_rows([&](std::int64_t r) {
-      kernels::bias_layer_norm_row<false>(h + r * hd, pending_bias, a + r * hd,
-                                          block.norm_weight.data(), block.norm_bias.data(), hd, eps);
-    });
-    gemm_xwt(a, block.linear_1_weight.data(), u, batch, hd, hd, 0.0f);
-    for_rows([&](std::int64_t r) {
-      const float* tc = time.fractional
-                            ? workspace.time_row.data() + static_cast<std::size_t>(b) * hd
-                            : net.time_condition_at(b, time.steps ? time.steps[r] : time.step);
-      const float* cc = net.class_condition_at(b, net.label_row(labels ? labels[r] : label));
-      float* ur = u + r * hd;
-      for (std::int64_t k = 0; k < hd; ++k) ur[k] = kernels::conditioned_silu(ur[k], tc[k], cc[k]);
-    });
-    gemm_xwt(u, block.linear_2_weight.data(), h, batch, hd, hd, 1.0f);
-    pending_bias = block.linear_2_bias.data();
-  }
-  for_rows([&](std::int64_t r) {
-    kernels::bias_layer_norm_row<true>(h + r * hd, pending_bias, a + r * hd,
-                                       net.norm_out_weight.data(), net.norm_out_bias.data(), hd, eps);
-    std::memcpy(out + r * d, net.output_bias.data(), d * sizeof(float));
+  // Rows [begin, end) through the whole network; blocks use disjoint rows of
+  // the workspace, so they run concurrently.
+  auto forward = [&](std::int64_t begin, std::int64_t end) {
+    const std::int64_t n = end - begin;
+    float* h = workspace.h.data() + begin * hd;
+    float* a = workspace.a.data() + begin * hd;
+    float* u = workspace.u.data() + begin * hd;
+    float* y = out + begin * d;
+    gemm_xwt(x + begin * d, net.input_weight.data(), h, n, d, hd, 0.0f);
+    const float* pending_bias = net.input_bias.data();
+    for (int b = 0; b < static_cast<int>(net.blocks.size()); ++b) {
+      const MlpBlockWeights& block = net.blocks[b];
+      for (std::int64_t r = 0; r < n; ++r) {
+        kernels::bias_layer_norm_row<false>(h + r * hd, pending_bias, a + r * hd,
+                                            block.norm_weight.data(), block.norm_bias.data(), hd,
+                                            eps);
+      }
+      gemm_xwt(a, block.linear_1_weight.data(), u, n, hd, hd, 0.0f);
+      for (std::int64_t r = 0; r < n; ++r) {
+        const std::int64_t row = begin + r;
+        const float* tc = time.fractional
+                              ? workspace.time_row.data() + static_cast<std::size_t>(b) * hd
+                              : net.time_condition_at(b, time.steps ? time.steps[row] : time.step);
+        const float* cc = net.class_condition_at(b, net.label_row(labels ? labels[row] : label));
+        float* ur = u + r * hd;
+        for (std::int64_t k = 0; k < hd; ++k) ur[k] = kernels::conditioned_silu(ur[k], tc[k], cc[k]);
+      }
+      gemm_xwt(u, block.linear_2_weight.data(), h, n, hd, hd, 1.0f);
+      pending_bias = block.linear_2_bias.data();
+    }
+    for (std::int64_t r = 0; r < n; ++r) {
+      kernels::bias_layer_norm_row<true>(h + r * hd, pending_bias, a + r * hd,
+                                         net.norm_out_weight.data(), net.norm_out_bias.data(), hd,
+                                         eps);
+      std::memcpy(y + r * d, net.output_bias.data(), d * sizeof(float));
+    }
+    gemm_xwt(a, net.output_weight.data(), y, n, hd, d, 1.0f);
+  };
+  const auto blocks = mlp_row_blocks(batch, row_blocks);
+  cpu::parallel_for(static_cast<std::int64_t>(blocks.size()), threads, [&](std::int64_t i) {
+    forward(blocks[static_cast<std::size_t>(i)].first, blocks[static_cast<std::size_t>(i)].second);
   });
-  gemm_xwt(a, net.output_weight.data(), out, batch, hd, d, 1.0f);
 }
 
 }  // namespace ddpm::detail

@@ -27,6 +27,7 @@
 // element-wise passes share kernels/mlp_math.cuh.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ddpm/mlp_predictor.h"
@@ -105,10 +106,27 @@ MlpTime mlp_time_of(const PredictorCall& call);
 // workspace.time_row, from the weights (one row of the table's equations).
 void time_condition_at_time(const MlpNetwork& net, float t, MlpHostWorkspace& workspace);
 
+// Which global sample each row of a call is (first_sample + row, or
+// first_sample + row - sample_rows in the repeated half of a guided call),
+// and the size of the aligned blocks of samples computed together.
+struct MlpRowBlocks {
+  std::int64_t first_sample = 0;
+  std::int64_t sample_rows = 0;  // 0: every row is a distinct sample
+  std::int64_t block = 64;
+};
+
+// The call's rows cut where a block of global samples ends (and where a
+// guided call's repeated half begins), as [begin, end) row pairs.
+std::vector<std::pair<std::int64_t, std::int64_t>> mlp_row_blocks(std::int64_t batch,
+                                                                  const MlpRowBlocks& blocks);
+
 // The forward pass on the host for `batch` rows: the rows' steps in [0, T)
 // and labels[i] valid for row i (checked by the caller), out = batch x D.
+// Each block of rows is one single-threaded BLAS product per layer (the
+// blocks run on `threads` threads), so a row's bits depend on its block
+// only, never on the batch size, the thread count or how a job was split.
 void mlp_forward_host(const MlpNetwork& net, const float* x, std::int64_t batch, MlpTime time,
                       const std::int32_t* labels, std::int32_t label, float* out, int threads,
-                      MlpHostWorkspace& workspace);
+                      const MlpRowBlocks& blocks, MlpHostWorkspace& workspace);
 
 }  // namespace ddpm::detail

@@ -92,6 +92,8 @@ void MlpPredictor::prepare(const Schedule& schedule, Memory memory, Shape shape,
   if (!m.labels.empty()) detail::upload_mlp_labels(*m.device, m.labels, stream);
 }
 
+std::int64_t MlpPredictor::split_alignment() const { return kMlpRowBlock; }
+
 std::optional<std::int32_t> MlpPredictor::unconditional_label() const {
   if (num_classes() == 0) return std::nullopt;
   return null_label();
@@ -144,8 +146,9 @@ void MlpPredictor::predict(const PredictorCall& call) {
     if (given_labels) m.check_label(given_labels[r]);
     if (call.steps == nullptr && given_labels == nullptr) break;  // nothing per row to check
   }
+  const detail::MlpRowBlocks blocks{call.first_sample, call.sample_rows, kMlpRowBlock};
   detail::mlp_forward_host(m.net, call.x_t, call.shape.batch, detail::mlp_time_of(call), rows,
-                           m.label, detail::output_of(call), m.options.threads, m.host);
+                           m.label, detail::output_of(call), m.options.threads, blocks, m.host);
 }
 
 }  // namespace ddpm

@@ -20,7 +20,8 @@ void stop_if_cancelled(const std::function<bool()>& cancelled) {
 }
 
 PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArrays& arrays,
-                                  Shape shape, std::int64_t first_sample, int position) {
+                                  Shape shape, std::int64_t samples, std::int64_t first_sample,
+                                  int position) {
   PredictorCall call;
   call.x_t = arrays.x;
   call.model_output = arrays.model_output;
@@ -32,6 +33,7 @@ PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArray
   call.timestep = static_cast<float>(step.model_timestep);
   call.alpha_bar = step.alpha_bar;
   call.first_sample = first_sample;
+  call.sample_rows = samples;
   call.schedule = &engine.schedule();
   call.class_labels = arrays.class_labels;
   call.memory = arrays.memory;

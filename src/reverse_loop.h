@@ -40,7 +40,10 @@ struct LoopArrays {
   Memory memory = Memory::host;
   void* stream = nullptr;
 };
+// The call for the step at `position`: `shape` has 2 x `samples` rows in a
+// guided call (the samples, then the same samples again), `samples` otherwise.
 PredictorCall make_predictor_call(const Sampler::Engine& engine, const LoopArrays& arrays,
-                                  Shape shape, std::int64_t first_sample, int position);
+                                  Shape shape, std::int64_t samples, std::int64_t first_sample,
+                                  int position);
 
 }  // namespace ddpm::detail

@@ -17,20 +17,34 @@
 
 namespace ddpm {
 
-RowRange split_rows(std::int64_t rows, int parts, int part) {
+namespace {
+
+void check_align(std::int64_t align) {
+  if (align < 1) throw Error("the row alignment must be at least 1, got " + std::to_string(align));
+}
+
+}  // namespace
+
+RowRange split_rows(std::int64_t rows, int parts, int part, std::int64_t align) {
   if (rows < 0) throw Error("split_rows: rows must be >= 0, got " + std::to_string(rows));
   if (parts < 1) throw Error("split_rows: parts must be >= 1, got " + std::to_string(parts));
   if (part < 0 || part >= parts) {
     throw Error("split_rows: part " + std::to_string(part) + " is outside [0, " +
                 std::to_string(parts) + ")");
   }
-  const std::int64_t base = rows / parts;
-  const std::int64_t extra = rows % parts;
+  check_align(align);
+  // Whole blocks of `align` rows (the last one may be short) go to the parts.
+  const std::int64_t blocks = rows / align + (rows % align != 0 ? 1 : 0);
+  const std::int64_t base = blocks / parts;
+  const std::int64_t extra = blocks % parts;
   const std::int64_t begin = part * base + std::min<std::int64_t>(part, extra);
-  return {begin, begin + base + (part < extra ? 1 : 0)};
+  const std::int64_t end = begin + base + (part < extra ? 1 : 0);
+  return {std::min(rows, begin * align), std::min(rows, end * align)};
 }
 
-std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, int part) {
+std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, int part,
+                                 std::int64_t align) {
+  check_align(align);
   std::int64_t total = 0;
   std::int64_t previous_end = std::numeric_limits<std::int64_t>::min();
   for (const RowRange& range : ranges) {
@@ -40,27 +54,65 @@ std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, in
     previous_end = range.end;
     total += range.size();
   }
-  // The part's rows as positions in the concatenation of the ranges.
-  const RowRange share = split_rows(total, parts, part);
-  std::vector<RowRange> result;
-  std::int64_t position = 0;
+  if (align == 1) {
+    // The part's rows as positions in the concatenation of the ranges.
+    const RowRange share = split_rows(total, parts, part);
+    std::vector<RowRange> result;
+    std::int64_t position = 0;
+    for (const RowRange& range : ranges) {
+      const std::int64_t lo = std::max(share.begin, position);
+      const std::int64_t hi = std::min(share.end, position + range.size());
+      if (lo < hi) result.push_back({range.begin + (lo - position), range.begin + (hi - position)});
+      position += range.size();
+    }
+    return result;
+  }
+  // The ranges cut at multiples of align: pieces that go to the parts whole.
+  std::vector<RowRange> pieces;
   for (const RowRange& range : ranges) {
-    const std::int64_t lo = std::max(share.begin, position);
-    const std::int64_t hi = std::min(share.end, position + range.size());
-    if (lo < hi) result.push_back({range.begin + (lo - position), range.begin + (hi - position)});
-    position += range.size();
+    for (std::int64_t begin = range.begin; begin < range.end;) {
+      const std::int64_t next_multiple = (begin / align + 1) * align;
+      const std::int64_t end = std::min(range.end, next_multiple);
+      pieces.push_back({begin, end});
+      begin = end;
+    }
+  }
+  const RowRange share = split_rows(static_cast<std::int64_t>(pieces.size()), parts, part);
+  std::vector<RowRange> result;
+  for (std::int64_t i = share.begin; i < share.end; ++i) {
+    const RowRange& piece = pieces[static_cast<std::size_t>(i)];
+    if (!result.empty() && result.back().end == piece.begin) {
+      result.back().end = piece.end;
+    } else {
+      result.push_back(piece);
+    }
   }
   return result;
 }
 
-std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t chunk_rows) {
+std::int64_t aligned_chunk_rows(std::int64_t chunk_rows, std::int64_t align) {
   if (chunk_rows < 1) {
     throw Error("the chunk size must be at least 1 row, got " + std::to_string(chunk_rows));
   }
+  check_align(align);
+  const std::int64_t blocks = chunk_rows / align + (chunk_rows % align != 0 ? 1 : 0);
+  return blocks > std::numeric_limits<std::int64_t>::max() / align
+             ? std::numeric_limits<std::int64_t>::max() / align * align
+             : blocks * align;
+}
+
+std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t chunk_rows,
+                                 std::int64_t align) {
+  const std::int64_t size = aligned_chunk_rows(chunk_rows, align);
   std::vector<RowRange> chunks;
   for (const RowRange& range : ranges) {
-    for (std::int64_t begin = range.begin; begin < range.end; begin += chunk_rows) {
-      chunks.push_back({begin, begin + std::min(chunk_rows, range.end - begin)});
+    for (std::int64_t begin = range.begin; begin < range.end;) {
+      // align = 1: pieces of `size` from the range's start; otherwise every
+      // cut falls on a multiple of align.
+      const std::int64_t start = align == 1 ? begin : (begin / align) * align;
+      const std::int64_t end = start + std::min(size, range.end - start);
+      chunks.push_back({begin, end});
+      begin = end;
     }
   }
   return chunks;

@@ -46,7 +46,8 @@ if(TARGET ddpm_cli)
                                                nlohmann_json::nlohmann_json)
   target_compile_definitions(test_scale_out PRIVATE
     DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
-    DDPM_MPIEXEC="${DDPM_TEST_MPIEXEC}")
+    DDPM_MPIEXEC="${DDPM_TEST_MPIEXEC}"
+    DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_dependencies(test_scale_out ddpm_cli)
   gtest_discover_tests(test_scale_out DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "cpu;mpi")
   ddpm_leaves_no_files(test_scale_out)

@@ -20,6 +20,9 @@
 #include "scratch_dir.h"
 #include "test_support.h"
 
+// OpenBLAS's own (cblas.h would bring the whole C interface in).
+extern "C" void openblas_set_num_threads(int threads);
+
 namespace ddpm {
 namespace {
 
@@ -267,18 +270,135 @@ TEST(MlpPredictor, LabelsChangeTheOutputAndDefaultToTheNullLabel) {
   EXPECT_TRUE(test::bit_identical(three, predict(p, f.x_t, f.rows, nullptr, 300)));
 }
 
-TEST(MlpPredictor, ThreadCountDoesNotChangeTheResultMuch) {
-  const PyTorchFixture f;
+// Rows [first, first + rows) of x (row-major, 64 wide) as one call whose
+// rows are global samples first_sample + r; sample_rows as a guided call has it.
+std::vector<float> predict_part(MlpPredictor& p, const std::vector<float>& x, std::int64_t first,
+                                std::int64_t rows, int step, std::int64_t sample_rows = 0) {
+  const std::vector<float> part(x.begin() + first * 64, x.begin() + (first + rows) * 64);
+  std::vector<float> out = test::poisoned(part.size());
+  PredictorCall call;
+  call.x_t = part.data();
+  call.eps = out.data();
+  call.prediction_type = p.prediction_type();
+  call.shape = {rows, 64};
+  call.step = step;
+  call.first_sample = first;
+  call.sample_rows = sample_rows;
+  call.schedule = &schedule();
+  p.predict(call);
+  return out;
+}
+
+// 300 rows: the fixture's, repeated with a different scale each time.
+std::vector<float> many_rows(const PyTorchFixture& f, int copies) {
   std::vector<float> x;
-  for (int k = 0; k < 40; ++k) x.insert(x.end(), f.x_t.begin(), f.x_t.end());
+  for (int k = 0; k < copies; ++k) {
+    for (float v : f.x_t) x.push_back(v * (1.0f + 0.01f * static_cast<float>(k)));
+  }
+  return x;
+}
+
+TEST(MlpPredictor, ThreadCountDoesNotChangeABit) {
+  const PyTorchFixture f;
+  const std::vector<float> x = many_rows(f, 40);
   const std::int64_t rows = 40 * f.rows;
   MlpPredictor one(kModel, {.threads = 1});
   MlpPredictor two(kModel, {.threads = 2});
-  one.set_class_label(4);
-  two.set_class_label(4);
-  // OpenBLAS splits the GEMMs differently over threads: same sums, other order.
-  EXPECT_TRUE(test::close_relative_to_max(predict(two, x, rows, nullptr, 640),
-                                          test::to_double(predict(one, x, rows, nullptr, 640)), 5e-6));
+  MlpPredictor three(kModel, {.threads = 3});
+  for (MlpPredictor* p : {&one, &two, &three}) p->set_class_label(4);
+  const std::vector<float> reference = predict(one, x, rows, nullptr, 640);
+  for (float v : reference) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_TRUE(test::bit_identical(predict(two, x, rows, nullptr, 640), reference));
+  EXPECT_TRUE(test::bit_identical(predict(three, x, rows, nullptr, 640), reference));
+}
+
+TEST(MlpPredictor, OpenBlasThreadsAtLoadDoNotChangeABit) {
+  // The condition tables are products over every timestep, made at load:
+  // with OpenBLAS's pool at 4 threads they must come out as with 1.
+  const PyTorchFixture f;
+  openblas_set_num_threads(1);
+  MlpPredictor one(kModel);
+  openblas_set_num_threads(4);
+  MlpPredictor four(kModel);
+  one.set_class_label(2);
+  four.set_class_label(2);
+  EXPECT_TRUE(test::bit_identical(predict(four, f.x_t, f.rows, f.steps.data()),
+                                  predict(one, f.x_t, f.rows, f.steps.data())));
+}
+
+TEST(MlpPredictor, PartsThatBeginAtMultiplesOf64GiveTheSameBits) {
+  const PyTorchFixture f;
+  const std::vector<float> x = many_rows(f, 30);
+  const std::int64_t rows = 30 * f.rows;
+  ASSERT_GT(rows, 3 * kMlpRowBlock);
+  MlpPredictor p(kModel, {.threads = 2});
+  EXPECT_EQ(p.split_alignment(), kMlpRowBlock);
+  p.set_class_label(7);
+  const std::vector<float> whole = predict_part(p, x, 0, rows, 250);
+  for (const std::vector<std::int64_t>& cuts :
+       {std::vector<std::int64_t>{64}, {128, 192}, {64, 128, 192, 256}, {192}}) {
+    std::vector<float> joined;
+    std::int64_t begin = 0;
+    std::vector<std::int64_t> ends = cuts;
+    ends.push_back(rows);
+    for (std::int64_t end : ends) {
+      const std::vector<float> part = predict_part(p, x, begin, end - begin, 250);
+      joined.insert(joined.end(), part.begin(), part.end());
+      begin = end;
+    }
+    EXPECT_TRUE(test::bit_identical(joined, whole)) << "first cut at " << cuts.front();
+  }
+  // One row alone is a matrix-vector product, its block in a batch a matrix
+  // product: a part that cuts a block agrees to rounding only.
+  const std::vector<float> cut = predict_part(p, x, 10, 100, 250);
+  EXPECT_TRUE(test::close_relative_to_max(
+      cut, test::to_double(std::vector<float>(whole.begin() + 10 * 64, whole.begin() + 110 * 64)),
+      5e-6));
+}
+
+TEST(MlpPredictor, AGuidedCallComputesBothHalvesAsTheirSamples) {
+  // [x; x] with sample_rows = rows: the second half is cut into blocks as
+  // the first is, so each half equals a call over x alone.
+  const PyTorchFixture f;
+  const std::vector<float> x = many_rows(f, 12);
+  const std::int64_t rows = 12 * f.rows;
+  std::vector<float> doubled = x;
+  doubled.insert(doubled.end(), x.begin(), x.end());
+  MlpPredictor p(kModel, {.threads = 2});
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(2 * rows), p.null_label());
+  for (std::int64_t r = 0; r < rows; ++r) labels[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(r % 10);
+  p.set_class_labels(labels);
+  const std::int64_t first = 64;  // a part of a larger job
+  std::vector<float> both = test::poisoned(doubled.size());
+  PredictorCall call;
+  call.x_t = doubled.data();
+  call.eps = both.data();
+  call.prediction_type = p.prediction_type();
+  call.shape = {2 * rows, 64};
+  call.step = 321;
+  call.first_sample = first;
+  call.sample_rows = rows;
+  call.schedule = &schedule();
+  p.predict(call);
+  p.set_class_label(p.null_label());
+  std::vector<float> unconditional = test::poisoned(x.size());
+  call.x_t = x.data();
+  call.eps = unconditional.data();
+  call.shape = {rows, 64};
+  call.sample_rows = 0;
+  p.predict(call);
+  EXPECT_TRUE(test::bit_identical(std::vector<float>(both.begin() + rows * 64, both.end()),
+                                  unconditional));
+  // The conditional half: the same x, labels and block cuts as the first
+  // rows of a call with first_sample 64.
+  p.set_class_labels(labels);
+  call.x_t = x.data();
+  std::vector<float> conditional_alone = test::poisoned(x.size());
+  call.eps = conditional_alone.data();
+  p.predict(call);
+  EXPECT_TRUE(test::bit_identical(std::vector<float>(both.begin(), both.begin() + rows * 64),
+                                  conditional_alone));
+  EXPECT_FALSE(test::bit_identical(conditional_alone, unconditional));
 }
 
 std::string error_of(const std::function<void()>& f) {

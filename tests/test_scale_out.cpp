@@ -20,6 +20,7 @@
 
 #include "cli_fixture.h"
 #include "npy_bytes.h"
+#include "test_support.h"
 
 #ifndef DDPM_MPIEXEC
 #error "DDPM_MPIEXEC must be the MPI launcher and its flags, or empty without MPI"
@@ -313,6 +314,21 @@ TEST_F(ScaleOut, ResumeAfterAKilledRunIsBitIdentical) {
   EXPECT_EQ(listing_without_temporaries(), (std::vector<std::string>{"one.npy", "out.npy"}));
 }
 
+// The digits network: its rows are computed in blocks of 64 global samples,
+// so chunks round up to whole blocks, counted from global sample 0.
+const Args kModelJob{"sample", "--model", source_file("models/digits.safetensors"),
+                     "--shape", "150,64", "--class", "3", "--guidance-scale", "2",
+                     "--sampler", "dpmpp_2m", "--inference-steps", "8", "--first-sample", "5",
+                     "--seed", "11", "--backend", "cpu"};
+
+TEST_F(ScaleOut, ChunkedNetworkRunsInWholeBlocksAndEqualsOneBatch) {
+  const std::string expected = one_process(plus(kModelJob, {"--threads", "1"}), "one.npy");
+  const RunResult r = run(plus(kModelJob, {"--chunk-rows", "10", "--out", "@chunked.npy"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("chunks of 64 rows"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("chunked.npy")) == expected);
+}
+
 // ---------------------------------------------------------------------------
 // Several processes under mpirun.
 
@@ -418,6 +434,21 @@ TEST_F(ScaleOut, AnOutputOneRankCannotWriteStopsEveryRank) {
       << unshared.err;
   EXPECT_TRUE(ScratchDir::listing_of(path("a")).empty());
   EXPECT_TRUE(ScratchDir::listing_of(path("b")).empty());
+}
+
+TEST_F(ScaleOut, RanksSplitANetworkJobAtItsBlocksAndEqualOneProcess) {
+  skip_without_mpi();
+  const std::string expected = one_process(kModelJob, "one.npy");
+  for (const int ranks : {2, 3}) {
+    for (const char* chunk : {"", "70"}) {
+      Args args = plus(kModelJob, {"--out", "@m.npy"});
+      if (*chunk) args = plus(args, {"--chunk-rows", chunk});
+      const RunResult r = run_ranks(ranks, args);
+      ASSERT_EQ(r.exit_code, 0) << ranks << " ranks: " << r.err;
+      EXPECT_TRUE(read_file(path("m.npy")) == expected)
+          << ranks << " ranks, --chunk-rows '" << chunk << "' differ from one process";
+    }
+  }
 }
 
 TEST_F(ScaleOut, AFailingRankStopsEveryRankAndAResumeOnOtherRanksFinishes) {

@@ -94,6 +94,9 @@ struct MlpPredictorOptions {
   bool allow_tf32 = false;
 };
 
+// The rows the host network computes together (MlpPredictor::split_alignment).
+inline constexpr std::int64_t kMlpRowBlock = 64;
+
 class MlpPredictor : public NoisePredictor {
  public:
   // Loads and validates the model (card, tensor names, shapes, dtypes,
@@ -137,6 +140,14 @@ class MlpPredictor : public NoisePredictor {
   bool capturable() const override { return true; }
   // null_label() for a class-conditional model; none for an unconditional one.
   std::optional<std::int32_t> unconditional_label() const override;
+  // 64 (kMlpRowBlock): on the host the network runs each block of 64 global
+  // samples (first_sample + row, aligned to multiples of 64) as one set of
+  // single-threaded BLAS products, because a BLAS rounds a row differently
+  // in products of different sizes. So a row's bits depend on its block
+  // only: not on the batch, the split at multiples of 64, or the thread
+  // count. (On the GPU cuBLAS picks its kernels by batch size: there, parts
+  // agree with one call to about 1e-6, not bit for bit.)
+  std::int64_t split_alignment() const override;
 
  private:
   struct Impl;

@@ -38,6 +38,10 @@ struct PredictorCall {
   float timestep = 0.0f;
   double alpha_bar = -1.0;
   std::int64_t first_sample = 0;                // global index of row 0
+  // The rows that hold distinct samples: shape.batch, or the first half in a
+  // call for classifier-free guidance, whose second half repeats them (row
+  // sample_rows + i is sample first_sample + i too). 0: shape.batch.
+  std::int64_t sample_rows = 0;
   const Schedule* schedule = nullptr;
   // Per-row class labels for class-conditional models (same memory), or null.
   // With classifier-free guidance the call has 2 x batch rows: the
@@ -89,6 +93,12 @@ class NoisePredictor {
   // classifier-free guidance needs; none: the predictor has no
   // unconditional model and guidance is refused.
   virtual std::optional<std::int32_t> unconditional_label() const { return std::nullopt; }
+  // Where a batch may be split and give the same bits: parts that begin at
+  // global samples that are multiples of this compute every row exactly as
+  // one call over all rows does (see shard.h). 1: any split, as for a
+  // predictor whose output for a row never depends on the other rows of
+  // its call.
+  virtual std::int64_t split_alignment() const { return 1; }
 };
 
 // The label the built-in analytic predictors read as "unconditional" (their

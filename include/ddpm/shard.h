@@ -3,21 +3,23 @@
 // Kubernetes jobs, Ray, a shell loop). Every Gaussian draw is keyed by
 // (seed, global sample, element, step), so rows [b, e) computed anywhere with
 // NoiseKey::first_sample = first + b are bit for bit the rows b..e-1 of one
-// process's run over all rows, for every step rule, when the predictor's
-// output for a row does not depend on the other rows of its call (the
-// built-in gaussian and gmm predictors, with or without guidance). The MLP
-// predictor's layers are BLAS matrix products, which round differently for
-// different numbers of rows: its parts agree with one process to about 1e-6
-// (relative), not bit for bit. The parts write their rows into one float32
-// .npy at their byte offsets (NpyRowWriter) and read inputs the same way
+// process's run over all rows, for every step rule and predictor, when the
+// parts begin at multiples of the predictor's split_alignment() (1 for the
+// built-in gaussian and gmm predictors: any split; 64 for the MLP predictor
+// on the CPU, whose matrix products take 64-sample blocks together, since a
+// BLAS rounds a row differently in products of different sizes). The `align`
+// arguments below keep every split on such multiples. The parts write their
+// rows into one float32 .npy at their byte offsets (NpyRowWriter) and read
+// inputs the same way
 // (NpyRowReader), so no process ever holds more than the rows it is working on.
 //
 //   // part p of P, in chunks of at most 1024 rows:
-//   const ddpm::RowRange mine = ddpm::split_rows(n, P, p);
+//   const std::int64_t align = predictor.split_alignment();
+//   const ddpm::RowRange mine = ddpm::split_rows(n, P, p, align);
 //   if (p == 0) ddpm::NpyRowWriter::create("out.npy.partial", {n, dim});
 //   /* every part waits until the file exists, then: */
 //   ddpm::NpyRowWriter out = ddpm::NpyRowWriter::open("out.npy.partial", {n, dim});
-//   for (const ddpm::RowRange& chunk : ddpm::chunk_rows(std::vector{mine}, 1024)) {
+//   for (const ddpm::RowRange& chunk : ddpm::chunk_rows(std::vector{mine}, 1024, align)) {
 //     std::vector<float> x(chunk.size() * dim);
 //     sampler.sample({.x = x, .shape = {chunk.size(), dim},
 //                     .noise = {.seed = 1, .first_sample = chunk.begin}}, predictor);
@@ -42,20 +44,31 @@ struct RowRange {
 };
 
 // Part `part` of `parts` of the rows [0, rows): contiguous and in order, the
-// parts' sizes differing by at most one (the first rows % parts parts have one
-// more row). Parts beyond the rows (parts > rows) are empty. Throws
-// ddpm::Error for rows < 0, parts < 1 or a part outside [0, parts).
-RowRange split_rows(std::int64_t rows, int parts, int part);
+// parts' sizes differing by at most one block of `align` rows (the first
+// parts have one block more; with align = 1, the first rows % parts parts
+// have one more row), every part beginning at a multiple of `align`. Parts
+// beyond the rows are empty. Throws ddpm::Error for rows < 0, parts < 1,
+// a part outside [0, parts) or align < 1.
+RowRange split_rows(std::int64_t rows, int parts, int part, std::int64_t align = 1);
 
 // The same over the rows of several ranges taken in order (the rows still to
 // do of a resumed job): part `part` gets a contiguous run of those rows, as
-// one or more ranges. Ranges must be ordered and disjoint.
-std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, int part);
+// one or more ranges, cut only at multiples of `align`. Ranges must be
+// ordered and disjoint.
+std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, int part,
+                                 std::int64_t align = 1);
 
 // The ranges cut into pieces of at most `chunk_rows` rows, in order (a range
-// that is not a multiple of chunk_rows ends with a shorter piece). Throws
-// ddpm::Error for chunk_rows < 1.
-std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t chunk_rows);
+// that is not a multiple of chunk_rows ends with a shorter piece). With
+// align > 1, chunk_rows is first rounded up to a multiple of align and the
+// cuts fall on multiples of align (a range that begins between two
+// multiples starts with a shorter piece). Throws ddpm::Error for
+// chunk_rows < 1 or align < 1.
+std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t chunk_rows,
+                                 std::int64_t align = 1);
+
+// chunk_rows rounded up to a multiple of align (what chunk_rows() uses).
+std::int64_t aligned_chunk_rows(std::int64_t chunk_rows, std::int64_t align);
 
 // The rows of [0, rows) not covered by `done` (any order, overlaps allowed),
 // as ordered disjoint ranges.

@@ -136,3 +136,16 @@ def test_digits_model_ddim_with_class_labels(digits_model):
                                   x.reshape(20, 64))
     with pytest.raises(ddpm.Error, match="the model predicts v_prediction"):
         ddpm.Sampler(backend="cpu", inference_steps=2).sample((1, 64), model)
+
+
+def test_split_alignment_parts_equal_one_call(digits_model):
+    model = ddpm.MlpPredictor(digits_model, threads=2)
+    assert model.split_alignment == 64
+    assert ddpm.GaussianPredictor(mean=0.0, std=1.0).split_alignment == 1
+    sampler = ddpm.Sampler.for_model(model, backend="cpu", inference_steps=6)
+    labels = np.arange(150, dtype=np.int64) % 10
+    whole = sampler.sample((150, 64), model, seed=3, first_sample=40, class_labels=labels)
+    # Parts cut at global samples 64 and 128 (rows 24 and 88 of this job).
+    parts = [sampler.sample((e - b, 64), model, seed=3, first_sample=40 + b, class_labels=labels[b:e])
+             for b, e in [(0, 24), (24, 88), (88, 150)]]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)

@@ -391,10 +391,17 @@ std::vector<NpyRowWriter> open_partials(const Files& files,
   return writers;
 }
 
+// This rank's chunks of the rows still to do, cut at multiples of the job's
+// row alignment in global samples.
 std::vector<RowRange> chunks_of_rank(const std::vector<RowRange>& remaining, int rank,
-                                     std::int64_t rows_per_chunk) {
-  const std::vector<RowRange> share = split_rows(remaining, World::get().size(), rank);
-  return chunk_rows(share, rows_per_chunk);
+                                     std::int64_t rows_per_chunk, const ChunkedJob& job) {
+  std::vector<RowRange> global = remaining;
+  for (RowRange& range : global) range = {range.begin + job.first_sample, range.end + job.first_sample};
+  const std::vector<RowRange> share =
+      split_rows(global, World::get().size(), rank, job.row_alignment);
+  std::vector<RowRange> chunks = chunk_rows(share, rows_per_chunk, job.row_alignment);
+  for (RowRange& chunk : chunks) chunk = {chunk.begin - job.first_sample, chunk.end - job.first_sample};
+  return chunks;
 }
 
 }  // namespace
@@ -424,7 +431,9 @@ void ChunkedRunOptions::add_to(CLI::App& app) {
                      "compute and write the rows in chunks of this many (each process), so\n"
                      "memory stays flat whatever the batch, or 'auto' (from free memory, the\n"
                      "default under mpirun); the output is written in place as OUT.partial\n"
-                     "with OUT.manifest listing the rows done, and renamed to OUT at the end")
+                     "with OUT.manifest listing the rows done, and renamed to OUT at the end;\n"
+                     "with --model, rounded up to whole blocks of 64 rows (the network's, so\n"
+                     "that chunks and ranks give one process's bits)")
           ->check(parsed_by([](const std::string& text) { parse_chunk_rows(text); }));
   app.add_flag("--resume", resume,
                "finish an interrupted chunked or distributed run: compute only the rows\n"
@@ -513,7 +522,8 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
   Files files;
   attempt(failure, [&] {
     const std::int64_t requested = parse_chunk_rows(options.chunk_rows_text);
-    result.chunk_rows = requested > 0 ? requested : automatic_chunk_rows(job, row_size);
+    result.chunk_rows = aligned_chunk_rows(
+        requested > 0 ? requested : automatic_chunk_rows(job, row_size), job.row_alignment);
     fresh.options = fingerprint(job, options);
     fresh.shape = job.shape;
     for (const auto& output : job.outputs) fresh.outputs.push_back(output.second);
@@ -571,10 +581,10 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
     attempt(failure, [&] {
       writers = open_partials(files, job.shape);
       const std::vector<RowRange> remaining = rows_not_in(rows, done);
-      chunks = chunks_of_rank(remaining, world.rank(), result.chunk_rows);
+      chunks = chunks_of_rank(remaining, world.rank(), result.chunk_rows, job);
       for (int r = 0; r < world.size(); ++r) {
         rounds = std::max(
-            rounds, chunks_of_rank(remaining, r, setup[static_cast<std::size_t>(r)][2]).size());
+            rounds, chunks_of_rank(remaining, r, setup[static_cast<std::size_t>(r)][2], job).size());
       }
     });
     agree(failure);

@@ -66,6 +66,10 @@ struct ChunkedJob {
   // Float arrays of a row's size held at once besides the outputs (inputs,
   // the engine's work buffers): sizes the automatic chunk.
   int extra_row_buffers = 2;
+  // Chunks and ranks' shares begin at multiples of this many rows (the
+  // predictor's split_alignment()), so that they give one process's bits.
+  std::int64_t row_alignment = 1;
+  std::int64_t first_sample = 0;  // global sample of row 0 (--first-sample), where multiples count from
   // Computes rows `chunk` into out[k] (chunk.size() rows of each output),
   // calling progress(fraction of the chunk done) when it can.
   std::function<void(RowRange chunk, std::span<const std::span<float>> out,

@@ -131,6 +131,8 @@ void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler, ChosenPredic
   job.outputs = {{"--out", o.out_path}};
   job.backend = sampler.backend();
   job.extra_row_buffers = 3;  // the engine's history and model output, a guided batch's rows
+  job.row_alignment = chosen.predictor->split_alignment();
+  job.first_sample = o.first_sample;
   job.compute = [&](RowRange rows, std::span<const std::span<float>> out,
                     const std::function<void(double)>& progress) {
     if (initial) initial->rows.read_rows(rows.begin, out[0]);

@@ -270,7 +270,8 @@ class CpuEngine final : public Sampler::Engine {
         arrays.class_labels = labels_.data();
         shape.batch *= 2;
       }
-      predictor_.predict(make_predictor_call(engine_, arrays, shape, r_.noise.first_sample, position));
+      predictor_.predict(make_predictor_call(engine_, arrays, shape, r_.shape.batch,
+                                             r_.noise.first_sample, position));
       if (!factors_.empty()) {
         const std::int64_t dim = r_.shape.dim;
         cpu::parallel_for(r_.shape.batch, engine_.threads_, [&](std::int64_t row) {

@@ -105,7 +105,8 @@ class CudaEngine::DeviceSteps final : public LoopSteps {
       shape.batch *= 2;
     }
     loop_.predictor->predict(
-        make_predictor_call(engine_, arrays, shape, loop_.noise.first_sample, position));
+        make_predictor_call(engine_, arrays, shape, loop_.shape.batch, loop_.noise.first_sample,
+                            position));
     guidance_factors();
   }
   void steps_done(int done, int total) override {
@@ -141,7 +142,8 @@ class CudaEngine::HostPredictorSteps final : public LoopSteps {
     arrays.x = engine_.host_x_.data();
     arrays.model_output = engine_.host_output_.data();
     arrays.class_labels = labels_.empty() ? nullptr : labels_.data();
-    loop_.predictor->predict(make_predictor_call(engine_, arrays, shape, loop_.noise.first_sample, position));
+    loop_.predictor->predict(make_predictor_call(engine_, arrays, shape, loop_.shape.batch,
+                                                 loop_.noise.first_sample, position));
     DDPM_CUDA_CHECK(cudaMemcpyAsync(const_cast<float*>(loop_.model.output), engine_.host_output_.data(),
                                     engine_.host_output_.size() * sizeof(float), cudaMemcpyHostToDevice,
                                     stream_));

@@ -153,7 +153,12 @@ void bind_predictors(nb::module_& m) {
                    "True when the predictor can be recorded into a CUDA Graph.")
       .def_prop_ro("unconditional_label", &NoisePredictor::unconditional_label,
                    "The class label that asks for the unconditional output (classifier-free\n"
-                   "guidance), or None: the predictor has no unconditional model.");
+                   "guidance), or None: the predictor has no unconditional model.")
+      .def_prop_ro("split_alignment", &NoisePredictor::split_alignment,
+                   "Parts of a batch that begin at global samples (first_sample) that are\n"
+                   "multiples of this give the same bits as one call: 1 for the analytic\n"
+                   "predictors, 64 for MlpPredictor on the CPU (it computes 64-sample blocks\n"
+                   "alone, since BLAS rounds differently in products of different sizes).");
 
   nb::class_<GaussianPredictor, NoisePredictor>(
       m, "GaussianPredictor",
