@@ -241,6 +241,14 @@ TEST_F(CliTest, DemoWritesAValidPng) {
   EXPECT_EQ(png.colour_type, 2);  // RGB
 }
 
+TEST_F(CliTest, DemoWithZeroTerminalSnrRuns) {
+  // Its exact prior answers in v, which the zero-SNR last step needs.
+  const RunResult r = run({"demo", "--out", "@demo.png", "--size", "8", "--steps", "20",
+                           "--rescale-zero-snr", "--backend", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(listing(), (std::vector<std::string>{"demo.png"}));
+}
+
 TEST_F(CliTest, EverySubcommandHasHelp) {
   for (const char* command : {"forward", "sample", "demo"}) {
     const RunResult r = run({command, "--help"});
@@ -418,6 +426,20 @@ std::vector<ErrorCase> error_cases() {
       {"shape_missing_extent", plus(sample, {"--shape", "12,,3"}), "missing", kUsage},
       {"shape_empty", plus(sample, {"--shape", ""}), "empty", kUsage},
       {"negative_std", plus(sample, {"--shape", "4,3", "--std", "-0.3"}), "std"},
+      // Every number option refuses NaN and Inf up front, naming itself.
+      {"nan_mean", plus(sample, {"--shape", "4,3", "--mean", "nan"}),
+       "--mean: 'nan' is not a finite number", kUsage},
+      {"inf_std", plus(sample, {"--shape", "4,3", "--std", "inf"}),
+       "--std: 'inf' is not a finite number", kUsage},
+      {"overflowing_beta_end", plus(sample, {"--shape", "4,3", "--beta-end", "1e999"}),
+       "--beta-end: '1e999' is not a finite number", kUsage},
+      {"nan_eta", plus(sample, {"--shape", "4,3", "--sampler", "ddim", "--eta", "nan"}),
+       "--eta: 'nan' is not a finite number", kUsage},
+      {"nan_progress_interval", plus(sample, {"--shape", "4,3", "--progress-interval", "nan"}),
+       "--progress-interval: 'nan' is not a finite number", kUsage},
+      {"nan_uncond_std",
+       plus(sample, {"--shape", "4,3", "--uncond-std", "-nan", "--guidance-scale", "2"}),
+       "--uncond-std: '-nan' is not a finite number", kUsage},
       {"per_element_mean_size", plus(sample, {"--shape", "4,3", "--mean-npy", "@means_4.npy"}),
        "shape mismatch"},
       {"gmm_broken_json",

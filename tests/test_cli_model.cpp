@@ -278,6 +278,13 @@ TEST_P(CliModelErrors, OneLineNoOutput) {
   EXPECT_EQ(listing(), inputs_);
 }
 
+TEST_F(CliModel, ScheduleTableRefusesAnotherScheduleThanTheModels) {
+  const RunResult r = run({"schedule", "--model", kModel, "--schedule", "sigmoid"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("was trained with a linear schedule (T = 1000"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 std::vector<ErrorCase> model_error_cases() {
   return {
       {"not_safetensors",
@@ -340,7 +347,7 @@ std::vector<ErrorCase> model_error_cases() {
        kUsage},
       {"guidance_not_a_number",
        {"sample", "--shape", "4,2", "--guidance-scale", "nan"},
-       "is not like a number",
+       "--guidance-scale: 'nan' is not a finite number",
        kUsage},
       {"class_with_gaussian",
        {"sample", "--shape", "4,2", "--class", "3"},
@@ -380,7 +387,16 @@ std::vector<ErrorCase> model_error_cases() {
        kUsage},
       {"model_schedule_mismatch",
        {"sample", "--model", "@model", "--shape", "4,64", "--steps", "500"},
-       "trained with 1000 timesteps but the schedule has 500"},
+       "was trained with a linear schedule (T = 1000, beta 0.0001 to 0.02); the schedule flags "
+       "give another (T = 500"},
+      // Same T, other noise levels: the network would be asked about levels it never saw.
+      {"model_other_schedule_kind",
+       {"sample", "--model", "@model", "--shape", "4,64", "--schedule", "cosine"},
+       "the schedule flags give another (T = 1000, beta 4.12842e-05 to 0.999)"},
+      {"model_other_beta_end",
+       {"sample", "--model", "@model", "--shape", "4,64", "--beta-end", "0.03"},
+       "give another (T = 1000, beta 0.0001 to 0.03): leave --schedule"},
+
   };
 }
 

@@ -19,8 +19,13 @@ def test_options_round_trip_under_their_names():
     assert (o["backend"], o["threads"]) == ("cpu", 1)
     assert sampler.timesteps == list(range(499, 0, -20))
     assert len(sampler.plan) == 25 and sampler.plan[0].timestep == 499
-    again = ddpm.Sampler(sampler.schedule, **{k: v for k, v in o.items() if k not in ("timesteps", "steps_offset")})
-    assert again.options == o
+    again = ddpm.Sampler(sampler.schedule, **o)
+    assert again.options == o and again.timesteps == sampler.timesteps
+    # Every option dict makes its sampler again: the defaults, explicit timesteps.
+    assert ddpm.Sampler(**ddpm.Sampler().options).options == ddpm.Sampler().options
+    listed = ddpm.Sampler(sampler="ddim", timesteps=[900, 500, 100, 0], backend="cpu")
+    assert listed.options["timesteps"] == [900, 500, 100, 0] and listed.options["inference_steps"] is None
+    assert ddpm.Sampler(**listed.options).timesteps == [900, 500, 100, 0]
 
 
 def test_diffusers_aliases_equal_the_short_names():

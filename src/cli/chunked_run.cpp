@@ -522,8 +522,10 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
   Files files;
   attempt(failure, [&] {
     const std::int64_t requested = parse_chunk_rows(options.chunk_rows_text);
-    result.chunk_rows = aligned_chunk_rows(
-        requested > 0 ? requested : automatic_chunk_rows(job, row_size), job.row_alignment);
+    // No larger than the rows (the summary says what a chunk really holds).
+    const std::int64_t wanted = requested > 0 ? requested : automatic_chunk_rows(job, row_size);
+    result.chunk_rows = aligned_chunk_rows(std::min(wanted, std::max<std::int64_t>(rows, 1)),
+                                           job.row_alignment);
     fresh.options = fingerprint(job, options);
     fresh.shape = job.shape;
     for (const auto& output : job.outputs) fresh.outputs.push_back(output.second);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <limits>
 
@@ -27,6 +29,26 @@ CLI::Validator parsed_by(std::function<void(const std::string&)> parse) {
         }
       },
       "");
+}
+
+void refuse_non_finite_numbers(CLI::App& app) {
+  const CLI::Validator finite(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str()) return {};  // not a number: CLI11's own conversion says so
+        if (!std::isfinite(value)) {  // "nan", "inf", or beyond double's range
+          return "'" + text + "' is not a finite number";
+        }
+        return {};
+      },
+      "");
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_type_name().rfind("FLOAT", 0) == 0) option->check(finite);
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    refuse_non_finite_numbers(*sub);
+  }
 }
 
 namespace {

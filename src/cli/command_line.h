@@ -31,6 +31,11 @@ class UsageError : public Error {
 // ddpm::Error, the message becomes a usage error ("--flag: <message>").
 CLI::Validator parsed_by(std::function<void(const std::string&)> parse);
 
+// Every floating-point option of `app` and its subcommands (CLI11 type name
+// FLOAT) refuses "nan", "inf" and values out of double's range as usage
+// errors naming the option: no NaN reaches a prior, a schedule or a timer.
+void refuse_non_finite_numbers(CLI::App& app);
+
 // --seed: a plain decimal integer in [0, 2^64); "-1", "1e3", "0x10" and
 // 2^64 are usage errors, never wrapped or rounded.
 CLI::Option* add_seed_option(CLI::App& command, std::uint64_t& seed);

@@ -161,6 +161,11 @@ void run_demo(const DemoOptions& o) {
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
   o.backend.apply_to(sampler_options);
+  // The demo's predictor is the exact prior, which answers in any prediction
+  // type: with zero terminal SNR it answers in v, which the last step needs.
+  if (sampler_options.rescale_betas_zero_snr) {
+    sampler_options.prediction_type = PredictionType::v_prediction;
+  }
   Sampler sampler(o.schedule.build(), sampler_options);
 
   const std::vector<float> picture = make_demo_picture(o.size);

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   ddpm::cli::add_sample_command(app);
   ddpm::cli::add_demo_command(app);
   ddpm::cli::add_schedule_command(app);
+  ddpm::cli::refuse_non_finite_numbers(app);
   app.footer(ddpm::cli::kExitStatusHelp);
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     sub->footer(ddpm::cli::kExitStatusHelp);

@@ -1,6 +1,7 @@
 #include "predictor_options.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -13,17 +14,14 @@
 namespace ddpm::cli {
 namespace {
 
-// A number of the option's form, checked while the command line is read.
-CLI::Validator finite_number() {
-  return parsed_by([](const std::string& text) { parse_numbers(text, "", 1, 1, "a number"); });
-}
-
 // guidance_rescale: a weight >= 0 (Lin et al. use 0.7; diffusers sets no
-// upper bound, and above 1 it extrapolates past the rescaled output).
+// upper bound, and above 1 it extrapolates past the rescaled output). NaN
+// and Inf are refused for every number option (refuse_non_finite_numbers).
 CLI::Validator non_negative_number() {
   return parsed_by([](const std::string& text) {
-    const double v = parse_numbers(text, "", 1, 1, "a number >= 0")[0];
-    if (!(v >= 0.0)) throw Error("'" + text + "' is negative (a weight >= 0, e.g. 0.7)");
+    if (std::strtod(text.c_str(), nullptr) < 0.0) {
+      throw Error("'" + text + "' is negative (a weight >= 0, e.g. 0.7)");
+    }
   });
 }
 
@@ -201,8 +199,7 @@ void PredictorOptions::add_to(CLI::App& command) {
           .add_option("--guidance-scale", guidance_scale,
                       "classifier-free guidance weight w: u + w (c - u), c the conditional and u\n"
                       "the unconditional prediction, from one batched call of 2N rows; 1: none.\n"
-                      "Default: the model card's recommendation with --model and --class, else 1")
-          ->check(finite_number());
+                      "Default: the model card's recommendation with --model and --class, else 1");
   guidance_rescale_flag =
       command
           .add_option("--guidance-rescale", guidance_rescale,

@@ -168,7 +168,12 @@ void run_sample(const SampleOptions& o) {
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options, defaults);
   o.backend.apply_to(sampler_options);
-  Sampler sampler(o.schedule.build(defaults), sampler_options);
+  const Schedule schedule = o.schedule.build(defaults);
+  if (chosen.model != nullptr) {
+    ScheduleOptions::require_trained(schedule, chosen.model->scheduler_config().schedule,
+                                     o.predictor.model_path);
+  }
+  Sampler sampler(schedule, sampler_options);
   if (o.chunking.active()) return run_sample_in_chunks(o, sampler, chosen, started);
 
   // The output keeps the full shape; the engine sees [batch, dim].

@@ -65,7 +65,9 @@ void run_schedule(const ScheduleCommandOptions& o) {
   SamplerOptions options;
   o.schedule.apply_to(options, defaults);
   options.backend = Backend::cpu;  // the table is the same for every backend
-  const Sampler sampler(o.schedule.build(defaults), options);
+  const Schedule schedule = o.schedule.build(defaults);
+  if (defaults) ScheduleOptions::require_trained(schedule, defaults->schedule, o.model_path);
+  const Sampler sampler(schedule, options);
   const std::vector<PlannedStep>& plan = sampler.plan();
   // A step the run could not take fails the run, so it fails the table too.
   for (const PlannedStep& s : plan) {

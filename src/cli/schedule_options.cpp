@@ -1,5 +1,6 @@
 #include "schedule_options.h"
 
+#include <cmath>
 #include <limits>
 
 #include "command_line.h"
@@ -157,6 +158,30 @@ Schedule ScheduleOptions::build(const std::optional<SchedulerConfig>& defaults) 
          format_number(spec.beta_end) + ": noise decreases over the steps (swapped?)");
   }
   return schedule;
+}
+
+void ScheduleOptions::require_trained(const Schedule& schedule, const ScheduleSpec& trained,
+                                      const std::string& model_path) {
+  const Schedule expected = Schedule::from_spec(trained);
+  const std::vector<double>& got = schedule.beta();
+  const std::vector<double>& want = expected.beta();
+  bool same = got.size() == want.size();
+  for (std::size_t i = 0; same && i < got.size(); ++i) {
+    same = std::abs(got[i] - want[i]) <= 1e-12 * std::abs(want[i]);
+  }
+  if (same) return;
+  auto describe = [](const ScheduleSpec& s) {
+    std::string text = to_string(s.kind) + " schedule (T = " + std::to_string(s.steps);
+    if (s.kind == ScheduleKind::linear || s.kind == ScheduleKind::scaled_linear ||
+        s.kind == ScheduleKind::sigmoid) {
+      text += ", beta " + format_number(s.beta_start) + " to " + format_number(s.beta_end);
+    }
+    return text;
+  };
+  throw Error("--model " + model_path + " was trained with a " + describe(trained) +
+              "); the schedule flags give another (T = " + std::to_string(got.size()) +
+              ", beta " + format_number(got.front()) + " to " + format_number(got.back()) +
+              "): leave --schedule, --beta-start, --beta-end, --betas and --steps out");
 }
 
 void ScheduleOptions::apply_to(SamplerOptions& options,

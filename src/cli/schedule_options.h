@@ -52,6 +52,12 @@ struct ScheduleOptions {
                 const std::optional<SchedulerConfig>& defaults = std::nullopt) const;
   // Whether the flag was given on the command line.
   bool given(const char* flag) const;
+  // With --model: the schedule must be the one the model was trained with
+  // (its card's `trained`); another (--schedule, --beta-*, --betas,
+  // --scheduler-config) is an error naming both, since the network only
+  // knows its own noise levels.
+  static void require_trained(const Schedule& schedule, const ScheduleSpec& trained,
+                              const std::string& model_path);
 
  private:
   // --scheduler-config's file, else `defaults`.

@@ -248,12 +248,16 @@ nb::dict options_dict(const SamplerOptions& o) {
   nb::dict d;
   d["sampler"] = to_string(o.sampler);
   d["prediction_type"] = to_string(o.prediction_type);
-  d["inference_steps"] = o.num_inference_steps;
+  // inference_steps (None: every step of the schedule) or timesteps, the
+  // other None, so that Sampler(**sampler.options) makes the same sampler.
+  d["inference_steps"] = o.timesteps.empty() && o.num_inference_steps > 0
+                             ? nb::object(nb::int_(o.num_inference_steps))
+                             : nb::none();
   d["timestep_spacing"] = to_string(o.timestep_spacing.value_or(default_timestep_spacing(o.sampler)));
   d["steps_offset"] = o.steps_offset;
   nb::list timesteps;
   for (int t : o.timesteps) timesteps.append(t);
-  d["timesteps"] = timesteps;
+  d["timesteps"] = o.timesteps.empty() ? nb::object(nb::none()) : nb::object(timesteps);
   d["eta"] = o.eta;
   d["set_alpha_to_one"] = o.set_alpha_to_one;
   d["use_karras_sigmas"] = o.use_karras_sigmas;
