@@ -228,11 +228,23 @@ TEST_F(ScaleOut, ChunkSizeZeroIsAUsageError) {
 }
 
 TEST_F(ScaleOut, AChunkedRunWritesAFileNotAStream) {
-  const RunResult r =
-      run(plus(kSample, {"--shape", "4,3", "--chunk-rows", "2", "--out", "/dev/stderr"}));
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("writes its rows in place into a file, not a stream"), std::string::npos)
-      << r.err;
+  // Options that exclude each other: a usage error, before any output is
+  // opened (so "-" on a terminal, as under mpirun, gets this message too).
+  for (const char* out : {"/dev/stderr", "-", "/dev/null"}) {
+    const RunResult r = run(plus(kSample, {"--shape", "4,3", "--chunk-rows", "2", "--out", out}));
+    EXPECT_EQ(r.exit_code, 2) << out;
+    EXPECT_NE(r.err.find(std::string("--out ") + out +
+                         ": a chunked or distributed run writes its rows in place into a file, "
+                         "not a stream"),
+              std::string::npos)
+        << r.err;
+  }
+  const RunResult forward =
+      run({"forward", "--x0", "/dev/null", "--t", "3", "--noise-out", "-", "--out", "@x.npy",
+           "--resume"});
+  EXPECT_EQ(forward.exit_code, 2);
+  EXPECT_NE(forward.err.find("--noise-out -: a chunked"), std::string::npos) << forward.err;
+  EXPECT_TRUE(listing().empty());
 }
 
 TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {

@@ -1,6 +1,7 @@
 #include "chunked_run.h"
 
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -286,7 +287,7 @@ Files files_for(const ChunkedJob& job) {
   for (const auto& [flag, path] : job.outputs) {
     const detail::OutputTarget target = detail::resolve_output(path);
     if (target.kind != detail::OutputTarget::Kind::file) {
-      throw Error(flag + " " + path +
+      throw UsageError(flag + " " + path +
                   ": a chunked or distributed run writes its rows in place "
                   "into a file, not a stream; name a file");
     }
@@ -444,6 +445,23 @@ void ChunkedRunOptions::add_to(CLI::App& app) {
                  "chunked run prints when stderr is not a terminal; 0: after every chunk")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+}
+
+void ChunkedRunOptions::require_files(
+    const std::vector<std::pair<std::string, std::string>>& outputs) const {
+  if (!active()) return;
+  for (const auto& [flag, path] : outputs) {
+    if (path.empty()) continue;
+    struct stat st {};
+    const bool named_stream = path == "-" || path.rfind("/dev/fd/", 0) == 0 ||
+                              path.rfind("/dev/std", 0) == 0;
+    const bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+    if (named_stream || special) {
+      throw UsageError(flag + " " + path +
+                       ": a chunked or distributed run writes its rows in place into a file, "
+                       "not a stream; name a file");
+    }
+  }
 }
 
 bool ChunkedRunOptions::active() const {

@@ -41,6 +41,10 @@ struct ChunkedRunOptions {
   // Whether the command runs chunked: as one of several MPI ranks, or with
   // --chunk-rows or --resume.
   bool active() const;
+  // When active(): every output (flag, path) must be a file, since the rows
+  // are written in place; a stream ("-", /dev/fd/N, a FIFO, a device) is a
+  // usage error, reported before the outputs are opened.
+  void require_files(const std::vector<std::pair<std::string, std::string>>& outputs) const;
 
   const CLI::App* command = nullptr;
   const CLI::Option* chunk_flag = nullptr;

@@ -156,9 +156,10 @@ void run_forward(const ForwardOptions& o) {
   if (o.step.has_value() == !o.steps_path.empty()) {
     throw UsageError("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
   }
-  check_outputs({{"--out", o.out_path},
-                 {"--noise-out", o.noise_out_path},
-                 {"--velocity-out", o.velocity_out_path}});
+  const std::vector<std::pair<std::string, std::string>> output_paths{
+      {"--out", o.out_path}, {"--noise-out", o.noise_out_path}, {"--velocity-out", o.velocity_out_path}};
+  o.chunking.require_files(output_paths);
+  check_outputs(output_paths);
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);

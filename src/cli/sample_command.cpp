@@ -157,6 +157,7 @@ void run_sample(const SampleOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (o.start_step < -1) throw Error("--start-step must be >= 0 (or -1 for the first timestep)");
   if (o.end_step < -1) throw Error("--end-step must be >= 0 (or -1 for the last timestep)");
+  o.chunking.require_files({{"--out", o.out_path}});
   check_outputs({{"--out", o.out_path}, {"--png", o.png_path}});
   if (!o.png_path.empty() && !o.predictor.has_model()) {
     throw UsageError("--png draws the samples of a --model (whose card says what a picture is)");
