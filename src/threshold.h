@@ -26,7 +26,7 @@ QuantilePosition quantile_position(std::int64_t n, double ratio);
 float threshold_scale_from(double lower, double upper, double weight,
                            const ThresholdSettings& settings);
 
-// s for one sample's x0_hat (reordered in place).
+// s for one sample's x0_hat (its values are left as they are).
 float threshold_scale(std::vector<float>& x0, const ThresholdSettings& settings);
 
 }  // namespace ddpm::detail
