@@ -2,6 +2,7 @@
 // every failure into one line on stderr and an exit status that says what
 // kind of failure it was (see command_line.h): 1 for a failed run, 2 for a
 // command line that cannot be understood.
+#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <exception>
@@ -62,6 +63,18 @@ int main(int argc, char** argv) {
   if (argc <= 1) {
     std::cout << app.help();
     return kUsage;
+  }
+  // A first word that is no option and no command: name it (CLI11 would say
+  // only that a subcommand is required).
+  if (const std::string first = argv[1]; !first.empty() && first[0] != '-') {
+    const auto commands = app.get_subcommands([](CLI::App*) { return true; });
+    const bool known = std::any_of(commands.begin(), commands.end(),
+                                   [&](const CLI::App* c) { return c->check_name(first); });
+    if (!known) {
+      std::string names;
+      for (const CLI::App* c : commands) names += (names.empty() ? "" : ", ") + c->get_name();
+      return usage_error(app, "unknown command '" + first + "' (the commands: " + names + ")");
+    }
   }
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
