@@ -99,7 +99,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                                         "a .npy of strictly decreasing timesteps to sample with"));
   add("--prediction-type",
       command.add_option("--prediction-type", prediction_type,
-                         "what the model predicts: epsilon, sample (x0) or v_prediction")
+                         "what the model predicts: epsilon, sample (x0) or v_prediction (with\n"
+                         "--model or --scheduler-config, theirs unless given)")
           ->check(one_of(parse_prediction_type))
           ->capture_default_str());
   add("--thresholding",
