@@ -48,6 +48,7 @@ std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, in
   std::int64_t total = 0;
   std::int64_t previous_end = std::numeric_limits<std::int64_t>::min();
   for (const RowRange& range : ranges) {
+    if (range.begin < 0) throw Error("split_rows: rows must be >= 0, got " + std::to_string(range.begin));
     if (range.begin < previous_end || range.end < range.begin) {
       throw Error("split_rows: the ranges must be ordered and disjoint");
     }
@@ -71,8 +72,10 @@ std::vector<RowRange> split_rows(std::span<const RowRange> ranges, int parts, in
   std::vector<RowRange> pieces;
   for (const RowRange& range : ranges) {
     for (std::int64_t begin = range.begin; begin < range.end;) {
-      const std::int64_t next_multiple = (begin / align + 1) * align;
-      const std::int64_t end = std::min(range.end, next_multiple);
+      // The next multiple of align, or the range's end where that would
+      // pass INT64_MAX (the last block of the index space).
+      const std::int64_t to_next = align - begin % align;
+      const std::int64_t end = range.end - begin <= to_next ? range.end : begin + to_next;
       pieces.push_back({begin, end});
       begin = end;
     }
@@ -106,6 +109,7 @@ std::vector<RowRange> chunk_rows(std::span<const RowRange> ranges, std::int64_t 
   const std::int64_t size = aligned_chunk_rows(chunk_rows, align);
   std::vector<RowRange> chunks;
   for (const RowRange& range : ranges) {
+    if (range.begin < 0) throw Error("chunk_rows: rows must be >= 0, got " + std::to_string(range.begin));
     for (std::int64_t begin = range.begin; begin < range.end;) {
       // align = 1: pieces of `size` from the range's start; otherwise every
       // cut falls on a multiple of align.

@@ -227,6 +227,16 @@ TEST_F(ScaleOut, ChunkSizeZeroIsAUsageError) {
   EXPECT_TRUE(listing().empty());
 }
 
+TEST_F(ScaleOut, ASampleIndexPastInt64IsRefusedBeforeAnyFile) {
+  for (const char* first : {"9223372036854775805", "9223372036854775744"}) {
+    const RunResult r = run(plus(kSample, {"--shape", "70,3", "--chunk-rows", "1",
+                                           "--first-sample", first, "--out", "@x.npy"}));
+    EXPECT_EQ(r.exit_code, 1) << first;
+    EXPECT_NE(r.err.find("overflows the 64-bit sample index"), std::string::npos) << r.err;
+    EXPECT_TRUE(listing().empty());
+  }
+}
+
 TEST_F(ScaleOut, AChunkedRunWritesAFileNotAStream) {
   // Options that exclude each other: a usage error, before any output is
   // opened (so "-" on a terminal, as under mpirun, gets this message too).

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <ostream>
@@ -123,6 +124,19 @@ TEST(SplitRows, AlignedRangesAreCutOnlyAtMultiples) {
   EXPECT_EQ(split_rows(remaining, 2, 0, 64), (std::vector<RowRange>{{0, 64}, {100, 128}}));
   EXPECT_EQ(split_rows(remaining, 2, 1, 64), (std::vector<RowRange>{{128, 200}}));
   EXPECT_THROW(split_rows(remaining, 2, 1, -1), Error);
+}
+
+TEST(SplitRows, TheLastBlockOfTheIndexSpaceEnds) {
+  // The next multiple of 64 after these rows is past INT64_MAX: the pieces
+  // end with the range (this looped forever, growing, when it overflowed).
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::vector<RowRange> last{{kMax - 10, kMax - 6}};
+  EXPECT_EQ(split_rows(last, 2, 0, 64), last);
+  EXPECT_TRUE(split_rows(last, 2, 1, 64).empty());
+  EXPECT_EQ(chunk_rows(last, 1, 64), last);
+  const std::vector<RowRange> negative{{-5, 3}};
+  EXPECT_THROW(split_rows(negative, 2, 0, 64), Error);
+  EXPECT_THROW(chunk_rows(negative, 4, 64), Error);
 }
 
 TEST(ChunkRows, AlignedChunksAreWholeBlocks) {

@@ -539,6 +539,13 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
   RunManifest fresh;
   Files files;
   attempt(failure, [&] {
+    // Every row's global sample index must fit, checked before any file is
+    // made (as one batch's run checks it before it starts).
+    if (job.first_sample > std::numeric_limits<std::int64_t>::max() - rows) {
+      throw Error("first sample " + std::to_string(job.first_sample) + " + batch " +
+                  std::to_string(rows) + " overflows the 64-bit sample index (at most " +
+                  std::to_string(std::numeric_limits<std::int64_t>::max()) + ")");
+    }
     const std::int64_t requested = parse_chunk_rows(options.chunk_rows_text);
     // No larger than the rows (the summary says what a chunk really holds).
     const std::int64_t wanted = requested > 0 ? requested : automatic_chunk_rows(job, row_size);

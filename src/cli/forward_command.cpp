@@ -117,6 +117,7 @@ void run_forward_in_chunks(const ForwardOptions& o, Sampler& sampler,
   if (!o.noise_out_path.empty()) job.outputs.emplace_back("--noise-out", o.noise_out_path);
   if (!o.velocity_out_path.empty()) job.outputs.emplace_back("--velocity-out", o.velocity_out_path);
   job.backend = sampler.backend();
+  job.first_sample = o.first_sample;
   job.extra_row_buffers = noise ? 2 : 1;
   std::vector<float> x0_rows, noise_rows;
   std::vector<std::int64_t> step_values;
