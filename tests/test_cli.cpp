@@ -241,6 +241,32 @@ TEST_F(CliTest, DemoWritesAValidPng) {
   EXPECT_EQ(png.colour_type, 2);  // RGB
 }
 
+TEST_F(CliTest, SolversRunEveryStepByDefault) {
+  // No --inference-steps: T-1 to 0, as for the other rules (diffusers'
+  // spacings would repeat timesteps at n = T, and the run failed).
+  for (const std::vector<std::string> extra :
+       {std::vector<std::string>{"--sampler", "dpmpp_2m"}, {"--sampler", "dpmpp_2m_sde"},
+        {"--sampler", "dpmpp_2m", "--karras-sigmas"}}) {
+    std::vector<std::string> args{"sample", "--shape", "4,3", "--steps", "60", "--beta-end", "0.2",
+                                  "--backend", "cpu", "--out", "@x.npy"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run(args);
+    ASSERT_EQ(r.exit_code, 0) << extra[1] << ": " << r.err;
+    EXPECT_NE(r.out.find("60 of T=60 steps"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(CliTest, AnEmptyTimestepListIsRefused) {
+  test::write_bytes(path("empty.npy"),
+                    test::npy_image("{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", ""));
+  const RunResult r = run({"sample", "--shape", "4,3", "--timesteps", "@empty.npy", "--backend",
+                           "cpu", "--out", "@x.npy"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("empty.npy holds no timesteps: give at least one"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(listing(), (std::vector<std::string>{"empty.npy"}));
+}
+
 TEST_F(CliTest, DemoWithZeroTerminalSnrRuns) {
   // Its exact prior answers in v, which the zero-SNR last step needs.
   const RunResult r = run({"demo", "--out", "@demo.png", "--size", "8", "--steps", "20",

@@ -291,6 +291,27 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
       << r.err;
   EXPECT_EQ(manifest("out.npy")["done"], nlohmann::json::parse("[[0, 8]]"));
 
+  // A manifest edited by hand (overlapping rows, a total that is not the
+  // rows listed, rows out of order) is refused: resuming from it would put
+  // rows never computed into place. The file is left as it was.
+  const std::string written = read_file(path("out.npy.manifest"));
+  for (const char* edit : {R"([[0, 8], [4, 12]])", R"([[10, 12], [0, 8]])"}) {
+    nlohmann::json tampered = manifest("out.npy");
+    tampered["done"] = nlohmann::json::parse(edit);
+    test::write_bytes(path("out.npy.manifest"), tampered.dump());
+    r = run(plus(job, {"--resume"}));
+    EXPECT_EQ(r.exit_code, 1) << edit;
+    EXPECT_NE(r.err.find("not a manifest this ddpm wrote"), std::string::npos) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+  nlohmann::json tampered = nlohmann::json::parse(written);
+  tampered["rows_done"] = 20;
+  test::write_bytes(path("out.npy.manifest"), tampered.dump());
+  r = run(plus(job, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("rows_done 20 is not the rows listed (8)"), std::string::npos) << r.err;
+  test::write_bytes(path("out.npy.manifest"), written);
+
   // The input fixed, --resume computes the rest, with another chunk size.
   write_initial("init.npy", false);
   r = run(plus(kSample,

@@ -26,6 +26,10 @@ def test_options_round_trip_under_their_names():
     listed = ddpm.Sampler(sampler="ddim", timesteps=[900, 500, 100, 0], backend="cpu")
     assert listed.options["timesteps"] == [900, 500, 100, 0] and listed.options["inference_steps"] is None
     assert ddpm.Sampler(**listed.options).timesteps == [900, 500, 100, 0]
+    with pytest.raises(ddpm.Error, match="timesteps is empty"):
+        ddpm.Sampler(timesteps=[])
+    # The solvers without inference steps run every step (and do not fail).
+    assert ddpm.Sampler(sampler="dpmpp_2m", backend="cpu").timesteps == list(range(999, -1, -1))
 
 
 def test_diffusers_aliases_equal_the_short_names():

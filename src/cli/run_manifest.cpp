@@ -70,14 +70,28 @@ std::optional<RunManifest> RunManifest::read(const std::string& path) {
     manifest.options = json.at("options").get<std::vector<std::string>>();
     manifest.shape = json.at("shape").get<std::vector<std::int64_t>>();
     manifest.outputs = json.at("outputs").get<std::vector<std::string>>();
+    // This ddpm writes the done rows as ordered ranges that neither overlap
+    // nor touch (add_done merges them), and their total as rows_done: any
+    // other list was not written by it, and trusting it could rename rows
+    // never computed into place.
+    std::int64_t previous_end = -1;
     for (const auto& pair : json.at("done")) {
       const RowRange rows{pair.at(0).get<std::int64_t>(), pair.at(1).get<std::int64_t>()};
-      if (rows.begin < 0 || rows.end < rows.begin || manifest.shape.empty() ||
+      if (rows.begin < 0 || rows.end <= rows.begin || manifest.shape.empty() ||
           rows.end > manifest.shape.front()) {
         throw bad("rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) +
                   ") are outside the array");
       }
+      if (rows.begin <= previous_end) {
+        throw bad("rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) +
+                  ") overlap or follow the rows before them out of order");
+      }
+      previous_end = rows.end;
       manifest.add_done(rows);
+    }
+    if (json.at("rows_done").get<std::int64_t>() != manifest.rows_done()) {
+      throw bad("rows_done " + json.at("rows_done").dump() + " is not the rows listed (" +
+                std::to_string(manifest.rows_done()) + ")");
     }
   } catch (const nlohmann::json::exception& e) {
     throw bad(e.what());

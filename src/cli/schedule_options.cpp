@@ -24,6 +24,9 @@ std::vector<int> read_timesteps(const std::string& path) {
     throw Error("--timesteps " + path + " must be a 1-D array of timesteps, got shape " +
                 format_shape(values.shape));
   }
+  // An empty list would mean "none given": every step, which is not what
+  // the file asked for.
+  if (values.data.empty()) throw Error("--timesteps " + path + " holds no timesteps: give at least one");
   std::vector<int> timesteps;
   for (std::size_t i = 0; i < values.data.size(); ++i) {
     const std::int64_t t = values.data[i];

@@ -107,6 +107,8 @@ const OptionRule kRules[] = {
          wrong_type(k, "a sequence of ints", v);
        }
        for (nb::handle t : nb::iter(v)) o.timesteps.push_back(small_integer(t, k));
+       // [] would read as "none given" (every step): not what was asked.
+       if (o.timesteps.empty()) throw Error("timesteps is empty: give at least one timestep, or None");
        o.num_inference_steps = 0;
        g.timesteps = true;
      }},

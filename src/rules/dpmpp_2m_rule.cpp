@@ -64,8 +64,14 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     if (o.use_karras_sigmas) throw Error("an explicit timestep list and Karras sigmas exclude each other");
     timesteps.assign(o.timesteps.begin(), o.timesteps.end());
     check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
+  } else if (o.num_inference_steps == 0) {
+    // No inference steps asked for: every step of the schedule, T-1 to 0, as
+    // every rule runs it (diffusers' spacings at n = T repeat timesteps,
+    // which a multistep solver cannot step between); Karras sigmas, if
+    // asked for, then replace them.
+    for (int t = T - 1; t >= 0; --t) timesteps.push_back(t);
   } else {
-    const int n = o.num_inference_steps == 0 ? T : o.num_inference_steps;
+    const int n = o.num_inference_steps;
     if (n < 1 || n > T) {
       throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
     }
