@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import stat
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
@@ -20,6 +21,50 @@ Array = Any
 PredictorLike = Union[_ddpm.NoisePredictor, Callable[..., Array]]
 
 
+_MAX_CONFIG_BYTES = 64 << 20  # as the CLI's --scheduler-config
+
+
+def _read_config_file(path):
+    """The file's text, read with bounded memory; every failure a ddpm.Error."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise _ddpm.Error(f"cannot read {path}: {e.strerror}") from None
+    # Not a regular file (a directory, /dev/zero, a FIFO): refused before it is opened.
+    if stat.S_ISDIR(st.st_mode):
+        raise _ddpm.Error(f"cannot read {path}: Is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise _ddpm.Error(f"cannot read {path}: not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise _ddpm.Error(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise _ddpm.Error(f"{path}: larger than 64 MiB, not a scheduler config")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _ddpm.Error(f"{path}: not UTF-8 text, not a scheduler config") from None
+
+
+def _require_float_array(array, name):
+    """A TypeError for what copy_into would convert silently: integers, bools, 0-d."""
+    dtype, shape = getattr(array, "dtype", None), getattr(array, "shape", None)
+    if dtype is None or shape is None:
+        return  # a DLPack capsule: the engine checks what it describes
+    if len(shape) == 0:
+        raise TypeError(f"{name} must be an array of the batch's shape, got a 0-d {dtype}")
+    floating = getattr(dtype, "is_floating_point", None)  # torch
+    if floating is None:
+        try:
+            floating = np.dtype(dtype).kind == "f"
+        except TypeError:
+            return
+    if not floating:
+        raise TypeError(f"{name} must be a floating-point array, got {dtype}")
+
+
 def _config_text(config):
     """JSON text of a scheduler config given as a dict, JSON text or a path."""
     if isinstance(config, dict):
@@ -27,8 +72,7 @@ def _config_text(config):
     if isinstance(config, str) and config.lstrip().startswith("{"):
         return config
     if isinstance(config, (str, os.PathLike)):
-        with open(config, encoding="utf-8") as f:
-            return f.read()
+        return _read_config_file(os.fspath(config))
     raise TypeError(f"config must be a dict, JSON text or a path, got {type(config).__name__}")
 
 
@@ -297,6 +341,7 @@ class Sampler:
         frame = Frame.of(principal, "out") if principal is not None else Frame()
         if initial is not None:
             initial = frame.floats(initial, "initial")
+            _require_float_array(initial, "initial")
         if shape is None:
             if principal is None:
                 raise TypeError("sample() needs a shape (or initial=, out= or like=)")

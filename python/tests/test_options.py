@@ -107,3 +107,31 @@ def test_schedule_tables():
         ddpm.Schedule(betas=[0.1, 1.5])
     with pytest.raises(ddpm.Error, match="unknown"):
         ddpm.Schedule("quadratic")
+
+
+def test_from_config_reads_files_with_bounded_memory(tmp_path):
+    # /dev/zero is endless: refused before it is read, as the CLI refuses it.
+    for path, message in [("/dev/zero", "not a regular file"), (tmp_path, "Is a directory"),
+                          (tmp_path / "absent.json", "No such file or directory")]:
+        with pytest.raises(ddpm.Error, match=message):
+            ddpm.Sampler.from_config(path)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ddpm.Error, match="not UTF-8"):
+        ddpm.Sampler.from_config(binary)
+    good = tmp_path / "scheduler_config.json"
+    good.write_text(json.dumps({"_class_name": "DDIMScheduler", "num_train_timesteps": 1000}))
+    assert ddpm.Sampler.from_config(good).options["sampler"] == "ddim"
+
+
+def test_sample_refuses_an_initial_that_would_be_converted_silently():
+    prior = ddpm.GaussianPredictor(mean=0.0, std=1.0)
+    sampler = ddpm.Sampler(inference_steps=2, backend="cpu")
+    for initial, message in [(np.zeros((4, 3), np.int64), "floating-point array, got int64"),
+                             (np.zeros((4, 3), bool), "floating-point array, got bool"),
+                             (np.float32(0), "0-d")]:
+        with pytest.raises(TypeError, match=message):
+            sampler.sample(predictor=prior, initial=initial)
+    # float64 is converted, with a CopyWarning, as documented.
+    with pytest.warns(ddpm.CopyWarning):
+        assert sampler.sample(predictor=prior, initial=np.zeros((4, 3))).dtype == np.float32
