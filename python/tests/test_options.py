@@ -135,3 +135,9 @@ def test_sample_refuses_an_initial_that_would_be_converted_silently():
     # float64 is converted, with a CopyWarning, as documented.
     with pytest.warns(ddpm.CopyWarning):
         assert sampler.sample(predictor=prior, initial=np.zeros((4, 3))).dtype == np.float32
+
+
+def test_integer_options_beyond_64_bits_are_out_of_range():
+    for key in ("inference_steps", "threads", "steps_offset"):
+        with pytest.raises(ddpm.Error, match=f"{key} {2**64} is out of range"):
+            ddpm.Sampler(**{key: 2**64})

@@ -27,7 +27,13 @@ long long integer(nb::handle v, const char* key) {
     PyErr_Clear();
     wrong_type(key, "an int", v);
   }
-  return nb::cast<long long>(nb::steal(index));
+  int overflow = 0;
+  const long long value = PyLong_AsLongLongAndOverflow(index, &overflow);
+  Py_DECREF(index);
+  if (overflow != 0) {
+    throw Error(std::string(key) + " " + nb::str(v).c_str() + " is out of range");
+  }
+  return value;
 }
 
 int small_integer(nb::handle v, const char* key) {
