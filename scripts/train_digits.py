@@ -310,7 +310,11 @@ def train_denoiser(x, y, args, log):
 @torch.no_grad()
 def guided_output(model, x, t, labels, guidance):
     """The network's output with classifier-free guidance: u + w (c - u); w = 1 is plain conditional."""
-    tt = torch.full((len(x),), int(t), dtype=torch.long)
+    return guided_output_of_times(model, x, torch.full((len(x),), int(t), dtype=torch.long), labels, guidance)
+
+
+def guided_output_of_times(model, x, tt, labels, guidance):
+    """guided_output with the times tt (one per row) given as a tensor."""
     if guidance == 1.0:
         return model(x, tt, labels)
     both = model(torch.cat([x, x]), torch.cat([tt, tt]),
@@ -440,13 +444,8 @@ def write_fixture(model, path):
 def guided_output_at(model, x, t, labels, guidance):
     """guided_output at a time t that may be fractional (Euler's steps with Karras sigmas):
     the network gets t as it is, as diffusers pipelines pass scheduler.timesteps to a UNet."""
-    tt = torch.full((len(x),), float(t), dtype=torch.float32)
-    if guidance == 1.0:
-        return model(x, tt, labels)
-    both = model(torch.cat([x, x]), torch.cat([tt, tt]),
-                 torch.cat([labels, torch.full_like(labels, NULL_LABEL)]))
-    cond, uncond = both.chunk(2)
-    return uncond + guidance * (cond - uncond)
+    return guided_output_of_times(model, x, torch.full((len(x),), float(t), dtype=torch.float32), labels,
+                                  guidance)
 
 
 @torch.no_grad()

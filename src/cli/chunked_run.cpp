@@ -452,11 +452,11 @@ void ChunkedRunOptions::require_files(
   if (!active()) return;
   for (const auto& [flag, path] : outputs) {
     if (path.empty()) continue;
+    // What resolve_output() would write through as a stream, without its
+    // other checks (a terminal), which would hide this message.
     struct stat st {};
-    const bool named_stream = path == "-" || path.rfind("/dev/fd/", 0) == 0 ||
-                              path.rfind("/dev/std", 0) == 0;
-    const bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
-    if (named_stream || special) {
+    const bool device = ::stat(path.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+    if (detail::inherited_descriptor(path) >= 0 || device) {
       throw UsageError(flag + " " + path +
                        ": a chunked or distributed run writes its rows in place into a file, "
                        "not a stream; name a file");
