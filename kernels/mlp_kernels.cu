@@ -62,10 +62,9 @@ __global__ void __launch_bounds__(kMaxBlockSize) bias_silu_kernel(float* y, cons
   }
 }
 
-// One launch of half (64) threads per call at a fractional time. The double
-// sin and cos keep their argument reduction's few words in local memory (a
-// 40-byte stack frame, sm_80 and sm_90): not a hot kernel, and exactness
-// against the host's correctly rounded embedding matters more here.
+// One launch of half (64) threads per call at a fractional time. Exactness
+// against the host's correctly rounded embedding matters more here than speed:
+// the sines are in double (sin_cos_below_2_30 keeps them off the stack).
 __global__ void __launch_bounds__(kMaxBlockSize) timestep_embedding_kernel(TimestepEmbeddingArgs p) {
   for (int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); k < p.half;
        k += static_cast<int>(gridDim.x * blockDim.x)) {

@@ -15,6 +15,24 @@ namespace ddpm::kernels {
 // silu(x) = x sigmoid(x), as torch.nn.functional.silu.
 DDPM_HD float silu(float x) { return x / (1.0f + expf(-x)); }
 
+// sin and cos of x in double, exact to double rounding for |x| < 2^30 (every
+// embedding angle a real card gives). Larger finite angles are first reduced
+// modulo the double nearest 2 pi (off from torch's float sin by up to a few
+// float ulps there, the same on both backends). Why: CUDA's double sin and
+// cos take a Payne-Hanek slow path at |x| >= 2^30 whose words live on a
+// 40-byte stack frame; with the bound stated the kernel has no stack frame.
+DDPM_HD void sin_cos_below_2_30(double x, double* s, double* c) {
+  constexpr double kBound = 1073741824.0;  // 2^30
+  const bool finite = fabs(x) < INFINITY;  // false for NaN too
+  double r = x;
+  if (!(fabs(r) < kBound)) r = finite ? fmod(r, 6.283185307179586) : 0.0;
+#if defined(__CUDA_ARCH__)
+  __builtin_assume(fabs(r) < kBound);
+#endif
+  *s = finite ? sin(r) : NAN;
+  *c = finite ? cos(r) : NAN;
+}
+
 // Element k and half + k of diffusers' get_timestep_embedding(t, 2 half,
 // flip_sin_to_cos, downscale_freq_shift, scale, max_period), with
 // minus_log_period = (float)(-log(max_period)) and divisor =
@@ -30,10 +48,11 @@ DDPM_HD void timestep_embedding_pair(float t, int k, int half, float minus_log_p
   const float exponent = minus_log_period * static_cast<float>(k) / divisor;
   const auto frequency = static_cast<float>(exp(static_cast<double>(exponent)));
   const float angle = scale * (t * frequency);
-  const auto s = static_cast<float>(sin(static_cast<double>(angle)));
-  const auto c = static_cast<float>(cos(static_cast<double>(angle)));
-  out[k] = flip_sin_to_cos ? c : s;
-  out[half + k] = flip_sin_to_cos ? s : c;
+  double s = 0.0;
+  double c = 0.0;
+  sin_cos_below_2_30(static_cast<double>(angle), &s, &c);
+  out[k] = static_cast<float>(flip_sin_to_cos ? c : s);
+  out[half + k] = static_cast<float>(flip_sin_to_cos ? s : c);
 }
 
 // The block's activation: silu(u + time condition + class condition).

@@ -16,6 +16,18 @@
 namespace ddpm::kernels {
 namespace {
 
+// Field by field, so that neither parameter struct has its address taken
+// (which would put both on a stack frame).
+__device__ inline PriorView select(bool first, const PriorView& a, const PriorView& b) {
+  return {first ? a.mean : b.mean, first ? a.var : b.var, first ? a.means : b.means,
+          first ? a.vars : b.vars};
+}
+__device__ inline GmmParams select(bool first, const GmmParams& a, const GmmParams& b) {
+  return {first ? a.dim : b.dim, first ? a.components : b.components,
+          first ? a.log_weights : b.log_weights, first ? a.means : b.means,
+          first ? a.vars : b.vars};
+}
+
 // 8 bytes per element (x in, model output out).
 template <bool Vec, typename Index>
 __global__ void __launch_bounds__(kMaxBlockSize) gaussian_output_kernel(GaussianOutputArgs a) {
@@ -28,8 +40,10 @@ __global__ void __launch_bounds__(kMaxBlockSize) gaussian_output_kernel(Gaussian
     const StepAB ab = a.steps != nullptr ? a.table[a.steps[e.row]] : a.step;
     const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
     const float4 x = load_group<Vec>(a.x_t + e.base, e.count);
-    const PriorView& prior =
-        a.labels != nullptr && a.labels[e.row] == -1 ? a.unconditional_prior : a.prior;
+    // A value, not a reference: a reference into either kernel parameter
+    // would copy both parameter structs to a stack frame.
+    const PriorView prior =
+        select(a.labels != nullptr && a.labels[e.row] == -1, a.unconditional_prior, a.prior);
     float4 mean = make_float4(prior.mean, prior.mean, prior.mean, prior.mean);
     float4 var = make_float4(prior.var, prior.var, prior.var, prior.var);
     if (prior.means != nullptr) {
@@ -71,7 +85,8 @@ __global__ void __launch_bounds__(kMaxBlockSize) gmm_output_kernel(GmmOutputArgs
     const StepAB ab = own_step ? a.table[a.steps[row]] : a.step;
     const OutputWeights w = output_weights(a.prediction_type, ab.a, ab.b);
     const bool unconditional = a.labels != nullptr && a.labels[row] == -1;
-    gmm_row_output(a.x_t + row * a.dim, a.output + row * a.dim, unconditional ? a.unconditional : a.params,
+    gmm_row_output(a.x_t + row * a.dim, a.output + row * a.dim,
+                   select(unconditional, a.unconditional, a.params),
                    own_step ? nullptr : (unconditional ? a.unconditional_constants : a.step_constants),
                    ab.a, ab.b, w, lane, G, GroupSum<G>{mask}, nullptr);
   }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
+#include "kernels/mlp_math.cuh"
 #include "mlp_network.h"
 #include "safetensors.h"
 #include "safetensors_bytes.h"
@@ -110,6 +112,37 @@ TEST(MlpPredictor, TimestepEmbeddingMatchesDiffusers) {
         << "t = " << f.steps[r];
     EXPECT_TRUE(test::close_relative_to_max(temb, test::to_double(f.row(f.temb, r, dim)), 1e-4))
         << "t = " << f.steps[r] << " against torch's float32 embedding";
+  }
+}
+
+// The embedding's sines (kernels/mlp_math.cuh): exactly std::sin and std::cos
+// below 2^30, where every real card's angles lie; above, finite and equal to
+// the sine of the angle reduced modulo the double nearest 2 pi; NaN for a
+// non-finite angle. The GPU test FractionalTimesMatchPyTorch runs the same
+// function in the kernel.
+TEST(MlpPredictor, EmbeddingSinesAreExactBelowTwoToThe30AndFiniteAbove) {
+  const auto sin_cos = [](double x) {
+    double s = std::numeric_limits<double>::quiet_NaN();  // poisoned
+    double c = std::numeric_limits<double>::quiet_NaN();
+    kernels::sin_cos_below_2_30(x, &s, &c);
+    return std::pair{s, c};
+  };
+  for (const double x : {0.0, -0.0, 1e-300, 0.5, -3.0, 999.0 * 0.7, 12345.678, -1e6, 0x1p30 - 64.0}) {
+    const auto [s, c] = sin_cos(x);
+    EXPECT_EQ(s, std::sin(x)) << "x = " << x;
+    EXPECT_EQ(c, std::cos(x)) << "x = " << x;
+  }
+  for (const double x : {0x1p30, -0x1p30, 3.0e9, 1e20, -3.4e38}) {
+    const auto [s, c] = sin_cos(x);
+    const double r = std::fmod(x, 6.283185307179586);
+    EXPECT_EQ(s, std::sin(r)) << "x = " << x;
+    EXPECT_EQ(c, std::cos(r)) << "x = " << x;
+    EXPECT_NEAR(s * s + c * c, 1.0, 1e-15) << "x = " << x;
+  }
+  for (const double x : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                         std::numeric_limits<double>::quiet_NaN()}) {
+    const auto [s, c] = sin_cos(x);
+    EXPECT_TRUE(std::isnan(s) && std::isnan(c)) << "x = " << x;
   }
 }
 
