@@ -1,0 +1,160 @@
+// Decoding PNG and JPEG files with stb_image into model space [-1, 1],
+// channel first. The header is read first (stbi_info) and the decoded size
+// checked against memory before any pixel is decoded, as .npy's header is.
+#include "image_input.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include "ddpm/error.h"
+
+// The one translation unit that compiles stb_image: PNG and JPEG only, from
+// memory only, its functions private to this file.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#include <stb_image.h>
+
+namespace ddpm {
+namespace {
+
+constexpr unsigned char kPngMagic[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+constexpr unsigned char kJpegMagic[] = {0xFF, 0xD8, 0xFF};
+
+bool starts_with(std::string_view bytes, const unsigned char* magic, std::size_t n) {
+  return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0;
+}
+bool is_png(std::string_view bytes) { return starts_with(bytes, kPngMagic, sizeof kPngMagic); }
+bool is_jpeg(std::string_view bytes) { return starts_with(bytes, kJpegMagic, sizeof kJpegMagic); }
+
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+  throw Error(name + ": " + what);
+}
+
+// stb_image decodes a JPEG cut short without complaint (the missing part
+// comes out grey), so a JPEG must show its end-of-image marker (FF D9) near
+// its end; only padding may follow it.
+void require_jpeg_end(std::string_view bytes, const std::string& name) {
+  constexpr std::size_t kTail = 4096;
+  const std::size_t from = bytes.size() > kTail ? bytes.size() - kTail : 0;
+  const std::string_view tail = bytes.substr(from);
+  if (tail.find("\xFF\xD9") == std::string_view::npos) {
+    fail(name, "truncated JPEG (no end-of-image marker at its end)");
+  }
+}
+
+struct StbFree {
+  void operator()(void* p) const { stbi_image_free(p); }
+};
+
+// One pixel value p of `max` to model space, in float32 as diffusers does it
+// (2 * (p / max) - 1; 2 * u is exact, so a fused multiply-add changes nothing).
+template <class Pixel>
+void to_model_space(const Pixel* pixels, int width, int height, int file_channels, int channels,
+                    float max, float* out) {
+  const std::size_t plane = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
+  for (int c = 0; c < channels; ++c) {
+    float* o = out + static_cast<std::size_t>(c) * plane;
+    for (std::size_t p = 0; p < plane; ++p) {
+      const float unit = static_cast<float>(pixels[p * file_channels + c]) / max;
+      o[p] = 2.0f * unit - 1.0f;
+    }
+  }
+}
+
+}  // namespace
+
+bool looks_like_image(std::string_view bytes) { return is_png(bytes) || is_jpeg(bytes); }
+
+ImageArray decode_image(std::string_view bytes, const std::string& name) {
+  if (bytes.empty()) fail(name, "the file is empty");
+  if (!looks_like_image(bytes)) fail(name, "not a PNG or JPEG file (no PNG or JPEG signature)");
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
+    fail(name, "the file is larger than stb_image reads (2 GiB)");
+  }
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = static_cast<int>(bytes.size());
+  int width = 0, height = 0, file_channels = 0;
+  if (!stbi_info_from_memory(data, length, &width, &height, &file_channels)) {
+    fail(name, std::string("corrupt or unsupported ") + (is_png(bytes) ? "PNG" : "JPEG") +
+                   " header (" + stbi_failure_reason() + ")");
+  }
+  if (width <= 0 || height <= 0) fail(name, "the image has zero size");
+  if (file_channels < 1 || file_channels > 4) fail(name, "unsupported channel count");
+  if (is_jpeg(bytes)) require_jpeg_end(bytes, name);
+  const bool sixteen = stbi_is_16_bit_from_memory(data, length) != 0;
+
+  // Both buffers live at once: stb_image's pixels and our floats.
+  const int channels = file_channels >= 3 ? 3 : 1;
+  const std::uint64_t pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
+  const std::uint64_t needed =
+      pixels * static_cast<std::uint64_t>(file_channels) * (sixteen ? 2 : 1) +
+      pixels * static_cast<std::uint64_t>(channels) * sizeof(float);
+  const std::uint64_t memory = detail::physical_memory_bytes();
+  if (needed > memory) {
+    fail(name, std::to_string(width) + " x " + std::to_string(height) + " pixels need " +
+                   detail::describe_bytes(static_cast<double>(needed)) +
+                   " decoded, more than this machine's memory (" +
+                   detail::describe_bytes(static_cast<double>(memory)) + ")");
+  }
+
+  ImageArray image;
+  image.shape = {1, channels, height, width};
+  image.bits = sixteen ? 16 : 8;
+  image.data.resize(static_cast<std::size_t>(pixels) * static_cast<std::size_t>(channels));
+  int w = 0, h = 0, n = 0;
+  if (sixteen) {
+    std::unique_ptr<stbi_us, StbFree> decoded(stbi_load_16_from_memory(data, length, &w, &h, &n, 0));
+    if (!decoded) fail(name, std::string("corrupt PNG (") + stbi_failure_reason() + ")");
+    to_model_space(decoded.get(), w, h, n, channels, 65535.0f, image.data.data());
+  } else {
+    std::unique_ptr<stbi_uc, StbFree> decoded(stbi_load_from_memory(data, length, &w, &h, &n, 0));
+    if (!decoded) {
+      fail(name, std::string("corrupt ") + (is_png(bytes) ? "PNG" : "JPEG") + " (" +
+                     stbi_failure_reason() + ")");
+    }
+    to_model_space(decoded.get(), w, h, n, channels, 255.0f, image.data.data());
+  }
+  if (w != width || h != height || n != file_channels) {
+    fail(name, "the decoded image differs from its header");
+  }
+  if (file_channels == 2 || file_channels == 4) {
+    image.warning = name + ": the alpha channel was dropped (read as " +
+                    (channels == 3 ? "RGB" : "grey") + ")";
+  }
+  return image;
+}
+
+ImageArray read_image(const std::string& path) {
+  detail::FileSource in(path, "image");
+  return detail::read_image(in);
+}
+
+namespace detail {
+
+std::uint64_t max_image_file_bytes() {
+  return std::min<std::uint64_t>(INT_MAX, physical_memory_bytes());
+}
+
+ImageArray read_image(InputSource& in) {
+  const std::uint64_t cap = max_image_file_bytes();
+  if (in.size() && *in.size() > cap) {
+    fail(in.name(), "the file is larger than the " + describe_bytes(static_cast<double>(cap)) +
+                        " an image may have");
+  }
+  const std::string bytes = read_up_to(in, static_cast<std::size_t>(in.size().value_or(cap)));
+  if (bytes.size() == cap && has_more(in)) {
+    fail(in.name(), "the input goes on past the " + describe_bytes(static_cast<double>(cap)) +
+                        " an image may have");
+  }
+  return decode_image(bytes, in.name());
+}
+
+}  // namespace detail
+}  // namespace ddpm
