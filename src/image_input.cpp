@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "ddpm/error.h"
 
@@ -38,14 +39,45 @@ bool is_jpeg(std::string_view bytes) { return starts_with(bytes, kJpegMagic, siz
 }
 
 // stb_image decodes a JPEG cut short without complaint (the missing part
-// comes out grey), so a JPEG must show its end-of-image marker (FF D9) near
-// its end; only padding may follow it.
-void require_jpeg_end(std::string_view bytes, const std::string& name) {
+// comes out grey) and a PNG cut inside its last chunk, so a file must show
+// its end near its end: a JPEG's end-of-image marker (FF D9), a PNG's whole
+// IEND chunk (CRC included). Only padding may follow.
+void require_end(std::string_view bytes, std::string_view end, const char* format,
+                 const std::string& name) {
   constexpr std::size_t kTail = 4096;
   const std::size_t from = bytes.size() > kTail ? bytes.size() - kTail : 0;
-  const std::string_view tail = bytes.substr(from);
-  if (tail.find("\xFF\xD9") == std::string_view::npos) {
-    fail(name, "truncated JPEG (no end-of-image marker at its end)");
+  if (bytes.substr(from).find(end) == std::string_view::npos) {
+    fail(name, std::string("truncated ") + format + " (no end marker at its end)");
+  }
+}
+
+// Width and height as a PNG's IHDR declares them, read here because
+// stb_image's info call does not say why it refuses one (zero, too large).
+struct Declared {
+  std::uint64_t width = 0, height = 0;
+};
+std::optional<Declared> png_declared_size(std::string_view bytes) {
+  if (bytes.size() < 25 || bytes.substr(12, 4) != "IHDR") return std::nullopt;
+  const auto big_endian = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+    return v;
+  };
+  return Declared{big_endian(16), big_endian(20)};
+}
+
+// Both buffers live at once: stb_image's pixels (at most 4 channels of 2
+// bytes) and our floats (3 channels).
+void require_memory(std::uint64_t width, std::uint64_t height, int file_channels, bool sixteen,
+                    const std::string& name) {
+  const int channels = file_channels >= 3 ? 3 : 1;
+  const std::uint64_t memory = detail::physical_memory_bytes();
+  const double needed = static_cast<double>(width) * static_cast<double>(height) *
+                        (file_channels * (sixteen ? 2.0 : 1.0) + channels * 4.0);
+  if (needed > static_cast<double>(memory)) {
+    fail(name, std::to_string(width) + " x " + std::to_string(height) + " pixels need " +
+                   detail::describe_bytes(needed) + " decoded, more than this machine's memory (" +
+                   detail::describe_bytes(static_cast<double>(memory)) + ")");
   }
 }
 
@@ -80,30 +112,34 @@ ImageArray decode_image(std::string_view bytes, const std::string& name) {
   }
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
+  const std::optional<Declared> declared = png_declared_size(bytes);
+  if (declared) {
+    if (declared->width == 0 || declared->height == 0) {
+      fail(name, "the image has zero size (" + std::to_string(declared->width) + " x " +
+                     std::to_string(declared->height) + " pixels, a 0-pixel image)");
+    }
+    require_memory(declared->width, declared->height, 4, bytes[24] == 16, name);
+  }
   int width = 0, height = 0, file_channels = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &file_channels)) {
+    // stb_image decodes at most 2^30 bytes of PNG pixels (and 2^24 pixels a side).
+    if (declared && declared->width * declared->height * 4 * (bytes[24] == 16 ? 2 : 1) >= (1u << 30)) {
+      fail(name, std::to_string(declared->width) + " x " + std::to_string(declared->height) +
+                     " pixels are more than stb_image decodes (1 GiB of pixels)");
+    }
     fail(name, std::string("corrupt or unsupported ") + (is_png(bytes) ? "PNG" : "JPEG") +
                    " header (" + stbi_failure_reason() + ")");
   }
-  if (width <= 0 || height <= 0) fail(name, "the image has zero size");
+  if (width <= 0 || height <= 0) fail(name, "the image has zero size (a 0-pixel image)");
   if (file_channels < 1 || file_channels > 4) fail(name, "unsupported channel count");
-  if (is_jpeg(bytes)) require_jpeg_end(bytes, name);
   const bool sixteen = stbi_is_16_bit_from_memory(data, length) != 0;
+  require_memory(static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(height),
+                 file_channels, sixteen, name);
+  if (is_jpeg(bytes)) require_end(bytes, "\xFF\xD9", "JPEG", name);
+  if (is_png(bytes)) require_end(bytes, std::string_view("\0\0\0\0IEND\xAE\x42\x60\x82", 12), "PNG", name);
 
-  // Both buffers live at once: stb_image's pixels and our floats.
   const int channels = file_channels >= 3 ? 3 : 1;
   const std::uint64_t pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
-  const std::uint64_t needed =
-      pixels * static_cast<std::uint64_t>(file_channels) * (sixteen ? 2 : 1) +
-      pixels * static_cast<std::uint64_t>(channels) * sizeof(float);
-  const std::uint64_t memory = detail::physical_memory_bytes();
-  if (needed > memory) {
-    fail(name, std::to_string(width) + " x " + std::to_string(height) + " pixels need " +
-                   detail::describe_bytes(static_cast<double>(needed)) +
-                   " decoded, more than this machine's memory (" +
-                   detail::describe_bytes(static_cast<double>(memory)) + ")");
-  }
-
   ImageArray image;
   image.shape = {1, channels, height, width};
   image.bits = sixteen ? 16 : 8;
