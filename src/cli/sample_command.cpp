@@ -161,7 +161,9 @@ void run_sample(const SampleOptions& o) {
   o.chunking.require_files({{"--out", o.out_path}});
   check_outputs({{"--out", o.out_path}, {"--png", o.png_path}});
   ChosenPredictor chosen = load_predictor(o.predictor, o.backend.threads);
-  if (!o.png_path.empty()) check_figure_model(chosen.model->card(), o.predictor.model_path);
+  if (!o.png_path.empty() && chosen.model != nullptr) {
+    check_figure_model(chosen.model->card(), o.predictor.model_path);
+  }
   const std::optional<SchedulerConfig> defaults = model_defaults(chosen);
 
   SamplerOptions sampler_options;
