@@ -38,17 +38,50 @@ bool is_jpeg(std::string_view bytes) { return starts_with(bytes, kJpegMagic, siz
   throw Error(name + ": " + what);
 }
 
+std::uint32_t big_endian(std::string_view bytes, std::size_t at, int width) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < width; ++i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+  return v;
+}
+
 // stb_image decodes a JPEG cut short without complaint (the missing part
-// comes out grey) and a PNG cut inside its last chunk, so a file must show
-// its end near its end: a JPEG's end-of-image marker (FF D9), a PNG's whole
-// IEND chunk (CRC included). Only padding may follow.
-void require_end(std::string_view bytes, std::string_view end, const char* format,
-                 const std::string& name) {
-  constexpr std::size_t kTail = 4096;
-  const std::size_t from = bytes.size() > kTail ? bytes.size() - kTail : 0;
-  if (bytes.substr(from).find(end) == std::string_view::npos) {
-    fail(name, std::string("truncated ") + format + " (no end marker at its end)");
+// comes out grey) and a PNG cut inside its last chunk, so the file's
+// structure is walked to its end first. A PNG's chunks must reach an IEND
+// chunk, CRC included; a JPEG's marker segments must reach the first scan
+// (SOS), after which an end-of-image marker (FF D9) must follow: inside
+// entropy-coded data an FF byte is always followed by 00 or a restart marker,
+// so FF D9 there is the end. Data after the end (a camera's trailer) is fine.
+bool png_reaches_end(std::string_view bytes) {
+  std::size_t at = 8;  // after the signature
+  while (at + 12 <= bytes.size()) {
+    const std::uint64_t length = big_endian(bytes, at, 4);
+    const std::uint64_t next = at + 12 + length;  // length, type, data, CRC
+    if (next > bytes.size()) return false;
+    if (bytes.substr(at + 4, 4) == "IEND") return true;
+    at = static_cast<std::size_t>(next);
   }
+  return false;
+}
+
+bool jpeg_reaches_end(std::string_view bytes) {
+  std::size_t at = 2;  // after SOI
+  while (at + 4 <= bytes.size()) {
+    if (static_cast<unsigned char>(bytes[at]) != 0xFF) return false;
+    const auto marker = static_cast<unsigned char>(bytes[at + 1]);
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0xD9) return true;  // EOI before any scan
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+      at += 2;
+      continue;
+    }
+    const std::size_t segment_end = at + 2 + big_endian(bytes, at + 2, 2);
+    if (marker == 0xDA) return bytes.find("\xFF\xD9", segment_end) != std::string_view::npos;
+    at = segment_end;
+  }
+  return false;
 }
 
 // Width and height as a PNG's IHDR declares them, read here because
@@ -58,12 +91,7 @@ struct Declared {
 };
 std::optional<Declared> png_declared_size(std::string_view bytes) {
   if (bytes.size() < 25 || bytes.substr(12, 4) != "IHDR") return std::nullopt;
-  const auto big_endian = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
-    return v;
-  };
-  return Declared{big_endian(16), big_endian(20)};
+  return Declared{big_endian(bytes, 16, 4), big_endian(bytes, 20, 4)};
 }
 
 // Both buffers live at once: stb_image's pixels (at most 4 channels of 2
@@ -135,8 +163,10 @@ ImageArray decode_image(std::string_view bytes, const std::string& name) {
   const bool sixteen = stbi_is_16_bit_from_memory(data, length) != 0;
   require_memory(static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(height),
                  file_channels, sixteen, name);
-  if (is_jpeg(bytes)) require_end(bytes, "\xFF\xD9", "JPEG", name);
-  if (is_png(bytes)) require_end(bytes, std::string_view("\0\0\0\0IEND\xAE\x42\x60\x82", 12), "PNG", name);
+  if (is_png(bytes) ? !png_reaches_end(bytes) : !jpeg_reaches_end(bytes)) {
+    fail(name, std::string("truncated ") + (is_png(bytes) ? "PNG" : "JPEG") +
+                   " (the file ends before its end marker)");
+  }
 
   const int channels = file_channels >= 3 ? 3 : 1;
   const std::uint64_t pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);

@@ -237,6 +237,18 @@ TEST(BadImageFile, EveryTruncationIsRefused) {
   }
 }
 
+// What follows a file's end (a camera's trailer, padding) is not read: the
+// image is the same as without it.
+TEST(ImageDecode, DataAfterTheEndIsIgnored) {
+  for (const std::string name : {"rgb8.png", "small.jpg", "small_progressive.jpg"}) {
+    const std::string bytes = test::file_bytes(image_file(name));
+    const std::string trailer(10000, '\x5A');
+    EXPECT_TRUE(test::bit_identical(decode_image(bytes + trailer, name).data,
+                                    decode_image(bytes, name).data))
+        << name;
+  }
+}
+
 TEST(BadImageFile, DirectoryAndMissingPathNamedAsSuch) {
   test::ScratchDir dir;
   EXPECT_NE(test::message_of([&] { read_image(dir.path().string()); }).find("Is a directory"),
