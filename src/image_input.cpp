@@ -47,10 +47,8 @@ std::uint32_t big_endian(std::string_view bytes, std::size_t at, int width) {
 // stb_image decodes a JPEG cut short without complaint (the missing part
 // comes out grey) and a PNG cut inside its last chunk, so the file's
 // structure is walked to its end first. A PNG's chunks must reach an IEND
-// chunk, CRC included; a JPEG's marker segments must reach the first scan
-// (SOS), after which an end-of-image marker (FF D9) must follow: inside
-// entropy-coded data an FF byte is always followed by 00 or a restart marker,
-// so FF D9 there is the end. Data after the end (a camera's trailer) is fine.
+// chunk, CRC included; a JPEG's marker segments its end-of-image marker
+// (walk_jpeg). Data after the end (a camera's trailer) is fine.
 bool png_reaches_end(std::string_view bytes) {
   std::size_t at = 8;  // after the signature
   while (at + 12 <= bytes.size()) {
@@ -63,25 +61,61 @@ bool png_reaches_end(std::string_view bytes) {
   return false;
 }
 
-bool jpeg_reaches_end(std::string_view bytes) {
+// A JPEG's marker segments, walked from SOI: through each scan's
+// entropy-coded data (where FF is followed by 00 or a restart marker) to the
+// next marker, up to EOI. Every Huffman table (DHT) is checked on the way:
+// Debian's stb_image 2.27 builds a table of more than 256 codes past the end
+// of its arrays (fixed in stb_image 2.28), so such a file never reaches it.
+struct JpegWalk {
+  bool reaches_end = false;
+  std::string error;  // a malformed segment, or empty
+};
+
+JpegWalk walk_jpeg(std::string_view bytes) {
   std::size_t at = 2;  // after SOI
-  while (at + 4 <= bytes.size()) {
-    if (static_cast<unsigned char>(bytes[at]) != 0xFF) return false;
+  while (at + 2 <= bytes.size()) {
+    if (static_cast<unsigned char>(bytes[at]) != 0xFF) return {false, "no marker where one belongs"};
     const auto marker = static_cast<unsigned char>(bytes[at + 1]);
     if (marker == 0xFF) {  // fill byte
       ++at;
       continue;
     }
-    if (marker == 0xD9) return true;  // EOI before any scan
+    if (marker == 0xD9) return {true, {}};
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
       at += 2;
       continue;
     }
-    const std::size_t segment_end = at + 2 + big_endian(bytes, at + 2, 2);
-    if (marker == 0xDA) return bytes.find("\xFF\xD9", segment_end) != std::string_view::npos;
+    if (at + 4 > bytes.size()) return {};
+    const std::size_t length = big_endian(bytes, at + 2, 2);
+    if (length < 2) return {false, "a marker segment shorter than its length field"};
+    const std::size_t segment_end = at + 2 + length;
+    if (segment_end > bytes.size()) return {};
+    if (marker == 0xC4) {
+      for (std::size_t table = at + 4; table < segment_end;) {
+        if (table + 17 > segment_end) return {false, "a Huffman table runs past its segment"};
+        std::size_t codes = 0;
+        for (std::size_t i = 1; i <= 16; ++i) codes += static_cast<unsigned char>(bytes[table + i]);
+        if (codes > 256) {
+          return {false, "a Huffman table of " + std::to_string(codes) + " codes (at most 256)"};
+        }
+        table += 17 + codes;
+        if (table > segment_end) return {false, "a Huffman table runs past its segment"};
+      }
+    }
     at = segment_end;
+    if (marker == 0xDA) {  // a scan: its entropy-coded data runs to the next marker
+      while (at + 1 < bytes.size()) {
+        const auto next = static_cast<unsigned char>(bytes[at + 1]);
+        if (static_cast<unsigned char>(bytes[at]) != 0xFF || next == 0x00 || next == 0xFF ||
+            (next >= 0xD0 && next <= 0xD7)) {
+          ++at;
+          continue;
+        }
+        break;
+      }
+    }
   }
-  return false;
+  return {};
 }
 
 // Width and height as a PNG's IHDR declares them, read here because
@@ -140,6 +174,11 @@ ImageArray decode_image(std::string_view bytes, const std::string& name) {
   }
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
+  JpegWalk jpeg;
+  if (is_jpeg(bytes)) {
+    jpeg = walk_jpeg(bytes);
+    if (!jpeg.error.empty()) fail(name, "corrupt JPEG (" + jpeg.error + ")");
+  }
   const std::optional<Declared> declared = png_declared_size(bytes);
   if (declared) {
     if (declared->width == 0 || declared->height == 0) {
@@ -163,7 +202,7 @@ ImageArray decode_image(std::string_view bytes, const std::string& name) {
   const bool sixteen = stbi_is_16_bit_from_memory(data, length) != 0;
   require_memory(static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(height),
                  file_channels, sixteen, name);
-  if (is_png(bytes) ? !png_reaches_end(bytes) : !jpeg_reaches_end(bytes)) {
+  if (is_png(bytes) ? !png_reaches_end(bytes) : !jpeg.reaches_end) {
     fail(name, std::string("truncated ") + (is_png(bytes) ? "PNG" : "JPEG") +
                    " (the file ends before its end marker)");
   }

@@ -47,6 +47,17 @@ inline std::string jpeg_declaring(std::uint16_t width, std::uint16_t height) {
   return sof;
 }
 
+// SOI, one DHT segment whose table declares `codes` codes (16 counts summing
+// to it), the codes' symbols, EOI: stb_image 2.27 overruns its tables above 256.
+inline std::string jpeg_with_huffman_table(int codes) {
+  std::string counts(16, '\0');
+  for (int i = 0, left = codes; i < 16; ++i, left -= 255) counts[i] = static_cast<char>(left > 255 ? 255 : (left > 0 ? left : 0));
+  const std::string table = std::string(1, '\0') + counts + std::string(static_cast<std::size_t>(codes), '\x01');
+  const std::size_t length = 2 + table.size();
+  return std::string("\xFF\xD8\xFF\xC4", 4) + static_cast<char>(length >> 8) +
+         static_cast<char>(length & 0xFF) + table + std::string("\xFF\xD9", 2);
+}
+
 inline std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

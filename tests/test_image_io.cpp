@@ -209,6 +209,11 @@ std::vector<BadImage> bad_images() {
       {"zero_height", test::png_declaring(10, 0), "0-pixel"},
       {"huge_png", test::png_declaring(100000, 100000), "more than this machine's memory"},
       {"huge_jpeg", test::jpeg_declaring(65500, 65500), "more than this machine's memory"},
+      // Found by fuzz_image: Debian's stb_image 2.27 writes past its Huffman tables.
+      {"huffman_table_over_256_codes", test::jpeg_with_huffman_table(300),
+       "corrupt JPEG (a Huffman table of 300 codes (at most 256))"},
+      {"huffman_table_past_segment", test::jpeg_with_huffman_table(20).replace(5, 1, 1, '\x10'),
+       "a Huffman table runs past its segment"},
   };
 }
 

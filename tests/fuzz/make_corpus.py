@@ -141,9 +141,18 @@ def main():
         "truncated_jpeg": jpeg[: len(jpeg) // 2],
         "huge_png": png_declaring(100000, 100000),
         "zero_png": png_declaring(0, 16),
+        "huffman_overflow": jpeg_with_huffman_table(300),
         "empty": b"",
     }.items():
         write("fuzz_image", name, data)
+
+
+def jpeg_with_huffman_table(codes):
+    """SOI, a DHT segment whose one table declares `codes` codes, EOI (stb_image 2.27
+    wrote past its tables for more than 256; fuzz_image found it)."""
+    counts = [min(255, max(0, codes - 255 * i)) for i in range(16)]
+    table = bytes([0] + counts) + b"\x01" * codes
+    return b"\xff\xd8\xff\xc4" + struct.pack(">H", 2 + len(table)) + table + b"\xff\xd9"
 
 
 def png_chunk(kind, data):
