@@ -74,7 +74,10 @@ struct JpegWalk {
 JpegWalk walk_jpeg(std::string_view bytes) {
   std::size_t at = 2;  // after SOI
   while (at + 2 <= bytes.size()) {
-    if (static_cast<unsigned char>(bytes[at]) != 0xFF) return {false, "no marker where one belongs"};
+    if (static_cast<unsigned char>(bytes[at]) != 0xFF) {  // junk before a marker: skipped, as stb_image does
+      ++at;
+      continue;
+    }
     const auto marker = static_cast<unsigned char>(bytes[at + 1]);
     if (marker == 0xFF) {  // fill byte
       ++at;
@@ -89,12 +92,16 @@ JpegWalk walk_jpeg(std::string_view bytes) {
     const std::size_t length = big_endian(bytes, at + 2, 2);
     if (length < 2) return {false, "a marker segment shorter than its length field"};
     const std::size_t segment_end = at + 2 + length;
-    if (segment_end > bytes.size()) return {};
+    // A table is checked also when the file ends inside it: stb_image reads
+    // the missing bytes as zeros and builds the table all the same.
     if (marker == 0xC4) {
-      for (std::size_t table = at + 4; table < segment_end;) {
+      const auto byte_at = [&](std::size_t i) {
+        return i < bytes.size() ? static_cast<unsigned char>(bytes[i]) : 0u;
+      };
+      for (std::size_t table = at + 4; table < std::min(segment_end, bytes.size());) {
         if (table + 17 > segment_end) return {false, "a Huffman table runs past its segment"};
         std::size_t codes = 0;
-        for (std::size_t i = 1; i <= 16; ++i) codes += static_cast<unsigned char>(bytes[table + i]);
+        for (std::size_t i = 1; i <= 16; ++i) codes += byte_at(table + i);
         if (codes > 256) {
           return {false, "a Huffman table of " + std::to_string(codes) + " codes (at most 256)"};
         }
@@ -102,6 +109,7 @@ JpegWalk walk_jpeg(std::string_view bytes) {
         if (table > segment_end) return {false, "a Huffman table runs past its segment"};
       }
     }
+    if (segment_end > bytes.size()) return {};
     at = segment_end;
     if (marker == 0xDA) {  // a scan: its entropy-coded data runs to the next marker
       while (at + 1 < bytes.size()) {

@@ -212,6 +212,8 @@ std::vector<BadImage> bad_images() {
       // Found by fuzz_image: Debian's stb_image 2.27 writes past its Huffman tables.
       {"huffman_table_over_256_codes", test::jpeg_with_huffman_table(300),
        "corrupt JPEG (a Huffman table of 300 codes (at most 256))"},
+      {"huffman_table_cut_short", test::jpeg_with_huffman_table(300).substr(0, 60),
+       "a Huffman table of 300 codes"},
       {"huffman_table_past_segment", test::jpeg_with_huffman_table(20).replace(5, 1, 1, '\x10'),
        "a Huffman table runs past its segment"},
   };
