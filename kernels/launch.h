@@ -95,6 +95,7 @@ struct ForwardOneStepArgs {
   const float* eps = nullptr;  // null: draw from NoiseStream::forward_one_step
   int step = 0;
   float* x_t = nullptr;
+  float* eps_out = nullptr;    // optional
   std::int64_t batch = 0;
   std::int64_t dim = 0;
   NoiseParams noise;

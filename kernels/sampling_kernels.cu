@@ -168,6 +168,7 @@ __global__ void __launch_bounds__(kMaxBlockSize) forward_one_step_kernel(Forward
                       NoiseStream::forward_one_step, static_cast<std::uint32_t>(a.step), e.group);
     store_group<Vec>(a.x_t + e.base, e.count,
                      map4([&](float x, float n) { return forward_one_step(x, n, c); }, x_prev, eps));
+    if (a.eps_out != nullptr) store_group<Vec>(a.eps_out + e.base, e.count, eps);
   }
 }
 

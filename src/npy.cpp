@@ -33,6 +33,7 @@
 #include "file_input.h"
 #include "file_output.h"
 #include "npy_image.h"
+#include "npy_input.h"
 
 namespace ddpm {
 namespace {
@@ -587,6 +588,11 @@ NpyArray read_npy(const std::string& path) { return read_as<NpyArray>(path); }
 NpyArrayDouble read_npy_double(const std::string& path) { return read_as<NpyArrayDouble>(path); }
 
 NpyArrayInt64 read_npy_int64(const std::string& path) { return read_as<NpyArrayInt64>(path); }
+
+NpyArray detail::read_npy(InputSource& in) {
+  auto [shape, data] = read_array<float>(in);
+  return {std::move(shape), std::move(data)};
+}
 
 namespace {
 

@@ -126,6 +126,7 @@ void validate(const ForwardOneStepRequest& r, const Schedule& schedule) {
   validate_size(r.x_prev.size(), r.shape, "x_{t-1}");
   validate_size(r.x_t.size(), r.shape, "x_t output");
   if (!r.eps.empty()) validate_size(r.eps.size(), r.shape, "noise");
+  if (!r.eps_out.empty()) validate_size(r.eps_out.size(), r.shape, "noise output");
   schedule.check_step(r.step);
   if (on_host(r.memory)) {
     validate_forward_input(r.x_prev, "x_{t-1}");

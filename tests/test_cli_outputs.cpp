@@ -197,12 +197,16 @@ TEST_F(CliOutputs, EveryFileFlagSurvivesHostilePaths) {
   std::vector<HostileCase> cases;
   for (const std::string flag : {"--x0", "--noise", "--t-per-sample", "--betas", "--initial",
                                  "--mean-npy", "--std-npy"}) {
-    cases.push_back({flag, "/dev/zero", "not a .npy file"});
-    cases.push_back({flag, "/dev/urandom", "not a .npy file"});
-    cases.push_back({flag, "/dev/null", "not a .npy file"});
+    // Arrays of values may also be images (PNG, JPEG); steps and betas may not.
+    const bool image = std::string(flag) != "--t-per-sample" && std::string(flag) != "--betas";
+    const std::string foreign = image ? "not a .npy, PNG or JPEG file" : "not a .npy file";
+    const std::string empty = image ? "the file is empty" : "not a .npy file";
+    cases.push_back({flag, "/dev/zero", foreign});
+    cases.push_back({flag, "/dev/urandom", foreign});
+    cases.push_back({flag, "/dev/null", empty});
     cases.push_back({flag, directory, "Is a directory"});
     cases.push_back({flag, missing, "No such file or directory"});
-    cases.push_back({flag, path("empty"), "not a .npy file"});
+    cases.push_back({flag, path("empty"), empty});
   }
   cases.push_back({"--gmm", "/dev/zero", "larger than the 64 MiB limit"});
   cases.push_back({"--gmm", "/dev/null", "not valid JSON"});

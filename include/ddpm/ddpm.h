@@ -1,6 +1,7 @@
 #pragma once
 // Everything a user of the library needs.
 #include "ddpm/error.h"
+#include "ddpm/image.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/npy.h"
 #include "ddpm/predictor.h"

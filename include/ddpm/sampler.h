@@ -113,6 +113,7 @@ struct ForwardOneStepRequest {
   std::span<const float> eps;
   NoiseKey noise;
   std::span<float> x_t;
+  std::span<float> eps_out;  // optional: the noise used
   Memory memory = Memory::host;
   void* stream = nullptr;
 };

@@ -15,6 +15,9 @@ make_predictor (from a JSON description), or any callable f(x_t, t) ->
 model_output, a torch.nn.Module included (ddpm.Predictor documents the
 protocol, with the unconditional_label that classifier-free guidance needs).
 
+Images: read_image (a PNG or JPEG as float32 [1, C, H, W] in [-1, 1]),
+to_pixels and write_png (model space back to uint8 pixels or a PNG).
+
 Errors: ddpm.Error (a ValueError) for bad input, ddpm.CudaError (a
 RuntimeError) for a failed CUDA call, TypeError for a wrong dtype or an
 unknown option, KeyboardInterrupt when Ctrl-C stops a run.
@@ -35,6 +38,7 @@ from ._ddpm import (
     default_timestep_spacing,
     make_predictor,
 )
+from ._images import ImageWarning, read_image, to_pixels, write_png
 from ._predictors import Predictor
 from ._sampler import Sampler
 
@@ -46,6 +50,7 @@ __all__ = [
     "Error",
     "GaussianPredictor",
     "GmmPredictor",
+    "ImageWarning",
     "MlpPredictor",
     "NoisePredictor",
     "PlannedStep",
@@ -56,4 +61,7 @@ __all__ = [
     "cuda_unavailable_reason",
     "default_timestep_spacing",
     "make_predictor",
+    "read_image",
+    "to_pixels",
+    "write_png",
 ]

@@ -1,5 +1,7 @@
-// ddpm forward: q(x_t | x0) for a batch read from .npy, with given or drawn
-// noise; optionally also writes the noise used and the v-target.
+// ddpm forward: q(x_t | x0) for a batch read from .npy or an image, with
+// given or drawn noise; optionally also writes the noise used, the v-target
+// and x_t as a picture (--png). With --from-step, the one step
+// q(x_t | x_{t-1}) from a sample of x_{t-1} instead.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -12,6 +14,7 @@
 #include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
+#include "ddpm/image.h"
 #include "ddpm/sampler.h"
 #include "input_arrays.h"
 #include "output_files.h"
@@ -29,6 +32,8 @@ struct ForwardOptions {
   std::string out_path;
   std::string noise_out_path;
   std::string velocity_out_path;
+  std::string png_path;
+  bool from_step = false;
   std::uint64_t seed = 0;
   std::int64_t first_sample = 0;
   ScheduleOptions schedule;
@@ -78,14 +83,54 @@ ForwardRequest request_for(const ForwardOptions& o, Shape shape, std::int64_t fi
   return request;
 }
 
+// The same for --from-step: q(x_t | x_{t-1}) at step t.
+ForwardOneStepRequest one_step_request_for(const ForwardOptions& o, Shape shape,
+                                           std::int64_t first_row) {
+  ForwardOneStepRequest request;
+  request.shape = shape;
+  request.step = *o.step;
+  request.noise = {o.seed, o.first_sample + first_row};
+  return request;
+}
+
+// One call of the engine on rows whose arrays are set in `arrays` (x0 is
+// x_{t-1} with --from-step).
+struct ForwardArrays {
+  std::span<const float> x0, eps;
+  std::span<const std::int32_t> steps;
+  std::span<float> x_t, eps_out, velocity_out;
+};
+void run_rows(const ForwardOptions& o, Sampler& sampler, Shape shape, std::int64_t first_row,
+              const ForwardArrays& a) {
+  if (o.from_step) {
+    ForwardOneStepRequest request = one_step_request_for(o, shape, first_row);
+    request.x_prev = a.x0;
+    request.eps = a.eps;
+    request.x_t = a.x_t;
+    request.eps_out = a.eps_out;
+    sampler.forward_one_step(request);
+    return;
+  }
+  ForwardRequest request = request_for(o, shape, first_row);
+  request.x0 = a.x0;
+  request.eps = a.eps;
+  request.steps = a.steps;
+  request.x_t = a.x_t;
+  request.eps_out = a.eps_out;
+  request.velocity_out = a.velocity_out;
+  sampler.forward(request);
+}
+
 void print_summary(std::FILE* stream, const ForwardOptions& o, const Sampler& sampler,
                    const std::vector<std::int64_t>& extents,
                    std::chrono::steady_clock::time_point started, const std::string& more) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
+  std::string step_text = o.step ? "t=" + std::to_string(*o.step) : "t per sample";
+  if (o.from_step) step_text = "one step from t-1 to " + step_text;
+  const std::string written = o.png_path.empty() ? o.out_path : o.out_path + " and " + o.png_path;
   std::fprintf(stream, "wrote %s: %s float32, backend %s, T=%d, %s%s, %.2f s\n",
-               o.out_path.c_str(), format_shape(extents).c_str(),
+               written.c_str(), format_shape(extents).c_str(),
                to_string(sampler.backend()).c_str(), sampler.schedule().steps(),
                step_text.c_str(), more.c_str(), seconds);
 }
@@ -125,26 +170,26 @@ void run_forward_in_chunks(const ForwardOptions& o, Sampler& sampler,
                     const std::function<void(double)>&) {
     const auto size = static_cast<std::size_t>(rows.size() * x0.shape.dim);
     x0_rows.resize(size);
-    x0.rows.read_rows(rows.begin, x0_rows);
-    ForwardRequest request = request_for(o, {rows.size(), x0.shape.dim}, rows.begin);
-    request.x0 = x0_rows;
+    x0.read_rows(rows.begin, x0_rows);
+    ForwardArrays arrays;
+    arrays.x0 = x0_rows;
     if (noise) {
       noise_rows.resize(size);
-      noise->rows.read_rows(rows.begin, noise_rows);
-      request.eps = noise_rows;
+      noise->read_rows(rows.begin, noise_rows);
+      arrays.eps = noise_rows;
     }
     std::vector<std::int32_t> step_rows;
     if (steps) {
       step_values.resize(static_cast<std::size_t>(rows.size()));
       steps->read_rows(rows.begin, step_values);
       step_rows = checked_steps(o.steps_path, step_values, rows.begin, sampler.schedule());
-      request.steps = step_rows;
+      arrays.steps = step_rows;
     }
     std::size_t next = 0;
-    request.x_t = out[next++];
-    if (!o.noise_out_path.empty()) request.eps_out = out[next++];
-    if (!o.velocity_out_path.empty()) request.velocity_out = out[next++];
-    sampler.forward(request);
+    arrays.x_t = out[next++];
+    if (!o.noise_out_path.empty()) arrays.eps_out = out[next++];
+    if (!o.velocity_out_path.empty()) arrays.velocity_out = out[next++];
+    run_rows(o, sampler, {rows.size(), x0.shape.dim}, rows.begin, arrays);
   };
   const ChunkedRunResult result = run_chunked(job, o.chunking);
   if (result.reports) {
@@ -157,10 +202,22 @@ void run_forward(const ForwardOptions& o) {
   if (o.step.has_value() == !o.steps_path.empty()) {
     throw UsageError("give the step either as --t T or as --t-per-sample T.npy (exactly one)");
   }
+  if (o.from_step && !o.steps_path.empty()) {
+    throw UsageError("--from-step takes one step for the batch: give it as --t T");
+  }
+  if (o.from_step && !o.velocity_out_path.empty()) {
+    throw UsageError("--velocity-out is the v-target of q(x_t | x0); --from-step has no x0");
+  }
+  if (!o.png_path.empty() && o.chunking.active()) {
+    throw UsageError("--png draws the whole batch at once: it cannot be combined with a chunked "
+                     "or distributed run (--chunk-rows, --resume, mpirun)");
+  }
   const std::vector<std::pair<std::string, std::string>> output_paths{
       {"--out", o.out_path}, {"--noise-out", o.noise_out_path}, {"--velocity-out", o.velocity_out_path}};
   o.chunking.require_files(output_paths);
-  check_outputs(output_paths);
+  auto checked_paths = output_paths;
+  checked_paths.emplace_back("--png", o.png_path);
+  check_outputs(checked_paths);
 
   SamplerOptions sampler_options;
   o.schedule.apply_to(sampler_options);
@@ -176,20 +233,27 @@ void run_forward(const ForwardOptions& o) {
   }
   std::vector<std::int32_t> steps;
   if (!o.steps_path.empty()) steps = read_steps(o.steps_path, x0.shape.batch, sampler.schedule());
+  if (!o.png_path.empty()) {
+    try {
+      require_image_shape(x0.array.shape);
+    } catch (const Error& e) {
+      throw Error("--png: --x0 " + o.x0_path + ": " + e.what());
+    }
+  }
 
   const auto size = static_cast<std::size_t>(x0.shape.size());
   std::vector<float> x_t(size);
   std::vector<float> eps_out(o.noise_out_path.empty() ? 0 : size);
   std::vector<float> velocity_out(o.velocity_out_path.empty() ? 0 : size);
 
-  ForwardRequest request = request_for(o, x0.shape, 0);
-  request.x0 = x0.array.data;
-  request.steps = steps;
-  if (noise) request.eps = noise->array.data;
-  request.x_t = x_t;
-  request.eps_out = eps_out;
-  request.velocity_out = velocity_out;
-  sampler.forward(request);
+  ForwardArrays arrays;
+  arrays.x0 = x0.array.data;
+  arrays.steps = steps;
+  if (noise) arrays.eps = noise->array.data;
+  arrays.x_t = x_t;
+  arrays.eps_out = eps_out;
+  arrays.velocity_out = velocity_out;
+  run_rows(o, sampler, x0.shape, 0, arrays);
 
   OutputFiles outputs;
   outputs.write_npy(o.out_path, x0.array.shape, x_t.data());
@@ -197,6 +261,7 @@ void run_forward(const ForwardOptions& o) {
   if (!velocity_out.empty()) {
     outputs.write_npy(o.velocity_out_path, x0.array.shape, velocity_out.data());
   }
+  if (!o.png_path.empty()) outputs.write_bytes(o.png_path, encode_png(x_t, x0.array.shape));
   outputs.commit();
   print_summary(outputs.summary_stream(), o, sampler, x0.array.shape, started, "");
 }
@@ -207,14 +272,23 @@ void add_forward_command(CLI::App& app) {
   auto options = std::make_shared<ForwardOptions>();
   CLI::App* command = app.add_subcommand(
       "forward", "Noise a batch: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps");
-  command->add_option("--x0", options->x0_path, "clean batch (.npy, first axis the batch)")
+  command->add_option("--x0", options->x0_path,
+                      "clean batch (.npy, first axis the batch; or a PNG/JPEG image, read as\n"
+                      "[1, C, H, W] in [-1, 1]); x_{t-1} with --from-step")
       ->required();
   command->add_option("--t", options->step, "the step t in [0, T) for the whole batch");
+  command->add_flag("--from-step", options->from_step,
+                    "one step instead: x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps,\n"
+                    "q(x_t | x_{t-1}) with --x0 the sample of x_{t-1}");
   command->add_option("--t-per-sample", options->steps_path,
                       "one step per sample instead of --t (.npy of whole numbers, length batch)");
   command->add_option("--noise", options->noise_path,
-                      "the noise eps (.npy, same shape as --x0); drawn from --seed if absent");
+                      "the noise eps (.npy or image, same shape as --x0); drawn from --seed if\n"
+                      "absent");
   command->add_option("--out", options->out_path, "where to write x_t (.npy)")->required();
+  command->add_option("--png", options->png_path,
+                      "also draw x_t as a picture (PNG; [-1, 1] -> [0, 255], clipped; a batch as\n"
+                      "a grid); --x0 must be [N, C, H, W] or [C, H, W] with C = 1 or 3");
   command->add_option("--noise-out", options->noise_out_path, "also write the noise used (.npy)");
   command->add_option("--velocity-out", options->velocity_out_path,
                       "also write the v-target sqrt(ab) eps - sqrt(1 - ab) x0 (.npy)");

@@ -1,5 +1,9 @@
 #include "input_arrays.h"
 
+#include <algorithm>
+
+#include "array_input.h"
+#include "command_line.h"
 #include "ddpm/error.h"
 #include "text_parsing.h"
 
@@ -31,16 +35,38 @@ void require_same_extents(const std::vector<std::int64_t>& given, const std::str
 
 }  // namespace
 
+NpyArray read_input_array(const std::string& path) {
+  detail::InputArray input = detail::read_array_or_image(path);
+  if (!input.warning.empty()) warn(input.warning);
+  return std::move(input.array);
+}
+
 BatchArray read_batch(const std::string& path, const std::string& flag) {
-  BatchArray batch{path, read_npy(path), {}};
+  BatchArray batch{path, read_input_array(path), {}};
   batch.shape = batch_of(batch.array.shape, path, flag);
   return batch;
 }
 
 BatchRows open_batch_rows(const std::string& path, const std::string& flag) {
-  BatchRows batch{path, NpyRowReader(path), {}};
-  batch.shape = batch_of(batch.rows.shape(), path, flag);
+  BatchRows batch{path, std::nullopt, {}, {}};
+  if (detail::is_image_file(path)) {
+    batch.image = read_input_array(path);
+  } else {
+    batch.rows.emplace(path);
+  }
+  batch.shape = batch_of(batch.extents(), path, flag);
   return batch;
+}
+
+void BatchRows::read_rows(std::int64_t first_row, std::span<float> out) const {
+  if (rows) return rows->read_rows(first_row, out);
+  const std::size_t first = static_cast<std::size_t>(first_row * shape.dim);
+  if (first_row < 0 || first > image.data.size() || out.size() > image.data.size() - first) {
+    throw Error(path + ": cannot read " + std::to_string(out.size()) + " elements from row " +
+                std::to_string(first_row) + " of an image of " + std::to_string(shape.batch) +
+                " rows");
+  }
+  std::copy_n(image.data.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
 }
 
 void require_same_shape(const BatchArray& given, const std::string& given_flag,

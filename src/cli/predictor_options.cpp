@@ -9,6 +9,7 @@
 #include "command_line.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
+#include "input_arrays.h"
 #include "text_parsing.h"
 
 namespace ddpm::cli {
@@ -28,7 +29,7 @@ CLI::Validator non_negative_number() {
 // Per-element prior values: one per element of a sample, whatever the file's shape.
 std::vector<float> read_per_element(const std::string& path, const std::string& flag,
                                     std::int64_t dim) {
-  NpyArray values = read_npy(path);
+  NpyArray values = read_input_array(path);
   if (static_cast<std::int64_t>(values.data.size()) != dim) {
     throw Error("shape mismatch: " + flag + " " + path + " has " +
                 std::to_string(values.data.size()) + " values but a sample has " +
@@ -156,10 +157,10 @@ void PredictorOptions::add_to(CLI::App& command) {
   auto* std_flag =
       command.add_option("--std", std, "gaussian prior std (>= 0)")->capture_default_str();
   auto* mean_npy =
-      command.add_option("--mean-npy", mean_path, "per-element prior means (.npy with dim values)")
+      command.add_option("--mean-npy", mean_path, "per-element prior means (.npy with dim values, or a PNG/JPEG image)")
           ->excludes(mean_flag);
   auto* std_npy =
-      command.add_option("--std-npy", std_path, "per-element prior stds (.npy with dim values)")
+      command.add_option("--std-npy", std_path, "per-element prior stds (.npy with dim values, or a PNG/JPEG image)")
           ->excludes(std_flag);
   uncond_mean_flag = command.add_option(
       "--uncond-mean", uncond_mean,

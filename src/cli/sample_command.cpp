@@ -15,6 +15,7 @@
 #include "command_line.h"
 #include "commands.h"
 #include "ddpm/error.h"
+#include "ddpm/image.h"
 #include "ddpm/npy.h"
 #include "ddpm/predictor.h"
 #include "ddpm/sampler.h"
@@ -135,7 +136,7 @@ void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler, ChosenPredic
   job.first_sample = o.first_sample;
   job.compute = [&](RowRange rows, std::span<const std::span<float>> out,
                     const std::function<void(double)>& progress) {
-    if (initial) initial->rows.read_rows(rows.begin, out[0]);
+    if (initial) initial->read_rows(rows.begin, out[0]);
     SampleRequest request = request_for(o, out[0], {rows.size(), shape.dim}, rows.begin);
     request.progress = [&](int done, int total) { progress(static_cast<double>(done) / total); };
     if (!chosen.class_labels.empty()) {
@@ -159,11 +160,10 @@ void run_sample(const SampleOptions& o) {
   if (o.end_step < -1) throw Error("--end-step must be >= 0 (or -1 for the last timestep)");
   o.chunking.require_files({{"--out", o.out_path}});
   check_outputs({{"--out", o.out_path}, {"--png", o.png_path}});
-  if (!o.png_path.empty() && !o.predictor.has_model()) {
-    throw UsageError("--png draws the samples of a --model (whose card says what a picture is)");
-  }
   ChosenPredictor chosen = load_predictor(o.predictor, o.backend.threads);
-  if (!o.png_path.empty()) check_figure_model(chosen.model->card(), o.predictor.model_path);
+  if (!o.png_path.empty() && chosen.model != nullptr) {
+    check_figure_model(chosen.model->card(), o.predictor.model_path);
+  }
   const std::optional<SchedulerConfig> defaults = model_defaults(chosen);
 
   SamplerOptions sampler_options;
@@ -192,6 +192,13 @@ void run_sample(const SampleOptions& o) {
   }
   const Shape shape = batch_shape(extents);
   finish_predictor(o.predictor, chosen, shape, shape_text);
+  if (!o.png_path.empty() && chosen.model == nullptr) {
+    try {
+      require_image_shape(extents);
+    } catch (const Error& e) {
+      throw Error("--png: " + shape_text + ": " + e.what());
+    }
+  }
   if (x.empty()) x.resize(static_cast<std::size_t>(shape.size()));
 
   ProgressBar progress("sampling");
@@ -205,7 +212,9 @@ void run_sample(const SampleOptions& o) {
   const std::string classes = describe_classes(o.predictor, chosen);
   OutputFiles outputs;
   outputs.write_npy(o.out_path, extents, x.data());
-  if (!o.png_path.empty()) {
+  if (!o.png_path.empty() && chosen.model == nullptr) {
+    outputs.write_bytes(o.png_path, encode_png(x, extents));
+  } else if (!o.png_path.empty()) {
     SampleFigure figure;
     figure.title = {file_name(o.predictor.model_path) + ", seed " + std::to_string(o.seed),
                     describe_run(sampler, chosen, classes)};
@@ -229,7 +238,7 @@ void add_sample_command(CLI::App& app) {
   o.shape_flag = command->add_option("--shape", o.shape,
                                      "output shape, first axis the batch: 256,3072 or 16,3,64,64")
                      ->check(parsed_by([](const std::string& text) { parse_shape(text, ""); }));
-  command->add_option("--initial", o.initial_path, "start from this x_T (.npy) instead of noise");
+  command->add_option("--initial", o.initial_path, "start from this x_T (.npy or PNG/JPEG image) instead of noise");
   command->add_option("--start-step", o.start_step,
                       "first timestep to run (default: the first of the sampler's timesteps)");
   command->add_option("--end-step", o.end_step,
@@ -240,8 +249,10 @@ void add_sample_command(CLI::App& app) {
   add_first_sample_option(*command, o.first_sample);
   command->add_option("--out", o.out_path, "where to write the samples (.npy)")->required();
   command->add_option("--png", o.png_path,
-                      "--model: also draw the samples as a labelled grid (PNG): classes, sampler\n"
-                      "and steps in the picture, pixels in the card's data units");
+                      "also draw the samples (PNG). --model: a labelled grid, classes, sampler\n"
+                      "and steps in the picture, pixels in the card's data units; otherwise the\n"
+                      "samples as images ([-1, 1] -> [0, 255], clipped; shape [N, C, H, W] or\n"
+                      "[C, H, W], C = 1 or 3), a batch as a grid");
   o.schedule.add_to(*command, true);
   o.backend.add_to(*command);
   o.chunking.add_to(*command);

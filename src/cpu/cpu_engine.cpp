@@ -142,6 +142,7 @@ class CpuEngine final : public Sampler::Engine {
     args.x0 = r.x_prev.data();
     args.eps = r.eps.empty() ? nullptr : r.eps.data();
     args.x_t = r.x_t.data();
+    args.eps_out = r.eps_out.empty() ? nullptr : r.eps_out.data();
     args.table = forward_table_.data();
     args.step = r.step;
     args.one_step = true;

@@ -101,12 +101,14 @@ void CudaEngine::forward_one_step(const ForwardOneStepRequest& r) {
   const cudaStream_t stream = stream_for(r.stream, r.memory);
   Staging staged(workspace_, r.memory, device_, stream,
                  {StagedArray::input(r.x_prev, "x_{t-1}"), StagedArray::input(r.eps, "noise"),
-                  StagedArray::output(r.x_t, "x_t output")},
+                  StagedArray::output(r.x_t, "x_t output"),
+                  StagedArray::output(r.eps_out, "noise output")},
                  {}, "one forward step of " + describe(r.shape));
   kernels::ForwardOneStepArgs a;
   a.x_prev = staged[0];
   a.eps = staged[1];
   a.x_t = staged[2];
+  a.eps_out = staged[3];
   a.step = r.step;
   a.batch = r.shape.batch;
   a.dim = r.shape.dim;

@@ -34,4 +34,5 @@ NB_MODULE(_ddpm, m) {
 
   ddpm::python::bind_sampler(m);
   ddpm::python::bind_predictors(m);
+  ddpm::python::bind_images(m);
 }

@@ -6,5 +6,6 @@ namespace ddpm::python {
 
 void bind_sampler(nanobind::module_& m);     // sampler_bindings.cpp
 void bind_predictors(nanobind::module_& m);  // predictors.cpp
+void bind_images(nanobind::module_& m);      // image_bindings.cpp
 
 }  // namespace ddpm::python

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora: small valid inputs and near misses.
 
-    tests/fuzz/make_corpus.py    (rewrites corpus/fuzz_npy, fuzz_gmm_spec, fuzz_scheduler_config, fuzz_safetensors)
+    tests/fuzz/make_corpus.py    (rewrites corpus/fuzz_npy, fuzz_gmm_spec, fuzz_scheduler_config, fuzz_safetensors, fuzz_image)
 
 No NumPy needed: the .npy images are put together by hand, as numpy.lib.format
 writes them. File names have no .npy suffix (the repository ignores *.npy).
 """
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -119,6 +120,50 @@ def main():
         "empty": b"",
     }.items():
         write("fuzz_safetensors", name, data)
+
+    # Images: the small committed test images (tests/data/images) and near misses.
+    images = os.path.join(HERE, "..", "data", "images")
+    def image(name):
+        with open(os.path.join(images, name), "rb") as f:
+            return f.read()
+    rgb8 = image("rgb8.png")
+    jpeg = image("small.jpg")
+    for name, data in {
+        "rgb8_png": rgb8,
+        "rgba8_png": image("rgba8.png"),
+        "grey16_png": image("grey16.png"),
+        "palette_png": image("palette8.png"),
+        "interlaced_png": image("rgb8_interlaced.png"),
+        "small_jpeg": jpeg,
+        "progressive_jpeg": image("small_progressive.jpg"),
+        "grey_jpeg": image("grey.jpg"),
+        "truncated_png": rgb8[: len(rgb8) // 2],
+        "truncated_jpeg": jpeg[: len(jpeg) // 2],
+        "huge_png": png_declaring(100000, 100000),
+        "zero_png": png_declaring(0, 16),
+        "huffman_overflow": jpeg_with_huffman_table(300),
+        "empty": b"",
+    }.items():
+        write("fuzz_image", name, data)
+
+
+def jpeg_with_huffman_table(codes):
+    """SOI, a DHT segment whose one table declares `codes` codes, EOI (stb_image 2.27
+    wrote past its tables for more than 256; fuzz_image found it)."""
+    counts = [min(255, max(0, codes - 255 * i)) for i in range(16)]
+    table = bytes([0] + counts) + b"\x01" * codes
+    return b"\xff\xd8\xff\xc4" + struct.pack(">H", 2 + len(table)) + table + b"\xff\xd9"
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_declaring(width, height):
+    """A PNG whose header declares width x height (8-bit RGB) with no pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"")
+            + png_chunk(b"IEND", b""))
 
 
 if __name__ == "__main__":
