@@ -432,7 +432,7 @@ void launch_forward(const ForwardArgs& args, const LaunchConfig& config, cudaStr
 void launch_forward_one_step(const ForwardOneStepArgs& args, const LaunchConfig& config,
                              cudaStream_t stream) {
   const unsigned blocks = grid_blocks(args.batch * groups_per_row(args.dim), config);
-  const bool vec = use_vector_path(config, args.dim, {args.x_prev, args.eps, args.x_t});
+  const bool vec = use_vector_path(config, args.dim, {args.x_prev, args.eps, args.x_t, args.eps_out});
   dispatch_bool(vec, [&](auto v) {
     dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
       forward_one_step_kernel<decltype(v)::value, typename decltype(index)::type>

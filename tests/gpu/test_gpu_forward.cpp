@@ -272,6 +272,57 @@ TEST_P(GpuForwardOneStep, MatchesCpuBackend) {
   }
 }
 
+// --from-step's --noise-out: the noise the one-step kernel drew, from device
+// outputs at every 4-byte offset of a 16-byte line (the vector path must
+// not be taken for an unaligned noise output), equal to the CPU backend's,
+// and x_t equal to x_t computed from that noise.
+TEST(GpuForwardOneStep, NoiseOutputMatchesCpuAtEveryAlignment) {
+  DDPM_SKIP_WITHOUT_GPU();
+  const Schedule schedule = Schedule::linear(1000);
+  Sampler cpu(schedule, gpu_test::options(Backend::cpu));
+  Sampler cuda(schedule, gpu_test::options(Backend::cuda));
+  const Shape shape{6, 256};
+  const auto n = static_cast<std::size_t>(shape.size());
+  const std::vector<float> x_prev = random_values(n, 31);
+  std::vector<float> expected_x = test::poisoned(n), expected_eps = test::poisoned(n);
+  ForwardOneStepRequest r;
+  r.x_prev = x_prev;
+  r.shape = shape;
+  r.step = 321;
+  r.noise = {77, 5};
+  r.x_t = expected_x;
+  r.eps_out = expected_eps;
+  cpu.forward_one_step(r);
+
+  DeviceArray<float> d_prev(x_prev), d_x(n), d_eps(n + 3);
+  for (std::size_t offset = 0; offset < 4; ++offset) {
+    d_x.poison();
+    d_eps.poison();
+    r.x_prev = d_prev.cspan();
+    r.x_t = d_x.span();
+    r.eps_out = std::span<float>(d_eps.span().data() + offset, n);
+    r.memory = Memory::device;
+    cuda.forward_one_step(r);
+    cuda.synchronize(nullptr);
+    const std::vector<float> eps_all = d_eps.download();
+    const std::vector<float> eps(eps_all.begin() + static_cast<std::ptrdiff_t>(offset),
+                                 eps_all.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    EXPECT_TRUE(close_to_cpu(eps, expected_eps, kForwardTolerance)) << "noise at offset " << offset;
+    EXPECT_TRUE(close_to_cpu(d_x.download(), expected_x, kForwardTolerance)) << "x_t at offset " << offset;
+
+    // The drawn noise given back as the noise gives the same x_t, bit for bit.
+    std::vector<float> again = test::poisoned(n);
+    ForwardOneStepRequest given = r;
+    given.x_prev = x_prev;
+    given.eps = eps;
+    given.eps_out = {};
+    given.x_t = again;
+    given.memory = Memory::host;
+    cuda.forward_one_step(given);
+    EXPECT_TRUE(bit_identical(again, d_x.download())) << "offset " << offset;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuForwardOneStep,
                          ::testing::Values(ForwardCase{6, 5, false, false},
                                            ForwardCase{6, 5, true, false},
