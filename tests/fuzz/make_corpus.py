@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora: small valid inputs and near misses.
 
-    tests/fuzz/make_corpus.py    (rewrites corpus/fuzz_npy, fuzz_gmm_spec, fuzz_scheduler_config, fuzz_safetensors)
+    tests/fuzz/make_corpus.py    (rewrites every corpus/fuzz_*/ it knows)
 
 No NumPy needed: the .npy images are put together by hand, as numpy.lib.format
 writes them. File names have no .npy suffix (the repository ignores *.npy).
 """
+import json
 import os
 import struct
 
@@ -77,6 +78,9 @@ def main():
         "truncated": '{"weights": [0.5, 0.5], "means": [[0, 0], ',
         "nested": "[" * 64 + "]" * 64,
         "empty": "",
+        # Text after a NUL byte, which nlohmann-json alone never reads.
+        "nul_then_garbage": '{"weights": [1], "means": [[0]], "stds": [1]}\0garbage',
+        "trailing_text": '{"weights": [1], "means": [[0]], "stds": [1]} {}',
     }.items():
         write("fuzz_gmm_spec", name, text)
 
@@ -99,6 +103,11 @@ def main():
         "wrong_types": '{"num_train_timesteps": "1000", "clip_sample_range": -1}',
         "not_object": "[]",
         "empty": "",
+        "nul_then_garbage": '{"_class_name": "DDPMScheduler"}\0 garbage',
+        # Python's json writes non-finite floats so; diffusers saves them.
+        "python_infinity": '{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity,'
+                           ' "sample_max_value": Infinity, "beta_end": NaN, "x": "NaN -Infinity"}',
+        "infinity_glued": '{"beta_start": 1Infinity, "beta_end": -NaN}',
     }.items():
         write("fuzz_scheduler_config", name, text)
 
@@ -117,8 +126,31 @@ def main():
         "header_past_end": struct.pack("<Q", 1 << 40) + b"{}",
         "truncated": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', two)[:-3],
         "empty": b"",
+        "nul_then_garbage": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                        '\0GARBAGE{{{', two),
+        "nul_padding": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                   + "\0" * 6, two),
+        "space_padding": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                     + " " * 6, two),
     }.items():
         write("fuzz_safetensors", name, data)
+
+    # Model cards: the digits fixture's, and near misses.
+    with open(os.path.join(HERE, "..", "..", "models", "digits.safetensors"), "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        card_text = json.loads(f.read(length))["__metadata__"]["ddpm_model_card"]
+    card = json.loads(card_text)
+    huge_scale = json.loads(card_text)
+    huge_scale.setdefault("normalization", {})["pixel_scale"] = 1e308
+    for name, text in {
+        "digits": card_text,
+        "nul_then_garbage": card_text + "\0garbage",
+        "huge_pixel_scale": json.dumps(huge_scale),
+        "no_scheduler": json.dumps({k: v for k, v in card.items() if k != "scheduler"}),
+        "not_object": "[]",
+        "empty": "",
+    }.items():
+        write("fuzz_model_card", name, text)
 
 
 if __name__ == "__main__":
