@@ -152,6 +152,29 @@ def main():
     }.items():
         write("fuzz_model_card", name, text)
 
+    # Manifests of a chunked run (src/chunk_manifest.h), and hand edits.
+    def manifest(done, rows_done=None, shape=(20, 6), **extra):
+        m = {"ddpm_manifest": 2, "options": ["ddpm 0.1.0 sample", "--seed 7", "shape 20x6"],
+             "shape": list(shape), "outputs": ["out.npy"],
+             "rows_done": sum(e - b for b, e in done) if rows_done is None else rows_done,
+             "done": [{"rows": [b, e], "xxh3": ["6cbfd2622fcd3067"]} for b, e in done]}
+        m.update(extra)
+        return json.dumps(m, indent=1)
+    for name, text in {
+        "two_chunks": manifest([(0, 4), (4, 8)]),
+        "nothing_done": manifest([]),
+        "all_done": manifest([(0, 20)]),
+        "overlapping": manifest([(0, 4), (2, 6)]),
+        "out_of_order": manifest([(4, 8), (0, 4)]),
+        "fractional_row": manifest([(0, 4)]).replace("4\n", "4.5\n", 1),
+        "rows_done_lies": manifest([(0, 4)], rows_done=20),
+        "past_the_end": manifest([(16, 24)]),
+        "old_format": manifest([(0, 4)], ddpm_manifest=1),
+        "nul_then_garbage": manifest([(0, 4)]) + "\0garbage",
+        "empty": "",
+    }.items():
+        write("fuzz_manifest", name, text)
+
 
 if __name__ == "__main__":
     main()
