@@ -294,18 +294,22 @@ ChunkedOutput ChunkedOutput::join(const ChunkedOutputSpec& spec) {
 void ChunkedOutput::refuse_unfinished(const std::vector<std::string>& outputs) {
   std::string found;
   std::string manifest;
+  std::string named;  // the first output, for the message
   for (const std::string& path : outputs) {
     if (path.empty() || detail::inherited_descriptor(path) >= 0) continue;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) continue;  // a stream or worse
     const detail::OutputTarget target = detail::resolve_output(path);
     if (target.kind != detail::OutputTarget::Kind::file) continue;
-    if (manifest.empty()) manifest = target.file + ".manifest";
+    if (manifest.empty()) {
+      manifest = target.file + ".manifest";
+      named = path;
+    }
     if (exists(target.file + ".partial")) found += (found.empty() ? "" : ", ") + target.file + ".partial";
   }
   if (!manifest.empty() && exists(manifest)) found += (found.empty() ? "" : " and ") + manifest;
   if (found.empty()) return;
-  throw Error(outputs.front() + ": an unfinished chunked run left " + found +
+  throw Error(named + ": an unfinished chunked run left " + found +
               ": finish it with --resume (the same command), or delete them to write it in one go");
 }
 

@@ -559,9 +559,12 @@ TEST_F(ScaleOut, TwoRunsOnOneOutputNeverLoseTheWork) {
                  "96,1024", "--steps", "300",       "--beta-end", "0.05",  "--seed",
                  "3",      "--backend", "cpu",      "--threads", "1"};
   const std::string expected = one_process(job, "one.npy");
+  // Both wait for the file "go" (polled every 10 ms), so that they start
+  // within moments of each other, well inside a run's half second.
   std::string both;
   for (const char* name : {"a", "b"}) {
-    std::string command = shell_quote(DDPM_CLI_PATH);
+    std::string command = "while [ ! -e " + quoted_arg("@go") + " ]; do sleep 0.01; done; " +
+                          shell_quote(DDPM_CLI_PATH);
     for (const std::string& arg : plus(job, {"--chunk-rows", "8", "--out", "@out.npy"})) {
       command += " " + quoted_arg(arg);
     }
@@ -572,7 +575,8 @@ TEST_F(ScaleOut, TwoRunsOnOneOutputNeverLoseTheWork) {
   for (int attempt = 0; attempt < 12; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     fs::remove(path("out.npy"));
-    ASSERT_EQ(run_shell(both + "wait").exit_code, 0);
+    fs::remove(path("go"));
+    ASSERT_EQ(run_shell(both + "sleep 0.2; touch " + quoted_arg("@go") + "; wait").exit_code, 0);
     const std::string status_a = read_file(path("a.status")), status_b = read_file(path("b.status"));
     ASSERT_TRUE((status_a == "0\n" && status_b == "1\n") || (status_a == "1\n" && status_b == "0\n"))
         << "exit statuses " << status_a << " and " << status_b << "; a: " << read_file(path("a.err"))

@@ -2,19 +2,16 @@
 
 #include <sched.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <new>
 #include <optional>
 #include <sstream>
@@ -591,7 +588,8 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       attempt(failure, [&] {
         output->publish();
         if (::access(output->manifest_path().c_str(), F_OK) == 0) {
-          warn("cannot remove " + output->manifest_path() + ": " + std::strerror(errno));
+          warn("cannot remove " + output->manifest_path() +
+               " (the outputs are in place: delete it by hand)");
         }
       });
     }
