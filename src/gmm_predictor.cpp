@@ -9,6 +9,7 @@
 #include "ddpm/predictor.h"
 #include "device_predictors.h"
 #include "file_input.h"
+#include "strict_json.h"
 #include "cpu/parallel_for.h"
 #include "gmm_tables.h"
 #include "predictor_steps.h"
@@ -53,12 +54,7 @@ void GmmSpec::validate() const {
 }
 
 GmmSpec GmmSpec::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("GMM spec is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = detail::parse_json(text, "GMM spec");
   GmmSpec spec;
   try {
     spec.weights = j.at("weights").get<std::vector<double>>();

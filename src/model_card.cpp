@@ -1,12 +1,15 @@
 // The JSON model card of an MLP denoiser (docs/model-format.md) and the
 // diffusers names it uses.
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
+#include "strict_json.h"
 
 namespace ddpm {
 
@@ -51,6 +54,16 @@ class CardReader {
     return x;
   }
   double number_or(const char* key, double fallback) const { return has(key) ? number(key) : fallback; }
+  // A number the engine keeps as float32: finite there too (1e308 is not).
+  float float32_or(const char* key, float fallback) const {
+    if (!has(key)) return fallback;
+    const double x = number(key);
+    if (std::abs(x) > std::numeric_limits<float>::max()) {
+      fail_key(key, "is " + required(key).dump() + "; expected a number of magnitude <= 3.4e38 "
+                    "(float32, which the engine computes in)");
+    }
+    return static_cast<float>(x);
+  }
 
   bool boolean(const char* key) const {
     const Json& v = required(key);
@@ -86,6 +99,12 @@ class CardReader {
 
 constexpr std::int64_t kMaxDim = 1 << 20;
 
+std::string format_float(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", static_cast<double>(value));
+  return text;
+}
+
 // The card's "scheduler" object is a diffusers scheduler config.
 SchedulerConfig read_scheduler(const CardReader& r, const Json& object) {
   // diffusers fills missing keys with defaults; a model card states its schedule.
@@ -108,12 +127,7 @@ SchedulerConfig read_scheduler(const CardReader& r, const Json& object) {
 }  // namespace
 
 MlpModelCard MlpModelCard::from_json(const std::string& text) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw Error(std::string("model card is not valid JSON: ") + e.what());
-  }
+  const Json j = detail::parse_json(text, "model card");
   const CardReader r(j, "");
   MlpModelCard card;
   card.json = text;
@@ -191,12 +205,21 @@ MlpModelCard MlpModelCard::from_json(const std::string& text) {
   if (r.has("normalization")) {
     const CardReader n = r.object("normalization");
     DataNormalization& d = card.normalization;
-    d.model_min = static_cast<float>(n.number_or("model_min", d.model_min));
-    d.model_max = static_cast<float>(n.number_or("model_max", d.model_max));
-    d.pixel_min = static_cast<float>(n.number_or("pixel_min", d.pixel_min));
-    d.pixel_max = static_cast<float>(n.number_or("pixel_max", d.pixel_max));
-    d.pixel_scale = static_cast<float>(n.number_or("pixel_scale", d.pixel_scale));
-    d.pixel_offset = static_cast<float>(n.number_or("pixel_offset", d.pixel_offset));
+    d.model_min = n.float32_or("model_min", d.model_min);
+    d.model_max = n.float32_or("model_max", d.model_max);
+    d.pixel_min = n.float32_or("pixel_min", d.pixel_min);
+    d.pixel_max = n.float32_or("pixel_max", d.pixel_max);
+    d.pixel_scale = n.float32_or("pixel_scale", d.pixel_scale);
+    d.pixel_offset = n.float32_or("pixel_offset", d.pixel_offset);
+    // Pictures map pixel_min and pixel_max to two distinct, finite model values.
+    const float low = d.from_pixel(d.pixel_min), high = d.from_pixel(d.pixel_max);
+    if (d.pixel_scale == 0.0f || !std::isfinite(low) || !std::isfinite(high) || low == high) {
+      r.fail_key("normalization", "maps pixel_min " + format_float(d.pixel_min) + " and pixel_max " +
+                                      format_float(d.pixel_max) + " to model values " +
+                                      format_float(low) + " and " + format_float(high) +
+                                      "; expected two different finite values (pixel = (x + "
+                                      "pixel_offset) * pixel_scale, pixel_scale not 0)");
+    }
   }
   if (r.has("sampler")) {
     const CardReader s = r.object("sampler");

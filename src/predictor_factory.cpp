@@ -9,6 +9,7 @@
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/predictor.h"
+#include "strict_json.h"
 
 namespace ddpm {
 namespace {
@@ -87,12 +88,7 @@ std::unique_ptr<NoisePredictor> make_mlp(const json& j) {
 }  // namespace
 
 std::unique_ptr<NoisePredictor> make_predictor(const std::string& json_description) {
-  json j;
-  try {
-    j = json::parse(json_description);
-  } catch (const json::exception& e) {
-    throw Error(std::string("predictor description is not valid JSON: ") + e.what());
-  }
+  const json j = detail::parse_json(json_description, "predictor description");
   if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) {
     throw Error("predictor description needs a \"type\" (gaussian, gmm or mlp)");
   }

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddpm/error.h"
+#include "strict_json.h"
 
 static_assert(std::endian::native == std::endian::little,
               "the safetensors reader copies little-endian floats as they are");
@@ -31,6 +32,7 @@ class ParseError {
  public:
   explicit ParseError(std::string file) : file_(std::move(file)) {}
   [[noreturn]] void operator()(const std::string& what) const { throw Error(file_ + ": " + what); }
+  const std::string& file() const { return file_; }
 
  private:
   std::string file_;
@@ -63,11 +65,16 @@ nlohmann::json parse_header_json(std::string_view text, const ParseError& fail) 
         }
         return true;
       };
-  try {
-    return nlohmann::json::parse(text.begin(), text.end(), check);
-  } catch (const nlohmann::json::exception& e) {
-    fail(std::string("safetensors header is not valid JSON: ") + e.what());
+  // The format pads the header with spaces (0x20) to align the data, and
+  // with nothing else: a NUL, a newline or text after the object is refused.
+  const std::string_view json = text.substr(0, text.find_last_not_of(' ') + 1);
+  nlohmann::json header = parse_json(json, fail.file() + ": safetensors header", {.callback = check});
+  if (json.back() != '}') {  // other JSON whitespace, which parse_json allows
+    fail("safetensors header has byte " + std::to_string(static_cast<unsigned char>(json.back())) +
+         " at offset " + std::to_string(json.size() - 1) +
+         " after its JSON object; only spaces may pad the header");
   }
+  return header;
 }
 
 std::map<std::string, std::string> parse_metadata(const nlohmann::json& j, const ParseError& fail) {
@@ -247,12 +254,16 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes, std::string 
 }
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO without a writer is refused below instead of waited for.
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) fail_system(path, "cannot open");
   struct stat info {};
   if (fstat(fd.get(), &info) != 0) fail_system(path, "cannot stat");
   if (S_ISDIR(info.st_mode)) throw Error(path + ": is a directory, not a safetensors file");
-  if (!S_ISREG(info.st_mode)) throw Error(path + ": not a regular file");
+  if (!S_ISREG(info.st_mode)) {
+    throw Error(path + ": not a regular file (a safetensors model is mapped into memory, not "
+                       "streamed: give a file, not a pipe, FIFO or device)");
+  }
   auto mapping = std::make_shared<Mapping>();
   const auto size = static_cast<std::size_t>(info.st_size);
   if (size > 0) {

@@ -8,6 +8,7 @@
 
 #include "ddpm/error.h"
 #include "file_input.h"
+#include "strict_json.h"
 
 namespace ddpm {
 namespace {
@@ -138,12 +139,8 @@ void check_solver_keys(const json& j, SolverClass solver) {
 }  // namespace
 
 SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("scheduler config is not valid JSON: ") + e.what());
-  }
+  // diffusers writes Python's json: "lambda_min_clipped": -Infinity.
+  const json j = detail::parse_json(text, "scheduler config", {.python_nonfinite = true});
   if (!j.is_object()) throw Error("scheduler config must be a JSON object");
 
   SchedulerConfig c;

@@ -177,7 +177,7 @@ NpyRowWriter::NpyRowWriter(std::string path, std::vector<std::int64_t> shape, in
 NpyRowWriter NpyRowWriter::create(const std::string& path, const std::vector<std::int64_t>& shape) {
   if (shape.empty()) cannot_write(path, "a file written by rows needs at least one axis");
   const std::string header = detail::npy_header(path, shape);  // checks the shape
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) cannot_write(path, std::strerror(errno));
   NpyRowWriter writer(path, shape, fd);
   writer.data_offset_ = header.size();
@@ -198,27 +198,40 @@ NpyRowWriter NpyRowWriter::create(const std::string& path, const std::vector<std
 NpyRowWriter NpyRowWriter::open(const std::string& path, const std::vector<std::int64_t>& shape) {
   if (shape.empty()) cannot_write(path, "a file written by rows needs at least one axis");
   const std::string header = detail::npy_header(path, shape);
-  {
-    // The file must be what create() made for this shape: the same header
-    // bytes (so also float32) and the full size.
-    const NpyRowReader existing(path);
-    if (existing.shape() != shape) {
-      cannot_write(path, "it holds an array of shape " + describe(existing.shape()) + ", not " +
-                             describe(shape));
-    }
-  }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) cannot_write(path, std::strerror(errno));
+  // One descriptor for every check and every write, so that they all concern
+  // one file; a symbolic link is not followed (rows written in place through
+  // a link would land in whatever file it names).
+  const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) cannot_write(path, errno == ELOOP ? "it is a symbolic link, not the file written by rows"
+                                                : std::strerror(errno));
   NpyRowWriter writer(path, shape, fd);
   writer.data_offset_ = header.size();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) cannot_write(path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) cannot_write(path, "it is not a regular file");
+  // The file must be what create() made for this shape: the same header
+  // bytes (so also float32) and the full size.
   std::string present(header.size(), '\0');
-  const int reader = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const bool same =
-      reader >= 0 &&
-      ::pread(reader, present.data(), present.size(), 0) == static_cast<ssize_t>(present.size()) &&
+      ::pread(fd, present.data(), present.size(), 0) == static_cast<ssize_t>(present.size()) &&
       present == header;
-  if (reader >= 0) ::close(reader);
-  if (!same) cannot_write(path, "its header is not the float32 header ddpm writes for this shape");
+  if (!same) {
+    std::string found = "not the float32 header ddpm writes for this shape";
+    try {
+      const NpyRowReader existing(path);
+      if (existing.shape() != shape) {
+        found = "an array of shape " + describe(existing.shape()) + ", not " + describe(shape);
+      }
+    } catch (const Error&) {
+    }
+    cannot_write(path, "it holds " + found);
+  }
+  std::uint64_t bytes = sizeof(float);
+  for (std::int64_t extent : shape) bytes *= static_cast<std::uint64_t>(extent);
+  if (static_cast<std::uint64_t>(st.st_size) != header.size() + bytes) {
+    cannot_write(path, "it is " + std::to_string(st.st_size) + " bytes, not the " +
+                           std::to_string(header.size() + bytes) + " of its header's array");
+  }
   return writer;
 }
 

@@ -18,7 +18,8 @@ endfunction()
 ddpm_leaves_no_files(test_npy)
 
 if(TARGET ddpm_cli)
-  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp test_cli_model.cpp test_cli_images.cpp)
+  add_executable(test_cli test_cli.cpp test_cli_outputs.cpp test_cli_model.cpp test_cli_images.cpp
+                          test_cli_inputs.cpp)
   target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json)
   # test_cli_model.cpp reads the committed model and classifier (src/safetensors.h).
   target_include_directories(test_cli PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)

@@ -434,14 +434,7 @@ TEST(MlpPredictor, AGuidedCallComputesBothHalvesAsTheirSamples) {
   EXPECT_FALSE(test::bit_identical(conditional_alone, unconditional));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(MlpPredictor, RefusesBadCallsWithOneLine) {
   MlpPredictor p(kModel);
@@ -580,6 +573,33 @@ TEST_F(BrokenModel, CardWithWrongValues) {
   card_["data_dim"] = 64;
   card_["scheduler"]["num_train_timesteps"] = 1 << 24;
   EXPECT_NE(load_error().find("need condition tables over 1 GiB"), std::string::npos);
+}
+
+// Values kept as float32 must be finite there, and the picture's two ends
+// must stay apart (pixel_scale 1e308 failed later, as "white and black must differ").
+TEST_F(BrokenModel, CardNormalizationOutsideFloat32) {
+  card_["normalization"]["pixel_scale"] = 1e308;
+  EXPECT_NE(load_error().find("model card \"normalization.pixel_scale\" is 1e+308; expected a "
+                              "number of magnitude <= 3.4e38"),
+            std::string::npos)
+      << load_error();
+  card_["normalization"]["pixel_scale"] = 1e38;
+  EXPECT_NE(load_error().find("model card \"normalization\" maps pixel_min 0 and pixel_max 16 to "
+                              "model values -1 and -1; expected two different finite values"),
+            std::string::npos)
+      << load_error();
+  card_["normalization"]["pixel_scale"] = 0;
+  EXPECT_NE(load_error().find("expected two different finite values"), std::string::npos);
+}
+
+TEST_F(BrokenModel, CardWithTextAfterANulByte) {
+  using namespace std::literals;
+  const std::map<std::string, std::string> trailing{
+      {kModelCardKey, card_.dump() + std::string("\0garbage"sv)}};
+  EXPECT_NE(load_error(&trailing).find("model card is not valid JSON at byte " +
+                                       std::to_string(card_.dump().size()) + ": a NUL byte"),
+            std::string::npos)
+      << load_error(&trailing);
 }
 
 TEST_F(BrokenModel, NoCardOrNotACard) {

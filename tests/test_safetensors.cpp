@@ -121,6 +121,24 @@ TEST(Safetensors, HeaderMustBeAJsonObject) {
   EXPECT_EQ(error_of(safetensors_raw("{}      ")), "");  // space padding is allowed
 }
 
+// The format pads the header with spaces only; nlohmann-json alone stops at
+// a NUL byte, so text after one used to be ignored.
+TEST(Safetensors, HeaderPaddingIsSpacesOnly) {
+  using namespace std::literals;
+  const std::string header = R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})";
+  const std::vector<std::byte> data = test::float_bytes({1.5f});
+  EXPECT_EQ(error_of(safetensors_raw(header + "   ", data)), "");
+  EXPECT_TRUE(fails_with(safetensors_raw(header + std::string("\0GARBAGE{{{"sv), data),
+                         "safetensors header is not valid JSON at byte 61: a NUL byte"));
+  EXPECT_TRUE(fails_with(safetensors_raw(header + std::string("\0\0\0\0"sv), data),
+                         "safetensors header is not valid JSON at byte 61: a NUL byte"));
+  EXPECT_TRUE(fails_with(safetensors_raw(header + "\n", data),
+                         "safetensors header has byte 10 at offset 61 after its JSON object; "
+                         "only spaces may pad the header"));
+  EXPECT_TRUE(fails_with(safetensors_raw(header + std::string("\0 }"sv), data),
+                         "safetensors header is not valid JSON at byte 61: a NUL byte"));
+}
+
 TEST(Safetensors, RefusesOtherDtypesByName) {
   const std::string header = R"({"w": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})";
   EXPECT_TRUE(fails_with(safetensors_raw(header, data_of(1)), "dtype 'F16'; ddpm reads F32 only"));

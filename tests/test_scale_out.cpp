@@ -3,7 +3,9 @@
 // write the same file, bit for bit, as one process with one batch; faults
 // stop every rank with the failing rank's message and keep the rows done for
 // --resume; bad input leaves nothing behind.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,12 +136,32 @@ class ScaleOut : public CliTest {
     return nlohmann::json::parse(read_file(path(name + ".manifest")));
   }
 
+  // The rows of the chunks a manifest lists as done: [[first, end], ...].
+  nlohmann::json chunks_done(const std::string& name) const {
+    const nlohmann::json listed = manifest(name);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const nlohmann::json& chunk : listed["done"]) rows.push_back(chunk["rows"]);
+    return rows;
+  }
+
   // x_T for 20 rows of 6 with a NaN in row 10 (the engine refuses it when
   // that row's chunk is reached), or the same without it.
   void write_initial(const std::string& name, bool with_nan) const {
     std::vector<float> x = values(120, 9);
     if (with_nan) x[10 * 6 + 3] = std::numeric_limits<float>::quiet_NaN();
     write_array(name, {20, 6}, x);
+  }
+
+  // Runs a chunked job whose x_T has a NaN in row 10 (init.npy), which leaves
+  // rows 0 to 7 done for --resume, then fixes init.npy; returns the job.
+  Args leave_rows_0_to_7_done() const {
+    write_initial("init.npy", true);
+    const Args job =
+        plus(kSample, {"--initial", "@init.npy", "--chunk-rows", "4", "--out", "@out.npy"});
+    EXPECT_EQ(run(job).exit_code, 1);
+    EXPECT_EQ(chunks_done("out.npy"), nlohmann::json::parse("[[0, 4], [4, 8]]"));
+    write_initial("init.npy", false);
+    return job;
   }
 
   // The rows done so far of a run in progress (0 until its manifest lists some).
@@ -272,7 +294,7 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
       << r.err;
   EXPECT_NE(r.err.find("8 of 20 rows are done"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("with --resume to finish"), std::string::npos) << r.err;
-  EXPECT_EQ(manifest("out.npy")["done"], nlohmann::json::parse("[[0, 8]]"));
+  EXPECT_EQ(chunks_done("out.npy"), nlohmann::json::parse("[[0, 4], [4, 8]]"));
   EXPECT_FALSE(fs::exists(path("out.npy")));
 
   // Without --resume the leftovers are not overwritten...
@@ -289,19 +311,30 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
   EXPECT_NE(r.err.find("is from a run with other options (that run: --seed 7; this run: --seed 8)"),
             std::string::npos)
       << r.err;
-  EXPECT_EQ(manifest("out.npy")["done"], nlohmann::json::parse("[[0, 8]]"));
+  EXPECT_EQ(chunks_done("out.npy"), nlohmann::json::parse("[[0, 4], [4, 8]]"));
 
-  // A manifest edited by hand (overlapping rows, a total that is not the
-  // rows listed, rows out of order) is refused: resuming from it would put
-  // rows never computed into place. The file is left as it was.
+  // A manifest edited by hand (overlapping rows, rows out of order or not
+  // whole, a total that is not the rows listed) is refused, naming the
+  // place: resuming from it could put rows never computed into place. The
+  // file is left as it was.
   const std::string written = read_file(path("out.npy.manifest"));
-  for (const char* edit : {R"([[0, 8], [4, 12]])", R"([[10, 12], [0, 8]])"}) {
+  struct Edit {
+    const char* done;
+    const char* expected;
+  };
+  for (const Edit& edit :
+       {Edit{R"([[0, 4], [2, 6]])", "done[1].rows is [2,6]; expected rows after [0, 4)"},
+        Edit{R"([[4, 8], [0, 4]])", "done[1].rows is [0,4]; expected rows after [4, 8)"},
+        Edit{R"([[0, 4], [4, 7.5]])", "done[1].rows[1] is 7.5; expected a whole number of rows"}}) {
     nlohmann::json tampered = manifest("out.npy");
-    tampered["done"] = nlohmann::json::parse(edit);
+    const nlohmann::json rows = nlohmann::json::parse(edit.done);
+    for (std::size_t i = 0; i < rows.size(); ++i) tampered["done"][i]["rows"] = rows[i];
     test::write_bytes(path("out.npy.manifest"), tampered.dump());
     r = run(plus(job, {"--resume"}));
-    EXPECT_EQ(r.exit_code, 1) << edit;
-    EXPECT_NE(r.err.find("not a manifest this ddpm wrote"), std::string::npos) << r.err;
+    EXPECT_EQ(r.exit_code, 1) << edit.done;
+    EXPECT_NE(r.err.find("not a manifest this ddpm wrote (" + std::string(edit.expected)),
+              std::string::npos)
+        << r.err;
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
   }
   nlohmann::json tampered = nlohmann::json::parse(written);
@@ -309,7 +342,25 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
   test::write_bytes(path("out.npy.manifest"), tampered.dump());
   r = run(plus(job, {"--resume"}));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("rows_done 20 is not the rows listed (8)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rows_done is 20; expected the rows listed (8)"), std::string::npos) << r.err;
+  // The job itself edited: the manifest names the field and both values.
+  tampered = nlohmann::json::parse(written);
+  tampered["shape"] = {21, 6};
+  test::write_bytes(path("out.npy.manifest"), tampered.dump());
+  r = run(plus(job, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is from a run with another shape (that run: (21, 6); this run: (20, 6))"),
+            std::string::npos)
+      << r.err;
+  tampered = nlohmann::json::parse(written);
+  tampered["outputs"] = {"elsewhere.npy"};
+  test::write_bytes(path("out.npy.manifest"), tampered.dump());
+  r = run(plus(job, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is from a run with other outputs (that run: elsewhere.npy; this run: " +
+                       path("out.npy") + ")"),
+            std::string::npos)
+      << r.err;
   test::write_bytes(path("out.npy.manifest"), written);
 
   // The input fixed, --resume computes the rest, with another chunk size.
@@ -370,6 +421,176 @@ TEST_F(ScaleOut, ChunkedNetworkRunsInWholeBlocksAndEqualsOneBatch) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("chunks of 64 rows"), std::string::npos) << r.out;
   EXPECT_TRUE(read_file(path("chunked.npy")) == expected);
+}
+
+// ---------------------------------------------------------------------------
+// One owner per output, and a manifest that proves what it claims.
+
+// The byte where row 0 begins in a .npy file (after its header).
+std::uint64_t data_offset_of(const std::string& npy) {
+  const std::string head = read_file(npy).substr(0, 10);
+  return 10 + static_cast<unsigned char>(head[8]) + 256u * static_cast<unsigned char>(head[9]);
+}
+
+void overwrite(const std::string& file, std::uint64_t offset, const std::string& bytes) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << file;
+  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)),
+            static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+TEST_F(ScaleOut, AManifestThatClaimsRowsItCannotProveHasThemComputed) {
+  const Args job = leave_rows_0_to_7_done();
+  const std::string expected = one_process(plus(kSample, {"--initial", "@init.npy"}), "one.npy");
+
+  // The manifest claims every row (the rows past 8 were never computed: the
+  // partial file holds zeros there), and a byte of row 5 has changed since
+  // it was written.
+  nlohmann::json lie = manifest("out.npy");
+  lie["done"].push_back({{"rows", {8, 20}}, {"xxh3", {"0123456789abcdef"}}});
+  lie["rows_done"] = 20;
+  test::write_bytes(path("out.npy.manifest"), lie.dump());
+  overwrite(path("out.npy.partial"), data_offset_of(path("out.npy.partial")) + 5 * 6 * 4 + 8,
+            std::string("\x12\x34\x56\x78", 4));
+
+  const RunResult r = run(plus(job, {"--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("lists rows 4 to 7 as done, but their bytes do not match its checksum: "
+                       "computing them again"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("lists rows 8 to 19 as done, but"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("4 rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == expected) << "rows never computed were published";
+  EXPECT_EQ(listing(), (std::vector<std::string>{"init.npy", "one.npy", "out.npy"}));
+}
+
+TEST_F(ScaleOut, ARowChangedDuringTheRunIsNeverPublished) {
+  const Args job = plus(kLongJob, {"--threads", "1", "--chunk-rows", "2", "--out", "@out.npy"});
+  const pid_t pid = spawn(job);
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && rows_recorded("out.npy") < 4; ++i) {  // at most a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(rows_recorded("out.npy"), 4);
+  overwrite(path("out.npy.partial"), data_offset_of(path("out.npy.partial")) + 16,
+            std::string("\xde\xad\xbe\xef", 4));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string err = read_file(path("../io/stderr"));  // spawn()'s
+  EXPECT_NE(err.find("rows 0 to 1 no longer match their checksum"), std::string::npos) << err;
+  EXPECT_NE(err.find("nothing was published"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(path("out.npy")));
+  ASSERT_TRUE(fs::exists(path("out.npy.partial")));
+
+  const RunResult r = run(plus(kLongJob, {"--chunk-rows", "64", "--out", "@out.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("298 rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == one_process(kLongJob, "one.npy"));
+}
+
+TEST_F(ScaleOut, APartialFileThatIsALinkIsRefusedAndNotWrittenThrough) {
+  const Args job = leave_rows_0_to_7_done();
+  const std::string partial = read_file(path("out.npy.partial"));
+  fs::rename(path("out.npy.partial"), path("other.npy"));
+
+  // A symbolic link to another file of the same size...
+  fs::create_symlink(path("other.npy"), path("out.npy.partial"));
+  RunResult r = run(plus(job, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot write " + path("out.npy.partial") +
+                       ": it is a symbolic link, not the file written by rows"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(read_file(path("other.npy")) == partial) << "written through the link";
+  fs::remove(path("out.npy.partial"));
+
+  // ...and a hard link, a second name of the other file.
+  fs::create_hard_link(path("other.npy"), path("out.npy.partial"));
+  r = run(plus(job, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("it has 2 names (a hard link)"), std::string::npos) << r.err;
+  EXPECT_TRUE(read_file(path("other.npy")) == partial) << "written through the hard link";
+  EXPECT_FALSE(fs::exists(path("out.npy")));
+}
+
+TEST_F(ScaleOut, AOneBatchRunDoesNotWriteOverAnUnfinishedChunkedRun) {
+  leave_rows_0_to_7_done();
+  const std::string partial = read_file(path("out.npy.partial"));
+  const std::string manifest_text = read_file(path("out.npy.manifest"));
+  const RunResult r = run(plus(kSample, {"--initial", "@init.npy", "--out", "@out.npy"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(path("out.npy") + ": an unfinished chunked run left " +
+                       path("out.npy.partial") + " and " + path("out.npy.manifest")),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("out.npy")));
+  EXPECT_TRUE(read_file(path("out.npy.partial")) == partial);
+  EXPECT_EQ(read_file(path("out.npy.manifest")), manifest_text);
+}
+
+TEST_F(ScaleOut, AnOutputLockedByAnotherRunIsRefusedAtOnceTouchingNothing) {
+  // The lock as a running ddpm holds it.
+  const int fd = ::open(path("out.npy.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "process 4242 on elsewhere\n", 26), 26);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  const RunResult r =
+      run(plus(kSample, {"--shape", "6,3", "--chunk-rows", "2", "--out", "@out.npy"}), 60);
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write " + path("out.npy") +
+                       ": another run is writing it (process 4242 on elsewhere holds " +
+                       path("out.npy.lock") + ")"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(listing(), (std::vector<std::string>{"out.npy.lock"}));
+}
+
+// Two runs started at once on one output: the lock lets exactly one of them
+// write, and the other changes nothing; tried many times, since the order
+// in which they reach the files differs from try to try.
+TEST_F(ScaleOut, TwoRunsOnOneOutputNeverLoseTheWork) {
+  const Args job{"sample", "--mean",   "0.5",       "--std",   "0.3",      "--shape",
+                 "96,1024", "--steps", "300",       "--beta-end", "0.05",  "--seed",
+                 "3",      "--backend", "cpu",      "--threads", "1"};
+  const std::string expected = one_process(job, "one.npy");
+  // Both wait for the file "go" (polled every 10 ms), so that they start
+  // within moments of each other, well inside a run's half second.
+  std::string both;
+  for (const char* name : {"a", "b"}) {
+    std::string command = "while [ ! -e " + quoted_arg("@go") + " ]; do sleep 0.01; done; " +
+                          shell_quote(DDPM_CLI_PATH);
+    for (const std::string& arg : plus(job, {"--chunk-rows", "8", "--out", "@out.npy"})) {
+      command += " " + quoted_arg(arg);
+    }
+    both += "(" + command + " >" + quoted_arg(std::string("@") + name + ".out") + " 2>" +
+            quoted_arg(std::string("@") + name + ".err") + "; echo $? >" +
+            quoted_arg(std::string("@") + name + ".status") + ") & ";
+  }
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    fs::remove(path("out.npy"));
+    fs::remove(path("go"));
+    ASSERT_EQ(run_shell(both + "sleep 0.2; touch " + quoted_arg("@go") + "; wait").exit_code, 0);
+    const std::string status_a = read_file(path("a.status")), status_b = read_file(path("b.status"));
+    ASSERT_TRUE((status_a == "0\n" && status_b == "1\n") || (status_a == "1\n" && status_b == "0\n"))
+        << "exit statuses " << status_a << " and " << status_b << "; a: " << read_file(path("a.err"))
+        << " b: " << read_file(path("b.err"));
+    const std::string refused = status_a == "1\n" ? "a" : "b";
+    const std::string err = read_file(path(refused + ".err"));
+    EXPECT_EQ(count_lines(err), 1) << err;
+    EXPECT_NE(err.find(": another run is writing it (process "), std::string::npos) << err;
+    EXPECT_NE(err.find(" holds " + path("out.npy.lock") + ")"), std::string::npos) << err;
+    EXPECT_TRUE(read_file(path("out.npy")) == expected) << "the output is not a lone run's";
+    for (const char* leftover : {"out.npy.partial", "out.npy.manifest", "out.npy.lock"}) {
+      EXPECT_FALSE(fs::exists(path(leftover))) << leftover;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -510,7 +731,7 @@ TEST_F(ScaleOut, AFailingRankStopsEveryRankAndAResumeOnOtherRanksFinishes) {
             2)
       << r.err;
   EXPECT_EQ(occurrences(r.err, "(4 of 20 rows are done in "), 2) << r.err;
-  EXPECT_EQ(manifest("m.npy")["done"], nlohmann::json::parse("[[0, 4]]"));
+  EXPECT_EQ(chunks_done("m.npy"), nlohmann::json::parse("[[0, 4]]"));
   EXPECT_FALSE(fs::exists(path("m.npy")));
 
   write_initial("init.npy", false);

@@ -22,6 +22,16 @@
 
 namespace ddpm::test {
 
+// The message of the ddpm::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Uniform values in [lo, hi), never all zero.
 inline std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo = -1.5f,
                                         float hi = 1.5f) {

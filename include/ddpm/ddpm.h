@@ -1,5 +1,6 @@
 #pragma once
 // Everything a user of the library needs.
+#include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
 #include "ddpm/image.h"
 #include "ddpm/mlp_predictor.h"

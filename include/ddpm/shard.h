@@ -27,6 +27,10 @@
 //     out.sync();  // durable: a resumable job may now record the chunk as done
 //   }
 //   /* when every part is done, one renames out.npy.partial to out.npy */
+//
+// ddpm::ChunkedOutput (chunked_output.h) does all of this for a job's output
+// files with a lock, a resumable manifest of checksummed chunks and clean-up:
+// use it unless you need these parts alone.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -86,8 +90,9 @@ class NpyRowWriter {
   // axis the rows) and room for every row (sparse where the file system
   // allows), mode 0666 less the umask.
   static NpyRowWriter create(const std::string& path, const std::vector<std::int64_t>& shape);
-  // Opens an existing file, which must be a float32 .npy of exactly `shape`
-  // and size (as create() leaves it), to write rows into it.
+  // Opens an existing file, which must be a regular file (not a symbolic
+  // link) holding a float32 .npy of exactly `shape` and size (as create()
+  // leaves it), to write rows into it.
   static NpyRowWriter open(const std::string& path, const std::vector<std::int64_t>& shape);
 
   NpyRowWriter(NpyRowWriter&& other) noexcept;
@@ -101,6 +106,9 @@ class NpyRowWriter {
   std::int64_t rows() const { return shape_.front(); }
   std::int64_t row_size() const { return row_size_; }         // floats per row
   std::uint64_t data_offset() const { return data_offset_; }  // bytes before row 0
+  // The open file (read and write), e.g. to fstat it or read rows back;
+  // -1 once closed.
+  int descriptor() const { return fd_; }
 
   // Writes rows [first_row, first_row + data.size() / row_size()); data.size()
   // must be a whole number of rows inside the array.

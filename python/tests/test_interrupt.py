@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,6 +14,17 @@ import ddpm
 
 pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                                 reason="signals reach only the main thread")
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """These tests need Python's own SIGINT handler (KeyboardInterrupt). A
+    process a shell starts in the background (`scripts/test &`) begins with
+    SIGINT ignored, and then Python installs none: set it up here, and put
+    back what was there."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _interrupt_after(seconds):
@@ -72,3 +85,17 @@ def test_keyboard_interrupt_raised_by_the_predictor():
     expected = ddpm.Sampler(sampler="ddim", inference_steps=20, backend="cpu").sample(
         (4, 4), ddpm.GaussianPredictor(), seed=5)
     np.testing.assert_array_equal(sampler.sample((4, 4), ddpm.GaussianPredictor(), seed=5), expected)
+
+
+def test_the_sigint_tests_pass_when_started_with_sigint_ignored():
+    """As under `scripts/test &` with stdin closed: SIGINT ignored from the start."""
+    if os.environ.get("DDPM_INTERRUPT_TEST_CHILD"):
+        pytest.skip("already the child run")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "sigint and not started_with_sigint_ignored"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DDPM_INTERRUPT_TEST_CHILD": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout, result.stdout[-3000:]

@@ -2,24 +2,24 @@
 
 #include <sched.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <new>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "command_line.h"
 #include "cpu/cpu_kernels.h"
+#include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
 #include "engine.h"
 #include "file_input.h"
@@ -27,7 +27,6 @@
 #include "mpi_world.h"
 #include "output_files.h"
 #include "progress_bar.h"
-#include "run_manifest.h"
 #include "text_parsing.h"
 
 #ifndef DDPM_VERSION
@@ -273,123 +272,19 @@ class RowProgress {
   Clock::time_point last_line_;
 };
 
-// ---------------------------------------------------------------------------
-// The files: OUT.partial per output, OUT.manifest beside the first.
-
-struct Files {
-  std::vector<std::string> paths;     // as given
-  std::vector<std::string> partials;  // beside each output's file (links resolved)
-  std::string manifest;
-};
-
-Files files_for(const ChunkedJob& job) {
-  Files files;
-  for (const auto& [flag, path] : job.outputs) {
-    const detail::OutputTarget target = detail::resolve_output(path);
-    if (target.kind != detail::OutputTarget::Kind::file) {
-      throw UsageError(flag + " " + path +
-                  ": a chunked or distributed run writes its rows in place "
-                  "into a file, not a stream; name a file");
-    }
-    files.paths.push_back(path);
-    files.partials.push_back(target.file + ".partial");
-  }
-  files.manifest =
-      files.partials.front().substr(0, files.partials.front().size() - 8) + ".manifest";
-  return files;
+// Rows as text ("b e b e ..."), for sending between ranks.
+std::string encode_rows(const std::vector<RowRange>& rows) {
+  std::ostringstream text;
+  for (const RowRange& range : rows) text << range.begin << ' ' << range.end << ' ';
+  return text.str();
 }
 
-bool exists(const std::string& path) {
-  std::error_code error;
-  return std::filesystem::symlink_status(path, error).type() !=
-         std::filesystem::file_type::not_found;
-}
-
-std::string leftovers(const Files& files) {
-  return join(files.partials, ", ") + " and " + files.manifest;
-}
-
-// Disk space for a new set of partial files, checked before they are made
-// (they are sparse: a full disk would otherwise show only part-way through).
-void require_disk_space(const Files& files, const std::vector<std::int64_t>& shape) {
-  const double bytes =
-      static_cast<double>(shape.front()) * static_cast<double>(row_size_of(shape)) * sizeof(float);
-  for (const std::string& partial : files.partials) {
-    const std::filesystem::path parent = std::filesystem::path(partial).parent_path();
-    struct statvfs fs {};
-    if (::statvfs(parent.empty() ? "." : parent.c_str(), &fs) != 0) continue;
-    const double free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
-    if (bytes * static_cast<double>(files.partials.size()) > free) {
-      throw Error("cannot write " + partial + ": the output needs " +
-                  detail::describe_bytes(bytes) +
-                  " of disk space per file and its file system has " +
-                  detail::describe_bytes(free) + " free");
-    }
-  }
-}
-
-// Rank 0, before any rank writes: the manifest to go on with (--resume), or
-// a new one with new partial files. `created` says whether this run made them.
-RunManifest prepare_files(const Files& files, const RunManifest& fresh, bool resume,
-                          bool& created) {
-  std::optional<RunManifest> existing = RunManifest::read(files.manifest);
-  const bool any_partial = std::any_of(files.partials.begin(), files.partials.end(), exists);
-  if (!resume && (existing || any_partial)) {
-    throw Error(files.paths.front() + ": an unfinished run left " + leftovers(files) +
-                ": finish it with --resume (the same command), or delete them to start again");
-  }
-  if (existing) {
-    if (existing->options != fresh.options || existing->shape != fresh.shape ||
-        existing->outputs != fresh.outputs) {
-      throw Error("--resume: " + files.manifest + " is from a run with other options " +
-                  difference(existing->options, "that run", fresh.options, "this run") +
-                  ": run the same command to finish it, or delete " + leftovers(files) +
-                  " to start again");
-    }
-    for (const std::string& partial : files.partials) {
-      if (exists(partial)) continue;
-      if (existing->rows_done() > 0) {
-        throw Error("--resume: " + partial + " is missing, with the " +
-                    std::to_string(existing->rows_done()) + " rows " + files.manifest +
-                    " lists as done; delete " + files.manifest + " to start again");
-      }
-      NpyRowWriter::create(partial, fresh.shape).close();
-    }
-    return *existing;
-  }
-  if (any_partial) {
-    throw Error("--resume: " + join(files.partials, ", ") + " exists but " + files.manifest +
-                " does not, so no row is known to be done; delete it to start again");
-  }
-  require_disk_space(files, fresh.shape);
-  // The manifest first: a run stopped between the two leaves a manifest
-  // with nothing done, which --resume completes.
-  fresh.write(files.manifest);
-  created = true;
-  for (const std::string& partial : files.partials) {
-    NpyRowWriter::create(partial, fresh.shape).close();
-  }
-  return fresh;
-}
-
-void remove_files(const Files& files) {
-  for (const std::string& partial : files.partials) ::unlink(partial.c_str());
-  ::unlink(files.manifest.c_str());
-}
-
-// Every rank opens the partial files rank 0 made.
-std::vector<NpyRowWriter> open_partials(const Files& files,
-                                        const std::vector<std::int64_t>& shape) {
-  std::vector<NpyRowWriter> writers;
-  for (const std::string& partial : files.partials) {
-    if (!exists(partial)) {
-      throw Error("cannot write " + partial + ": " + std::strerror(ENOENT) +
-                  " (rank 0 created it: every rank must see the output's directory, e.g. on a "
-                  "file system shared by every machine)");
-    }
-    writers.push_back(NpyRowWriter::open(partial, shape));
-  }
-  return writers;
+std::vector<RowRange> decode_rows(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<RowRange> rows;
+  RowRange range;
+  while (in >> range.begin >> range.end) rows.push_back(range);
+  return rows;
 }
 
 // This rank's chunks of the rows still to do, cut at multiples of the job's
@@ -449,7 +344,12 @@ void ChunkedRunOptions::add_to(CLI::App& app) {
 
 void ChunkedRunOptions::require_files(
     const std::vector<std::pair<std::string, std::string>>& outputs) const {
-  if (!active()) return;
+  if (!active()) {
+    std::vector<std::string> paths;
+    for (const auto& output : outputs) paths.push_back(output.second);
+    ChunkedOutput::refuse_unfinished(paths);
+    return;
+  }
   for (const auto& [flag, path] : outputs) {
     if (path.empty()) continue;
     // What resolve_output() would write through as a stream, without its
@@ -532,12 +432,13 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
   result.ranks = world.size();
   result.reports = world.rank() == 0;
 
-  // 1. Every rank: the chunk size, the fingerprint, the files' names.
+  // 1. Every rank: the chunk size and the fingerprint.
   Failure failure;
   const std::int64_t rows = job.shape.front();
   const std::int64_t row_size = row_size_of(job.shape);
-  RunManifest fresh;
-  Files files;
+  ChunkedOutputSpec spec;
+  spec.shape = job.shape;
+  for (const auto& output : job.outputs) spec.outputs.push_back(output.second);
   attempt(failure, [&] {
     // Every row's global sample index must fit, checked before any file is
     // made (as one batch's run checks it before it starts).
@@ -551,12 +452,9 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
     const std::int64_t wanted = requested > 0 ? requested : automatic_chunk_rows(job, row_size);
     result.chunk_rows = aligned_chunk_rows(std::min(wanted, std::max<std::int64_t>(rows, 1)),
                                            job.row_alignment);
-    fresh.options = fingerprint(job, options);
-    fresh.shape = job.shape;
-    for (const auto& output : job.outputs) fresh.outputs.push_back(output.second);
-    files = files_for(job);
+    spec.fingerprint = fingerprint(job, options);
   });
-  const std::string fingerprint_text = join(fresh.options, "\n");
+  const std::string fingerprint_text = join(spec.fingerprint, "\n");
   const std::vector<Report> setup =
       agree(failure, {hash_of(fingerprint_text), result.chunk_rows, 0});
 
@@ -578,35 +476,42 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       }
       failure = {kUsage,
                  "started with other options than rank 0 " +
-                     difference(fresh.options, "here", theirs, "rank 0") +
+                     difference(spec.fingerprint, "here", theirs, "rank 0") +
                      ": every rank must run the same command",
                  nullptr};
     }
     agree(failure);
   }
 
-  // 3. Rank 0 makes (or, resuming, checks) the files; then every rank opens them.
-  bool created = false;
+  // 3. Rank 0 takes the output (its lock, then new files or, resuming, the
+  // chunks it can prove done); then every other rank opens the files.
   std::int64_t rows_done = 0;
+  std::string leftovers;
   try {
-    RunManifest manifest;
+    std::optional<ChunkedOutput> output;
     std::string done_text;
     if (world.rank() == 0) {
       attempt(failure, [&] {
-        manifest = prepare_files(files, fresh, options.resume, created);
-        done_text = RunManifest::encode(manifest.done);
+        output = ChunkedOutput::create_or_resume(spec, options.resume);
+        leftovers = output->leftovers();
+        for (const RowRange& rejected : output->rejected()) {
+          warn(output->manifest_path() + " lists rows " + std::to_string(rejected.begin) + " to " +
+               std::to_string(rejected.end - 1) +
+               " as done, but their bytes do not match its checksum: computing them again");
+        }
+        done_text = encode_rows(output->rows_done());
       });
     }
     agree(failure);
-    const std::vector<RowRange> done = RunManifest::decode(world.broadcast(done_text, 0));
+    leftovers = world.broadcast(leftovers, 0);
+    const std::vector<RowRange> done = decode_rows(world.broadcast(done_text, 0));
     for (const RowRange& range : done) result.rows_resumed += range.size();
     rows_done = result.rows_resumed;
 
-    std::vector<NpyRowWriter> writers;
     std::vector<RowRange> chunks;
     std::size_t rounds = 0;
     attempt(failure, [&] {
-      writers = open_partials(files, job.shape);
+      if (world.rank() != 0) output = ChunkedOutput::join(spec);
       const std::vector<RowRange> remaining = rows_not_in(rows, done);
       chunks = chunks_of_rank(remaining, world.rank(), result.chunk_rows, job);
       for (int r = 0; r < world.size(); ++r) {
@@ -645,26 +550,28 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
                    "rows " + std::to_string(chunk.begin) + " to " + std::to_string(chunk.end - 1) +
                        ": " + e.what());
         }
-        for (std::size_t k = 0; k < writers.size(); ++k) {
-          require_finite(files.paths[k], out[k].data(), chunk.size() * row_size, row_size,
+        std::vector<std::span<const float>> arrays;
+        for (std::size_t k = 0; k < out.size(); ++k) {
+          require_finite(job.outputs[k].second, out[k].data(), chunk.size() * row_size, row_size,
                          chunk.begin);
-          writers[k].write_rows(chunk.begin, out[k]);
+          arrays.emplace_back(out[k]);
         }
-        for (NpyRowWriter& writer : writers) writer.sync();
+        output->write_rows(chunk, arrays);
       });
       // The chunks finished are recorded even when a rank failed this round.
       const std::vector<Report> finished = gather(failure, {chunk.begin, chunk.end, 0});
       round_rows = 0;
+      std::vector<RowRange> recorded;
       for (const Report& report : finished) {
         if (report[0] != kOk) continue;
         const RowRange rows_finished{report[1], report[2]};
         rows_done += rows_finished.size();
         round_rows += rows_finished.size();
-        if (world.rank() == 0) manifest.add_done(rows_finished);
+        recorded.push_back(rows_finished);
       }
-      if (world.rank() == 0 && round_rows > 0) {
+      if (world.rank() == 0 && output && round_rows > 0) {
         try {
-          manifest.write(files.manifest);
+          output->record_done(recorded);
         } catch (...) {
           if (!failure) failure = failure_from(std::current_exception());  // told next round
         }
@@ -672,33 +579,28 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       stop_on_failure(finished, failure);
       progress.update(static_cast<double>(rows_done), true);
     }
-    attempt(failure, [&] {
-      for (NpyRowWriter& writer : writers) writer.close();
-    });
+    attempt(failure, [&] { output->close(); });
     agree(failure);
 
-    // 5. Every row is done: rank 0 puts the outputs in place, all or nothing.
+    // 5. Every row is done: rank 0 checks every chunk once more and puts the
+    // outputs in place, all or nothing.
     if (world.rank() == 0) {
       attempt(failure, [&] {
-        detail::OutputSet outputs;
-        for (std::size_t k = 0; k < files.paths.size(); ++k) {
-          outputs.adopt(files.paths[k], files.partials[k]);
-        }
-        outputs.commit();
-        if (::unlink(files.manifest.c_str()) != 0) {
-          warn("cannot remove " + files.manifest + ": " + std::strerror(errno));
+        output->publish();
+        if (::access(output->manifest_path().c_str(), F_OK) == 0) {
+          warn("cannot remove " + output->manifest_path() +
+               " (the outputs are in place: delete it by hand)");
         }
       });
     }
     agree(failure);
   } catch (...) {
-    // Keep the rows done for --resume; a run that made its files and did
-    // nothing removes them, so that bad input leaves nothing behind.
-    if (world.rank() == 0 && created && rows_done == 0) remove_files(files);
+    // The rows done stay for --resume (ChunkedOutput keeps them; a run
+    // that did nothing has removed what it made).
     if (rows_done > 0) {
       const Failure f = failure_from(std::current_exception());
       throw_as(f.status, f.message + " (" + std::to_string(rows_done) + " of " +
-                             std::to_string(rows) + " rows are done in " + leftovers(files) +
+                             std::to_string(rows) + " rows are done in " + leftovers +
                              ": run the same command with --resume to finish)");
     }
     throw;

@@ -2,12 +2,13 @@
 // Chunked and distributed runs of `ddpm sample` and `ddpm forward` (README,
 // "Scale-out"). Under an MPI launcher (mpirun -np R) every rank takes a
 // contiguous share of the rows, and every process, one or many, computes its
-// share in chunks of --chunk-rows rows, writing each chunk at its offset in
-// OUT.partial and making it durable before OUT.manifest lists it. When every
-// row is done, rank 0 renames OUT.partial to OUT and removes the manifest;
-// --resume computes only the rows the manifest does not list. The result is
-// bit for bit that of one process, for any number of ranks, chunk size or
-// resumption: a row's noise depends on its global index only.
+// share in chunks of --chunk-rows rows into the job's ddpm::ChunkedOutput
+// (include/ddpm/chunked_output.h), which owns the files: rank 0 takes the
+// output (its lock, OUT.partial, OUT.manifest), records the chunks every
+// rank made durable with their checksums, and publishes OUT when every row
+// is proven; --resume computes only the rows the manifest proves undone. The
+// result is bit for bit that of one process, for any number of ranks, chunk
+// size or resumption: a row's noise depends on its global index only.
 //
 // Every rank goes through the same sequence of agreements (an all-gather of
 // a small report); a rank that fails reports it at the next one, and then
@@ -43,7 +44,9 @@ struct ChunkedRunOptions {
   bool active() const;
   // When active(): every output (flag, path) must be a file, since the rows
   // are written in place; a stream ("-", /dev/fd/N, a FIFO, a device) is a
-  // usage error, reported before the outputs are opened.
+  // usage error, reported before the outputs are opened. Otherwise (one
+  // batch): an output that an unfinished chunked run left files for is
+  // refused, since resuming that run later would replace it.
   void require_files(const std::vector<std::pair<std::string, std::string>>& outputs) const;
 
   const CLI::App* command = nullptr;

@@ -26,14 +26,36 @@ CLI::Validator non_negative_number() {
   });
 }
 
-// Per-element prior values: one per element of a sample, whatever the file's shape.
+// What a per-element prior value must be (the gaussian predictor's limits).
+struct ValueRange {
+  float lo;
+  float hi;
+  const char* expected;
+};
+constexpr ValueRange kPriorMeans{-1e30f, 1e30f,
+                                 "a finite number with magnitude <= 1e30 (the float32 range "
+                                 "the engine computes in)"};
+constexpr ValueRange kPriorStds{0.0f, 1e15f,
+                                "a finite number >= 0 and <= 1e15 (its square must stay in "
+                                "float32 range)"};
+
+// Per-element prior values: one per element of a sample, whatever the file's
+// shape, each checked here, where the file's name and the index are known
+// (JSON, which carries them on to the predictor, has no NaN).
 std::vector<float> read_per_element(const std::string& path, const std::string& flag,
-                                    std::int64_t dim) {
+                                    std::int64_t dim, const ValueRange& range) {
   NpyArray values = read_input_array(path);
   if (static_cast<std::int64_t>(values.data.size()) != dim) {
     throw Error("shape mismatch: " + flag + " " + path + " has " +
                 std::to_string(values.data.size()) + " values but a sample has " +
                 std::to_string(dim) + " elements");
+  }
+  for (std::size_t i = 0; i < values.data.size(); ++i) {
+    const float v = values.data[i];
+    if (!(v >= range.lo && v <= range.hi)) {
+      throw Error(flag + " " + path + ": element " + std::to_string(i) + " is " +
+                  format_number(v) + "; expected " + range.expected);
+    }
   }
   return std::move(values.data);
 }
@@ -88,9 +110,9 @@ nlohmann::json builtin_description(const PredictorOptions& o, Shape shape) {
   if (o.predictor == "gaussian") {
     description = {{"type", "gaussian"}, {"mean", o.mean}, {"std", o.std}};
     if (!o.mean_path.empty())
-      description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim);
+      description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim, kPriorMeans);
     if (!o.std_path.empty())
-      description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim);
+      description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim, kPriorStds);
     if (o.given(o.uncond_mean_flag) || o.given(o.uncond_std_flag)) {
       // Each unconditional value not given is the conditional one.
       nlohmann::json unconditional = description;

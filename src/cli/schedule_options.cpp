@@ -129,8 +129,11 @@ bool ScheduleOptions::given(const char* flag) const {
 
 std::optional<SchedulerConfig> ScheduleOptions::base_config(
     const std::optional<SchedulerConfig>& defaults) const {
-  if (!config_path.empty()) return SchedulerConfig::load(config_path);
-  return defaults;
+  if (config_path.empty()) return defaults;
+  // Read once, when first needed: the file may be a pipe or a FIFO
+  // (/dev/stdin, <(...)), which a second open would find empty or block on.
+  if (!loaded_config_) loaded_config_ = SchedulerConfig::load(config_path);
+  return loaded_config_;
 }
 
 Schedule ScheduleOptions::build(const std::optional<SchedulerConfig>& defaults) const {

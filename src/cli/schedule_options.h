@@ -62,6 +62,7 @@ struct ScheduleOptions {
  private:
   // --scheduler-config's file, else `defaults`.
   std::optional<SchedulerConfig> base_config(const std::optional<SchedulerConfig>& defaults) const;
+  mutable std::optional<SchedulerConfig> loaded_config_;  // --scheduler-config's, once read
   std::vector<std::pair<std::string, CLI::Option*>> flags_;
 };
 

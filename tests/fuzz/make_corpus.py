@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora: small valid inputs and near misses.
 
-    tests/fuzz/make_corpus.py    (rewrites corpus/fuzz_npy, fuzz_gmm_spec, fuzz_scheduler_config, fuzz_safetensors, fuzz_image)
+    tests/fuzz/make_corpus.py    (rewrites every corpus/fuzz_*/ it knows)
 
 No NumPy needed: the .npy images are put together by hand, as numpy.lib.format
 writes them. File names have no .npy suffix (the repository ignores *.npy).
 """
+import json
 import os
 import struct
 import zlib
@@ -78,6 +79,9 @@ def main():
         "truncated": '{"weights": [0.5, 0.5], "means": [[0, 0], ',
         "nested": "[" * 64 + "]" * 64,
         "empty": "",
+        # Text after a NUL byte, which nlohmann-json alone never reads.
+        "nul_then_garbage": '{"weights": [1], "means": [[0]], "stds": [1]}\0garbage',
+        "trailing_text": '{"weights": [1], "means": [[0]], "stds": [1]} {}',
     }.items():
         write("fuzz_gmm_spec", name, text)
 
@@ -100,6 +104,11 @@ def main():
         "wrong_types": '{"num_train_timesteps": "1000", "clip_sample_range": -1}',
         "not_object": "[]",
         "empty": "",
+        "nul_then_garbage": '{"_class_name": "DDPMScheduler"}\0 garbage',
+        # Python's json writes non-finite floats so; diffusers saves them.
+        "python_infinity": '{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity,'
+                           ' "sample_max_value": Infinity, "beta_end": NaN, "x": "NaN -Infinity"}',
+        "infinity_glued": '{"beta_start": 1Infinity, "beta_end": -NaN}',
     }.items():
         write("fuzz_scheduler_config", name, text)
 
@@ -118,8 +127,54 @@ def main():
         "header_past_end": struct.pack("<Q", 1 << 40) + b"{}",
         "truncated": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', two)[:-3],
         "empty": b"",
+        "nul_then_garbage": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                        '\0GARBAGE{{{', two),
+        "nul_padding": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                   + "\0" * 6, two),
+        "space_padding": safetensors('{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+                                     + " " * 6, two),
     }.items():
         write("fuzz_safetensors", name, data)
+
+    # Model cards: the digits fixture's, and near misses.
+    with open(os.path.join(HERE, "..", "..", "models", "digits.safetensors"), "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        card_text = json.loads(f.read(length))["__metadata__"]["ddpm_model_card"]
+    card = json.loads(card_text)
+    huge_scale = json.loads(card_text)
+    huge_scale.setdefault("normalization", {})["pixel_scale"] = 1e308
+    for name, text in {
+        "digits": card_text,
+        "nul_then_garbage": card_text + "\0garbage",
+        "huge_pixel_scale": json.dumps(huge_scale),
+        "no_scheduler": json.dumps({k: v for k, v in card.items() if k != "scheduler"}),
+        "not_object": "[]",
+        "empty": "",
+    }.items():
+        write("fuzz_model_card", name, text)
+
+    # Manifests of a chunked run (src/chunk_manifest.h), and hand edits.
+    def manifest(done, rows_done=None, shape=(20, 6), **extra):
+        m = {"ddpm_manifest": 2, "options": ["ddpm 0.1.0 sample", "--seed 7", "shape 20x6"],
+             "shape": list(shape), "outputs": ["out.npy"],
+             "rows_done": sum(e - b for b, e in done) if rows_done is None else rows_done,
+             "done": [{"rows": [b, e], "xxh3": ["6cbfd2622fcd3067"]} for b, e in done]}
+        m.update(extra)
+        return json.dumps(m, indent=1)
+    for name, text in {
+        "two_chunks": manifest([(0, 4), (4, 8)]),
+        "nothing_done": manifest([]),
+        "all_done": manifest([(0, 20)]),
+        "overlapping": manifest([(0, 4), (2, 6)]),
+        "out_of_order": manifest([(4, 8), (0, 4)]),
+        "fractional_row": manifest([(0, 4)]).replace("4\n", "4.5\n", 1),
+        "rows_done_lies": manifest([(0, 4)], rows_done=20),
+        "past_the_end": manifest([(16, 24)]),
+        "old_format": manifest([(0, 4)], ddpm_manifest=1),
+        "nul_then_garbage": manifest([(0, 4)]) + "\0garbage",
+        "empty": "",
+    }.items():
+        write("fuzz_manifest", name, text)
 
     # Images: the small committed test images (tests/data/images) and near misses.
     images = os.path.join(HERE, "..", "data", "images")
