@@ -15,6 +15,10 @@ make_predictor (from a JSON description), or any callable f(x_t, t) ->
 model_output, a torch.nn.Module included (ddpm.Predictor documents the
 protocol, with the unconditional_label that classifier-free guidance needs).
 
+diffusers: ddpm.diffusers (imported on its own, never by `import ddpm`) has
+ddpm's samplers as diffusers schedulers for diffusers' pipelines:
+pipe.scheduler = ddpm.diffusers.DDIMScheduler.from_config(pipe.scheduler.config).
+
 Errors: ddpm.Error (a ValueError) for bad input, ddpm.CudaError (a
 RuntimeError) for a failed CUDA call, TypeError for a wrong dtype or an
 unknown option, KeyboardInterrupt when Ctrl-C stops a run.
