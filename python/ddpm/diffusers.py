@@ -128,11 +128,16 @@ else:
     _Base = (_ConfigOnly,)
 
 
+# diffusers' classes by name: each of ours takes its config keys and defaults.
+_DIFFUSERS_CLASSES = {cls.__name__: cls for cls in (
+    _DiffusersDDPM, _DiffusersDDIM, _DiffusersEuler, _DiffusersEulerAncestral, _DiffusersDPM)} if HAVE_DIFFUSERS else {}
+
+
 def _with_signature_of(diffusers_name):
     """An __init__ taking the config keys (and defaults) of diffusers' class of that name."""
 
     if HAVE_DIFFUSERS:
-        signature = inspect.signature(getattr(_DIFFUSERS_CLASSES, diffusers_name).__init__)
+        signature = inspect.signature(_DIFFUSERS_CLASSES[diffusers_name].__init__)
 
         def bound(self, *args, **kwargs):
             arguments = signature.bind(self, *args, **kwargs)
@@ -152,14 +157,6 @@ def _with_signature_of(diffusers_name):
     return plain
 
 
-class _DiffusersClasses:
-    pass
-
-
-_DIFFUSERS_CLASSES = _DiffusersClasses()
-if HAVE_DIFFUSERS:
-    for _cls in (_DiffusersDDPM, _DiffusersDDIM, _DiffusersEuler, _DiffusersEulerAncestral, _DiffusersDPM):
-        setattr(_DIFFUSERS_CLASSES, _cls.__name__, _cls)
 
 
 # Arrays: torch tensors or NumPy arrays, whatever the caller gives.
@@ -441,7 +438,7 @@ def _define(name, rule_doc, **attributes):
     attributes["__doc__"] = rule_doc
     attributes["__module__"] = __name__
     if HAVE_DIFFUSERS:
-        attributes["_compatibles"] = list(getattr(_DIFFUSERS_CLASSES, name)._compatibles)
+        attributes["_compatibles"] = list(_DIFFUSERS_CLASSES[name]._compatibles)
     return type(name, (_Scheduler,), attributes)
 
 
