@@ -122,8 +122,9 @@ def _case(test, name, loop, config, total, mean, **loop_args):
 def with_double_tables(scheduler):
     """diffusers' DDPMScheduler with float64 betas and alpha_bar, as ddpm's tables are.
 
-    Its float32 alphas_cumprod rounds 1 - alpha_bar near t = 0 by up to 3e-4
-    (alpha_bar_1 = 0.99978, an ulp of 6e-8), which moves its figures there."""
+    Its float32 alphas_cumprod rounds 1 - alpha_bar near t = 0 coarsely (1.5e-4
+    relative at t = 1: alpha_bar_1 = 0.99978, an ulp of 6e-8), which moves its
+    figures there."""
     T = scheduler.config.num_train_timesteps
     scheduler.betas = torch.linspace(scheduler.config.beta_start, scheduler.config.beta_end, T, dtype=torch.float64)
     scheduler.alphas = 1.0 - scheduler.betas
@@ -181,8 +182,8 @@ FULL_LOOPS = [
 
 # ddpm.test_full_loop_with_noise (two steps from t = 1) is the one figure ddpm
 # does not reproduce to the test's 1e-2: its sum is 387.9672, not 387.9466,
-# because diffusers' float32 alpha_bar_1 is off by 1.4e-4 in 1 - alpha_bar_1;
-# diffusers itself, given double tables, lands on ddpm's figure.
+# because diffusers' float32 alphas_cumprod makes 1 - alpha_bar_1 1.5e-4 too
+# large; diffusers itself, given double tables, sums to 387.9669.
 FLOAT32_TABLES_DECIDE = {"ddpm.test_full_loop_with_noise"}
 
 
