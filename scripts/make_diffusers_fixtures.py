@@ -642,6 +642,24 @@ def trajectory_configs():
     out.append(("DPMSolverMultistepScheduler",
                 dict(use_karras_sigmas=True, use_exponential_sigmas=True), 5, {}))
     out.append(("EulerDiscreteScheduler", dict(prediction_type="flow_prediction"), 5, {}))
+    # DPM-Solver++'s options, both algorithms (appended last: the cases above keep their seeds).
+    cosine = dict(beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1)
+    for algo in ["dpmsolver++", "sde-dpmsolver++"]:
+        for options, n in [
+            (dict(final_sigmas_type="sigma_min", lower_order_final=False), 10),
+            (dict(final_sigmas_type="sigma_min", lower_order_final=True), 10),  # < 15 steps: last first order
+            (dict(final_sigmas_type="sigma_min", lower_order_final=True, prediction_type="sample"), 16),
+            (dict(final_sigmas_type="sigma_min", lower_order_final=False, euler_at_final=True), 10),
+            (dict(use_lu_lambdas=True), 10),
+            (dict(use_lu_lambdas=True, final_sigmas_type="sigma_min", lower_order_final=False,
+                  prediction_type="v_prediction"), 10),
+            (dict(solver_order=1), 10),
+            (dict(solver_order=1, final_sigmas_type="sigma_min"), 5),
+            (dict(cosine), 10),
+            (dict(cosine, timestep_spacing="trailing"), 10),
+            (dict(cosine, timestep_spacing="leading", final_sigmas_type="sigma_min", lower_order_final=False), 10),
+        ]:
+            out.append(("DPMSolverMultistepScheduler", dict(algorithm_type=algo, **options), n, {}))
     return out
 
 

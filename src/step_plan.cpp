@@ -90,6 +90,9 @@ Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
   check_thresholding(options);
   const RuleEntry& rule = rule_for(options.sampler);
   rule.check(options);
+  if (options.sampler != SamplerKind::dpmpp_2m && options.sampler != SamplerKind::dpmpp_2m_sde) {
+    refuse_dpm_solver_options(options, to_string(options.sampler).c_str());
+  }
   RulePlan planned = rule.plan(schedule, options);
   for (PlannedStep& s : planned.steps) {
     s.beta = 1.0 - s.alpha_bar / s.alpha_bar_prev;

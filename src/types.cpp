@@ -44,6 +44,8 @@ constexpr std::pair<const char*, TimestepSpacing> kSpacings[] = {
     {"leading", TimestepSpacing::leading},
     {"trailing", TimestepSpacing::trailing},
     {"linspace", TimestepSpacing::linspace}};
+constexpr std::pair<const char*, FinalSigmasType> kFinalSigmas[] = {
+    {"zero", FinalSigmasType::zero}, {"sigma_min", FinalSigmasType::sigma_min}};
 
 }  // namespace
 
@@ -51,6 +53,7 @@ std::string to_string(VarianceKind kind) { return name_of(kind, kVariances); }
 std::string to_string(SamplerKind kind) { return name_of(kind, kSamplers); }
 std::string to_string(PredictionType type) { return name_of(type, kPredictionTypes); }
 std::string to_string(TimestepSpacing spacing) { return name_of(spacing, kSpacings); }
+std::string to_string(FinalSigmasType type) { return name_of(type, kFinalSigmas); }
 
 VarianceKind parse_variance_kind(std::string_view name) {
   return parse_name(name, kVariances, "variance");
@@ -63,6 +66,9 @@ PredictionType parse_prediction_type(std::string_view name) {
 }
 TimestepSpacing parse_timestep_spacing(std::string_view name) {
   return parse_name(name, kSpacings, "timestep spacing");
+}
+FinalSigmasType parse_final_sigmas_type(std::string_view name) {
+  return parse_name(name, kFinalSigmas, "final_sigmas_type");
 }
 
 }  // namespace ddpm

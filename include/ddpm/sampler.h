@@ -3,6 +3,7 @@
 // on a CUDA device, with reproducible noise (see kernels/noise_counter.cuh).
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,6 +49,23 @@ struct SamplerOptions {
   // (rho = 7) between the largest and smallest sigma instead of the
   // timestep spacing (diffusers' use_karras_sigmas).
   bool use_karras_sigmas = false;
+  // DPM-Solver++ (dpmpp_2m, dpmpp_2m_sde), with the names and defaults of
+  // diffusers' DPMSolverMultistepScheduler:
+  // solver_order 1 (every step first order) or 2 (3, which needs two earlier
+  // model outputs, is refused);
+  int solver_order = 2;
+  // the last step at first order when there are fewer than 15 steps...
+  bool lower_order_final = true;
+  // ...or always (with final_sigmas_type zero it always is);
+  bool euler_at_final = false;
+  // timesteps from sigmas uniform in log sigma (Lu et al.'s lambdas) instead
+  // of the timestep spacing;
+  bool use_lu_lambdas = false;
+  // no timestep whose lambda = log(alpha_t / sigma_t) is below this (-inf: none clipped);
+  double lambda_min_clipped = -std::numeric_limits<double>::infinity();
+  // the sigma after the last step: 0 (a clean sample) or the schedule's
+  // smallest, sigma at t = 0 ("sigma_min").
+  FinalSigmasType final_sigmas_type = FinalSigmasType::zero;
   // Dynamic thresholding (Saharia et al. 2022, diffusers' thresholding): x0 is
   // clamped to [-s, s] and divided by s, s = the per-sample quantile
   // dynamic_thresholding_ratio of |x0|, clamped to [1, sample_max_value].

@@ -32,17 +32,22 @@ enum class PredictionType { epsilon, sample, v_prediction };
 // timestep_spacing, Lin et al. 2024, table 2).
 enum class TimestepSpacing { leading, trailing, linspace };
 
+// DPM-Solver's sigma after the last step (diffusers' final_sigmas_type).
+enum class FinalSigmasType { zero, sigma_min };
+
 // The names used by the CLI, the scheduler config and error messages; the
 // parse functions throw ddpm::Error listing the valid names.
 std::string to_string(VarianceKind kind);
 std::string to_string(SamplerKind kind);
 std::string to_string(PredictionType type);
 std::string to_string(TimestepSpacing spacing);
+std::string to_string(FinalSigmasType type);
 VarianceKind parse_variance_kind(std::string_view name);  // "beta" | "posterior"
 // "ddpm" | "ddim" | "dpmpp_2m" | "dpmpp_2m_sde" | "euler" | "euler_ancestral"
 SamplerKind parse_sampler_kind(std::string_view name);
 PredictionType parse_prediction_type(std::string_view name);  // "epsilon" | "sample" | "v_prediction"
 TimestepSpacing parse_timestep_spacing(std::string_view name);  // "leading" | "trailing" | "linspace"
+FinalSigmasType parse_final_sigmas_type(std::string_view name);  // "zero" | "sigma_min"
 
 // A batch of `batch` samples with `dim` float elements each, C order.
 struct Shape {

@@ -18,6 +18,10 @@ protocol, with the unconditional_label that classifier-free guidance needs).
 Images: read_image (a PNG or JPEG as float32 [1, C, H, W] in [-1, 1]),
 to_pixels and write_png (model space back to uint8 pixels or a PNG).
 
+diffusers: ddpm.diffusers (imported on its own, never by `import ddpm`) has
+ddpm's samplers as diffusers schedulers for diffusers' pipelines:
+pipe.scheduler = ddpm.diffusers.DDIMScheduler.from_config(pipe.scheduler.config).
+
 Errors: ddpm.Error (a ValueError) for bad input, ddpm.CudaError (a
 RuntimeError) for a failed CUDA call, TypeError for a wrong dtype or an
 unknown option, KeyboardInterrupt when Ctrl-C stops a run.

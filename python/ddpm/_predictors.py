@@ -2,11 +2,13 @@
 
 The engine (src/python/predictors.cpp) calls a CallableBridge once per step with
 the GIL held: x_t and out are views of the engine's own buffers (no copies) in
-the call's framework and memory, t the step's model time (an int, or a float
-for the Euler samplers: Sampler.model_timesteps). The
-bridge calls f and copies its answer into out, after checking it: the same
-shape as x_t, floating-point values, the same device. An exception raised by f
-propagates out of Sampler.sample unchanged.
+the call's framework and memory, t the step's model time (Sampler.model_timesteps)
+handed to f as diffusers' pipelines hand it to a UNet: a 0-d array of the
+call's framework and device, int64 (float32 for the Euler samplers and
+wherever the time is fractional), or one int32 entry per row. The bridge calls
+f and copies its answer (or its .sample, as a diffusers UNet2DModel returns)
+into out, after checking it: the same shape as x_t, floating-point values, the
+same device. An exception raised by f propagates out of Sampler.sample unchanged.
 """
 
 import inspect
@@ -22,10 +24,13 @@ class Predictor:
 
     ``__call__(x_t, t, labels=None) -> model_output``: x_t a batch in the
     sampler's framework and memory (first axis the batch), t the model time
-    of the step (an int; a float for the Euler samplers, whose timesteps are
-    fractional: see Sampler.model_timesteps), labels one int32
+    of the step as a 0-d array of that framework and device, as diffusers'
+    pipelines give it: int64, or float32 for the Euler samplers, whose
+    timesteps are fractional (see Sampler.model_timesteps); labels one int32
     class label per row, or None when sample() was given no class_labels.
-    Return eps, x0 or v (the sampler's prediction_type), shaped like x_t.
+    Return eps, x0 or v (the sampler's prediction_type), shaped like x_t, or
+    an object whose .sample is that (a diffusers UNet2DModel's output: the
+    model itself is a predictor).
 
     Attributes sample() reads (also from any callable that has them):
 
@@ -93,6 +98,7 @@ class CallableBridge:
             self._no_grad = torch.no_grad  # sampling never needs gradients
 
     def __call__(self, x_t, t, out, labels):
+        t = self._time(t, out)
         args = (x_t, t, labels) if self.with_labels else (x_t, t)
         if self._no_grad is not None:
             with self._no_grad():
@@ -100,7 +106,25 @@ class CallableBridge:
         else:
             self._copy(self.fn(*args), out)
 
+    def _time(self, t, out):
+        """The step's time as a 0-d array where the call runs (per-row times are arrays already)."""
+        if not isinstance(t, (int, float)):
+            return t
+        fractional = isinstance(t, float)
+        if self.framework == "torch":
+            import torch
+
+            return torch.tensor(t, dtype=torch.float32 if fractional else torch.int64, device=out.device)
+        if self.framework == "cupy":
+            import cupy
+
+            with out.device:
+                return cupy.asarray(t, dtype=cupy.float32 if fractional else cupy.int64)
+        return np.asarray(t, dtype=np.float32 if fractional else np.int64)
+
     def _copy(self, result, out):
+        if framework_of(result) is None and hasattr(result, "sample"):
+            result = result.sample  # a diffusers model output (UNet2DOutput)
         if self.framework == "numpy":
             answer = np.asarray(result)
             if answer.shape != out.shape:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
-import stat
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import _ddpm
+from . import _configs, _ddpm
 from ._arrays import Frame
 from ._predictors import CallableBridge, takes_labels
 from ._progress import make_progress
@@ -19,33 +18,6 @@ from ._progress import make_progress
 # Any array the module takes: NumPy, PyTorch, CuPy, DLPack or buffer-protocol objects.
 Array = Any
 PredictorLike = Union[_ddpm.NoisePredictor, Callable[..., Array]]
-
-
-_MAX_CONFIG_BYTES = 64 << 20  # as the CLI's --scheduler-config
-
-
-def _read_config_file(path):
-    """The file's text, read with bounded memory; every failure a ddpm.Error."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise _ddpm.Error(f"cannot read {path}: {e.strerror}") from None
-    # Not a regular file (a directory, /dev/zero, a FIFO): refused before it is opened.
-    if stat.S_ISDIR(st.st_mode):
-        raise _ddpm.Error(f"cannot read {path}: Is a directory")
-    if not stat.S_ISREG(st.st_mode):
-        raise _ddpm.Error(f"cannot read {path}: not a regular file")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise _ddpm.Error(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > _MAX_CONFIG_BYTES:
-        raise _ddpm.Error(f"{path}: larger than 64 MiB, not a scheduler config")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _ddpm.Error(f"{path}: not UTF-8 text, not a scheduler config") from None
 
 
 def _require_float_array(array, name):
@@ -63,17 +35,6 @@ def _require_float_array(array, name):
             return
     if not floating:
         raise TypeError(f"{name} must be a floating-point array, got {dtype}")
-
-
-def _config_text(config):
-    """JSON text of a scheduler config given as a dict, JSON text or a path."""
-    if isinstance(config, dict):
-        return json.dumps(config)
-    if isinstance(config, str) and config.lstrip().startswith("{"):
-        return config
-    if isinstance(config, (str, os.PathLike)):
-        return _read_config_file(os.fspath(config))
-    raise TypeError(f"config must be a dict, JSON text or a path, got {type(config).__name__}")
 
 
 class Sampler:
@@ -95,6 +56,10 @@ class Sampler:
       'leading'); or timesteps=[...] explicitly
     - use_karras_sigmas (karras_sigmas): Karras et al.'s sigma spacing (rho = 7)
       for dpmpp_2m, dpmpp_2m_sde and euler
+    - DPM-Solver++ (dpmpp_2m, dpmpp_2m_sde), diffusers' names and defaults:
+      solver_order (1 or 2; 2), final_sigmas_type ('zero' or 'sigma_min'),
+      lower_order_final (True), euler_at_final (False), use_lu_lambdas
+      (False), lambda_min_clipped (-inf)
     - eta: DDIM's noise weight, 0 (deterministic) .. 1
     - set_alpha_to_one: DDIM's alpha_bar after the last step
     - variance: 'beta' (fixed_large) or 'posterior' (fixed_small), for DDPM
@@ -124,14 +89,39 @@ class Sampler:
 
     @classmethod
     def from_config(cls, config: dict | str | os.PathLike, **overrides: Any) -> Sampler:
-        """The sampler of a diffusers scheduler config (a dict, JSON text or a
-        path to scheduler_config.json), with keyword overrides. Keys the file
-        lacks take the defaults of its _class_name: DDPMScheduler, DDIMScheduler,
+        """The sampler of a diffusers scheduler config, with keyword overrides.
+
+        config: a dict (a scheduler's .config FrozenDict included), JSON text
+        (Infinity, -Infinity and NaN as Python's json writes them), a path to
+        scheduler_config.json, or a folder holding it (a save_config folder,
+        or a pipeline's, under scheduler/). Keys the config lacks take the
+        defaults of its _class_name: DDPMScheduler, DDIMScheduler,
         EulerDiscreteScheduler, EulerAncestralDiscreteScheduler or
         DPMSolverMultistepScheduler (algorithm_type 'dpmsolver++' -> dpmpp_2m,
-        'sde-dpmsolver++' -> dpmpp_2m_sde); values ddpm does not implement
-        (solver_order 3, ...) are refused by name. Another class needs sampler=."""
-        return cls._wrap(_ddpm.Sampler.from_config(_config_text(config), overrides))
+        'sde-dpmsolver++' -> dpmpp_2m_sde). A config without _class_name takes
+        the class of sampler= (its diffusers defaults); Sampler.from_scheduler
+        takes it from the scheduler object. Keys diffusers would ignore are
+        ignored; a value ddpm does not implement (solver_order 3,
+        use_exponential_sigmas, ...) is refused by name."""
+        text, options = _configs.engine_config(_configs.config_dict(config), overrides.get("sampler"))
+        return cls._wrap(_ddpm.Sampler.from_config(text, {**options, **overrides}))
+
+    @classmethod
+    def from_scheduler(cls, scheduler: Any, **overrides: Any) -> Sampler:
+        """The sampler of a diffusers scheduler object (a diffusers scheduler or
+        one of ddpm.diffusers'): its .config, with the class its _class_name or
+        else the object's own class names, and its num_inference_steps once
+        set_timesteps has set them (unless overrides name the steps)."""
+        config = getattr(scheduler, "config", None)
+        if not isinstance(config, Mapping):
+            raise TypeError(f"from_scheduler needs a diffusers scheduler (with a .config), got {type(scheduler).__name__}")
+        config = dict(config)
+        if not config.get("_class_name"):
+            config["_class_name"] = type(scheduler).__name__
+        steps = getattr(scheduler, "num_inference_steps", None)
+        if steps and not {"inference_steps", "num_inference_steps", "timesteps"} & overrides.keys():
+            overrides["inference_steps"] = int(steps)
+        return cls.from_config(config, **overrides)
 
     @classmethod
     def for_model(cls, predictor: _ddpm.MlpPredictor, **overrides: Any) -> Sampler:
@@ -297,7 +287,10 @@ class Sampler:
         labels; see ddpm.Predictor) called once per step with views of the
         engine's buffers (no copies; valid only during the call) in the
         framework and on the device of the result, and t the step's model time
-        (self.model_timesteps: ints, floats for the Euler samplers).
+        (self.model_timesteps) as diffusers' pipelines give it: a 0-d array of
+        that framework and device, int64, float32 for the Euler samplers. A
+        diffusers UNet2DModel (any model whose output has .sample) is a
+        predictor as it is.
         class_labels: one integer per row, for class-conditional models.
         progress: True for a bar (tqdm when installed), or a callable(done, total).
 

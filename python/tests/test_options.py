@@ -111,7 +111,8 @@ def test_schedule_tables():
 
 def test_from_config_reads_files_with_bounded_memory(tmp_path):
     # /dev/zero is endless: refused before it is read, as the CLI refuses it.
-    for path, message in [("/dev/zero", "not a regular file"), (tmp_path, "Is a directory"),
+    # A folder is read as a save_config or pipeline folder: one without a config is refused.
+    for path, message in [("/dev/zero", "not a regular file"), (tmp_path, "a folder without scheduler_config.json"),
                           (tmp_path / "absent.json", "No such file or directory")]:
         with pytest.raises(ddpm.Error, match=message):
             ddpm.Sampler.from_config(path)
@@ -122,6 +123,11 @@ def test_from_config_reads_files_with_bounded_memory(tmp_path):
     good = tmp_path / "scheduler_config.json"
     good.write_text(json.dumps({"_class_name": "DDIMScheduler", "num_train_timesteps": 1000}))
     assert ddpm.Sampler.from_config(good).options["sampler"] == "ddim"
+    assert ddpm.Sampler.from_config(tmp_path).options["sampler"] == "ddim"
+    (tmp_path / "scheduler_config.json").unlink()
+    (tmp_path / "scheduler_config.json").mkdir()
+    with pytest.raises(ddpm.Error, match="Is a directory"):
+        ddpm.Sampler.from_config(tmp_path)
 
 
 def test_sample_refuses_an_initial_that_would_be_converted_silently():

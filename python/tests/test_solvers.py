@@ -67,18 +67,19 @@ def test_from_config_refuses_what_ddpm_lacks():
 
 
 def test_callables_get_the_model_time():
-    # ints for ddpm, ddim and DPM-Solver++ (diffusers' int64 timesteps), floats
-    # for the Euler samplers (diffusers' float32 ones), also where whole.
-    for options, kind in [({"sampler": "ddim", "inference_steps": 10}, int),
-                          ({"sampler": "dpmpp_2m", "inference_steps": 10, "use_karras_sigmas": True}, int),
-                          ({"sampler": "euler", "inference_steps": 10}, float),
-                          ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, float)]:
+    # As diffusers' pipelines give it: a 0-d array, int64 for ddpm, ddim and
+    # DPM-Solver++ (diffusers' int64 timesteps), float32 for the Euler
+    # samplers (diffusers' float32 ones), also where whole.
+    for options, dtype in [({"sampler": "ddim", "inference_steps": 10}, np.int64),
+                           ({"sampler": "dpmpp_2m", "inference_steps": 10, "use_karras_sigmas": True}, np.int64),
+                           ({"sampler": "euler", "inference_steps": 10}, np.float32),
+                           ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, np.float32)]:
         sampler = ddpm.Sampler(backend="cpu", **options)
         seen = []
         sampler.sample((2, 3), lambda x, t: seen.append(t) or np.zeros_like(x), seed=1)
-        assert seen == sampler.model_timesteps, options
-        assert all(type(t) is kind for t in seen), options
-        assert [round(t) for t in seen] == sampler.timesteps
+        assert all(isinstance(t, np.ndarray) and t.ndim == 0 and t.dtype == dtype for t in seen), options
+        assert [t.item() for t in seen] == sampler.model_timesteps, options
+        assert [round(t.item()) for t in seen] == sampler.timesteps
     euler = ddpm.Sampler(sampler="euler", inference_steps=12, backend="cpu")
     assert any(t != int(t) for t in euler.model_timesteps)
     assert ddpm.Sampler(sampler="euler", inference_steps=10).model_timesteps[:3] == [999.0, 888.0, 777.0]

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,23 @@ const OptionRule kRules[] = {
      }},
     {"use_karras_sigmas", "karras_sigmas",
      [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.use_karras_sigmas = boolean(v, k); }},
+    {"solver_order", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.solver_order = small_integer(v, k); }},
+    {"lower_order_final", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.lower_order_final = boolean(v, k); }},
+    {"euler_at_final", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.euler_at_final = boolean(v, k); }},
+    {"use_lu_lambdas", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.use_lu_lambdas = boolean(v, k); }},
+    {"lambda_min_clipped", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) {
+       // None, as a config may hold it: no clipping (-inf).
+       o.lambda_min_clipped = v.is_none() ? -std::numeric_limits<double>::infinity() : number(v, k);
+     }},
+    {"final_sigmas_type", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) {
+       o.final_sigmas_type = parse_final_sigmas_type(text(v, k));
+     }},
     {"thresholding", nullptr,
      [](SamplerOptions& o, nb::handle v, const char* k, Given& g) {
        // True / False (diffusers' flag), RATIO or (RATIO, MAX) like --thresholding.
@@ -269,6 +287,12 @@ nb::dict options_dict(const SamplerOptions& o) {
   d["eta"] = o.eta;
   d["set_alpha_to_one"] = o.set_alpha_to_one;
   d["use_karras_sigmas"] = o.use_karras_sigmas;
+  d["solver_order"] = o.solver_order;
+  d["lower_order_final"] = o.lower_order_final;
+  d["euler_at_final"] = o.euler_at_final;
+  d["use_lu_lambdas"] = o.use_lu_lambdas;
+  d["lambda_min_clipped"] = o.lambda_min_clipped;
+  d["final_sigmas_type"] = to_string(o.final_sigmas_type);
   d["variance"] = to_string(o.variance);
   d["clip_x0"] = o.clip_x0 ? nb::object(nb::make_tuple(o.clip_x0->lo, o.clip_x0->hi)) : nb::none();
   d["thresholding"] = o.thresholding;

@@ -1,7 +1,8 @@
 // DPM-Solver++(2M) and its SDE variant (Lu et al. 2022, algorithm 2;
 // "midpoint" second-order update), as diffusers' DPMSolverMultistepScheduler
-// runs them with algorithm_type "dpmsolver++" / "sde-dpmsolver++",
-// solver_order = 2, lower_order_final and final_sigmas_type "zero".
+// runs them with algorithm_type "dpmsolver++" / "sde-dpmsolver++" and
+// solver_order 1 or 2, with its options final_sigmas_type, lower_order_final,
+// euler_at_final, use_lu_lambdas and lambda_min_clipped.
 //
 // With alpha_t = 1 / sqrt(1 + sigma_t^2), s_t = sigma_t alpha_t (the
 // variance-preserving noise scale), lambda = log(alpha / s) = -log(sigma)
@@ -12,12 +13,15 @@
 // and the SDE variant multiplies x_s by exp(-h), uses alpha_t (1 - exp(-2h))
 // for A's role (with the opposite sign) and adds s_t sqrt(1 - exp(-2h)) z.
 // x0_prev is the previous step's x0_hat (after thresholding): the multistep
-// state. The first step and the last (final sigma 0) are first order.
+// state. The first step is first order; so is the last where diffusers'
+// lower_order_final rule says so (always when the final sigma is 0).
 //
 // Timesteps: linspace and leading take n of n + 1 points and drop t = 0;
-// trailing is DDIM's; Karras sigmas run from sigma_max to sigma_min of the
-// training schedule with timesteps from _sigma_to_t, rounded except for the
-// cosine schedule (diffusers' squaredcos_cap_v2).
+// trailing is DDIM's; all of them below the last timestep lambda_min_clipped
+// allows. Karras sigmas run from sigma_max to sigma_min of the training
+// schedule, Lu's lambdas uniformly in log sigma between them, with timesteps
+// from _sigma_to_t, rounded except for the cosine schedule (diffusers'
+// squaredcos_cap_v2).
 #include <cmath>
 #include <string>
 
@@ -29,24 +33,51 @@
 namespace ddpm::detail {
 namespace {
 
-std::vector<long long> dpm_timesteps(int T, int n, TimestepSpacing spacing, int offset) {
+// The spaced timesteps below `last` (T unless lambda_min_clipped clips the top).
+std::vector<long long> dpm_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset) {
   std::vector<long long> t;
   switch (spacing) {
     case TimestepSpacing::linspace: {
-      const std::vector<double> y = numpy_linspace(0.0, T - 1, n + 1);
+      const std::vector<double> y = numpy_linspace(0.0, last - 1, n + 1);
       for (std::size_t i = y.size() - 1; i >= 1; --i) t.push_back(round_half_even(y[i]));
       break;
     }
     case TimestepSpacing::leading: {
-      const long long ratio = T / (n + 1);
+      const long long ratio = last / (n + 1);
       for (int i = n; i >= 1; --i) t.push_back(i * ratio + offset);
       break;
     }
     case TimestepSpacing::trailing:
-      for (double v : numpy_arange_down(T, static_cast<double>(T) / n)) t.push_back(round_half_even(v) - 1);
+      for (double v : numpy_arange_down(last, static_cast<double>(T) / n)) t.push_back(round_half_even(v) - 1);
       break;
   }
   return t;
+}
+
+// diffusers' last_timestep: T less the number of timesteps whose
+// lambda_t = log(sqrt(alpha_bar)) - log(sqrt(1 - alpha_bar)) (float32, as its
+// table) is below lambda_min_clipped.
+int last_unclipped_timestep(const Schedule& schedule, double lambda_min_clipped) {
+  int clipped = 0;
+  for (double ab : schedule.alpha_bar()) {
+    const double ab32 = ab == 0.0 ? std::ldexp(1.0, -24) : to_float32(ab);
+    const double alpha = to_float32(std::sqrt(ab32)), sigma = to_float32(std::sqrt(to_float32(1.0 - ab32)));
+    const double lambda = to_float32(to_float32(std::log(alpha)) - to_float32(std::log(sigma)));
+    if (lambda < lambda_min_clipped) ++clipped;
+  }
+  return schedule.steps() - clipped;
+}
+
+// Lu et al.'s lambdas: n sigmas uniform in log sigma from the largest
+// training sigma to the smallest (diffusers' _convert_to_lu, rho = 1).
+std::vector<double> lu_sigmas(const std::vector<double>& logs, int n) {
+  const double lambda_max = logs.back(), lambda_min = logs.front();
+  std::vector<double> sigmas;
+  for (int i = 0; i < n; ++i) {
+    const double ramp = n > 1 ? static_cast<double>(i) / (n - 1) : 0.0;
+    sigmas.push_back(std::exp(lambda_max + ramp * (lambda_min - lambda_max)));
+  }
+  return sigmas;
 }
 
 }  // namespace
@@ -54,6 +85,20 @@ std::vector<long long> dpm_timesteps(int T, int n, TimestepSpacing spacing, int 
 void check_dpmpp_options(const SamplerOptions& o) {
   refuse_clip(o, to_string(o.sampler).c_str());
   refuse_eta(o, to_string(o.sampler).c_str());
+  if (o.solver_order == 3) {
+    throw Error("solver_order 3 is not supported yet (it needs the two earlier model outputs of the "
+                "3M history layout); use solver_order 1 or 2");
+  }
+  if (o.solver_order != 1 && o.solver_order != 2) {
+    throw Error("solver_order " + std::to_string(o.solver_order) + " is not 1 or 2");
+  }
+  if (std::isnan(o.lambda_min_clipped)) throw Error("lambda_min_clipped is NaN: give a number or -inf");
+  if (o.use_lu_lambdas && o.use_karras_sigmas) {
+    throw Error("use_lu_lambdas and use_karras_sigmas exclude each other: give one");
+  }
+  if (o.use_lu_lambdas && !o.timesteps.empty()) {
+    throw Error("an explicit timestep list and use_lu_lambdas exclude each other");
+  }
 }
 
 RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
@@ -75,16 +120,19 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     if (n < 1 || n > T) {
       throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
     }
-    const std::vector<long long> list = dpm_timesteps(T, n, spacing, o.steps_offset);
+    const int last = last_unclipped_timestep(schedule, o.lambda_min_clipped);
+    if (last < 1) throw Error("lambda_min_clipped clips every timestep of the schedule");
+    const std::vector<long long> list = dpm_timesteps(T, last, n, spacing, o.steps_offset);
     check_timestep_list(list, T,
                         "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
     timesteps.assign(list.begin(), list.end());
   }
   const std::vector<double> all = training_sigmas(schedule);
   std::vector<double> sigmas;
-  if (o.use_karras_sigmas) {
+  if (o.use_karras_sigmas || o.use_lu_lambdas) {
     const std::vector<double> logs = log_sigmas(all);
-    sigmas = karras_sigmas(all.front(), all.back(), static_cast<int>(timesteps.size()));
+    const int count = static_cast<int>(timesteps.size());
+    sigmas = o.use_karras_sigmas ? karras_sigmas(all.front(), all.back(), count) : lu_sigmas(logs, count);
     for (std::size_t i = 0; i < sigmas.size(); ++i) {
       const double t = sigma_to_t(sigmas[i], logs);
       timesteps[i] = schedule.kind() == ScheduleKind::cosine ? t : static_cast<double>(round_half_even(t));
@@ -92,11 +140,14 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
   } else {
     for (double t : timesteps) sigmas.push_back(interpolate_sigma(all, t));
   }
+  sigmas.push_back(o.final_sigmas_type == FinalSigmasType::sigma_min ? all.front() : 0.0);
   for (double& s : sigmas) s = to_float32(s);
-  sigmas.push_back(0.0);
 
   const bool sde = o.sampler == SamplerKind::dpmpp_2m_sde;
   const std::size_t n = timesteps.size();
+  // diffusers' lower_order_final at the last step.
+  const bool last_first_order = o.euler_at_final || (o.lower_order_final && n < 15) ||
+                                o.final_sigmas_type == FinalSigmasType::zero;
   RulePlan plan;
   plan.steps.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -112,7 +163,7 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     s.alpha_bar_prev = alpha_t * alpha_t;
     const double exp_h = sigma_t / sigma_s;  // exp(-h)
     const double noise_ratio = (sigma_t * alpha_t) / (sigma_s * alpha_s);
-    s.order = i == 0 || i + 1 == n ? 1 : 2;
+    s.order = o.solver_order == 1 || i == 0 || (i + 1 == n && last_first_order) ? 1 : 2;
     double weight;  // of D0 = x0_s in the first-order update
     if (sde) {
       s.prev_from_sample = noise_ratio * exp_h;

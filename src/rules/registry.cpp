@@ -65,6 +65,20 @@ void refuse_eta(const SamplerOptions& o, const char* rule) {
   }
 }
 
+void refuse_dpm_solver_options(const SamplerOptions& o, const char* rule) {
+  const SamplerOptions defaults;
+  const char* given = o.solver_order != defaults.solver_order             ? "solver_order"
+                      : o.lower_order_final != defaults.lower_order_final ? "lower_order_final"
+                      : o.euler_at_final != defaults.euler_at_final       ? "euler_at_final"
+                      : o.use_lu_lambdas != defaults.use_lu_lambdas       ? "use_lu_lambdas"
+                      : o.lambda_min_clipped != defaults.lambda_min_clipped ? "lambda_min_clipped"
+                      : o.final_sigmas_type != defaults.final_sigmas_type ? "final_sigmas_type"
+                                                                          : nullptr;
+  if (given != nullptr) {
+    throw Error(std::string(given) + " applies to the dpmpp_2m and dpmpp_2m_sde samplers, not " + rule);
+  }
+}
+
 void refuse_karras(const SamplerOptions& o, const char* rule) {
   if (o.use_karras_sigmas) {
     throw Error(std::string("Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde and euler "

@@ -59,5 +59,7 @@ void refuse_clip(const SamplerOptions& options, const char* rule);
 void refuse_thresholding(const SamplerOptions& options, const char* rule);
 void refuse_eta(const SamplerOptions& options, const char* rule);
 void refuse_karras(const SamplerOptions& options, const char* rule);
+// Refuses DPM-Solver's own options (solver_order, final_sigmas_type, ...) set for another rule.
+void refuse_dpm_solver_options(const SamplerOptions& options, const char* rule);
 
 }  // namespace ddpm::detail
