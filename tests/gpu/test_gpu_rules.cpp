@@ -39,6 +39,9 @@ struct RuleCase {
   bool karras = false;
   double guidance = 1.0;  // with an unconditional prior or mixture when != 1
   double rescale = 0.0;
+  // DPM-Solver++'s diffusers options (dpmpp_2m, dpmpp_2m_sde): the final
+  // sigma, Lu's lambdas, first order at the end or throughout.
+  bool dpm_variant = false;
 };
 
 std::ostream& operator<<(std::ostream& os, const RuleCase& c) {
@@ -47,7 +50,8 @@ std::ostream& operator<<(std::ostream& os, const RuleCase& c) {
             << (c.x0 == X0::none ? "as is" : c.x0 == X0::clip ? "clipped" : "thresholded") << " "
             << c.steps << " " << to_string(c.spacing) << " steps" << (c.karras ? " karras" : "") << ", "
             << models[static_cast<int>(c.model)] << ", " << c.batch << "x" << c.dim << ", guidance "
-            << c.guidance << " rescale " << c.rescale;
+            << c.guidance << " rescale " << c.rescale
+            << (c.dpm_variant ? ", sigma_min final, lu lambdas, euler at final, lambda clipped" : "");
 }
 
 SamplerOptions options_of(const RuleCase& c, Backend backend) {
@@ -59,6 +63,12 @@ SamplerOptions options_of(const RuleCase& c, Backend backend) {
   o.eta = c.sampler == SamplerKind::ddim ? 0.7 : 0.0;
   o.use_karras_sigmas = c.karras;
   if (c.x0 == X0::clip) o.clip_x0 = ClipRange{-1.0f, 1.0f};
+  if (c.dpm_variant) {
+    o.final_sigmas_type = FinalSigmasType::sigma_min;
+    o.use_lu_lambdas = true;
+    o.euler_at_final = true;
+    o.lambda_min_clipped = -5.1;
+  }
   if (c.x0 == X0::threshold) {
     o.thresholding = true;
     o.dynamic_thresholding_ratio = 0.95;
@@ -195,7 +205,10 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{SamplerKind::euler, PredictionType::v_prediction, X0::none, 20, TimestepSpacing::leading, Model::gmm, 256, 3, false, 7.5},
         RuleCase{SamplerKind::euler_ancestral, PredictionType::epsilon, X0::none, 25, TimestepSpacing::linspace, Model::gaussian_per_element, 5, 1001, false, 2.0},
         RuleCase{SamplerKind::euler_ancestral, PredictionType::v_prediction, X0::none, 15, TimestepSpacing::trailing, Model::gmm, 64, 33},
-        RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::clip, 50, TimestepSpacing::trailing, Model::gaussian, 16, 128, false, 5.0, 0.5}));
+        RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::clip, 50, TimestepSpacing::trailing, Model::gaussian, 16, 128, false, 5.0, 0.5},
+        // DPM-Solver++'s diffusers options (issue 23).
+        RuleCase{SamplerKind::dpmpp_2m, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, Model::gmm, 64, 3, false, 1.0, 0.0, true},
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::v_prediction, X0::none, 25, TimestepSpacing::linspace, Model::gaussian, 12, 300, false, 1.0, 0.0, true}));
 
 // Thresholding's scale with many tied |x0| values (the quantile falls inside
 // a run of equal values) and rows longer than a block, against the CPU.
