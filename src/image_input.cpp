@@ -45,20 +45,28 @@ std::uint32_t big_endian(std::string_view bytes, std::size_t at, int width) {
 }
 
 // stb_image decodes a JPEG cut short without complaint (the missing part
-// comes out grey) and a PNG cut inside its last chunk, so the file's
-// structure is walked to its end first. A PNG's chunks must reach an IEND
-// chunk, CRC included; a JPEG's marker segments its end-of-image marker
-// (walk_jpeg). Data after the end (a camera's trailer) is fine.
-bool png_reaches_end(std::string_view bytes) {
+// comes out grey) and a PNG cut inside its last chunk, and checks no PNG
+// CRC (a flipped bit in the pixel data can decode to a smudged picture), so
+// the file's structure is walked to its end first. A PNG's chunks must reach
+// an IEND chunk, each with the CRC it declares; a JPEG's marker segments its
+// end-of-image marker (walk_jpeg). Data after the end (a camera's trailer) is
+// fine. Returns what is wrong, or "" for a whole file.
+std::string png_walk_error(std::string_view bytes) {
   std::size_t at = 8;  // after the signature
   while (at + 12 <= bytes.size()) {
     const std::uint64_t length = big_endian(bytes, at, 4);
     const std::uint64_t next = at + 12 + length;  // length, type, data, CRC
-    if (next > bytes.size()) return false;
-    if (bytes.substr(at + 4, 4) == "IEND") return true;
+    if (next > bytes.size()) break;
+    const std::string_view type = bytes.substr(at + 4, 4);
+    const std::uint32_t declared = big_endian(bytes, static_cast<std::size_t>(next - 4), 4);
+    if (detail::png_crc32(bytes.substr(at + 4, static_cast<std::size_t>(4 + length))) != declared) {
+      return "corrupt PNG (the CRC of its " + std::string(type) + " chunk at byte " +
+             std::to_string(at) + " does not match its data)";
+    }
+    if (type == "IEND") return "";
     at = static_cast<std::size_t>(next);
   }
-  return false;
+  return "truncated PNG (the file ends before its end marker)";
 }
 
 // A JPEG's marker segments, walked from SOI: through each scan's
@@ -210,9 +218,10 @@ ImageArray decode_image(std::string_view bytes, const std::string& name) {
   const bool sixteen = stbi_is_16_bit_from_memory(data, length) != 0;
   require_memory(static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(height),
                  file_channels, sixteen, name);
-  if (is_png(bytes) ? !png_reaches_end(bytes) : !jpeg.reaches_end) {
-    fail(name, std::string("truncated ") + (is_png(bytes) ? "PNG" : "JPEG") +
-                   " (the file ends before its end marker)");
+  if (is_png(bytes)) {
+    if (const std::string error = png_walk_error(bytes); !error.empty()) fail(name, error);
+  } else if (!jpeg.reaches_end) {
+    fail(name, "truncated JPEG (the file ends before its end marker)");
   }
 
   const int channels = file_channels >= 3 ? 3 : 1;

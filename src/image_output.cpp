@@ -1,6 +1,8 @@
 // Model-space arrays back to 8-bit pixels and PNG (stb_image_write).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <string_view>
 
 #include "ddpm/error.h"
 #include "ddpm/image.h"
@@ -12,6 +14,17 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
 #include <stb_image_write.h>
+
+namespace ddpm::detail {
+
+// stb_image_write's CRC-32 (the PNG one), for the reader's chunk check: the
+// reader's stb_image checks no CRC.
+std::uint32_t png_crc32(std::string_view bytes) {
+  return stbiw__crc32(reinterpret_cast<unsigned char*>(const_cast<char*>(bytes.data())),
+                      static_cast<int>(bytes.size()));
+}
+
+}  // namespace ddpm::detail
 
 namespace ddpm {
 namespace {

@@ -236,6 +236,28 @@ INSTANTIATE_TEST_SUITE_P(BadImages, CliImageErrors, ::testing::ValuesIn(image_er
                          [](const ::testing::TestParamInfo<ErrorCase>& info) { return info.param.label; });
 
 // A FIFO is read once, as a stream: a truncated PNG through it is refused.
+// An image as the prior must have the sample's shape: 30 x 40 pixels are not
+// laid out as 40 x 30 (the element counts agree), and nothing is written.
+TEST_F(CliImages, AnImagePriorOfAnotherShapeIsRefused) {
+  const RunResult r = run({"sample", "--predictor", "gaussian", "--mean-npy", image_file("small.jpg"),
+                           "--std", "0", "--shape", "1,3,40,30", "--steps", "10", "--out", "@x.npy",
+                           "--png", "@x.png"});
+  expect_error(r, {"transposed", {}, "is [1, 3, 30, 40] but a sample is [3, 40, 30]"});
+  EXPECT_EQ(listing(), std::vector<std::string>{});
+}
+
+// --panels names six files after --out: a stream, a device or a folder is a
+// usage error, not './--a.png' or '/dev/stdout-a.png'.
+TEST_F(CliImages, PanelsNeedAFileName) {
+  ASSERT_EQ(::mkdir(path("folder").c_str(), 0700), 0);
+  for (const std::string out : {"-", "/dev/stdout", "@folder", "@folder/"}) {
+    const RunResult r = run({"illustrate", "--image", image_file("rgb8.png"), "--steps", "50",
+                             "--t", "10", "--panels", "--out", out});
+    expect_error(r, {out, {}, "--panels writes six files named after --out", kUsage});
+  }
+  EXPECT_EQ(listing(), std::vector<std::string>{"folder"});
+}
+
 TEST_F(CliImages, TruncatedImageThroughAFifoIsRefused) {
   ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
   const std::string png = file_bytes(image_file("rgb8.png"));

@@ -192,8 +192,16 @@ std::vector<BadImage> bad_images() {
   std::string corrupt_png = png;
   corrupt_png[41] = '\0';
   corrupt_png[42] = '\0';
+  // stb_image checks no CRC: a wrong one in the header, or a bit flipped in
+  // the compressed pixels (past IDAT's zlib header), is found by the walk.
+  std::string bad_header_crc = png;
+  bad_header_crc[30] = static_cast<char>(bad_header_crc[30] ^ 0x01);  // IHDR's CRC: bytes 29..32
+  std::string flipped_pixel_bit = png;
+  flipped_pixel_bit[45] = static_cast<char>(flipped_pixel_bit[45] ^ 0x10);
   return {
       {"empty", "", "the file is empty"},
+      {"png_header_crc_wrong", bad_header_crc, "corrupt PNG (the CRC of its IHDR chunk at byte 8"},
+      {"png_bit_flipped_in_pixels", flipped_pixel_bit, "corrupt PNG (the CRC of its IDAT chunk"},
       {"wrong_magic", "GIF89a" + png.substr(6), "not a PNG or JPEG file"},
       {"png_signature_only", png.substr(0, 8), "corrupt or unsupported PNG header"},
       {"png_cut_in_header", png.substr(0, 20), "corrupt or unsupported PNG header"},

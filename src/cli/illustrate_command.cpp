@@ -3,6 +3,7 @@
 // figures also on stdout.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "backend_options.h"
@@ -40,9 +41,25 @@ std::string panel_path(const std::string& out_path, char letter) {
   return stem + "-" + letter + extension;
 }
 
+// --panels makes six names from --out's, so --out must name a file to be:
+// not a stream ('-', /dev/stdout, a FIFO, a device) or a folder, whose
+// names would become './--a.png' or '/dev/stdout-a.png'.
+void check_panels_out(const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::file_status status = fs::status(out, error);
+  const bool special = fs::exists(status) && !fs::is_regular_file(status);
+  if (out == "-" || out.empty() || out.back() == '/' || special || out.rfind("/dev/", 0) == 0 ||
+      out.rfind("/proc/", 0) == 0) {
+    throw UsageError("--panels writes six files named after --out ('" + out +
+                     "' is a stream, a device or a folder): give a file name such as figure.png");
+  }
+}
+
 void run_illustrate(const IllustrateOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, std::string>> outputs_checked;
+  if (o.panels) check_panels_out(o.out_path);
   if (o.panels) {
     for (char letter = 'a'; letter <= 'f'; ++letter) {
       outputs_checked.emplace_back("--out (--panels)", panel_path(o.out_path, letter));

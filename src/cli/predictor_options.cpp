@@ -39,16 +39,46 @@ constexpr ValueRange kPriorStds{0.0f, 1e15f,
                                 "a finite number >= 0 and <= 1e15 (its square must stay in "
                                 "float32 range)"};
 
-// Per-element prior values: one per element of a sample, whatever the file's
-// shape, each checked here, where the file's name and the index are known
-// (JSON, which carries them on to the predictor, has no NaN).
+// "3,64,64", as --shape takes it.
+std::string comma_list(const std::vector<std::int64_t>& shape) {
+  std::string text;
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+  return text;
+}
+
+std::string shape_list(const std::vector<std::int64_t>& shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// A shape without its leading 1s ([1, 3, 64, 64] -> [3, 64, 64]).
+std::vector<std::int64_t> without_leading_ones(std::vector<std::int64_t> shape) {
+  while (shape.size() > 1 && shape.front() == 1) shape.erase(shape.begin());
+  return shape;
+}
+
+// Per-element prior values: one per element of a sample, each checked here,
+// where the file's name and the index are known (JSON, which carries them on
+// to the predictor, has no NaN). A flat file fits any sample of as many
+// elements; a multi-dimensional one (an image is [1, C, H, W]) must have the
+// sample's shape, so that a photograph is never laid out as another shape.
 std::vector<float> read_per_element(const std::string& path, const std::string& flag,
-                                    std::int64_t dim, const ValueRange& range) {
+                                    std::int64_t dim, const std::vector<std::int64_t>& extents,
+                                    const ValueRange& range) {
   NpyArray values = read_input_array(path);
   if (static_cast<std::int64_t>(values.data.size()) != dim) {
     throw Error("shape mismatch: " + flag + " " + path + " has " +
                 std::to_string(values.data.size()) + " values but a sample has " +
                 std::to_string(dim) + " elements");
+  }
+  const std::vector<std::int64_t> file = without_leading_ones(values.shape);
+  const std::vector<std::int64_t> sample =
+      without_leading_ones(std::vector<std::int64_t>(extents.begin() + (extents.empty() ? 0 : 1), extents.end()));
+  if (file.size() > 1 && sample.size() > 1 && file != sample) {
+    throw Error("shape mismatch: " + flag + " " + path + " is " + shape_list(values.shape) +
+                " but a sample is " + shape_list(sample) + " (--shape N," + comma_list(file) +
+                " takes it as it is)");
   }
   for (std::size_t i = 0; i < values.data.size(); ++i) {
     const float v = values.data[i];
@@ -65,12 +95,6 @@ void refuse_given(const PredictorOptions& o, const std::vector<CLI::Option*>& fl
   for (const CLI::Option* flag : flags) {
     if (o.given(flag)) throw UsageError(flag->get_name() + " " + reason);
   }
-}
-
-std::string shape_list(const std::vector<std::int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
 }
 
 // The labels of `batch` rows from --class, checked against the model's classes.
@@ -105,14 +129,15 @@ std::vector<std::int32_t> model_labels(const PredictorOptions& o, const MlpPredi
 }
 
 // The description make_predictor builds a built-in predictor from.
-nlohmann::json builtin_description(const PredictorOptions& o, Shape shape) {
+nlohmann::json builtin_description(const PredictorOptions& o, Shape shape,
+                                   const std::vector<std::int64_t>& extents) {
   nlohmann::json description;
   if (o.predictor == "gaussian") {
     description = {{"type", "gaussian"}, {"mean", o.mean}, {"std", o.std}};
     if (!o.mean_path.empty())
-      description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim, kPriorMeans);
+      description["means"] = read_per_element(o.mean_path, "--mean-npy", shape.dim, extents, kPriorMeans);
     if (!o.std_path.empty())
-      description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim, kPriorStds);
+      description["stds"] = read_per_element(o.std_path, "--std-npy", shape.dim, extents, kPriorStds);
     if (o.given(o.uncond_mean_flag) || o.given(o.uncond_std_flag)) {
       // Each unconditional value not given is the conditional one.
       nlohmann::json unconditional = description;
@@ -267,7 +292,7 @@ std::optional<SchedulerConfig> model_defaults(const ChosenPredictor& chosen) {
 }
 
 void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape shape,
-                      const std::string& shape_text) {
+                      const std::string& shape_text, const std::vector<std::int64_t>& extents) {
   const bool scale_given = o.given(o.guidance_scale_flag);
   chosen.guidance_scale = o.guidance_scale;
   chosen.guidance_rescale = o.guidance_rescale;
@@ -295,7 +320,7 @@ void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape 
       }
     }
   } else {
-    const nlohmann::json description = builtin_description(o, shape);
+    const nlohmann::json description = builtin_description(o, shape, extents);
     chosen.predictor = make_predictor(description.dump());
     if (o.predictor == "gmm") {
       const auto& gmm = static_cast<const GmmPredictor&>(*chosen.predictor);

@@ -88,9 +88,11 @@ std::optional<SchedulerConfig> model_defaults(const ChosenPredictor& chosen);
 
 // Step 2, once the batch shape is known: builds the built-in predictor (or
 // checks the model against `shape`), the class labels of the `shape.batch`
-// rows and the guidance. `shape_text` names the shape in errors.
+// rows and the guidance. `shape_text` names the shape in errors; `extents`
+// is the whole [batch, ...] shape, which a multi-dimensional per-element
+// file (an image) must match.
 void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape shape,
-                      const std::string& shape_text);
+                      const std::string& shape_text, const std::vector<std::int64_t>& extents);
 
 // "class 3", "classes 0..9 cycling", "classes 1,2,3", or "" without labels:
 // for summaries and figures.

@@ -124,7 +124,7 @@ void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler, ChosenPredic
   const Shape shape = batch_shape(extents);
   const std::string shape_text =
       initial ? "--initial " + o.initial_path + " (" + format_shape(extents) + ")" : "--shape " + o.shape;
-  finish_predictor(o.predictor, chosen, shape, shape_text);
+  finish_predictor(o.predictor, chosen, shape, shape_text, extents);
 
   ChunkedJob job;
   job.label = "sampling";
@@ -191,7 +191,7 @@ void run_sample(const SampleOptions& o) {
     require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
-  finish_predictor(o.predictor, chosen, shape, shape_text);
+  finish_predictor(o.predictor, chosen, shape, shape_text, extents);
   if (!o.png_path.empty() && chosen.model == nullptr) {
     try {
       require_image_shape(extents);
