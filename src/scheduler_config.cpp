@@ -20,6 +20,17 @@ template <typename T>
 T get(const json& j, const char* key, T fallback) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
+  // Python's NaN and Infinity, which diffusers' configs may hold, are numbers
+  // no key read here takes (lambda_min_clipped, which takes -Infinity, is
+  // read on its own); JSON would print them as null.
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    if (it->is_number_float() && !std::isfinite(it->get<double>())) {
+      const double v = it->get<double>();
+      throw Error(std::string("scheduler config key \"") + key + "\" is " +
+                  (std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity") +
+                  "; expected a finite number");
+    }
+  }
   try {
     if constexpr (std::is_same_v<T, bool>) {
       if (!it->is_boolean()) throw Error("");

@@ -9,6 +9,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_fixture.h"
@@ -93,6 +94,24 @@ TEST_F(CliInputs, PythonsInfinityInASchedulerConfigIsRead) {
                                                      "@nan.npy"}));
   EXPECT_EQ(nan.exit_code, 1);
   EXPECT_NE(nan.err.find("lambda_min_clipped"), std::string::npos) << nan.err;
+}
+
+// NaN or Infinity where a finite number belongs is refused naming the file
+// and the key (they once reached the schedule as "beta range [nan, 0.02]").
+TEST_F(CliInputs, NonFiniteSchedulerConfigValuesNameTheFileAndKey) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"beta_start", "NaN"}, {"beta_end", "Infinity"}, {"num_train_timesteps", "NaN"},
+           {"sample_max_value", "-Infinity"}}) {
+    test::write_bytes(path("bad.json"), R"({"_class_name": "DDPMScheduler", ")" + key + "\": " + value + "}");
+    const RunResult r = run(plus(kSampleWithConfig, {"--scheduler-config", "@bad.json", "--out",
+                                                     "@out.npy"}));
+    EXPECT_EQ(r.exit_code, 1) << key;
+    const std::string expected = "bad.json: scheduler config key \"" + key + "\" is " + value +
+                                 "; expected a finite number";
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  }
+  EXPECT_EQ(listing(), std::vector<std::string>{"bad.json"});
 }
 
 TEST_F(CliInputs, JsonAfterANulByteIsRefusedWithTheFileAndOffset) {
