@@ -59,8 +59,8 @@ void check_panels_out(const std::string& out) {
 void run_illustrate(const IllustrateOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, std::string>> outputs_checked;
-  if (o.panels) check_panels_out(o.out_path);
   if (o.panels) {
+    check_panels_out(o.out_path);
     for (char letter = 'a'; letter <= 'f'; ++letter) {
       outputs_checked.emplace_back("--out (--panels)", panel_path(o.out_path, letter));
     }
