@@ -3,24 +3,15 @@
 include(GoogleTest)
 
 add_executable(test_npy test_npy.cpp)
-target_link_libraries(test_npy PRIVATE ddpm::ddpm GTest::gtest_main)
+target_link_libraries(test_npy PRIVATE ddpm::ddpm GTest::gtest_main ddpm_tmpdir_guard)
 gtest_discover_tests(test_npy DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
 
-# The programs that write files, run whole with TMPDIR set to a directory of
-# their own: afterwards it must be empty.
-function(ddpm_leaves_no_files target)
-  add_test(NAME ${target}.LeavesNothingInTmpdir
-           COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:${target}>
-                   -DDIR=${CMAKE_CURRENT_BINARY_DIR}/${target}_tmpdir
-                   -P ${CMAKE_CURRENT_SOURCE_DIR}/leaves_no_files.cmake)
-  set_tests_properties(${target}.LeavesNothingInTmpdir PROPERTIES LABELS cpu)
-endfunction()
-ddpm_leaves_no_files(test_npy)
 
 if(TARGET ddpm_cli)
   add_executable(test_cli test_cli.cpp test_cli_outputs.cpp test_cli_model.cpp test_cli_images.cpp
                           test_cli_inputs.cpp)
-  target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json)
+  target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json
+                                       ddpm_tmpdir_guard)
   # test_cli_model.cpp reads the committed model and classifier (src/safetensors.h).
   target_include_directories(test_cli PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
@@ -28,7 +19,6 @@ if(TARGET ddpm_cli)
                                              DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_dependencies(test_cli ddpm_cli)
   gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
-  ddpm_leaves_no_files(test_cli)
 
   # Chunked runs, and distributed ones under the MPI launcher (CPU backend)
   # when ddpm is built with MPI; 3 ranks on a 2-core machine need Open MPI's
@@ -44,12 +34,11 @@ if(TARGET ddpm_cli)
   endif()
   add_executable(test_scale_out test_scale_out.cpp)
   target_link_libraries(test_scale_out PRIVATE ddpm::ddpm GTest::gtest_main
-                                               nlohmann_json::nlohmann_json)
+                                               nlohmann_json::nlohmann_json ddpm_tmpdir_guard)
   target_compile_definitions(test_scale_out PRIVATE
     DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
     DDPM_MPIEXEC="${DDPM_TEST_MPIEXEC}"
     DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_dependencies(test_scale_out ddpm_cli)
   gtest_discover_tests(test_scale_out DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "cpu;mpi")
-  ddpm_leaves_no_files(test_scale_out)
 endif()
