@@ -9,6 +9,7 @@ Files written (see tests/data/diffusers/README.md for the format):
   schedules.json     betas / alphas_cumprod tables of DDPMScheduler
   steps.json         single DDPM/DDIM reverse steps with recorded noise
   trajectories.json  pipeline-style loops of DPM-Solver++, Euler, Euler-a, DDPM, DDIM
+  multistep.json     pipeline-style loops of Heun, third-order DPM-Solver++ and UniPC
   laws.json          mean and std of the samples the solvers draw from a Gaussian prior
 
 Everything is deterministic: each case draws from its own seeded torch.Generator,
@@ -16,6 +17,7 @@ and the output does not depend on the time of day or the hash seed.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,6 +36,8 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    UniPCMultistepScheduler,
 )
 from diffusers.schedulers import (
     scheduling_ddim,
@@ -41,6 +45,8 @@ from diffusers.schedulers import (
     scheduling_dpmsolver_multistep,
     scheduling_euler_ancestral_discrete,
     scheduling_euler_discrete,
+    scheduling_heun_discrete,
+    scheduling_unipc_multistep,
 )
 
 try:
@@ -58,6 +64,8 @@ SCHEDULER_CLASSES = {
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
+    "HeunDiscreteScheduler": HeunDiscreteScheduler,
+    "UniPCMultistepScheduler": UniPCMultistepScheduler,
 }
 SCHEDULER_MODULES = {
     "DDPMScheduler": scheduling_ddpm,
@@ -65,6 +73,8 @@ SCHEDULER_MODULES = {
     "DPMSolverMultistepScheduler": scheduling_dpmsolver_multistep,
     "EulerDiscreteScheduler": scheduling_euler_discrete,
     "EulerAncestralDiscreteScheduler": scheduling_euler_ancestral_discrete,
+    "HeunDiscreteScheduler": scheduling_heun_discrete,
+    "UniPCMultistepScheduler": scheduling_unipc_multistep,
 }
 
 GENERATOR = {
@@ -747,6 +757,175 @@ def make_trajectories():
 
 
 # --------------------------------------------------------------------------------------
+# multistep.json: loops of the higher-order solvers (Heun, DPM-Solver++ of order 3,
+# UniPC), run like trajectories.json, with each step's solver state recorded.
+# --------------------------------------------------------------------------------------
+
+
+def multistep_configs():
+    out = []
+    preds = PREDICTIONS
+    # Heun: 2n - 1 step() calls (first order, then alternating second / first order).
+    for karras in [False, True]:
+        for spacing in ["linspace", "leading", "trailing"]:
+            for pred in preds:
+                for n in [5, 10] if spacing == "linspace" else [5]:
+                    out.append(("HeunDiscreteScheduler",
+                                dict(use_karras_sigmas=karras, timestep_spacing=spacing, prediction_type=pred), n))
+    out.append(("HeunDiscreteScheduler", dict(prediction_type="epsilon", clip_sample=True), 5))
+    # DPM-Solver++ of order 3 (lower_order_final: n < 15 ends with orders 2, 1).
+    dpm3 = dict(algorithm_type="dpmsolver++", solver_order=3)
+    for karras in [False, True]:
+        for pred in preds:
+            for n in [5, 10]:
+                out.append(("DPMSolverMultistepScheduler", dict(dpm3, use_karras_sigmas=karras, prediction_type=pred), n))
+    for options, n in [
+        (dict(lower_order_final=False), 10),
+        (dict(use_karras_sigmas=True, prediction_type="epsilon"), 20),  # >= 15 steps: third order to the end
+        (dict(thresholding=True, prediction_type="sample"), 10),
+        (dict(thresholding=True, prediction_type="epsilon", dynamic_thresholding_ratio=0.9,
+              sample_max_value=1.5), 10),
+        (dict(final_sigmas_type="sigma_min", lower_order_final=False), 10),
+        (dict(timestep_spacing="trailing"), 10),
+    ]:
+        out.append(("DPMSolverMultistepScheduler", dict(dpm3, **options), n))
+    # UniPC (defaults: bh2, predict_x0, corrector on every step but the first).
+    for order in [1, 2, 3]:
+        for karras in [False, True]:
+            for pred in preds:
+                for n in [5, 10]:
+                    out.append(("UniPCMultistepScheduler",
+                                dict(solver_order=order, use_karras_sigmas=karras, prediction_type=pred), n))
+    for options, n in [
+        (dict(solver_order=2, disable_corrector=[0, 2]), 10),
+        (dict(solver_order=3, lower_order_final=False), 10),  # singular solve at the last step (sigma 0)
+        (dict(solver_order=2, solver_type="bh1"), 10),  # NaN at the last step (sigma 0): recorded as such
+        (dict(solver_order=2, thresholding=True, prediction_type="sample"), 10),
+        (dict(solver_order=2, thresholding=True, prediction_type="epsilon", dynamic_thresholding_ratio=0.9,
+              sample_max_value=1.5), 10),
+        (dict(solver_order=3, use_karras_sigmas=True), 20),
+        (dict(solver_order=2, timestep_spacing="leading"), 10),
+        (dict(solver_order=2, timestep_spacing="trailing"), 10),
+        (dict(solver_order=2, final_sigmas_type="sigma_min"), 10),
+        (dict(solver_order=2, solver_type="bh1", final_sigmas_type="sigma_min"), 10),  # bh1 that stays finite
+        (dict(solver_order=2, lower_order_final=False), 10),  # inf at the last step (sigma 0)
+        (dict(solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 10),  # order 3 to the end
+    ]:
+        out.append(("UniPCMultistepScheduler", options, n))
+    # What diffusers does with combinations ddpm may refuse: errors, or loops that run.
+    out.append(("HeunDiscreteScheduler", dict(prediction_type="flow_prediction"), 5))
+    out.append(("HeunDiscreteScheduler", dict(use_karras_sigmas=True, use_exponential_sigmas=True), 5))
+    out.append(("DPMSolverMultistepScheduler", dict(algorithm_type="sde-dpmsolver++", solver_order=3), 10))  # runs
+    out.append(("DPMSolverMultistepScheduler", dict(algorithm_type="dpmsolver++", solver_order=4), 10))  # runs, order 3
+    out.append(("UniPCMultistepScheduler", dict(solver_type="bh3"), 5))
+    out.append(("UniPCMultistepScheduler", dict(solver_order=0), 5))
+    return out
+
+
+def run_multistep(name, kwargs, n, seed):
+    """run_trajectory()'s loop on TORCH_SHAPE tensors (thresholding needs 3-D ones),
+    recording each step's solver state."""
+    cls = SCHEDULER_CLASSES[name]
+    module = SCHEDULER_MODULES[name]
+    case = {"scheduler": name, "requested": kwargs, "num_inference_steps": n}
+    try:
+        sch = cls(**kwargs)
+    except Exception as e:  # noqa: BLE001
+        case["error"] = error_text(e)
+        case["error_at"] = "constructor"
+        return case
+    case["config"] = config_dict(sch)
+    sch.set_timesteps(n)
+    g_init = torch.Generator().manual_seed(seed)
+    initial = torch.randn(SHAPE, generator=g_init, dtype=torch.float32)
+    g = torch.Generator().manual_seed(seed + 1)
+    init_sigma = sch.init_noise_sigma
+    x = (initial * init_sigma).reshape(TORCH_SHAPE)
+    case.update({
+        "timesteps": F32(sch.timesteps.to(torch.float32)),
+        "sigmas": F32(sch.sigmas),
+        "init_noise_sigma": F32(torch.as_tensor(init_sigma, dtype=torch.float32)),
+        "initial": F32(initial),
+    })
+    calls = []  # (update, order) for each solver update step() ran
+
+    def wrap(attr, label):
+        original = getattr(sch, attr)
+
+        def wrapped(*a, **k):
+            calls.append((label, k.get("order")))
+            return original(*a, **k)
+
+        setattr(sch, attr, wrapped)
+
+    if name == "DPMSolverMultistepScheduler":
+        wrap("dpm_solver_first_order_update", 1)
+        wrap("multistep_dpm_solver_second_order_update", 2)
+        wrap("multistep_dpm_solver_third_order_update", 3)
+    elif name == "UniPCMultistepScheduler":
+        wrap("multistep_uni_c_bh_update", "corrector")
+    rec = NoiseRecorder(module) if hasattr(module, "randn_tensor") else contextlib.nullcontext()
+    steps = []
+    with rec:
+        for t in sch.timesteps:
+            step = {"t": F32(torch.as_tensor(t, dtype=torch.float32)), "sample_in": F32(x)}
+            calls.clear()
+            try:
+                model_in = sch.scale_model_input(x, t)
+                model_output = fake_model(model_in, t)
+                first_order = sch.state_in_first_order if name == "HeunDiscreteScheduler" else None
+                step_index = sch.step_index
+                out = sch.step(model_output, t, x, generator=g) if name == "DPMSolverMultistepScheduler" \
+                    else sch.step(model_output, t, x)
+            except Exception as e:  # noqa: BLE001
+                case["error"] = error_text(e)
+                case["error_at"] = f"step {len(steps)}"
+                break
+            drawn = rec.take() if isinstance(rec, NoiseRecorder) else []
+            assert len(drawn) <= 1, len(drawn)
+            step.update({
+                "model_input": F32(model_in),
+                "model_output": F32(model_output),
+                "noise": F32(drawn[0]) if drawn else None,
+                "prev_sample": F32(out.prev_sample),
+                "pred_original_sample": F32(out.pred_original_sample)
+                if getattr(out, "pred_original_sample", None) is not None else None,
+            })
+            if name == "HeunDiscreteScheduler":
+                # scale_model_input set the index before step() (None only before the first call)
+                assert step_index is not None and sch.step_index == step_index + 1
+                step["first_order"] = bool(first_order)
+                step["step_index"] = int(step_index)
+            elif name == "DPMSolverMultistepScheduler":
+                assert len(calls) == 1, calls
+                step["converted_model_output"] = F32(sch.model_outputs[-1])
+                step["solver_order_used"] = calls[0][0]
+            elif name == "UniPCMultistepScheduler":
+                assert len(calls) <= 1, calls
+                step["converted_model_output"] = F32(sch.model_outputs[-1])
+                step["predictor_order"] = int(sch.this_order)
+                step["corrector_used"] = bool(calls)
+                step["corrector_order"] = int(calls[0][1]) if calls else None
+                step["corrected_sample"] = F32(sch.last_sample)
+            if not torch.isfinite(out.prev_sample).all():
+                # JSON holds no NaN: kept like an exception, with the finite steps before it
+                case["error"] = "non-finite prev_sample (diffusers raised nothing)"
+                case["error_at"] = f"step {len(steps)}"
+                break
+            x = out.prev_sample
+            steps.append(step)
+    case["steps"] = steps
+    return case
+
+
+def make_multistep():
+    cases = []
+    for i, (name, kwargs, n) in enumerate(multistep_configs()):
+        cases.append(run_multistep(name, kwargs, n, seed=7000 + 10 * i))
+    return {"generator": GENERATOR, "shape": SHAPE, "torch_shape": TORCH_SHAPE, "cases": cases}
+
+
+# --------------------------------------------------------------------------------------
 # laws.json: the law of the samples each solver draws with the exact model of a
 # Gaussian prior N(mu, sd^2), at few steps (where it is not the prior): the loop run in
 # float64 on many independent scalar samples. ddpm's tests compare their exact law of
@@ -800,12 +979,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                   "tests", "data", "diffusers"))
-    ap.add_argument("--only", choices=["timesteps", "schedules", "steps", "trajectories", "laws"],
+    ap.add_argument("--only", choices=["timesteps", "schedules", "steps", "trajectories", "multistep", "laws"],
                     action="append")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    only = set(args.only or ["timesteps", "schedules", "steps", "trajectories", "laws"])
+    only = set(args.only or ["timesteps", "schedules", "steps", "trajectories", "multistep", "laws"])
     print("generator:", GENERATOR)
 
     if "timesteps" in only:
@@ -832,6 +1011,16 @@ def main():
         size = write_json(os.path.join(out, "trajectories.json"), data, inline_depth=4)
         errors = [(c["scheduler"], c["requested"], c["error"]) for c in data["cases"] if "error" in c]
         print(f"trajectories.json: {len(data['cases'])} cases ({len(errors)} errors), {size} bytes")
+        for e in errors:
+            print("   ", e)
+    if "multistep" in only:
+        data = make_multistep()
+        size = write_json(os.path.join(out, "multistep.json"), data, inline_depth=4)
+        errors = [(c["scheduler"], c["requested"], c["error"]) for c in data["cases"] if "error" in c]
+        per = Counter(c["scheduler"] for c in data["cases"])
+        nsteps = sum(len(c.get("steps", [])) for c in data["cases"])
+        print(f"multistep.json: {len(data['cases'])} cases ({len(errors)} errors, {nsteps} steps), {size} bytes; "
+              f"{dict(per)}")
         for e in errors:
             print("   ", e)
     if "laws" in only:
