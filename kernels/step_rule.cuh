@@ -155,6 +155,35 @@ DDPM_HD float step_folded(float x, float m, float x0_prev, float z, const StepRe
   return r.folded_sample * x + r.folded_model * m + r.prev_from_x0_prev * x0_prev + r.sigma * z;
 }
 
+// The rules with a deeper history (dpmpp_3m, unipc, heun): their step reads
+// the x0_hats of up to three earlier steps (h1, h2, h3: one, two, three steps
+// back) and the previous step's sample `last`, and none draws noise. UniPC's
+// corrector first replaces x_t by
+//   x_c = corrected_from_last_sample * last + corrected_from_x0 * x0
+//       + sum_k corrected_from_x0_prev[k] * h_{k+1},
+// then the update is
+//   x_prev = prev_from_sample * x_c + prev_from_x0 * x0 + prev_from_eps * eps
+//          + prev_from_last_sample * last + prev_from_x0_prev[0] * h1 + prev_from_x0_prev[1] * h2
+// and x_c becomes the next step's `last` (x_c = x_t without a corrector).
+struct DeepRecord {
+  float prev_from_x0, prev_from_eps, prev_from_sample, prev_from_last_sample;
+  float prev_from_x0_prev[2];
+  bool corrects;
+  float corrected_from_last_sample, corrected_from_x0;
+  float corrected_from_x0_prev[3];
+};
+
+DDPM_HD float deep_base(float x, float x0, float h1, float h2, float h3, float last, const DeepRecord& d) {
+  if (!d.corrects) return x;
+  return d.corrected_from_last_sample * last + d.corrected_from_x0 * x0 + d.corrected_from_x0_prev[0] * h1 +
+         d.corrected_from_x0_prev[1] * h2 + d.corrected_from_x0_prev[2] * h3;
+}
+
+DDPM_HD float deep_update(float base, float x0, float eps, float h1, float h2, float last, const DeepRecord& d) {
+  return d.prev_from_sample * base + d.prev_from_x0 * x0 + d.prev_from_eps * eps +
+         d.prev_from_last_sample * last + d.prev_from_x0_prev[0] * h1 + d.prev_from_x0_prev[1] * h2;
+}
+
 // Classifier-free guidance: u + w (c - u), scaled by the row's rescale
 // factor (1 without guidance_rescale).
 DDPM_HD float guided_output(float conditional, float unconditional, float scale, float factor) {

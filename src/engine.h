@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ddpm/sampler.h"
+#include "history_layout.h"
 
 namespace ddpm {
 
@@ -18,6 +19,7 @@ struct EngineSetup {
   SamplerOptions options;
   std::vector<PlannedStep> plan;
   double initial_noise_scale = 1.0;
+  detail::HistoryLayout history;
 };
 
 class Sampler::Engine {
@@ -28,6 +30,7 @@ class Sampler::Engine {
   const SamplerOptions& options() const { return setup_.options; }
   const std::vector<PlannedStep>& plan() const { return setup_.plan; }
   double initial_noise_scale() const { return setup_.initial_noise_scale; }
+  const detail::HistoryLayout& history_layout() const { return setup_.history; }
   virtual Backend backend() const = 0;
   virtual void forward(const ForwardRequest& request) = 0;
   virtual void forward_one_step(const ForwardOneStepRequest& request) = 0;

@@ -12,10 +12,16 @@ namespace ddpm {
 namespace {
 
 std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
+  // The deep-history rules' step exists on the CPU backend only so far.
+  const bool cpu_only = setup.history.deep();
   switch (setup.options.backend) {
     case Backend::cpu:
       return detail::make_cpu_engine(std::move(setup));
     case Backend::cuda: {
+      if (cpu_only) {
+        throw Error("the " + to_string(setup.options.sampler) +
+                    " sampler runs on the CPU backend only in this version: use --backend cpu (or auto)");
+      }
       std::string reason;
       if (!detail::cuda_device_usable(&reason)) {
         throw Error("the CUDA backend was requested but is unavailable: " + reason);
@@ -23,7 +29,7 @@ std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
       return detail::make_cuda_engine(std::move(setup));
     }
     case Backend::automatic:
-      if (detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(std::move(setup));
+      if (!cpu_only && detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(std::move(setup));
       return detail::make_cpu_engine(std::move(setup));
   }
   throw Error("unknown backend");
@@ -37,7 +43,7 @@ Sampler::Sampler(Schedule schedule, SamplerOptions options) {
   if (options.rescale_betas_zero_snr) schedule = schedule.rescaled_zero_terminal_snr();
   detail::Plan plan = detail::make_plan(schedule, options);
   engine_ = make_engine({std::move(schedule), std::move(options), std::move(plan.steps),
-                         plan.initial_noise_scale});
+                         plan.initial_noise_scale, plan.history});
 }
 
 TimestepSpacing default_timestep_spacing(SamplerKind sampler) {
@@ -53,6 +59,10 @@ const Schedule& Sampler::schedule() const { return engine_->schedule(); }
 const SamplerOptions& Sampler::options() const { return engine_->options(); }
 const std::vector<PlannedStep>& Sampler::plan() const { return engine_->plan(); }
 double Sampler::initial_noise_scale() const { return engine_->initial_noise_scale(); }
+
+std::int64_t Sampler::history_size(Shape shape) const {
+  return engine_->history_layout().slots() * shape.size();
+}
 
 std::vector<int> Sampler::timesteps() const {
   std::vector<int> out;
@@ -73,20 +83,36 @@ void Sampler::forward_one_step(const ForwardOneStepRequest& request) {
 
 void Sampler::reverse_step(const ReverseStepRequest& request) {
   detail::validate(request, schedule());
+  if (!request.history.empty()) {
+    if (!engine_->history_layout().deep()) {
+      throw Error("ReverseStepRequest::history is for the " + to_string(options().sampler) +
+                  " sampler's kind of history, which it has not: use previous_x0");
+    }
+    detail::validate_history_size(request.history.size(), request.shape, engine_->history_layout().slots(),
+                                  "history");
+  }
   const int position = request.step_index >= 0
                            ? detail::plan_index(plan(), request.step_index, "reverse step index")
                            : detail::plan_position(plan(), request.step, "reverse step");
   detail::check_plan_range(plan(), position, position);
+  if (!request.history.empty() && request.memory == Memory::host &&
+      detail::reads_history(plan()[static_cast<std::size_t>(position)])) {
+    detail::validate_finite(request.history, "history");
+  }
   engine_->reverse_step(request, position);
 }
 
 void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
   detail::validate(request, schedule());
+  const detail::HistoryLayout& history = engine_->history_layout();
+  if (!request.history.empty()) {
+    detail::validate_history_size(request.history.size(), request.shape, history.slots(), "history");
+  }
   const detail::LoopRange range = detail::resolve_loop_range(request, plan());
   detail::check_plan_range(plan(), range.first, range.last);
-  // The history is read only where a step of the range is second order.
+  // The history is read only where a step of the range combines earlier outputs.
   if (request.history_given && request.memory == Memory::host &&
-      detail::multistep(plan(), range.first, range.last)) {
+      (history.deep() || detail::multistep(plan(), range.first, range.last))) {
     detail::validate_finite(request.history, "history");
   }
   detail::check_guidance(request, predictor);

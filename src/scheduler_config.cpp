@@ -81,12 +81,14 @@ auto parse_named(const json& j, const char* key, const std::string& fallback, Pa
   }
 }
 
-enum class SolverClass { none, euler, euler_ancestral, dpm };
+enum class SolverClass { none, euler, euler_ancestral, dpm, heun, unipc };
 
 SolverClass solver_class(const std::string& name) {
   if (name == "EulerDiscreteScheduler") return SolverClass::euler;
   if (name == "EulerAncestralDiscreteScheduler") return SolverClass::euler_ancestral;
   if (name == "DPMSolverMultistepScheduler") return SolverClass::dpm;
+  if (name == "HeunDiscreteScheduler") return SolverClass::heun;
+  if (name == "UniPCMultistepScheduler") return SolverClass::unipc;
   return SolverClass::none;
 }
 
@@ -95,12 +97,24 @@ std::string unsupported(const char* key, const std::string& value, const std::st
          supported + ")";
 }
 
-// algorithm_type: dpmsolver++ -> dpmpp_2m, sde-dpmsolver++ -> dpmpp_2m_sde.
+// algorithm_type: dpmsolver++ -> dpmpp_2m (dpmpp_3m at solver_order 3),
+// sde-dpmsolver++ -> dpmpp_2m_sde.
 SamplerKind dpm_sampler(const json& j) {
   const std::string algorithm = get<std::string>(j, "algorithm_type", "dpmsolver++");
-  if (algorithm == "dpmsolver++") return SamplerKind::dpmpp_2m;
+  if (algorithm == "dpmsolver++") return get<int>(j, "solver_order", 2) == 3 ? SamplerKind::dpmpp_3m : SamplerKind::dpmpp_2m;
   if (algorithm == "sde-dpmsolver++") return SamplerKind::dpmpp_2m_sde;
   throw Error(unsupported("algorithm_type", "\"" + algorithm + "\"", "dpmsolver++ and sde-dpmsolver++"));
+}
+
+// The multistep solvers' shared keys (DPMSolverMultistepScheduler,
+// UniPCMultistepScheduler), with diffusers' defaults.
+void read_multistep_keys(const json& j, SamplerOptions& o) {
+  o.solver_order = get<int>(j, "solver_order", 2);
+  if (o.solver_order < 1 || o.solver_order > 3) {
+    throw Error(unsupported("solver_order", std::to_string(o.solver_order), "orders 1, 2 and 3"));
+  }
+  o.lower_order_final = get<bool>(j, "lower_order_final", true);
+  o.final_sigmas_type = parse_named(j, "final_sigmas_type", "zero", parse_final_sigmas_type);
 }
 
 // The solver keys whose non-default values would change the sampler in a way
@@ -117,7 +131,14 @@ void check_solver_keys(const json& j, SolverClass solver) {
   };
   if (solver != SolverClass::euler_ancestral) {
     for (const char* key : {"use_exponential_sigmas", "use_beta_sigmas"}) require_false(key);
-    require_text("final_sigmas_type", "zero");
+  }
+  if (solver == SolverClass::euler) require_text("final_sigmas_type", "zero");
+  if (solver == SolverClass::unipc) {
+    if (!get<bool>(j, "predict_x0", true)) throw Error(unsupported("predict_x0", "false", "the default, true"));
+    if (j.contains("solver_p") && !j.at("solver_p").is_null()) {
+      throw Error(unsupported("solver_p", j.at("solver_p").dump(), "null (UniPC's own predictor)"));
+    }
+    for (const char* key : {"use_flow_sigmas", "use_dynamic_shifting"}) require_false(key);
   }
   if (solver == SolverClass::euler) {
     require_text("interpolation_type", "linear");
@@ -129,21 +150,44 @@ void check_solver_keys(const json& j, SolverClass solver) {
     }
   }
   if (solver == SolverClass::dpm) {
-    const int order = get<int>(j, "solver_order", 2);
-    if (order != 2) throw Error(unsupported("solver_order", std::to_string(order), "order 2"));
     require_text("solver_type", "midpoint");
-    for (const char* key : {"euler_at_final", "use_lu_lambdas", "use_flow_sigmas"}) require_false(key);
+    require_false("use_flow_sigmas");
     if (j.contains("variance_type") && !j.at("variance_type").is_null()) {
       throw Error(unsupported("variance_type", j.at("variance_type").dump(), "null (no learned variance)"));
     }
-    // -inf (as the string diffusers writes, or null) or a number: only -inf,
-    // i.e. no clipping of lambda, is what ddpm runs.
-    if (j.contains("lambda_min_clipped") && !j.at("lambda_min_clipped").is_null()) {
-      const json& v = j.at("lambda_min_clipped");
-      const bool minus_infinity = (v.is_string() && v.get<std::string>() == "-inf") ||
-                                  (v.is_number() && std::isinf(v.get<double>()) && v.get<double>() < 0);
-      if (!minus_infinity) throw Error(unsupported("lambda_min_clipped", v.dump(), "-inf"));
+  }
+}
+
+// DPM-Solver++'s own keys: euler_at_final, use_lu_lambdas and
+// lambda_min_clipped (a number, -inf as the string "-inf" or Python's
+// -Infinity, or null for none).
+void read_dpm_keys(const json& j, SamplerOptions& o) {
+  o.euler_at_final = get<bool>(j, "euler_at_final", false);
+  o.use_lu_lambdas = get<bool>(j, "use_lu_lambdas", false);
+  if (j.contains("lambda_min_clipped") && !j.at("lambda_min_clipped").is_null()) {
+    const json& v = j.at("lambda_min_clipped");
+    if (v.is_string() && v.get<std::string>() == "-inf") {
+      o.lambda_min_clipped = -std::numeric_limits<double>::infinity();
+    } else if (v.is_number() && !std::isnan(v.get<double>()) && v.get<double>() != std::numeric_limits<double>::infinity()) {
+      o.lambda_min_clipped = v.get<double>();
+    } else {
+      throw Error("scheduler config key \"lambda_min_clipped\" must be a number, -inf or null, not " + v.dump());
     }
+  }
+}
+
+// UniPC's own keys: solver_type and disable_corrector.
+void read_unipc_keys(const json& j, SamplerOptions& o) {
+  o.solver_type = parse_named(j, "solver_type", "bh2", parse_unipc_solver_type);
+  if (j.contains("disable_corrector") && !j.at("disable_corrector").is_null()) {
+    const json& v = j.at("disable_corrector");
+    bool ok = v.is_array();
+    for (std::size_t i = 0; ok && i < v.size(); ++i) ok = v[i].is_number_integer() && v[i].get<long long>() >= 0;
+    if (!ok) {
+      throw Error("scheduler config key \"disable_corrector\" must be a list of step indices (integers >= 0), not " +
+                  v.dump());
+    }
+    o.disable_corrector = v.get<std::vector<int>>();
   }
 }
 
@@ -164,10 +208,15 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   if (solver == SolverClass::euler) c.sampler = SamplerKind::euler;
   if (solver == SolverClass::euler_ancestral) c.sampler = SamplerKind::euler_ancestral;
   if (solver == SolverClass::dpm) c.sampler = dpm_sampler(j);
+  if (solver == SolverClass::heun) c.sampler = SamplerKind::heun;
+  if (solver == SolverClass::unipc) c.sampler = SamplerKind::unipc;
   if (solver != SolverClass::none) check_solver_keys(j, solver);
-  if (solver == SolverClass::euler || solver == SolverClass::dpm) {
+  if (solver != SolverClass::none && solver != SolverClass::euler_ancestral) {
     c.options.use_karras_sigmas = get<bool>(j, "use_karras_sigmas", false);
   }
+  if (solver == SolverClass::dpm || solver == SolverClass::unipc) read_multistep_keys(j, c.options);
+  if (solver == SolverClass::dpm) read_dpm_keys(j, c.options);
+  if (solver == SolverClass::unipc) read_unipc_keys(j, c.options);
 
   // The schedule: diffusers' defaults are ddpm's (T 1000, linear 1e-4 -> 0.02).
   ScheduleSpec& s = c.schedule;
@@ -197,8 +246,10 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   }
   o.steps_offset = get<int>(j, "steps_offset", 0);
   // Keys a class does not have are ignored, as diffusers ignores them:
-  // thresholding exists for DDPM, DDIM and DPM-Solver, clip_sample for DDPM and DDIM.
-  const bool has_thresholding = solver == SolverClass::none || solver == SolverClass::dpm;
+  // thresholding exists for DDPM, DDIM, DPM-Solver and UniPC, clip_sample for
+  // DDPM, DDIM and Heun.
+  const bool has_thresholding =
+      solver == SolverClass::none || solver == SolverClass::dpm || solver == SolverClass::unipc;
   if (has_thresholding) {
     o.thresholding = get<bool>(j, "thresholding", false);
     o.dynamic_thresholding_ratio = get<double>(j, "dynamic_thresholding_ratio", 0.995);
@@ -207,7 +258,8 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   o.rescale_betas_zero_snr = get<bool>(j, "rescale_betas_zero_snr", false);
   o.set_alpha_to_one = get<bool>(j, "set_alpha_to_one", true);
   // diffusers clips by default; thresholding, when on, takes its place.
-  const bool clip_sample = solver == SolverClass::none && get<bool>(j, "clip_sample", diffusers_class);
+  const bool clip_sample = (solver == SolverClass::none || solver == SolverClass::heun) &&
+                           get<bool>(j, "clip_sample", diffusers_class);
   const double range = get<double>(j, "clip_sample_range", 1.0);
   if (clip_sample && !o.thresholding) {
     if (!(std::isfinite(range) && range > 0.0)) {

@@ -49,7 +49,9 @@ void check_representable(PlannedStep& s) {
   if (!s.error.empty()) return;
   for (double c : {s.x0_from_sample, s.x0_from_model_output, s.eps_from_sample,
                    s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps, s.prev_from_sample,
-                   s.prev_from_x0_prev, s.sigma}) {
+                   s.prev_from_x0_prev, s.prev_from_x0_prev2, s.prev_from_last_sample,
+                   s.corrected_from_last_sample, s.corrected_from_x0, s.corrected_from_x0_prev[0],
+                   s.corrected_from_x0_prev[1], s.corrected_from_x0_prev[2], s.sigma}) {
     if (!std::isfinite(c) || std::abs(c) > 1e30) {
       // Either end of the schedule: alpha_bar 1 (no noise: betas too small
       // to register) or alpha_bar near 0 (a division by sqrt(alpha_bar)).
@@ -90,16 +92,24 @@ Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
   check_thresholding(options);
   const RuleEntry& rule = rule_for(options.sampler);
   rule.check(options);
-  if (options.sampler != SamplerKind::dpmpp_2m && options.sampler != SamplerKind::dpmpp_2m_sde) {
-    refuse_dpm_solver_options(options, to_string(options.sampler).c_str());
+  const SamplerKind kind = options.sampler;
+  if (kind != SamplerKind::dpmpp_2m && kind != SamplerKind::dpmpp_2m_sde && kind != SamplerKind::dpmpp_3m &&
+      kind != SamplerKind::unipc) {
+    refuse_dpm_solver_options(options, to_string(kind).c_str());
   }
+  if (kind != SamplerKind::unipc) refuse_unipc_options(options, to_string(kind).c_str());
   RulePlan planned = rule.plan(schedule, options);
   for (PlannedStep& s : planned.steps) {
     s.beta = 1.0 - s.alpha_bar / s.alpha_bar_prev;
     fill_prediction(s, options.prediction_type);
     check_representable(s);
   }
-  return {std::move(planned.steps), planned.initial_noise_scale};
+  HistoryLayout history{planned.history_x0_slots, planned.keeps_last_sample};
+  // The one-slot history of dpmpp_2m exists only where a step reads it.
+  if (!history.deep() && !multistep(planned.steps, 0, static_cast<int>(planned.steps.size()) - 1)) {
+    history.x0_slots = kind == SamplerKind::dpmpp_2m || kind == SamplerKind::dpmpp_2m_sde ? 1 : 0;
+  }
+  return {std::move(planned.steps), planned.initial_noise_scale, history};
 }
 
 namespace {
@@ -141,6 +151,27 @@ std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep
     records.push_back(s.error.empty() ? make_step_record(s) : kernels::StepRecord{});
   }
   return records;
+}
+
+bool reads_history(const PlannedStep& s) {
+  return s.prev_from_x0_prev != 0.0 || s.prev_from_x0_prev2 != 0.0 || s.prev_from_last_sample != 0.0 ||
+         s.corrects;
+}
+
+kernels::DeepRecord make_deep_record(const PlannedStep& s) {
+  const auto f = [](double v) { return static_cast<float>(v); };
+  kernels::DeepRecord d{};
+  d.prev_from_x0 = f(s.prev_from_x0);
+  d.prev_from_eps = f(s.prev_from_eps);
+  d.prev_from_sample = f(s.prev_from_sample);
+  d.prev_from_last_sample = f(s.prev_from_last_sample);
+  d.prev_from_x0_prev[0] = f(s.prev_from_x0_prev);
+  d.prev_from_x0_prev[1] = f(s.prev_from_x0_prev2);
+  d.corrects = s.corrects;
+  d.corrected_from_last_sample = f(s.corrected_from_last_sample);
+  d.corrected_from_x0 = f(s.corrected_from_x0);
+  for (int k = 0; k < 3; ++k) d.corrected_from_x0_prev[k] = f(s.corrected_from_x0_prev[k]);
+  return d;
 }
 
 PlannedStep first_order(PlannedStep step) {

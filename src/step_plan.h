@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ddpm/sampler.h"
+#include "history_layout.h"
 #include "../kernels/step_coefficients.cuh"
 #include "../kernels/step_rule.cuh"
 
@@ -16,6 +17,7 @@ namespace ddpm::detail {
 struct Plan {
   std::vector<PlannedStep> steps;
   double initial_noise_scale = 1.0;
+  HistoryLayout history;
 };
 Plan make_plan(const Schedule& schedule, const SamplerOptions& options);
 
@@ -28,6 +30,13 @@ std::vector<kernels::StepRecord> make_step_records(const std::vector<PlannedStep
 // (the first step of a piece started without it) takes the previous x0_hat
 // to be this one, which is the first-order update.
 PlannedStep first_order(PlannedStep step);
+
+// The history a deep rule's step reads and writes: whether it combines
+// earlier steps' outputs (so that a loop piece starting there needs them).
+bool reads_history(const PlannedStep& step);
+
+// The float record of a deep rule's step (kernels/step_rule.cuh DeepRecord).
+kernels::DeepRecord make_deep_record(const PlannedStep& step);
 
 // Whether any step of plan[first .. last] combines two model outputs.
 bool multistep(const std::vector<PlannedStep>& plan, int first, int last);

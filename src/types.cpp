@@ -35,7 +35,10 @@ constexpr std::pair<const char*, SamplerKind> kSamplers[] = {
     {"dpmpp_2m", SamplerKind::dpmpp_2m},
     {"dpmpp_2m_sde", SamplerKind::dpmpp_2m_sde},
     {"euler", SamplerKind::euler},
-    {"euler_ancestral", SamplerKind::euler_ancestral}};
+    {"euler_ancestral", SamplerKind::euler_ancestral},
+    {"heun", SamplerKind::heun},
+    {"dpmpp_3m", SamplerKind::dpmpp_3m},
+    {"unipc", SamplerKind::unipc}};
 constexpr std::pair<const char*, PredictionType> kPredictionTypes[] = {
     {"epsilon", PredictionType::epsilon},
     {"sample", PredictionType::sample},
@@ -46,6 +49,8 @@ constexpr std::pair<const char*, TimestepSpacing> kSpacings[] = {
     {"linspace", TimestepSpacing::linspace}};
 constexpr std::pair<const char*, FinalSigmasType> kFinalSigmas[] = {
     {"zero", FinalSigmasType::zero}, {"sigma_min", FinalSigmasType::sigma_min}};
+constexpr std::pair<const char*, UniPcSolverType> kUniPcSolverTypes[] = {
+    {"bh2", UniPcSolverType::bh2}, {"bh1", UniPcSolverType::bh1}};
 
 }  // namespace
 
@@ -54,9 +59,15 @@ std::string to_string(SamplerKind kind) { return name_of(kind, kSamplers); }
 std::string to_string(PredictionType type) { return name_of(type, kPredictionTypes); }
 std::string to_string(TimestepSpacing spacing) { return name_of(spacing, kSpacings); }
 std::string to_string(FinalSigmasType type) { return name_of(type, kFinalSigmas); }
+std::string to_string(UniPcSolverType type) { return name_of(type, kUniPcSolverTypes); }
 
 VarianceKind parse_variance_kind(std::string_view name) {
   return parse_name(name, kVariances, "variance");
+}
+std::string sampler_kind_names() {
+  std::string names;
+  for (const auto& [name, kind] : kSamplers) names += (names.empty() ? "" : ", ") + std::string(name);
+  return names;
 }
 SamplerKind parse_sampler_kind(std::string_view name) {
   return parse_name(name, kSamplers, "sampler");
@@ -69,6 +80,9 @@ TimestepSpacing parse_timestep_spacing(std::string_view name) {
 }
 FinalSigmasType parse_final_sigmas_type(std::string_view name) {
   return parse_name(name, kFinalSigmas, "final_sigmas_type");
+}
+UniPcSolverType parse_unipc_solver_type(std::string_view name) {
+  return parse_name(name, kUniPcSolverTypes, "solver_type");
 }
 
 }  // namespace ddpm

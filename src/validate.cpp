@@ -75,6 +75,16 @@ void validate_size(std::size_t actual, const Shape& shape, const char* what) {
   }
 }
 
+void validate_history_size(std::size_t actual, const Shape& shape, int slots, const char* what) {
+  if (slots <= 1) return validate_size(actual, shape, what);
+  if (static_cast<std::int64_t>(actual) != slots * shape.size()) {
+    throw Error(std::string(what) + " has " + std::to_string(actual) + " values but the sampler's history of " +
+                std::to_string(slots) + " slots of " + std::to_string(shape.batch) + "x" +
+                std::to_string(shape.dim) + " needs " + std::to_string(slots * shape.size()) +
+                " (Sampler::history_size())");
+  }
+}
+
 void validate_finite(std::span<const float> values, const char* what) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
@@ -189,7 +199,6 @@ void validate(const SampleRequest& r, const Schedule& /*schedule*/) {
     throw Error("class labels has " + std::to_string(r.class_labels.size()) +
                 " entries but the batch has " + std::to_string(r.shape.batch));
   }
-  if (!r.history.empty()) validate_size(r.history.size(), r.shape, "history");
   if (r.history_given && r.history.empty()) throw Error("history_given without a history array");
   if (r.initial_noise_given && on_host(r.memory)) validate_finite(r.x, "initial x_T");
 }

@@ -14,6 +14,9 @@ void validate_shape(const Shape& shape);
 // first_sample >= 0 and first_sample + batch fits in int64 (after validate_shape).
 void validate_noise_key(const NoiseKey& noise, const Shape& shape);
 void validate_size(std::size_t actual, const Shape& shape, const char* what);
+// A loop history of `slots` slots of [batch, dim] (Sampler::history_size();
+// one slot, [batch, dim], for the rules without a deeper history).
+void validate_history_size(std::size_t actual, const Shape& shape, int slots, const char* what);
 void validate_finite(std::span<const float> values, const char* what);
 void validate_options(const SamplerOptions& options);
 

@@ -162,7 +162,7 @@ TEST(StepRuleErrors, NamesAreParsedOrRefusedWithTheValidOnes) {
   EXPECT_EQ(parse_sampler_kind("ddim"), SamplerKind::ddim);
   EXPECT_EQ(parse_prediction_type("v_prediction"), PredictionType::v_prediction);
   EXPECT_EQ(parse_timestep_spacing("trailing"), TimestepSpacing::trailing);
-  expect_error([] { parse_sampler_kind("plms"); }, "unknown sampler 'plms' (expected ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler or euler_ancestral)");
+  expect_error([] { parse_sampler_kind("plms"); }, "unknown sampler 'plms' (expected ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, euler_ancestral, heun, dpmpp_3m or unipc)");
   expect_error([] { parse_timestep_spacing("uniform"); }, "expected leading, trailing or linspace");
   expect_error([] { parse_prediction_type("eps"); }, "expected epsilon, sample or v_prediction");
 }
@@ -325,15 +325,53 @@ TEST(SchedulerConfig, SolverClassesSelectTheirRules) {
   Sampler from_config(Schedule::from_spec(ancestral.schedule), ancestral.options);
   EXPECT_EQ(from_config.options().timestep_spacing, TimestepSpacing::linspace);
 
+  // DPM-Solver++'s own keys are read (solver_order 3 of dpmsolver++ is dpmpp_3m).
+  const SchedulerConfig dpm_keys = parse(
+      R"({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3, "lower_order_final": false,
+          "final_sigmas_type": "sigma_min", "lambda_min_clipped": -5.1, "euler_at_final": true,
+          "use_lu_lambdas": true})");
+  EXPECT_EQ(dpm_keys.sampler, SamplerKind::dpmpp_3m);
+  EXPECT_EQ(dpm_keys.options.solver_order, 3);
+  EXPECT_FALSE(dpm_keys.options.lower_order_final);
+  EXPECT_EQ(dpm_keys.options.final_sigmas_type, FinalSigmasType::sigma_min);
+  EXPECT_EQ(dpm_keys.options.lambda_min_clipped, -5.1);
+  EXPECT_TRUE(dpm_keys.options.euler_at_final);
+  EXPECT_TRUE(dpm_keys.options.use_lu_lambdas);
+  EXPECT_EQ(parse(R"({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 1})").options.solver_order, 1);
+  const SchedulerConfig heun = parse(
+      R"({"_class_name": "HeunDiscreteScheduler", "use_karras_sigmas": true, "clip_sample": true,
+          "clip_sample_range": 2.0, "thresholding": true})");
+  EXPECT_EQ(heun.sampler, SamplerKind::heun);
+  EXPECT_TRUE(heun.options.use_karras_sigmas);
+  ASSERT_TRUE(heun.options.clip_x0.has_value()) << "Heun has clip_sample";
+  EXPECT_EQ(heun.options.clip_x0->hi, 2.0f);
+  EXPECT_FALSE(heun.options.thresholding) << "Heun has no thresholding";
+  const SchedulerConfig unipc = parse(
+      R"({"_class_name": "UniPCMultistepScheduler", "solver_order": 3, "solver_type": "bh1",
+          "disable_corrector": [0, 2], "lower_order_final": false, "thresholding": true,
+          "use_karras_sigmas": true, "predict_x0": true, "solver_p": null})");
+  EXPECT_EQ(unipc.sampler, SamplerKind::unipc);
+  EXPECT_EQ(unipc.options.solver_order, 3);
+  EXPECT_EQ(unipc.options.solver_type, UniPcSolverType::bh1);
+  EXPECT_EQ(unipc.options.disable_corrector, (std::vector<int>{0, 2}));
+  EXPECT_FALSE(unipc.options.lower_order_final);
+  EXPECT_TRUE(unipc.options.thresholding);
+  EXPECT_TRUE(unipc.options.use_karras_sigmas);
+  const std::string unipc_class = R"("_class_name": "UniPCMultistepScheduler")";
+  expect_error([&] { parse("{" + unipc_class + R"(, "predict_x0": false})"); }, "predict_x0");
+  expect_error([&] { parse("{" + unipc_class + R"(, "solver_type": "bh3"})"); }, "solver_type");
+  expect_error([&] { parse("{" + unipc_class + R"(, "disable_corrector": [-1]})"); }, "disable_corrector");
+  expect_error([&] { parse("{" + unipc_class + R"(, "disable_corrector": "all"})"); }, "disable_corrector");
+  expect_error([&] { parse("{" + unipc_class + R"(, "solver_p": {}})"); }, "solver_p");
+
   const std::string dpm_class = R"("_class_name": "DPMSolverMultistepScheduler")";
-  expect_error([&] { parse("{" + dpm_class + R"(, "solver_order": 3})"); }, "solver_order 3 is not supported");
+  expect_error([&] { parse("{" + dpm_class + R"(, "solver_order": 4})"); }, "solver_order 4");
   expect_error([&] { parse("{" + dpm_class + R"(, "algorithm_type": "dpmsolver"})"); }, "algorithm_type \"dpmsolver\"");
   expect_error([&] { parse("{" + dpm_class + R"(, "solver_type": "heun"})"); }, "solver_type");
   expect_error([&] { parse("{" + dpm_class + R"(, "use_exponential_sigmas": true})"); }, "use_exponential_sigmas");
-  expect_error([&] { parse("{" + dpm_class + R"(, "final_sigmas_type": "sigma_min"})"); }, "final_sigmas_type");
-  expect_error([&] { parse("{" + dpm_class + R"(, "lambda_min_clipped": -5.1})"); }, "lambda_min_clipped");
+  expect_error([&] { parse("{" + dpm_class + R"(, "final_sigmas_type": "sigma_max"})"); }, "final_sigmas_type");
+  expect_error([&] { parse("{" + dpm_class + R"(, "lambda_min_clipped": "low"})"); }, "lambda_min_clipped");
   expect_error([&] { parse("{" + dpm_class + R"(, "variance_type": "learned_range"})"); }, "variance_type");
-  expect_error([&] { parse("{" + dpm_class + R"(, "euler_at_final": true})"); }, "euler_at_final");
   expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "interpolation_type": "log_linear"})"); },
                "interpolation_type");
   expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "sigma_min": 0.1})"); }, "sigma_min");

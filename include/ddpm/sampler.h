@@ -45,14 +45,15 @@ struct SamplerOptions {
   double eta = 0.0;
   // DDIM: alpha_bar of the step after the last one is 1 (true) or alpha_bar_0.
   bool set_alpha_to_one = true;
-  // Solvers (dpmpp_2m, dpmpp_2m_sde, euler): Karras et al.'s sigma spacing
+  // Solvers (dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, euler, heun, unipc): Karras et al.'s sigma spacing
   // (rho = 7) between the largest and smallest sigma instead of the
   // timestep spacing (diffusers' use_karras_sigmas).
   bool use_karras_sigmas = false;
-  // DPM-Solver++ (dpmpp_2m, dpmpp_2m_sde), with the names and defaults of
-  // diffusers' DPMSolverMultistepScheduler:
-  // solver_order 1 (every step first order) or 2 (3, which needs two earlier
-  // model outputs, is refused);
+  // DPM-Solver++ (dpmpp_2m, dpmpp_2m_sde, dpmpp_3m) and UniPC, with the
+  // names and defaults of diffusers' DPMSolverMultistepScheduler and
+  // UniPCMultistepScheduler:
+  // solver_order 1 (every step first order), 2, or 3 (dpmpp_3m, which is
+  // dpmpp_2m at order 3, and unipc; dpmpp_3m takes 2 to mean its own 3);
   int solver_order = 2;
   // the last step at first order when there are fewer than 15 steps...
   bool lower_order_final = true;
@@ -66,6 +67,11 @@ struct SamplerOptions {
   // the sigma after the last step: 0 (a clean sample) or the schedule's
   // smallest, sigma at t = 0 ("sigma_min").
   FinalSigmasType final_sigmas_type = FinalSigmasType::zero;
+  // UniPC: its B(h), and the steps whose corrector is off (diffusers'
+  // disable_corrector: the corrector that would run at step i + 1 to correct
+  // step i's result is skipped for each i listed).
+  UniPcSolverType solver_type = UniPcSolverType::bh2;
+  std::vector<int> disable_corrector = {};
   // Dynamic thresholding (Saharia et al. 2022, diffusers' thresholding): x0 is
   // clamped to [-s, s] and divided by s, s = the per-sample quantile
   // dynamic_thresholding_ratio of |x0|, clamped to [1, sample_max_value].
@@ -100,8 +106,22 @@ struct PlannedStep {
   double eps_from_sample = 0.0, eps_from_model_output = 0.0;
   double prev_from_x0 = 0.0, prev_from_eps = 0.0, prev_from_sample = 0.0;
   double prev_from_x0_prev = 0.0;  // nonzero on second-order steps of multistep solvers
+  // Rules that keep more than the previous step's x0_hat (dpmpp_3m, unipc,
+  // heun), in the loop's history (Sampler::history_size()):
+  double prev_from_x0_prev2 = 0.0;     // x0_hat of two steps back
+  double prev_from_last_sample = 0.0;  // the previous step's sample (corrected, for UniPC)
+  // UniPC's corrector: before the update, x_t is replaced by the corrected
+  //   x_c = corrected_from_last_sample * (previous step's x_c)
+  //       + corrected_from_x0 * x0_hat + sum_k corrected_from_x0_prev[k] * (x0_hat of k + 1 steps back)
+  // (the model output is that of the uncorrected x_t, as in diffusers).
+  bool corrects = false;
+  double corrected_from_last_sample = 0.0, corrected_from_x0 = 0.0;
+  double corrected_from_x0_prev[3] = {0.0, 0.0, 0.0};
   double sigma = 0.0;
-  int order = 1;        // model outputs the update combines (2: this one and the previous)
+  int order = 1;        // model outputs the update combines (2: this one and the previous; 3 ...)
+  // Heun: 1 on a step's first model call, 2 on its second (which reads the
+  // first one's x0_hat and sample from the history); 0 for other rules.
+  int stage = 0;
   int noise_step = 0;   // keys this step's noise: t, or the step's index where t is fractional
   // Non-empty when this step cannot run (e.g. epsilon prediction where
   // alpha_bar = 0): the reason, reported when a request uses the step.
@@ -162,6 +182,12 @@ struct ReverseStepRequest {
   // (its pred_original_sample). Empty: a second-order step runs at first
   // order, as it would at the start of a fresh loop.
   std::span<const float> previous_x0;
+  // The rules with a deeper history (dpmpp_3m, unipc, heun): the loop's
+  // history, Sampler::history_size() floats in `memory`, read and then
+  // updated in place (as SampleRequest::history). A step that combines
+  // earlier steps' outputs needs it; the first step of the plan does not
+  // read it (it may hold anything) and every step writes it.
+  std::span<float> history;
 };
 
 // The reverse loop over the rule's timesteps from start_step down to
@@ -194,10 +220,14 @@ struct SampleRequest {
   std::span<const std::int32_t> class_labels;
   // Multistep solvers (dpmpp_2m, dpmpp_2m_sde) combine each step's x0_hat
   // with the previous step's. A loop run in pieces hands that from one piece
-  // to the next through `history` ([batch, dim] floats in `memory`): a piece
-  // reads it when history_given and writes it at its end. Without it, a piece
-  // that starts after the first step takes that step at first order, as a
-  // fresh diffusers scheduler would, and so differs from the whole loop there.
+  // to the next through `history` (Sampler::history_size() floats in
+  // `memory`: [batch, dim] for these): a piece reads it when history_given
+  // and writes it at its end. Without it, a piece that starts after the
+  // first step takes that step at first order, as a fresh diffusers
+  // scheduler would, and so differs from the whole loop there. The rules
+  // with a deeper history (dpmpp_3m, unipc, and heun between its two model
+  // calls) have no such fallback: a piece that starts where a step needs
+  // the history must be given it.
   std::span<float> history;
   bool history_given = false;
   // Classifier-free guidance (Ho & Salimans 2022): the model output is
@@ -242,6 +272,12 @@ class Sampler {
   // A drawn x_T is this times N(0, I) (diffusers' init_noise_sigma, in the
   // loop's variance-preserving terms: below 1 for Euler's linspace spacing).
   double initial_noise_scale() const;
+  // The floats of a loop's history for a batch of this shape
+  // (SampleRequest::history, ReverseStepRequest::history): slots of [batch,
+  // dim] each, the x0_hat of the last k steps (k = 1 for dpmpp_2m, 2 for
+  // dpmpp_3m, up to 3 for unipc, 1 for heun) and, for unipc and heun, the
+  // previous step's sample; 0 for the rules that keep none.
+  std::int64_t history_size(Shape shape) const;
 
   void forward(const ForwardRequest& request);
   void forward_one_step(const ForwardOneStepRequest& request);

@@ -21,8 +21,14 @@ enum class VarianceKind { beta, posterior };
 // eta = 0 deterministic), DPM-Solver++(2M) and its SDE variant
 // (DPMSolverMultistepScheduler, dpmsolver++ / sde-dpmsolver++, order 2),
 // Euler and Euler ancestral (EulerDiscreteScheduler,
-// EulerAncestralDiscreteScheduler).
-enum class SamplerKind { ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, euler_ancestral };
+// EulerAncestralDiscreteScheduler), Heun's second-order method
+// (HeunDiscreteScheduler: two model calls per step), DPM-Solver++(3M)
+// (DPMSolverMultistepScheduler, dpmsolver++, solver_order 3) and UniPC
+// (UniPCMultistepScheduler, bh2 or bh1, its corrector on).
+enum class SamplerKind { ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, euler_ancestral, heun, dpmpp_3m, unipc };
+
+// UniPC's B(h) (diffusers' solver_type): e^h - 1 ("bh2", the default) or h ("bh1").
+enum class UniPcSolverType { bh2, bh1 };
 
 // What the model predicts (diffusers' prediction_type): the noise eps, the
 // clean sample x0, or the velocity v = sqrt(ab) eps - sqrt(1 - ab) x0.
@@ -42,12 +48,17 @@ std::string to_string(SamplerKind kind);
 std::string to_string(PredictionType type);
 std::string to_string(TimestepSpacing spacing);
 std::string to_string(FinalSigmasType type);
+std::string to_string(UniPcSolverType type);
 VarianceKind parse_variance_kind(std::string_view name);  // "beta" | "posterior"
-// "ddpm" | "ddim" | "dpmpp_2m" | "dpmpp_2m_sde" | "euler" | "euler_ancestral"
+// "ddpm" | "ddim" | "dpmpp_2m" | "dpmpp_2m_sde" | "euler" | "euler_ancestral" | "heun"
+// | "dpmpp_3m" | "unipc"
 SamplerKind parse_sampler_kind(std::string_view name);
+// Every sampler's name, comma-separated, in the order above (for help texts).
+std::string sampler_kind_names();
 PredictionType parse_prediction_type(std::string_view name);  // "epsilon" | "sample" | "v_prediction"
 TimestepSpacing parse_timestep_spacing(std::string_view name);  // "leading" | "trailing" | "linspace"
 FinalSigmasType parse_final_sigmas_type(std::string_view name);  // "zero" | "sigma_min"
+UniPcSolverType parse_unipc_solver_type(std::string_view name);  // "bh2" | "bh1"
 
 // A batch of `batch` samples with `dim` float elements each, C order.
 struct Shape {

@@ -81,8 +81,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                        ->check(parsed_by([](const std::string& text) { parse_clip_range(text, ""); })));
   if (!rule) return;
   add("--sampler", command.add_option("--sampler", sampler,
-                                      "the step rule: ddpm, ddim, euler, euler_ancestral, dpmpp_2m\n"
-                                      "or dpmpp_2m_sde")
+                                      "the step rule: " + sampler_kind_names() +
+                                          "\n(diffusers' schedulers: see the README)")
                        ->check(one_of(parse_sampler_kind))
                        ->capture_default_str());
   add("--inference-steps",
@@ -115,9 +115,15 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
           })));
   add("--karras-sigmas",
       command.add_flag("--karras-sigmas", karras_sigmas,
-                       "Karras et al.'s sigma spacing (rho = 7) for euler, dpmpp_2m and\n"
-                       "dpmpp_2m_sde (diffusers' use_karras_sigmas); Euler then calls the model\n"
-                       "at fractional timesteps"));
+                       "Karras et al.'s sigma spacing (rho = 7) for euler, heun, dpmpp_2m,\n"
+                       "dpmpp_2m_sde, dpmpp_3m and unipc (diffusers' use_karras_sigmas); Euler\n"
+                       "and Heun then call the model at fractional timesteps"));
+  add("--solver-order",
+      command.add_option("--solver-order", solver_order,
+                         "dpmpp_2m, dpmpp_2m_sde and unipc: 1, 2 or 3 (unipc) model outputs\n"
+                         "per update (diffusers' solver_order); dpmpp_3m is order 3")
+          ->check(CLI::Range(1, 3))
+          ->capture_default_str());
 }
 
 bool ScheduleOptions::given(const char* flag) const {
@@ -245,11 +251,24 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
     options.clip_x0.reset();
   }
   if (use("--karras-sigmas")) options.use_karras_sigmas = karras_sigmas;
-  if (given("--karras-sigmas") && options.sampler != SamplerKind::euler &&
-      options.sampler != SamplerKind::dpmpp_2m && options.sampler != SamplerKind::dpmpp_2m_sde) {
+  if (given("--karras-sigmas") && (options.sampler == SamplerKind::ddpm || options.sampler == SamplerKind::ddim ||
+                                   options.sampler == SamplerKind::euler_ancestral)) {
     // diffusers' DDPM, DDIM and Euler ancestral schedulers have no use_karras_sigmas.
-    throw UsageError("--karras-sigmas applies only to --sampler euler, dpmpp_2m or dpmpp_2m_sde, not " +
-                     to_string(options.sampler));
+    throw UsageError("--karras-sigmas applies only to --sampler euler, heun, dpmpp_2m, dpmpp_2m_sde, "
+                     "dpmpp_3m or unipc, not " + to_string(options.sampler));
+  }
+  if (given("--solver-order")) {
+    const SamplerKind k = options.sampler;
+    if (k != SamplerKind::dpmpp_2m && k != SamplerKind::dpmpp_2m_sde && k != SamplerKind::dpmpp_3m &&
+        k != SamplerKind::unipc) {
+      throw UsageError("--solver-order applies only to --sampler dpmpp_2m, dpmpp_2m_sde, dpmpp_3m or unipc, not " +
+                       to_string(k));
+    }
+    if (k == SamplerKind::dpmpp_3m && solver_order != 3) {
+      throw UsageError("--sampler dpmpp_3m is solver order 3; --solver-order " + std::to_string(solver_order) +
+                       " is --sampler dpmpp_2m");
+    }
+    options.solver_order = solver_order;
   }
   if (given("--inference-steps") && inference_steps < 1) {
     throw Error("--inference-steps " + std::to_string(inference_steps) +

@@ -5,7 +5,7 @@
 //     --betas --rescale-zero-snr --scheduler-config --variance --clip-x0
 //   rule (sample, schedule): --sampler --inference-steps --eta
 //     --timestep-spacing --steps-offset --timesteps --prediction-type
-//     --thresholding --karras-sigmas
+//     --thresholding --karras-sigmas --solver-order
 // With --scheduler-config FILE the file's values (with diffusers' defaults
 // for the keys it lacks) come first and the flags given on the command line
 // override them. A caller may give defaults of the same kind (a model card's
@@ -42,6 +42,7 @@ struct ScheduleOptions {
   std::string prediction_type = "epsilon";
   std::string thresholding;  // "RATIO[,MAX]"
   bool karras_sigmas = false;
+  int solver_order = 2;
 
   // Adds the schedule flags, and the rule flags when `rule` is set.
   void add_to(CLI::App& command, bool rule);

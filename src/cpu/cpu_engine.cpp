@@ -110,7 +110,10 @@ class CpuEngine final : public Sampler::Engine {
         records_(make_step_records(plan())),
         threads_(cpu::resolve_threads(options().threads)),
         kernels_(cpu::cpu_kernels()) {
-    for (const PlannedStep& s : plan()) noise_steps_.push_back(s.noise_step);
+    for (const PlannedStep& s : plan()) {
+      noise_steps_.push_back(s.noise_step);
+      deep_records_.push_back(make_deep_record(s));
+    }
     x0_.mode = x0_mode(options());
     if (options().clip_x0) {
       x0_.lo = options().clip_x0->lo;
@@ -159,6 +162,19 @@ class CpuEngine final : public Sampler::Engine {
     arrays.variance_noise = r.variance_noise.empty() ? nullptr : r.variance_noise.data();
     arrays.x0_out = r.pred_original_sample.empty() ? nullptr : r.pred_original_sample.data();
     arrays.history.in = r.previous_x0.empty() ? nullptr : r.previous_x0.data();
+    if (history_layout().deep()) {
+      std::vector<float> scratch;
+      arrays.deep_history = r.history.data();
+      if (r.history.empty()) {
+        if (reads_history(plan()[static_cast<std::size_t>(position)])) {
+          throw Error(missing_history_message(position, "ReverseStepRequest::history"));
+        }
+        scratch.resize(static_cast<std::size_t>(history_layout().slots() * r.shape.size()));
+        arrays.deep_history = scratch.data();
+      }
+      step_all(arrays, model, r.shape, position, records_[static_cast<std::size_t>(position)], r.noise);
+      return;
+    }
     step_all(arrays, model, r.shape, position, record_for(position, !r.previous_x0.empty()), r.noise);
   }
 
@@ -176,6 +192,22 @@ class CpuEngine final : public Sampler::Engine {
 
     // The multistep history: the request's (pieces hand it on) or the loop's own.
     LoopHistory history;
+    if (history_layout().deep()) {
+      if (r.history.empty()) {
+        history.own.resize(static_cast<std::size_t>(history_layout().slots() * r.shape.size()));
+        history.data = history.own.data();
+      } else {
+        history.data = r.history.data();
+        history.valid = r.history_given;
+      }
+      if (!history.valid && reads_history(plan()[static_cast<std::size_t>(first)])) {
+        throw Error(missing_history_message(first, "SampleRequest::history with history_given"));
+      }
+      Loop loop(*this, r, predictor, nullptr, history);
+      run_reverse_loop(range, loop, r.cancelled);
+      if (r.progress) r.progress(range.count(), range.count());
+      return;
+    }
     if (multistep(plan(), first, last)) {
       if (r.history.empty()) {
         history.own.resize(static_cast<std::size_t>(r.shape.size()));
@@ -210,6 +242,7 @@ class CpuEngine final : public Sampler::Engine {
     const float* variance_noise = nullptr;
     float* x0_out = nullptr;
     cpu::History history;
+    float* deep_history = nullptr;  // the deep rules' history (HistoryLayout), read and updated
   };
 
   // The multistep solvers' x0_hat of the previous step, and whether it is
@@ -287,6 +320,7 @@ class CpuEngine final : public Sampler::Engine {
       arrays.x_t = r_.x.data();
       arrays.x_prev = r_.x.data();
       arrays.history = {history_.data, history_.data};
+      arrays.deep_history = history_.data;
       engine_.step_all(arrays, model_, r_.shape, position, engine_.record_for(position, history_.valid),
                        r_.noise);
       history_.valid = history_.data != nullptr;
@@ -354,7 +388,71 @@ class CpuEngine final : public Sampler::Engine {
       });
       args.x0.row_scale = row_scale_.data();
     }
+    if (history_layout().deep()) {
+      deep_step(arrays, model, shape, position, args.x0);
+      return;
+    }
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
+  }
+
+  std::string missing_history_message(int position, const char* what) const {
+    return "the " + to_string(options().sampler) + " sampler's step " + std::to_string(position) +
+           " combines earlier steps' outputs: a run that starts there needs the loop's history (" +
+           what + ", Sampler::history_size() floats) from the run before it";
+  }
+
+  // A deep rule's step (kernels::DeepRecord) over the whole batch: x0_hat
+  // from the model output, then UniPC's corrector, the update and the
+  // history's shift, element by element (x_prev may alias x_t). These rules
+  // draw no noise.
+  void deep_step(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape, int position,
+                 const cpu::X0Settings& x0_settings) {
+    const kernels::StepRecord r = records_[static_cast<std::size_t>(position)];
+    const kernels::DeepRecord d = deep_records_[static_cast<std::size_t>(position)];
+    const HistoryLayout& layout = history_layout();
+    const std::int64_t n = shape.size(), dim = shape.dim;
+    float* slot[3] = {nullptr, nullptr, nullptr};
+    for (int k = 0; k < layout.x0_slots; ++k) slot[k] = arrays.deep_history + k * n;
+    float* last = layout.last_sample ? arrays.deep_history + layout.last_sample_slot() * n : nullptr;
+    // Slots this step gives no weight are not read: they may hold anything
+    // (a loop's first steps, or a history not handed on), and 0 * NaN is NaN.
+    const bool reads[3] = {d.prev_from_x0_prev[0] != 0.0f || d.corrected_from_x0_prev[0] != 0.0f,
+                           d.prev_from_x0_prev[1] != 0.0f || d.corrected_from_x0_prev[1] != 0.0f,
+                           d.corrected_from_x0_prev[2] != 0.0f};
+    const bool reads_last = d.prev_from_last_sample != 0.0f || d.corrects;
+    for_each_tile(shape, [&](cpu::Tile tile) {
+      for (std::int64_t row = tile.row_begin; row < tile.row_end; ++row) {
+        const float scale = x0_settings.mode == kernels::X0Mode::threshold ? x0_settings.row_scale[row] : 1.0f;
+        const float factor = model.row_factor != nullptr ? model.row_factor[row] : 1.0f;
+        for (std::int64_t i = row * dim + tile.begin; i < row * dim + tile.end; ++i) {
+          const float x = arrays.x_t[i];
+          const float m = model.guided ? kernels::guided_output(model.output[i], model.output[i + model.unconditional_offset],
+                                                                model.guidance_scale, factor)
+                                       : model.output[i];
+          float x0 = kernels::predicted_x0(x, m, r);
+          switch (x0_settings.mode) {
+            case kernels::X0Mode::none: break;
+            case kernels::X0Mode::clip:
+              x0 = kernels::process_x0<kernels::X0Mode::clip>(x0, x0_settings.lo, x0_settings.hi, scale);
+              break;
+            case kernels::X0Mode::threshold:
+              x0 = kernels::process_x0<kernels::X0Mode::threshold>(x0, x0_settings.lo, x0_settings.hi, scale);
+              break;
+          }
+          const float eps = d.prev_from_eps != 0.0f ? kernels::predicted_eps(x, m, r) : 0.0f;
+          const float h1 = reads[0] ? slot[0][i] : 0.0f, h2 = reads[1] ? slot[1][i] : 0.0f;
+          const float h3 = reads[2] ? slot[2][i] : 0.0f, previous = reads_last ? last[i] : 0.0f;
+          const float base = kernels::deep_base(x, x0, h1, h2, h3, previous, d);
+          const float next = kernels::deep_update(base, x0, eps, h1, h2, previous, d);
+          if (arrays.x0_out != nullptr) arrays.x0_out[i] = x0;
+          if (slot[2]) slot[2][i] = h2;
+          if (slot[1]) slot[1][i] = h1;
+          if (slot[0]) slot[0][i] = x0;
+          if (last) last[i] = base;
+          arrays.x_prev[i] = next;
+        }
+      }
+    });
   }
 
   // x0_hat of one row, before processing (for its quantile), into `x0`.
@@ -418,6 +516,7 @@ class CpuEngine final : public Sampler::Engine {
 
   std::vector<kernels::ForwardCoefficients> forward_table_;
   std::vector<kernels::StepRecord> records_;
+  std::vector<kernels::DeepRecord> deep_records_;
   std::vector<int> noise_steps_;
   cpu::X0Settings x0_;
   int threads_;

@@ -1,8 +1,9 @@
-// DPM-Solver++(2M) and its SDE variant (Lu et al. 2022, algorithm 2;
-// "midpoint" second-order update), as diffusers' DPMSolverMultistepScheduler
-// runs them with algorithm_type "dpmsolver++" / "sde-dpmsolver++" and
-// solver_order 1 or 2, with its options final_sigmas_type, lower_order_final,
-// euler_at_final, use_lu_lambdas and lambda_min_clipped.
+// DPM-Solver++(2M), its SDE variant and DPM-Solver++(3M) (Lu et al. 2022,
+// algorithm 2; "midpoint" second-order update), as diffusers'
+// DPMSolverMultistepScheduler runs them with algorithm_type "dpmsolver++" /
+// "sde-dpmsolver++" and solver_order 1, 2 or (dpmsolver++ only) 3, with its
+// options final_sigmas_type, lower_order_final, euler_at_final,
+// use_lu_lambdas and lambda_min_clipped.
 //
 // With alpha_t = 1 / sqrt(1 + sigma_t^2), s_t = sigma_t alpha_t (the
 // variance-preserving noise scale), lambda = log(alpha / s) = -log(sigma)
@@ -12,6 +13,13 @@
 //                 A = alpha_t (exp(-h) - 1), r = h_prev / h
 // and the SDE variant multiplies x_s by exp(-h), uses alpha_t (1 - exp(-2h))
 // for A's role (with the opposite sign) and adds s_t sqrt(1 - exp(-2h)) z.
+//   third order   x_t = (s_t / s_s) x_s - A D0 + alpha_t ((exp(-h) - 1) / h + 1) D1
+//                       - alpha_t ((exp(-h) - 1 + h) / h^2 - 1/2) D2
+// with D1, D2 the divided differences of the last three x0_hats
+// (multistep_dpm_solver_third_order_update), expanded here into weights of
+// x0_s, x0_prev and x0_prev2. The 1/2 is diffusers' (0.42): it halves the
+// third-order term of Lu et al.'s formula, so the solver converges at
+// about order 2; ddpm runs what diffusers runs.
 // x0_prev is the previous step's x0_hat (after thresholding): the multistep
 // state. The first step is first order; so is the last where diffusers'
 // lower_order_final rule says so (always when the final sigma is 0).
@@ -31,10 +39,8 @@
 #include "timesteps.h"
 
 namespace ddpm::detail {
-namespace {
 
-// The spaced timesteps below `last` (T unless lambda_min_clipped clips the top).
-std::vector<long long> dpm_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset) {
+std::vector<long long> multistep_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset) {
   std::vector<long long> t;
   switch (spacing) {
     case TimestepSpacing::linspace: {
@@ -53,6 +59,8 @@ std::vector<long long> dpm_timesteps(int T, int last, int n, TimestepSpacing spa
   }
   return t;
 }
+
+namespace {
 
 // diffusers' last_timestep: T less the number of timesteps whose
 // lambda_t = log(sqrt(alpha_bar)) - log(sqrt(1 - alpha_bar)) (float32, as its
@@ -82,15 +90,25 @@ std::vector<double> lu_sigmas(const std::vector<double>& logs, int n) {
 
 }  // namespace
 
+// The order the options ask for: dpmpp_3m is order 3 (its default 2 means
+// that too); dpmpp_2m at solver_order 3 is the same solver.
+int dpmpp_order(const SamplerOptions& o) {
+  return o.sampler == SamplerKind::dpmpp_3m ? 3 : o.solver_order;
+}
+
 void check_dpmpp_options(const SamplerOptions& o) {
   refuse_clip(o, to_string(o.sampler).c_str());
   refuse_eta(o, to_string(o.sampler).c_str());
-  if (o.solver_order == 3) {
-    throw Error("solver_order 3 is not supported yet (it needs the two earlier model outputs of the "
-                "3M history layout); use solver_order 1 or 2");
+  if (o.sampler == SamplerKind::dpmpp_3m && o.solver_order != 2 && o.solver_order != 3) {
+    throw Error("the dpmpp_3m sampler is solver_order 3, not " + std::to_string(o.solver_order) +
+                "; use dpmpp_2m for orders 1 and 2");
   }
-  if (o.solver_order != 1 && o.solver_order != 2) {
-    throw Error("solver_order " + std::to_string(o.solver_order) + " is not 1 or 2");
+  if (o.sampler == SamplerKind::dpmpp_2m_sde && o.solver_order == 3) {
+    throw Error("solver_order 3 of the SDE variant (sde-dpmsolver++) is not supported; use dpmpp_3m "
+                "(dpmsolver++) or dpmpp_2m_sde at order 2");
+  }
+  if (o.solver_order < 1 || o.solver_order > 3) {
+    throw Error("solver_order " + std::to_string(o.solver_order) + " is not 1, 2 or 3");
   }
   if (std::isnan(o.lambda_min_clipped)) throw Error("lambda_min_clipped is NaN: give a number or -inf");
   if (o.use_lu_lambdas && o.use_karras_sigmas) {
@@ -122,7 +140,7 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     }
     const int last = last_unclipped_timestep(schedule, o.lambda_min_clipped);
     if (last < 1) throw Error("lambda_min_clipped clips every timestep of the schedule");
-    const std::vector<long long> list = dpm_timesteps(T, last, n, spacing, o.steps_offset);
+    const std::vector<long long> list = multistep_timesteps(T, last, n, spacing, o.steps_offset);
     check_timestep_list(list, T,
                         "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
     timesteps.assign(list.begin(), list.end());
@@ -144,11 +162,15 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
   for (double& s : sigmas) s = to_float32(s);
 
   const bool sde = o.sampler == SamplerKind::dpmpp_2m_sde;
+  const int solver_order = dpmpp_order(o);
   const std::size_t n = timesteps.size();
-  // diffusers' lower_order_final at the last step.
+  // diffusers' lower_order_final at the last step, and its second-order
+  // step before it (3M).
   const bool last_first_order = o.euler_at_final || (o.lower_order_final && n < 15) ||
                                 o.final_sigmas_type == FinalSigmasType::zero;
+  const bool second_last_second_order = o.lower_order_final && n < 15;
   RulePlan plan;
+  plan.history_x0_slots = solver_order == 3 ? 2 : 1;
   plan.steps.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     PlannedStep& s = plan.steps[i];
@@ -163,7 +185,15 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     s.alpha_bar_prev = alpha_t * alpha_t;
     const double exp_h = sigma_t / sigma_s;  // exp(-h)
     const double noise_ratio = (sigma_t * alpha_t) / (sigma_s * alpha_s);
-    s.order = o.solver_order == 1 || i == 0 || (i + 1 == n && last_first_order) ? 1 : 2;
+    // diffusers' choice: lower_order_nums (the steps so far, up to the
+    // order) and the lower_order_final rules.
+    if (solver_order == 1 || i == 0 || (i + 1 == n && last_first_order)) {
+      s.order = 1;
+    } else if (solver_order == 2 || i == 1 || (i + 2 == n && second_last_second_order)) {
+      s.order = 2;
+    } else {
+      s.order = 3;
+    }
     double weight;  // of D0 = x0_s in the first-order update
     if (sde) {
       s.prev_from_sample = noise_ratio * exp_h;
@@ -175,6 +205,20 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
     }
     if (s.order == 1) {
       s.prev_from_x0 = weight;
+    } else if (s.order == 3) {
+      const double h = std::log(sigma_s / sigma_t);
+      const double r0 = std::log(sigmas[i - 1] / sigma_s) / h;
+      const double r1 = std::log(sigmas[i - 2] / sigmas[i - 1]) / h;
+      // x_t = ratio x_s + weight D0 + b D1 + c D2 with D1 = D1_0 (1 + r0 / (r0 + r1))
+      // - D1_1 r0 / (r0 + r1), D2 = (D1_0 - D1_1) / (r0 + r1), D1_0 = (x0_s - x0_prev) / r0,
+      // D1_1 = (x0_prev - x0_prev2) / r1.
+      const double b = alpha_t * ((exp_h - 1.0) / h + 1.0);
+      const double c = -alpha_t * ((exp_h - 1.0 + h) / (h * h) - 0.5);
+      const double on_d10 = b * (1.0 + r0 / (r0 + r1)) + c / (r0 + r1);
+      const double on_d11 = -b * r0 / (r0 + r1) - c / (r0 + r1);
+      s.prev_from_x0 = weight + on_d10 / r0;
+      s.prev_from_x0_prev = -on_d10 / r0 + on_d11 / r1;
+      s.prev_from_x0_prev2 = -on_d11 / r1;
     } else {
       // D1 = (x0_s - x0_prev) / r with r = h_prev / h.
       const double h = std::log(sigma_s / sigma_t);

@@ -48,11 +48,7 @@ std::vector<double> euler_timesteps(int T, int n, TimestepSpacing spacing, int o
   return t;
 }
 
-struct SigmaPlan {
-  std::vector<double> timesteps;  // model timesteps
-  std::vector<double> sigmas;     // one more: the final 0
-  double init_noise_sigma = 1.0;
-};
+}  // namespace
 
 SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& o, bool allow_karras) {
   const int T = schedule.steps();
@@ -90,6 +86,8 @@ SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& o, bool a
                            : sigma_max;
   return p;
 }
+
+namespace {
 
 // The steps common to both rules; `update` fills the weights of step i.
 template <typename Update>

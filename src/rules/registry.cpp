@@ -14,13 +14,18 @@ const RuleEntry& rule_for(SamplerKind kind) {
   static const RuleEntry euler{plan_euler, check_euler_options, TimestepSpacing::linspace};
   static const RuleEntry euler_ancestral{plan_euler_ancestral, check_euler_ancestral_options,
                                          TimestepSpacing::linspace};
+  static const RuleEntry heun{plan_heun, check_heun_options, TimestepSpacing::linspace};
+  static const RuleEntry unipc{plan_unipc, check_unipc_options, TimestepSpacing::linspace};
   switch (kind) {
     case SamplerKind::ddpm: return ddpm;
     case SamplerKind::ddim: return ddim;
     case SamplerKind::dpmpp_2m:
-    case SamplerKind::dpmpp_2m_sde: return dpmpp;
+    case SamplerKind::dpmpp_2m_sde:
+    case SamplerKind::dpmpp_3m: return dpmpp;
     case SamplerKind::euler: return euler;
     case SamplerKind::euler_ancestral: return euler_ancestral;
+    case SamplerKind::heun: return heun;
+    case SamplerKind::unipc: return unipc;
   }
   return ddpm;
 }
@@ -75,14 +80,28 @@ void refuse_dpm_solver_options(const SamplerOptions& o, const char* rule) {
                       : o.final_sigmas_type != defaults.final_sigmas_type ? "final_sigmas_type"
                                                                           : nullptr;
   if (given != nullptr) {
-    throw Error(std::string(given) + " applies to the dpmpp_2m and dpmpp_2m_sde samplers, not " + rule);
+    throw Error(std::string(given) + " applies to the dpmpp_2m, dpmpp_2m_sde and dpmpp_3m samplers" +
+                (o.solver_order != defaults.solver_order || o.lower_order_final != defaults.lower_order_final ||
+                         o.final_sigmas_type != defaults.final_sigmas_type
+                     ? " and unipc"
+                     : "") +
+                ", not " + rule);
   }
 }
 
 void refuse_karras(const SamplerOptions& o, const char* rule) {
   if (o.use_karras_sigmas) {
-    throw Error(std::string("Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde and euler "
-                            "samplers, not ") + rule);
+    throw Error(std::string("Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, euler, heun "
+                            "and unipc samplers, not ") + rule);
+  }
+}
+
+void refuse_unipc_options(const SamplerOptions& o, const char* rule) {
+  if (o.solver_type != UniPcSolverType::bh2) {
+    throw Error(std::string("solver_type ") + to_string(o.solver_type) + " applies to the unipc sampler, not " + rule);
+  }
+  if (!o.disable_corrector.empty()) {
+    throw Error(std::string("disable_corrector applies to the unipc sampler, not ") + rule);
   }
 }
 

@@ -15,6 +15,11 @@ namespace ddpm::detail {
 struct RulePlan {
   std::vector<PlannedStep> steps;
   double initial_noise_scale = 1.0;  // x_T = scale * N(0, I)
+  // The loop's history (Sampler::history_size()): the x0_hats of this many
+  // previous steps, and the previous step's sample (UniPC's corrected one,
+  // Heun's first-stage input).
+  int history_x0_slots = 0;
+  bool keeps_last_sample = false;
 };
 
 // Fills, for every step: timestep, model_timestep, noise_step,
@@ -49,8 +54,25 @@ RulePlan plan_euler(const Schedule& schedule, const SamplerOptions& options);
 void check_euler_options(const SamplerOptions& options);
 RulePlan plan_euler_ancestral(const Schedule& schedule, const SamplerOptions& options);
 void check_euler_ancestral_options(const SamplerOptions& options);
+RulePlan plan_heun(const Schedule& schedule, const SamplerOptions& options);
+void check_heun_options(const SamplerOptions& options);
+RulePlan plan_unipc(const Schedule& schedule, const SamplerOptions& options);
+void check_unipc_options(const SamplerOptions& options);
 
 // Helpers the rules share.
+// The sigma-space timesteps of diffusers' Euler and Heun schedulers
+// (fractional, from a float32 linspace, or Karras sigmas' sigma_to_t), their
+// sigmas (one more: the final 0) and init_noise_sigma in diffusers' x_s.
+struct SigmaPlan {
+  std::vector<double> timesteps;
+  std::vector<double> sigmas;
+  double init_noise_sigma = 1.0;
+};
+SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& options, bool allow_karras);
+// The integer timesteps of DPMSolverMultistepScheduler and
+// UniPCMultistepScheduler for n steps, all below `last` (T unless DPM's
+// lambda_min_clipped clips the top).
+std::vector<long long> multistep_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset);
 double alpha_bar_at(const Schedule& schedule, int t);
 // Steps for an integer timestep list (the rule fills the rest).
 std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps);
@@ -61,5 +83,7 @@ void refuse_eta(const SamplerOptions& options, const char* rule);
 void refuse_karras(const SamplerOptions& options, const char* rule);
 // Refuses DPM-Solver's own options (solver_order, final_sigmas_type, ...) set for another rule.
 void refuse_dpm_solver_options(const SamplerOptions& options, const char* rule);
+// Refuses UniPC's own options (solver_type, disable_corrector) set for another rule.
+void refuse_unipc_options(const SamplerOptions& options, const char* rule);
 
 }  // namespace ddpm::detail
