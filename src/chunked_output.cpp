@@ -302,6 +302,9 @@ void ChunkedOutput::refuse_unfinished(const std::vector<std::string>& outputs) {
     const detail::OutputTarget target = detail::resolve_output(path);
     if (target.kind != detail::OutputTarget::Kind::file) continue;
     if (manifest.empty()) {
+      // A chunked run writing it now: refused at once, touching nothing
+      // (its files are not leftovers, and are not this run's to delete).
+      detail::FileLock::refuse_if_held(target.file + ".lock", "cannot write " + path);
       manifest = target.file + ".manifest";
       named = path;
     }

@@ -593,6 +593,42 @@ TEST_F(ScaleOut, TwoRunsOnOneOutputNeverLoseTheWork) {
   }
 }
 
+TEST_F(ScaleOut, AOneBatchRunOnAnOutputAChunkedRunIsWritingIsRefusedAtOnce) {
+  // A chunked run in progress: its files, and its lock held (as a running
+  // ddpm holds it).
+  leave_rows_0_to_7_done();
+  const std::string partial = read_file(path("out.npy.partial"));
+  const std::string manifest_text = read_file(path("out.npy.manifest"));
+  const int fd = ::open(path("out.npy.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "process 4242 on elsewhere\n", 26), 26);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  const std::vector<std::string> before = listing();
+  RunResult r = run(plus(kSample, {"--initial", "@init.npy", "--out", "@out.npy"}), 60);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("ddpm: error: cannot write " + path("out.npy") +
+                       ": another run is writing it (process 4242 on elsewhere holds " +
+                       path("out.npy.lock") + ")"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("delete"), std::string::npos) << "advises deleting a live run's files: " << r.err;
+  EXPECT_EQ(listing(), before);
+  EXPECT_TRUE(read_file(path("out.npy.partial")) == partial);
+  EXPECT_EQ(read_file(path("out.npy.manifest")), manifest_text);
+  EXPECT_EQ(read_file(path("out.npy.lock")), "process 4242 on elsewhere\n");
+  ::close(fd);
+
+  // The run gone (its lock file left behind, held by no one): the leftovers
+  // are refused as an unfinished run's, as before.
+  r = run(plus(kSample, {"--initial", "@init.npy", "--out", "@out.npy"}), 60);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(path("out.npy") + ": an unfinished chunked run left "), std::string::npos)
+      << r.err;
+  EXPECT_EQ(listing(), before);
+}
+
 // ---------------------------------------------------------------------------
 // Several processes under mpirun.
 

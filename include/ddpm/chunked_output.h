@@ -60,8 +60,9 @@ class ChunkedOutput {
   // opens the partial files to write its rows (write_rows), and nothing else.
   static ChunkedOutput join(const ChunkedOutputSpec& spec);
   // Refuses (ddpm::Error) to write `outputs` in one go where a chunked run
-  // left its files (or is running): the leftovers would later be resumed
-  // over the new file. Empty paths and streams are skipped.
+  // is running (it holds OUT.lock: refused at once, touching nothing) or
+  // left its files (the leftovers would later be resumed over the new file).
+  // Empty paths and streams are skipped.
   static void refuse_unfinished(const std::vector<std::string>& outputs);
 
   ChunkedOutput(ChunkedOutput&&) noexcept;
