@@ -16,11 +16,17 @@ namespace {
 
 // "process 1234 on node7", from the holder's file (best effort: a lock file
 // written by someone else may say anything; only its first line is shown).
+// The holder writes it just after it takes the lock, so a file still empty
+// is read again for up to a tenth of a second.
 std::string holder_of(int fd) {
-  char text[256] = {};
-  const ssize_t got = ::pread(fd, text, sizeof text - 1, 0);
-  std::string holder(text, got > 0 ? static_cast<std::size_t>(got) : 0);
-  holder = holder.substr(0, holder.find('\n'));
+  std::string holder;
+  for (int tries = 0; tries < 50 && holder.empty(); ++tries) {
+    if (tries > 0) ::usleep(2000);
+    char text[256] = {};
+    const ssize_t got = ::pread(fd, text, sizeof text - 1, 0);
+    holder.assign(text, got > 0 ? static_cast<std::size_t>(got) : 0);
+    holder = holder.substr(0, holder.find('\n'));
+  }
   for (char& c : holder) {
     if (c < 0x20 || c > 0x7e) c = '?';
   }
