@@ -26,7 +26,7 @@ struct DoneChunk {
 struct ChunkManifest {
   std::vector<std::string> options;  // the job's fingerprint lines
   std::vector<std::int64_t> shape;   // of every output, rows first
-  std::vector<std::string> outputs;  // the outputs' paths, as given
+  std::vector<std::string> outputs;  // the outputs' files, relative to the manifest's directory
   std::vector<DoneChunk> done;       // ordered by first row, disjoint
 
   std::int64_t rows_done() const;

@@ -357,8 +357,8 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
   test::write_bytes(path("out.npy.manifest"), tampered.dump());
   r = run(plus(job, {"--resume"}));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("is from a run with other outputs (that run: elsewhere.npy; this run: " +
-                       path("out.npy") + ")"),
+  EXPECT_NE(r.err.find("is from a run with other outputs (that run: elsewhere.npy; this run: "
+                       "out.npy)"),
             std::string::npos)
       << r.err;
   test::write_bytes(path("out.npy.manifest"), written);
@@ -627,6 +627,40 @@ TEST_F(ScaleOut, AOneBatchRunOnAnOutputAChunkedRunIsWritingIsRefusedAtOnce) {
   EXPECT_NE(r.err.find(path("out.npy") + ": an unfinished chunked run left "), std::string::npos)
       << r.err;
   EXPECT_EQ(listing(), before);
+}
+
+TEST_F(ScaleOut, ResumeKnowsTheOutputByTheFileNotByHowItIsWritten) {
+  write_initial("good.npy", false);
+  const std::string expected = one_process(plus(kSample, {"--initial", "@good.npy"}), "one.npy");
+  const auto in = [&](const std::string& directory, const Args& args) {
+    std::string command = "cd " + shell_quote(directory) + " && " + shell_quote(DDPM_CLI_PATH);
+    for (const std::string& arg : args) command += " " + quoted_arg(arg);
+    return run_shell(command);
+  };
+  const std::string work = path(""), io = (base_ / "io").string();
+  struct Case {
+    std::string started_in, started_as, resumed_in, resumed_as;
+  };
+  for (const Case& c : {Case{work, "big.npy", work, "./big.npy"},
+                        Case{work, "big.npy", work, path("big.npy")},
+                        Case{work, "./big.npy", io, "../work/big.npy"},
+                        Case{io, path("big.npy"), work, "big.npy"}}) {
+    SCOPED_TRACE(c.started_as + " resumed as " + c.resumed_as);
+    fs::remove(path("big.npy"));
+    // Rows 0 to 7 done, then a NaN in row 10 stops the run.
+    write_initial("init.npy", true);
+    const Args job = plus(kSample, {"--initial", "@init.npy", "--chunk-rows", "4"});
+    RunResult r = in(c.started_in, plus(job, {"--out", c.started_as}));
+    ASSERT_EQ(r.exit_code, 1) << r.err;
+    ASSERT_EQ(chunks_done("big.npy"), nlohmann::json::parse("[[0, 4], [4, 8]]"));
+    write_initial("init.npy", false);
+    r = in(c.resumed_in, plus(job, {"--out", c.resumed_as, "--resume"}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("8 rows resumed"), std::string::npos) << r.out;
+    EXPECT_TRUE(read_file(path("big.npy")) == expected);
+    EXPECT_EQ(listing(),
+              (std::vector<std::string>{"big.npy", "good.npy", "init.npy", "one.npy"}));
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -39,8 +39,10 @@
 namespace ddpm {
 
 struct ChunkedOutputSpec {
-  // The final files, as given (a symbolic link's target is written). The
-  // first names OUT.manifest and OUT.lock.
+  // The final files (a symbolic link's target is written). The first names
+  // OUT.manifest and OUT.lock. The manifest records each by its directory's
+  // identity (links, "." and ".." resolved) and its name: out.npy,
+  // ./out.npy and /data/out.npy are the same output.
   std::vector<std::string> outputs;
   std::vector<std::int64_t> shape;  // of every output, rows first
   // Lines that decide the output's bits (the options, the program's

@@ -159,7 +159,13 @@ std::vector<std::string> fingerprint(const ChunkedJob& job, const ChunkedRunOpti
       continue;
     }
     std::string line = name;
-    for (const std::string& value : option->results()) line += " " + value;
+    // An output's path is compared by the file it names (the manifest's
+    // outputs): ./big.npy and big.npy are one job.
+    const bool output = std::any_of(job.outputs.begin(), job.outputs.end(),
+                                    [&](const auto& o) { return option->check_name(o.first); });
+    if (!output) {
+      for (const std::string& value : option->results()) line += " " + value;
+    }
     flags.push_back(line);
   }
   std::sort(flags.begin(), flags.end());
@@ -454,7 +460,10 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
                                            job.row_alignment);
     spec.fingerprint = fingerprint(job, options);
   });
-  const std::string fingerprint_text = join(spec.fingerprint, "\n");
+  // The ranks must run the same command, outputs named alike included.
+  std::vector<std::string> command_lines = spec.fingerprint;
+  for (const auto& [flag, path] : job.outputs) command_lines.push_back(flag + " " + path);
+  const std::string fingerprint_text = join(command_lines, "\n");
   const std::vector<Report> setup =
       agree(failure, {hash_of(fingerprint_text), result.chunk_rows, 0});
 
@@ -476,7 +485,7 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       }
       failure = {kUsage,
                  "started with other options than rank 0 " +
-                     difference(spec.fingerprint, "here", theirs, "rank 0") +
+                     difference(command_lines, "here", theirs, "rank 0") +
                      ": every rank must run the same command",
                  nullptr};
     }
