@@ -43,8 +43,10 @@ struct ChunkManifest {
   // Parses a manifest; throws ddpm::Error "<name>: not a manifest this ddpm
   // wrote (<what is wrong, where, and what was expected>)".
   static ChunkManifest from_json(std::string_view text, const std::string& name);
-  // The manifest at `path` (read once, bounded), or nothing when there is no file.
-  static std::optional<ChunkManifest> read(const std::string& path);
+  // The manifest at `path` (read once, bounded), or nothing when there is no
+  // file. A damaged one is refused with from_json's message, then "; " and
+  // `remedy` (what to do about it) when one is given.
+  static std::optional<ChunkManifest> read(const std::string& path, const std::string& remedy = "");
   std::string to_json() const;
   // Replaces `path` atomically with this manifest, durably.
   void write(const std::string& path) const;

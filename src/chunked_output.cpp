@@ -241,7 +241,9 @@ struct ChunkedOutput::State {
     // Nothing is created before the lock is held, so a second run on the
     // same output is refused having touched nothing.
     lock = detail::FileLock::acquire(lock_path, "cannot write " + spec.outputs.front());
-    std::optional<ChunkManifest> existing = ChunkManifest::read(manifest_path);
+    // A damaged manifest proves no row: the rows must be computed again.
+    std::optional<ChunkManifest> existing = ChunkManifest::read(
+        manifest_path, "delete " + leftovers() + ", then run the command again without --resume");
     const bool any_partial = std::any_of(partials.begin(), partials.end(), exists);
     if (!resume && (existing || any_partial)) {
       throw Error(spec.outputs.front() + ": an unfinished run left " + leftovers() +

@@ -663,6 +663,36 @@ TEST_F(ScaleOut, ResumeKnowsTheOutputByTheFileNotByHowItIsWritten) {
   }
 }
 
+TEST_F(ScaleOut, ADamagedManifestSaysToDeleteBothFilesAndRunWithoutResume) {
+  const Args job = leave_rows_0_to_7_done();
+  const std::string expected = one_process(plus(kSample, {"--initial", "@init.npy"}), "one.npy");
+  const std::string advice = "; delete " + path("out.npy.partial") + " and " +
+                             path("out.npy.manifest") +
+                             ", then run the command again without --resume\n";
+  for (const char* damaged : {"{\"ddpm_manifest\": 2, \"options\": [", "not json at all",
+                              "{\"ddpm_manifest\": 2}"}) {
+    SCOPED_TRACE(damaged);
+    test::write_bytes(path("out.npy.manifest"), damaged);
+    const RunResult r = run(plus(job, {"--resume"}));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("ddpm: error: " + path("out.npy.manifest") +
+                              ": not a manifest this ddpm wrote (",
+                          0),
+              0u)
+        << r.err;
+    ASSERT_GE(r.err.size(), advice.size());
+    EXPECT_EQ(r.err.substr(r.err.size() - advice.size()), advice) << r.err;
+    EXPECT_FALSE(fs::exists(path("out.npy")));
+  }
+  // The advice taken, the job runs.
+  fs::remove(path("out.npy.partial"));
+  fs::remove(path("out.npy.manifest"));
+  const RunResult r = run(job);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_file(path("out.npy")) == expected);
+}
+
 // ---------------------------------------------------------------------------
 // Several processes under mpirun.
 
