@@ -15,6 +15,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -692,6 +693,48 @@ TEST_F(ScaleOut, ADamagedManifestSaysToDeleteBothFilesAndRunWithoutResume) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(read_file(path("out.npy")) == expected);
 }
+
+class ChunkedSignals : public ScaleOut, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ChunkedSignals, AStoppedRunSaysHowFarItGotAndResumeFinishesBitIdentical) {
+  const pid_t pid = spawn(plus(kLongJob, {"--threads", "1", "--chunk-rows", "2",
+                                          "--progress-interval", "1000", "--out", "@out.npy"}));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && rows_recorded("out.npy") == 0; ++i) {  // at most a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(::kill(pid, GetParam()), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  // It ends as the signal says (as every signalled run does).
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), GetParam());
+  const std::int64_t recorded = rows_recorded("out.npy");
+  ASSERT_GT(recorded, 0);
+  ASSERT_LT(recorded, 300) << "the run finished before it was stopped";
+
+  // One line: the chunks and rows the manifest holds, and what to do.
+  const std::string err = read_file(base_ / "io" / "stderr");
+  std::smatch said;
+  ASSERT_TRUE(std::regex_match(err, said,
+                               std::regex("ddpm: stopped after ([0-9]+) of 150 chunks \\(([0-9]+) of "
+                                          "300 rows done\\); rerun the same command with --resume "
+                                          "to continue\n")))
+      << err;
+  EXPECT_EQ(std::stoll(said[2].str()), recorded) << err;
+  EXPECT_EQ(std::stoll(said[1].str()) * 2, recorded) << err;
+
+  const RunResult r = run(plus(kLongJob, {"--chunk-rows", "64", "--out", "@out.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::to_string(recorded) + " rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == one_process(kLongJob, "one.npy"));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"one.npy", "out.npy"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, ChunkedSignals, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(sigabbrev_np(info.param));
+                         });
 
 // ---------------------------------------------------------------------------
 // Several processes under mpirun.
