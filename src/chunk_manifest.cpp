@@ -242,9 +242,15 @@ ChunkManifest ChunkManifest::from_json(std::string_view text, const std::string&
   return m;
 }
 
-std::optional<ChunkManifest> ChunkManifest::read(const std::string& path) {
+std::optional<ChunkManifest> ChunkManifest::read(const std::string& path, const std::string& remedy) {
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return std::nullopt;
-  return from_json(read_file_bounded(path, kMaxManifestBytes, "manifest"), path);
+  const std::string text = read_file_bounded(path, kMaxManifestBytes, "manifest");
+  try {
+    return from_json(text, path);
+  } catch (const Error& e) {
+    if (remedy.empty()) throw;
+    throw Error(std::string(e.what()) + "; " + remedy);
+  }
 }
 
 std::string ChunkManifest::to_json() const {

@@ -26,7 +26,7 @@ struct DoneChunk {
 struct ChunkManifest {
   std::vector<std::string> options;  // the job's fingerprint lines
   std::vector<std::int64_t> shape;   // of every output, rows first
-  std::vector<std::string> outputs;  // the outputs' paths, as given
+  std::vector<std::string> outputs;  // the outputs' files, relative to the manifest's directory
   std::vector<DoneChunk> done;       // ordered by first row, disjoint
 
   std::int64_t rows_done() const;
@@ -43,8 +43,10 @@ struct ChunkManifest {
   // Parses a manifest; throws ddpm::Error "<name>: not a manifest this ddpm
   // wrote (<what is wrong, where, and what was expected>)".
   static ChunkManifest from_json(std::string_view text, const std::string& name);
-  // The manifest at `path` (read once, bounded), or nothing when there is no file.
-  static std::optional<ChunkManifest> read(const std::string& path);
+  // The manifest at `path` (read once, bounded), or nothing when there is no
+  // file. A damaged one is refused with from_json's message, then "; " and
+  // `remedy` (what to do about it) when one is given.
+  static std::optional<ChunkManifest> read(const std::string& path, const std::string& remedy = "");
   std::string to_json() const;
   // Replaces `path` atomically with this manifest, durably.
   void write(const std::string& path) const;

@@ -56,6 +56,27 @@ void remove_if_same(const Created& file) {
   if (now && now->device == file.device && now->inode == file.inode) ::unlink(file.path.c_str());
 }
 
+// How the manifest names an output: its file relative to the manifest's
+// directory, both with every link, "." and ".." resolved, so that big.npy,
+// ./big.npy and /data/big.npy are one output (and a directory moved with
+// its files still resumes).
+std::string manifest_name_of(const std::string& file, const std::string& manifest) {
+  namespace fs = std::filesystem;
+  const auto directory = [](const std::string& path) {
+    const fs::path parent = fs::path(path).parent_path();
+    return fs::weakly_canonical(fs::absolute(parent.empty() ? fs::path(".") : parent));
+  };
+  try {
+    const fs::path name = fs::path(file).filename();
+    const fs::path from = directory(file);
+    const fs::path relative = from.lexically_relative(directory(manifest));
+    if (relative.empty()) return (from / name).string();
+    return relative == "." ? name.string() : (relative / name).string();
+  } catch (const fs::filesystem_error& e) {
+    throw Error("cannot write " + file + ": " + e.code().message());
+  }
+}
+
 // XXH3-64 of rows `rows` of a partial file, read back from it.
 std::uint64_t checksum_of(const NpyRowWriter& file, RowRange rows) {
   constexpr std::size_t kBlock = std::size_t{1} << 20;
@@ -119,7 +140,10 @@ struct ChunkedOutput::State {
     lock_path = first + ".lock";
     manifest.options = spec.fingerprint;
     manifest.shape = spec.shape;
-    manifest.outputs = spec.outputs;
+    for (const std::string& partial : partials) {
+      manifest.outputs.push_back(
+          manifest_name_of(partial.substr(0, partial.size() - 8), manifest_path));
+    }
   }
 
   ~State() {
@@ -217,7 +241,9 @@ struct ChunkedOutput::State {
     // Nothing is created before the lock is held, so a second run on the
     // same output is refused having touched nothing.
     lock = detail::FileLock::acquire(lock_path, "cannot write " + spec.outputs.front());
-    std::optional<ChunkManifest> existing = ChunkManifest::read(manifest_path);
+    // A damaged manifest proves no row: the rows must be computed again.
+    std::optional<ChunkManifest> existing = ChunkManifest::read(
+        manifest_path, "delete " + leftovers() + ", then run the command again without --resume");
     const bool any_partial = std::any_of(partials.begin(), partials.end(), exists);
     if (!resume && (existing || any_partial)) {
       throw Error(spec.outputs.front() + ": an unfinished run left " + leftovers() +
@@ -302,6 +328,9 @@ void ChunkedOutput::refuse_unfinished(const std::vector<std::string>& outputs) {
     const detail::OutputTarget target = detail::resolve_output(path);
     if (target.kind != detail::OutputTarget::Kind::file) continue;
     if (manifest.empty()) {
+      // A chunked run writing it now: refused at once, touching nothing
+      // (its files are not leftovers, and are not this run's to delete).
+      detail::FileLock::refuse_if_held(target.file + ".lock", "cannot write " + path);
       manifest = target.file + ".manifest";
       named = path;
     }

@@ -15,6 +15,9 @@ class FileLock {
   // "<what>: another run is writing it (process P on H holds PATH)" at once,
   // without waiting and without touching the file, when another holds it.
   static FileLock acquire(const std::string& path, const std::string& what);
+  // Throws the same refusal when another process holds the lock at `path`;
+  // takes nothing and creates nothing (no file: no holder).
+  static void refuse_if_held(const std::string& path, const std::string& what);
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string_view>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,7 @@ namespace {
 struct Temporaries {
   std::recursive_mutex mutex;
   std::vector<std::string> paths;
+  std::function<std::string()> signal_message;  // set_signal_message's
 };
 
 Temporaries& temporaries() {
@@ -385,6 +387,16 @@ extern "C" void forward_signal(int signo) {
 
 }  // namespace
 
+std::unique_lock<std::recursive_mutex> hold_off_signals() {
+  return std::unique_lock(temporaries().mutex);
+}
+
+void set_signal_message(std::function<std::string()> message) {
+  Temporaries& t = temporaries();
+  std::lock_guard lock(t.mutex);
+  t.signal_message = std::move(message);
+}
+
 void remove_temporaries_on_signals() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -400,6 +412,17 @@ void remove_temporaries_on_signals() {
       Temporaries& t = temporaries();
       t.mutex.lock();  // kept until the end: nothing is created or renamed any more
       for (const std::string& path : t.paths) ::unlink(path.c_str());
+      if (t.signal_message) {
+        try {
+          if (std::string line = t.signal_message(); !line.empty()) {
+            // Below a progress bar's line, on a terminal.
+            line = (::isatty(STDERR_FILENO) == 1 ? "\n" : "") + line + "\n";
+            [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
+          }
+        } catch (...) {
+          // No line, but the process still ends as the signal says.
+        }
+      }
       // End as the signal would have ended the process without the handler.
       ::signal(signo, SIG_DFL);
       sigset_t just_this;

@@ -20,6 +20,8 @@
 //
 // Used by write_npy and write_file_atomically and by the CLI's outputs;
 // reuse it for any file the program writes.
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,5 +95,15 @@ class OutputSet {
 // ignored. Call it first thing in main(): a handler (in whichever thread the
 // signal lands, a library's included) wakes one thread of its own that cleans up.
 void remove_temporaries_on_signals();
+
+// While the returned lock is held, a signal's clean-up (and its message)
+// waits: what happens under it is either all done or not begun when the
+// process ends.
+std::unique_lock<std::recursive_mutex> hold_off_signals();
+// The line (without its newline) written to stderr when a signal ends the
+// process, after the temporaries are removed: `message` is called then, by
+// the clean-up thread, under hold_off_signals()'s lock; an empty line, or an
+// empty function (the default; pass {} to clear it), writes nothing.
+void set_signal_message(std::function<std::string()> message);
 
 }  // namespace ddpm::detail

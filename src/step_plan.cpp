@@ -88,17 +88,23 @@ void check_thresholding(const SamplerOptions& o) {
 
 }  // namespace
 
-Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
+void check_options(const SamplerOptions& options) {
   check_thresholding(options);
-  const RuleEntry& rule = rule_for(options.sampler);
-  rule.check(options);
   const SamplerKind kind = options.sampler;
+  rule_for(kind).check(options);
   if (kind != SamplerKind::dpmpp_2m && kind != SamplerKind::dpmpp_2m_sde && kind != SamplerKind::dpmpp_3m &&
       kind != SamplerKind::unipc) {
     refuse_dpm_solver_options(options, to_string(kind).c_str());
   }
   if (kind != SamplerKind::unipc) refuse_unipc_options(options, to_string(kind).c_str());
-  RulePlan planned = rule.plan(schedule, options);
+  if (options.use_karras_sigmas && !options.timesteps.empty()) {
+    throw Error("an explicit timestep list and Karras sigmas exclude each other");
+  }
+}
+
+Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
+  check_options(options);
+  RulePlan planned = rule_for(options.sampler).plan(schedule, options);
   for (PlannedStep& s : planned.steps) {
     s.beta = 1.0 - s.alpha_bar / s.alpha_bar_prev;
     fill_prediction(s, options.prediction_type);

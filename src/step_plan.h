@@ -20,6 +20,9 @@ struct Plan {
   HistoryLayout history;
 };
 Plan make_plan(const Schedule& schedule, const SamplerOptions& options);
+// What make_plan checks first, needing no schedule: throws ddpm::Error for
+// options that exclude each other or that the rule cannot honour.
+void check_options(const SamplerOptions& options);
 
 // The float record of a planned step; the model-output side of the
 // conversion is folded in for the plain layout.

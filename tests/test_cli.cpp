@@ -395,6 +395,15 @@ class CliErrors : public CliTest, public ::testing::WithParamInterface<ErrorCase
         << R"({"weights": [0.5, 0.6], "means": [[0, 0], [1, 1]], "stds": [1, 1]})";
     std::ofstream(path("three_d.json"))
         << R"({"weights": [0.5, 0.5], "means": [[0, 0, 0], [1, 1, 1]], "stds": [1, 1]})";
+    const std::vector<std::int64_t> timesteps{40, 20, 1};
+    test::write_bytes(path("timesteps.npy"),
+                      test::npy_image("{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+                                      std::string(reinterpret_cast<const char*>(timesteps.data()),
+                                                  timesteps.size() * sizeof(std::int64_t))));
+    // DDIM clips x0 by default (clip_sample true).
+    std::ofstream(path("ddim.json")) << R"({"_class_name": "DDIMScheduler"})";
+    std::ofstream(path("ancestral_sample.json"))
+        << R"({"_class_name": "EulerAncestralDiscreteScheduler", "prediction_type": "sample"})";
     inputs_ = listing();
   }
 
@@ -528,6 +537,44 @@ std::vector<ErrorCase> error_cases() {
        "x0 has 3e+38 at index 2 beyond +-1.70141e+38 (half the float32 maximum)"},
       {"threads_absurd", plus(sample, {"--shape", "4,2", "--threads", "100000"}),
        "--threads: Value 100000 not in range 0 to 4096", kUsage},
+      // Options that exclude each other, from the command line: usage errors,
+      // found before any work (a config's own conflict is the file's: 1).
+      {"karras_with_timestep_list",
+       plus(sample, {"--shape", "4,2", "--sampler", "dpmpp_2m", "--karras-sigmas", "--timesteps",
+                     "@timesteps.npy"}),
+       "an explicit timestep list and Karras sigmas exclude each other", kUsage},
+      {"karras_with_timestep_list_chunked",
+       plus(sample, {"--shape", "4,2", "--sampler", "dpmpp_2m", "--karras-sigmas", "--timesteps",
+                     "@timesteps.npy", "--chunk-rows", "2"}),
+       "an explicit timestep list and Karras sigmas exclude each other", kUsage},
+      {"euler_karras_with_timestep_list",
+       plus(sample, {"--shape", "4,2", "--sampler", "euler", "--karras-sigmas", "--timesteps",
+                     "@timesteps.npy"}),
+       "an explicit timestep list and Karras sigmas exclude each other", kUsage},
+      {"clipping_for_dpmpp",
+       plus(sample, {"--shape", "4,2", "--sampler", "dpmpp_2m", "--clip-x0", "-1,1"}),
+       "the dpmpp_2m sampler has no x0 clipping in diffusers", kUsage},
+      {"clipping_for_euler", plus(sample, {"--shape", "4,2", "--sampler", "euler", "--clip-x0", "-1,1"}),
+       "the euler sampler has no x0 clipping in diffusers", kUsage},
+      {"thresholding_for_euler_ancestral",
+       plus(sample, {"--shape", "4,2", "--sampler", "euler_ancestral", "--thresholding", "0.99"}),
+       "the euler_ancestral sampler has no dynamic thresholding in diffusers", kUsage},
+      {"sample_prediction_for_euler_ancestral",
+       plus(sample, {"--shape", "4,2", "--sampler", "euler_ancestral", "--prediction-type", "sample"}),
+       "the euler_ancestral sampler does not take prediction type sample", kUsage},
+      {"thresholding_ratio_above_one", plus(sample, {"--shape", "4,2", "--thresholding", "1.5"}),
+       "dynamic thresholding ratio 1.5 is outside (0, 1]", kUsage},
+      {"eta_for_ddpm", plus(sample, {"--shape", "4,2", "--sampler", "ddpm", "--eta", "0.5"}),
+       "--eta applies only to --sampler ddim", kUsage},
+      {"config_clipping_for_euler_flag",
+       plus(sample, {"--shape", "4,2", "--scheduler-config", "@ddim.json", "--sampler", "euler"}),
+       "the euler sampler has no x0 clipping in diffusers", kUsage},
+      {"config_conflict_of_its_own",
+       plus(sample, {"--shape", "4,2", "--scheduler-config", "@ancestral_sample.json"}),
+       "ancestral_sample.json: the euler_ancestral sampler does not take prediction type sample"},
+      {"karras_and_timesteps_for_schedule",
+       {"schedule", "--sampler", "euler", "--karras-sigmas", "--timesteps", "@timesteps.npy"},
+       "an explicit timestep list and Karras sigmas exclude each other", kUsage},
       {"gaussian_flag_for_gmm",
        plus(sample, {"--shape", "4,2", "--predictor", "gmm", "--gmm", "@weights.json", "--mean",
                      "1"}),

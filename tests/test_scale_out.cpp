@@ -15,6 +15,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -172,6 +173,24 @@ class ScaleOut : public CliTest {
     } catch (const nlohmann::json::exception&) {
       return 0;
     }
+  }
+
+  // Takes NAME.lock as a running ddpm holds it, as "process 4242 on
+  // elsewhere" (-1 if it cannot); closing the descriptor lets go.
+  int hold_lock(const std::string& name) const {
+    const int fd = ::open(path(name + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && (::write(fd, "process 4242 on elsewhere\n", 26) != 26 || ::flock(fd, LOCK_EX) != 0)) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  // The line a run refused by hold_lock(name)'s lock prints.
+  std::string refused_by_lock(const std::string& name) const {
+    return "ddpm: error: cannot write " + path(name) +
+           ": another run is writing it (process 4242 on elsewhere holds " + path(name + ".lock") +
+           "); wait for it to end, or stop it\n";
   }
 
   // The work directory without temporaries a SIGKILL may leave (NAME.tmp-PID-N).
@@ -357,8 +376,8 @@ TEST_F(ScaleOut, AFailureKeepsTheRowsDoneAndResumeFinishesBitIdentical) {
   test::write_bytes(path("out.npy.manifest"), tampered.dump());
   r = run(plus(job, {"--resume"}));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("is from a run with other outputs (that run: elsewhere.npy; this run: " +
-                       path("out.npy") + ")"),
+  EXPECT_NE(r.err.find("is from a run with other outputs (that run: elsewhere.npy; this run: "
+                       "out.npy)"),
             std::string::npos)
       << r.err;
   test::write_bytes(path("out.npy.manifest"), written);
@@ -533,21 +552,13 @@ TEST_F(ScaleOut, AOneBatchRunDoesNotWriteOverAnUnfinishedChunkedRun) {
 }
 
 TEST_F(ScaleOut, AnOutputLockedByAnotherRunIsRefusedAtOnceTouchingNothing) {
-  // The lock as a running ddpm holds it.
-  const int fd = ::open(path("out.npy.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = hold_lock("out.npy");
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, "process 4242 on elsewhere\n", 26), 26);
-  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
   const RunResult r =
       run(plus(kSample, {"--shape", "6,3", "--chunk-rows", "2", "--out", "@out.npy"}), 60);
   ::close(fd);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find("cannot write " + path("out.npy") +
-                       ": another run is writing it (process 4242 on elsewhere holds " +
-                       path("out.npy.lock") + ")"),
-            std::string::npos)
-      << r.err;
+  EXPECT_EQ(r.err, refused_by_lock("out.npy"));
   EXPECT_EQ(listing(), (std::vector<std::string>{"out.npy.lock"}));
 }
 
@@ -592,6 +603,141 @@ TEST_F(ScaleOut, TwoRunsOnOneOutputNeverLoseTheWork) {
     }
   }
 }
+
+TEST_F(ScaleOut, AOneBatchRunOnAnOutputAChunkedRunIsWritingIsRefusedAtOnce) {
+  // A chunked run in progress: its files, and its lock held (as a running
+  // ddpm holds it).
+  leave_rows_0_to_7_done();
+  const std::string partial = read_file(path("out.npy.partial"));
+  const std::string manifest_text = read_file(path("out.npy.manifest"));
+  const int fd = hold_lock("out.npy");
+  ASSERT_GE(fd, 0);
+  const std::vector<std::string> before = listing();
+  RunResult r = run(plus(kSample, {"--initial", "@init.npy", "--out", "@out.npy"}), 60);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  // One line, naming the lock; no advice to delete a live run's files.
+  EXPECT_EQ(r.err, refused_by_lock("out.npy"));
+  EXPECT_EQ(listing(), before);
+  EXPECT_TRUE(read_file(path("out.npy.partial")) == partial);
+  EXPECT_EQ(read_file(path("out.npy.manifest")), manifest_text);
+  EXPECT_EQ(read_file(path("out.npy.lock")), "process 4242 on elsewhere\n");
+  ::close(fd);
+
+  // The run gone (its lock file left behind, held by no one): the leftovers
+  // are refused as an unfinished run's, as before.
+  r = run(plus(kSample, {"--initial", "@init.npy", "--out", "@out.npy"}), 60);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(path("out.npy") + ": an unfinished chunked run left "), std::string::npos)
+      << r.err;
+  EXPECT_EQ(listing(), before);
+}
+
+TEST_F(ScaleOut, ResumeKnowsTheOutputByTheFileNotByHowItIsWritten) {
+  write_initial("good.npy", false);
+  const std::string expected = one_process(plus(kSample, {"--initial", "@good.npy"}), "one.npy");
+  const auto in = [&](const std::string& directory, const Args& args) {
+    std::string command = "cd " + shell_quote(directory) + " && " + shell_quote(DDPM_CLI_PATH);
+    for (const std::string& arg : args) command += " " + quoted_arg(arg);
+    return run_shell(command);
+  };
+  const std::string work = path(""), io = (base_ / "io").string();
+  struct Case {
+    std::string started_in, started_as, resumed_in, resumed_as;
+  };
+  for (const Case& c : {Case{work, "big.npy", work, "./big.npy"},
+                        Case{work, "big.npy", work, path("big.npy")},
+                        Case{work, "./big.npy", io, "../work/big.npy"},
+                        Case{io, path("big.npy"), work, "big.npy"}}) {
+    SCOPED_TRACE(c.started_as + " resumed as " + c.resumed_as);
+    fs::remove(path("big.npy"));
+    // Rows 0 to 7 done, then a NaN in row 10 stops the run.
+    write_initial("init.npy", true);
+    const Args job = plus(kSample, {"--initial", "@init.npy", "--chunk-rows", "4"});
+    RunResult r = in(c.started_in, plus(job, {"--out", c.started_as}));
+    ASSERT_EQ(r.exit_code, 1) << r.err;
+    ASSERT_EQ(chunks_done("big.npy"), nlohmann::json::parse("[[0, 4], [4, 8]]"));
+    write_initial("init.npy", false);
+    r = in(c.resumed_in, plus(job, {"--out", c.resumed_as, "--resume"}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("8 rows resumed"), std::string::npos) << r.out;
+    EXPECT_TRUE(read_file(path("big.npy")) == expected);
+    EXPECT_EQ(listing(),
+              (std::vector<std::string>{"big.npy", "good.npy", "init.npy", "one.npy"}));
+  }
+}
+
+TEST_F(ScaleOut, ADamagedManifestSaysToDeleteBothFilesAndRunWithoutResume) {
+  const Args job = leave_rows_0_to_7_done();
+  const std::string expected = one_process(plus(kSample, {"--initial", "@init.npy"}), "one.npy");
+  const std::string advice = "; delete " + path("out.npy.partial") + " and " +
+                             path("out.npy.manifest") +
+                             ", then run the command again without --resume\n";
+  for (const char* damaged : {"{\"ddpm_manifest\": 2, \"options\": [", "not json at all",
+                              "{\"ddpm_manifest\": 2}"}) {
+    SCOPED_TRACE(damaged);
+    test::write_bytes(path("out.npy.manifest"), damaged);
+    const RunResult r = run(plus(job, {"--resume"}));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("ddpm: error: " + path("out.npy.manifest") +
+                              ": not a manifest this ddpm wrote (",
+                          0),
+              0u)
+        << r.err;
+    ASSERT_GE(r.err.size(), advice.size());
+    EXPECT_EQ(r.err.substr(r.err.size() - advice.size()), advice) << r.err;
+    EXPECT_FALSE(fs::exists(path("out.npy")));
+  }
+  // The advice taken, the job runs.
+  fs::remove(path("out.npy.partial"));
+  fs::remove(path("out.npy.manifest"));
+  const RunResult r = run(job);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_file(path("out.npy")) == expected);
+}
+
+class ChunkedSignals : public ScaleOut, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ChunkedSignals, AStoppedRunSaysHowFarItGotAndResumeFinishesBitIdentical) {
+  const pid_t pid = spawn(plus(kLongJob, {"--threads", "1", "--chunk-rows", "2",
+                                          "--progress-interval", "1000", "--out", "@out.npy"}));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && rows_recorded("out.npy") == 0; ++i) {  // at most a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(::kill(pid, GetParam()), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  // It ends as the signal says (as every signalled run does).
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), GetParam());
+  const std::int64_t recorded = rows_recorded("out.npy");
+  ASSERT_GT(recorded, 0);
+  ASSERT_LT(recorded, 300) << "the run finished before it was stopped";
+
+  // One line: the chunks and rows the manifest holds, and what to do.
+  const std::string err = read_file(base_ / "io" / "stderr");
+  std::smatch said;
+  ASSERT_TRUE(std::regex_match(err, said,
+                               std::regex("ddpm: stopped after ([0-9]+) of 150 chunks \\(([0-9]+) of "
+                                          "300 rows done\\); rerun the same command with --resume "
+                                          "to continue\n")))
+      << err;
+  EXPECT_EQ(std::stoll(said[2].str()), recorded) << err;
+  EXPECT_EQ(std::stoll(said[1].str()) * 2, recorded) << err;
+
+  const RunResult r = run(plus(kLongJob, {"--chunk-rows", "64", "--out", "@out.npy", "--resume"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::to_string(recorded) + " rows resumed"), std::string::npos) << r.out;
+  EXPECT_TRUE(read_file(path("out.npy")) == one_process(kLongJob, "one.npy"));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"one.npy", "out.npy"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, ChunkedSignals, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(sigabbrev_np(info.param));
+                         });
 
 // ---------------------------------------------------------------------------
 // Several processes under mpirun.

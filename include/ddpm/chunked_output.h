@@ -39,8 +39,10 @@
 namespace ddpm {
 
 struct ChunkedOutputSpec {
-  // The final files, as given (a symbolic link's target is written). The
-  // first names OUT.manifest and OUT.lock.
+  // The final files (a symbolic link's target is written). The first names
+  // OUT.manifest and OUT.lock. The manifest records each by its directory's
+  // identity (links, "." and ".." resolved) and its name: out.npy,
+  // ./out.npy and /data/out.npy are the same output.
   std::vector<std::string> outputs;
   std::vector<std::int64_t> shape;  // of every output, rows first
   // Lines that decide the output's bits (the options, the program's
@@ -60,8 +62,9 @@ class ChunkedOutput {
   // opens the partial files to write its rows (write_rows), and nothing else.
   static ChunkedOutput join(const ChunkedOutputSpec& spec);
   // Refuses (ddpm::Error) to write `outputs` in one go where a chunked run
-  // left its files (or is running): the leftovers would later be resumed
-  // over the new file. Empty paths and streams are skipped.
+  // is running (it holds OUT.lock: refused at once, touching nothing) or
+  // left its files (the leftovers would later be resumed over the new file).
+  // Empty paths and streams are skipped.
   static void refuse_unfinished(const std::vector<std::string>& outputs);
 
   ChunkedOutput(ChunkedOutput&&) noexcept;

@@ -159,7 +159,13 @@ std::vector<std::string> fingerprint(const ChunkedJob& job, const ChunkedRunOpti
       continue;
     }
     std::string line = name;
-    for (const std::string& value : option->results()) line += " " + value;
+    // An output's path is compared by the file it names (the manifest's
+    // outputs): ./big.npy and big.npy are one job.
+    const bool output = std::any_of(job.outputs.begin(), job.outputs.end(),
+                                    [&](const auto& o) { return option->check_name(o.first); });
+    if (!output) {
+      for (const std::string& value : option->results()) line += " " + value;
+    }
     flags.push_back(line);
   }
   std::sort(flags.begin(), flags.end());
@@ -270,6 +276,47 @@ class RowProgress {
   bool shown_;
   Clock::time_point start_;
   Clock::time_point last_line_;
+};
+
+// What rank 0 says when a signal ends the run part-way: "stopped after 3 of
+// 8 chunks (24 of 64 rows done); rerun the same command with --resume to
+// continue". The counts change under hold_off_signals() together with the
+// manifest, so the line says what the manifest the signal leaves says; once
+// the outputs are published (the partial file renamed), it says nothing.
+class StopReport {
+ public:
+  StopReport(const ChunkedOutput& output, std::int64_t rows_done, std::int64_t chunks)
+      : partial_(output.manifest_path().substr(0, output.manifest_path().size() - 9) + ".partial"),
+        rows_(output.rows()),
+        rows_done_(rows_done),
+        chunks_(chunks) {
+    detail::set_signal_message([this] { return line(); });
+  }
+  ~StopReport() { detail::set_signal_message({}); }
+  StopReport(const StopReport&) = delete;
+  StopReport& operator=(const StopReport&) = delete;
+
+  // Chunks the manifest has just recorded as done (under hold_off_signals()).
+  void recorded(const std::vector<RowRange>& chunks) {
+    chunks_done_ += static_cast<std::int64_t>(chunks.size());
+    for (const RowRange& chunk : chunks) rows_done_ += chunk.size();
+  }
+
+ private:
+  std::string line() const {
+    struct stat st {};
+    if (::lstat(partial_.c_str(), &st) != 0) return "";
+    return "ddpm: stopped after " + std::to_string(chunks_done_) + " of " +
+           std::to_string(chunks_) + " chunks (" + std::to_string(rows_done_) + " of " +
+           std::to_string(rows_) +
+           " rows done); rerun the same command with --resume to continue";
+  }
+
+  std::string partial_;
+  std::int64_t rows_;
+  std::int64_t rows_done_;
+  std::int64_t chunks_;
+  std::int64_t chunks_done_ = 0;
 };
 
 // Rows as text ("b e b e ..."), for sending between ranks.
@@ -454,7 +501,10 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
                                            job.row_alignment);
     spec.fingerprint = fingerprint(job, options);
   });
-  const std::string fingerprint_text = join(spec.fingerprint, "\n");
+  // The ranks must run the same command, outputs named alike included.
+  std::vector<std::string> command_lines = spec.fingerprint;
+  for (const auto& [flag, path] : job.outputs) command_lines.push_back(flag + " " + path);
+  const std::string fingerprint_text = join(command_lines, "\n");
   const std::vector<Report> setup =
       agree(failure, {hash_of(fingerprint_text), result.chunk_rows, 0});
 
@@ -476,7 +526,7 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       }
       failure = {kUsage,
                  "started with other options than rank 0 " +
-                     difference(spec.fingerprint, "here", theirs, "rank 0") +
+                     difference(command_lines, "here", theirs, "rank 0") +
                      ": every rank must run the same command",
                  nullptr};
     }
@@ -510,14 +560,19 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
 
     std::vector<RowRange> chunks;
     std::size_t rounds = 0;
+    std::optional<StopReport> stop_report;
     attempt(failure, [&] {
       if (world.rank() != 0) output = ChunkedOutput::join(spec);
       const std::vector<RowRange> remaining = rows_not_in(rows, done);
       chunks = chunks_of_rank(remaining, world.rank(), result.chunk_rows, job);
+      std::int64_t every_chunk = 0;
       for (int r = 0; r < world.size(); ++r) {
-        rounds = std::max(
-            rounds, chunks_of_rank(remaining, r, setup[static_cast<std::size_t>(r)][2], job).size());
+        const std::size_t of_rank =
+            chunks_of_rank(remaining, r, setup[static_cast<std::size_t>(r)][2], job).size();
+        rounds = std::max(rounds, of_rank);
+        every_chunk += static_cast<std::int64_t>(of_rank);
       }
+      if (world.rank() == 0) stop_report.emplace(*output, rows_done, every_chunk);
     });
     agree(failure);
 
@@ -571,7 +626,9 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       }
       if (world.rank() == 0 && output && round_rows > 0) {
         try {
+          const auto held = detail::hold_off_signals();
           output->record_done(recorded);
+          stop_report->recorded(recorded);
         } catch (...) {
           if (!failure) failure = failure_from(std::current_exception());  // told next round
         }

@@ -7,6 +7,7 @@
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
 #include "ddpm/scheduler_config.h"
+#include "step_plan.h"
 #include "text_parsing.h"
 
 namespace ddpm::cli {
@@ -37,6 +38,16 @@ std::vector<int> read_timesteps(const std::string& path) {
     timesteps.push_back(static_cast<int>(t));
   }
   return timesteps;
+}
+
+// Whether the step rule takes these options together.
+bool consistent(const SamplerOptions& options) {
+  try {
+    detail::check_options(options);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -280,6 +291,16 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
   if (given("--steps-offset") && options.timestep_spacing.value_or(default_timestep_spacing(
                                      options.sampler)) != TimestepSpacing::leading) {
     throw UsageError("--steps-offset applies only to --timestep-spacing leading");
+  }
+  // Options that exclude each other (or that the step rule cannot honour),
+  // refused before any work: a usage error when the command line made the
+  // conflict, a failure when the config (or the model's card) holds it already.
+  try {
+    detail::check_options(options);
+  } catch (const Error& e) {
+    if (!use_config || consistent(base->options)) throw UsageError(e.what());
+    if (config_path.empty()) throw;
+    throw Error("--scheduler-config " + config_path + ": " + e.what());
   }
 }
 

@@ -124,7 +124,6 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
   const TimestepSpacing spacing = spacing_of(o);
   std::vector<double> timesteps;
   if (!o.timesteps.empty()) {
-    if (o.use_karras_sigmas) throw Error("an explicit timestep list and Karras sigmas exclude each other");
     timesteps.assign(o.timesteps.begin(), o.timesteps.end());
     check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
   } else if (o.num_inference_steps == 0) {

@@ -55,7 +55,6 @@ SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& o, bool a
   SigmaPlan p;
   const TimestepSpacing spacing = spacing_of(o);
   if (!o.timesteps.empty()) {
-    if (o.use_karras_sigmas) throw Error("an explicit timestep list and Karras sigmas exclude each other");
     check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
     p.timesteps.assign(o.timesteps.begin(), o.timesteps.end());
   } else {

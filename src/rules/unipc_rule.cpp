@@ -102,7 +102,6 @@ RulePlan plan_unipc(const Schedule& schedule, const SamplerOptions& o) {
   const int T = schedule.steps();
   std::vector<double> timesteps;
   if (!o.timesteps.empty()) {
-    if (o.use_karras_sigmas) throw Error("an explicit timestep list and Karras sigmas exclude each other");
     check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
     timesteps.assign(o.timesteps.begin(), o.timesteps.end());
   } else if (o.num_inference_steps == 0) {
