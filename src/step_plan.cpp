@@ -113,6 +113,7 @@ Plan make_plan(const Schedule& schedule, const SamplerOptions& options) {
   HistoryLayout history{planned.history_x0_slots, planned.keeps_last_sample};
   // The one-slot history of dpmpp_2m exists only where a step reads it.
   if (!history.deep() && !multistep(planned.steps, 0, static_cast<int>(planned.steps.size()) - 1)) {
+    const SamplerKind kind = options.sampler;
     history.x0_slots = kind == SamplerKind::dpmpp_2m || kind == SamplerKind::dpmpp_2m_sde ? 1 : 0;
   }
   return {std::move(planned.steps), planned.initial_noise_scale, history};
