@@ -206,13 +206,15 @@ TEST_F(CliTest, ScheduleShowsWhatASolverPlanGivesTheModel) {
       header,
       "timestep,prev_timestep,beta,alpha_bar,alpha_bar_prev,x0_from_sample,x0_from_model_output,"
       "eps_from_sample,eps_from_model_output,prev_from_x0,prev_from_eps,prev_from_sample,sigma,"
-      "model_timestep,solver_sigma,prev_from_x0_prev,order");
+      "model_timestep,solver_sigma,prev_from_x0_prev,order,prev_from_x0_prev2,prev_from_last_sample,"
+      "corrects,corrected_from_last_sample,corrected_from_x0,corrected_from_x0_prev,"
+      "corrected_from_x0_prev2,corrected_from_x0_prev3,stage");
   int rows = 0, fractional = 0;
   for (std::string line; std::getline(lines, line); ++rows) {
     std::vector<double> v;
     std::istringstream cells(line);
     for (std::string cell; std::getline(cells, cell, ',');) v.push_back(std::stod(cell));
-    ASSERT_EQ(v.size(), 17u) << line;
+    ASSERT_EQ(v.size(), 26u) << line;
     // The model's time rounds to the step; solver_sigma is sqrt((1 - ab) / ab).
     EXPECT_NEAR(v[13], v[0], 0.5) << line;
     fractional += v[13] != std::floor(v[13]);
@@ -227,13 +229,39 @@ TEST_F(CliTest, ScheduleShowsWhatASolverPlanGivesTheModel) {
       run({"schedule", "--sampler", "dpmpp_2m", "--inference-steps", "6", "--out", "@plan.npy"});
   ASSERT_EQ(npy.exit_code, 0) << npy.err;
   const NpyArrayDouble plan = read_npy_double(path("plan.npy"));
-  ASSERT_EQ(plan.shape, (std::vector<std::int64_t>{6, 17}));
+  ASSERT_EQ(plan.shape, (std::vector<std::int64_t>{6, 26}));
   for (int i = 0; i < 6; ++i) {
-    const double order = plan.data[static_cast<std::size_t>(i * 17 + 16)];
-    const double x0_prev = plan.data[static_cast<std::size_t>(i * 17 + 15)];
+    const double order = plan.data[static_cast<std::size_t>(i * 26 + 16)];
+    const double x0_prev = plan.data[static_cast<std::size_t>(i * 26 + 15)];
     EXPECT_EQ(order, i == 0 || i == 5 ? 1.0 : 2.0) << "step " << i;
     EXPECT_EQ(x0_prev != 0.0, order == 2.0) << "step " << i;
   }
+
+  // Heun: one row per model call (2n - 1), stages 1 and 2 alternating, the
+  // second reading the first's sample; UniPC: its corrector from the second step on.
+  const RunResult heun = run({"schedule", "--sampler", "heun", "--inference-steps", "4", "--out", "@heun.npy"});
+  ASSERT_EQ(heun.exit_code, 0) << heun.err;
+  const NpyArrayDouble heun_plan = read_npy_double(path("heun.npy"));
+  ASSERT_EQ(heun_plan.shape, (std::vector<std::int64_t>{7, 26}));
+  for (int i = 0; i < 7; ++i) {
+    const double* row = heun_plan.data.data() + i * 26;
+    EXPECT_EQ(row[25], i % 2 == 0 ? 1.0 : 2.0) << "row " << i;
+    EXPECT_EQ(row[18] != 0.0, i % 2 == 1) << "row " << i;  // prev_from_last_sample
+  }
+  const RunResult unipc = run({"schedule", "--sampler", "unipc", "--solver-order", "3", "--inference-steps", "5"});
+  ASSERT_EQ(unipc.exit_code, 0) << unipc.err;
+  std::istringstream unipc_lines(unipc.out);
+  std::getline(unipc_lines, header);
+  int row = 0;
+  for (std::string line; std::getline(unipc_lines, line); ++row) {
+    std::vector<double> v;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) v.push_back(std::stod(cell));
+    ASSERT_EQ(v.size(), 26u) << line;
+    EXPECT_EQ(v[19], row == 0 ? 0.0 : 1.0) << line;                        // corrects
+    EXPECT_EQ(v[16], std::min({3, row + 1, 5 - row})) << line;           // the predictor's order
+  }
+  EXPECT_EQ(row, 5);
 }
 
 // ---------------------------------------------------------------------------

@@ -43,7 +43,11 @@ constexpr const char* kColumns[] = {
     "eps_from_sample", "eps_from_model_output", "prev_from_x0", "prev_from_eps",
     "prev_from_sample", "sigma",
     // Added after the first 13, which keep their places.
-    "model_timestep", "solver_sigma", "prev_from_x0_prev", "order"};
+    "model_timestep", "solver_sigma", "prev_from_x0_prev", "order",
+    // The deeper-history rules' terms (dpmpp_3m, unipc, heun), after those.
+    "prev_from_x0_prev2", "prev_from_last_sample", "corrects", "corrected_from_last_sample",
+    "corrected_from_x0", "corrected_from_x0_prev", "corrected_from_x0_prev2", "corrected_from_x0_prev3",
+    "stage"};
 constexpr std::size_t kColumnCount = sizeof(kColumns) / sizeof(kColumns[0]);
 
 std::vector<double> row_of(const PlannedStep& s) {
@@ -52,11 +56,16 @@ std::vector<double> row_of(const PlannedStep& s) {
           s.eps_from_sample, s.eps_from_model_output, s.prev_from_x0, s.prev_from_eps,
           s.prev_from_sample, s.sigma, s.model_timestep,
           std::sqrt((1.0 - s.alpha_bar) / s.alpha_bar), s.prev_from_x0_prev,
-          static_cast<double>(s.order)};
+          static_cast<double>(s.order), s.prev_from_x0_prev2, s.prev_from_last_sample,
+          s.corrects ? 1.0 : 0.0, s.corrected_from_last_sample, s.corrected_from_x0,
+          s.corrected_from_x0_prev[0], s.corrected_from_x0_prev[1], s.corrected_from_x0_prev[2],
+          static_cast<double>(s.stage)};
 }
 
 bool integer_column(std::size_t c) {
-  return c == 0 || c == 1 || c == kColumnCount - 1;  // timestep, prev_timestep, order
+  const std::string name = kColumns[c];
+  return name == "timestep" || name == "prev_timestep" || name == "order" || name == "corrects" ||
+         name == "stage";
 }
 
 void run_schedule(const ScheduleCommandOptions& o) {
@@ -117,10 +126,16 @@ void add_schedule_command(CLI::App& app) {
       "x0 = x0_from_sample x_t + x0_from_model_output m (then clipped or thresholded), eps\n"
       "likewise, and x_prev = prev_from_x0 x0 + prev_from_eps eps + prev_from_sample x_t +\n"
       "prev_from_x0_prev x0' + sigma z (x0' the previous step's x0, for order 2).\n"
+      "Then prev_from_x0_prev2, prev_from_last_sample, corrects, corrected_from_last_sample,\n"
+      "corrected_from_x0, corrected_from_x0_prev, corrected_from_x0_prev2,\n"
+      "corrected_from_x0_prev3 and stage: the terms of the rules that keep more history\n"
+      "(dpmpp_3m's x0 of two steps back; UniPC's corrector, which first replaces x_t by\n"
+      "a combination of the previous corrected sample, x0 and earlier x0s; Heun's stage 2,\n"
+      "which reads stage 1's sample). Heun has one row per model call.\n"
       "model_timestep is the time the model is given (fractional for Euler with Karras\n"
       "sigmas); solver_sigma = sqrt((1 - alpha_bar) / alpha_bar), diffusers' sigma of x_t");
   command->add_option("--out", options->out_path,
-                      "write a float64 .npy [steps, 17] instead of printing CSV");
+                      "write a float64 .npy [steps, 26] instead of printing CSV");
   command->add_option("--model", options->model_path,
                       "a model (.safetensors with a card): its schedule and recommended sampler\n"
                       "are the defaults, as for ddpm sample --model");
