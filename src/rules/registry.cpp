@@ -80,12 +80,11 @@ void refuse_dpm_solver_options(const SamplerOptions& o, const char* rule) {
                       : o.final_sigmas_type != defaults.final_sigmas_type ? "final_sigmas_type"
                                                                           : nullptr;
   if (given != nullptr) {
-    throw Error(std::string(given) + " applies to the dpmpp_2m, dpmpp_2m_sde and dpmpp_3m samplers" +
-                (o.solver_order != defaults.solver_order || o.lower_order_final != defaults.lower_order_final ||
-                         o.final_sigmas_type != defaults.final_sigmas_type
-                     ? " and unipc"
-                     : "") +
-                ", not " + rule);
+    const bool unipc_has_it = o.solver_order != defaults.solver_order ||
+                              o.lower_order_final != defaults.lower_order_final ||
+                              o.final_sigmas_type != defaults.final_sigmas_type;
+    throw Error(std::string(given) + " applies to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m" +
+                (unipc_has_it ? ", unipc" : "") + " samplers, not " + rule);
   }
 }
 
