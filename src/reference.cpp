@@ -176,6 +176,11 @@ SampleSettings settings_for(const SamplerOptions& o) {
   r.num_inference_steps = o.num_inference_steps;
   r.timestep_spacing = o.timestep_spacing;
   r.use_karras_sigmas = o.use_karras_sigmas;
+  r.solver_order = o.solver_order;
+  r.lower_order_final = o.lower_order_final;
+  r.final_sigmas_type = o.final_sigmas_type;
+  r.solver_type = o.solver_type;
+  r.disable_corrector = o.disable_corrector;
   r.steps_offset = o.steps_offset;
   r.timesteps = o.timesteps;
   return r;
@@ -362,6 +367,7 @@ std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::
 
 std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,
                            const SampleSettings& settings) {
+  if (is_multistep(settings.sampler)) return multistep_sample(s, shape, key, model, settings);
   const bool solver = is_solver(settings.sampler);
   const SolverPlan plan = solver ? solver_plan(s, settings) : SolverPlan{};
   std::vector<double> x;

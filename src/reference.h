@@ -60,6 +60,12 @@ struct SampleSettings {
   int num_inference_steps = 0;  // 0: every step
   std::optional<TimestepSpacing> timestep_spacing;  // empty: the sampler's diffusers default
   bool use_karras_sigmas = false;
+  // heun, dpmpp_3m and unipc (their names and defaults in diffusers).
+  int solver_order = 2;
+  bool lower_order_final = true;
+  FinalSigmasType final_sigmas_type = FinalSigmasType::zero;
+  UniPcSolverType solver_type = UniPcSolverType::bh2;
+  std::vector<int> disable_corrector;
   int steps_offset = 0;
   std::vector<int> timesteps;  // explicit list
   int start_step = -1;                    // a timestep of the list; -1: the first
@@ -126,6 +132,14 @@ std::vector<double> solver_step(const Schedule& schedule, const SampleSettings& 
                                 const std::vector<double>* previous_x0,
                                 const std::vector<double>* noise = nullptr,
                                 std::vector<double>* x0_out = nullptr);
+
+// HeunDiscreteScheduler, DPMSolverMultistepScheduler at solver_order 3 and
+// UniPCMultistepScheduler, each transcribed whole from diffusers' step() in
+// double and in its own variables, with its own state between model calls
+// (reference_multistep.cpp). The whole loop only (start_step and end_step unset).
+bool is_multistep(SamplerKind kind);
+std::vector<double> multistep_sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,
+                                     const SampleSettings& settings);
 
 // The whole reverse loop over timesteps(), from start_step to end_step.
 std::vector<double> sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,

@@ -80,7 +80,9 @@ SolverPlan solver_plan(const Schedule& s, const SampleSettings& settings) {
   const int T = s.steps();
   const int n = settings.num_inference_steps == 0 ? T : settings.num_inference_steps;
   const TimestepSpacing spacing = settings.timestep_spacing.value_or(TimestepSpacing::linspace);
-  const bool dpm = settings.sampler == SamplerKind::dpmpp_2m || settings.sampler == SamplerKind::dpmpp_2m_sde;
+  // DPM-Solver's timesteps, which UniPC shares; Heun's are Euler's.
+  const bool dpm = settings.sampler == SamplerKind::dpmpp_2m || settings.sampler == SamplerKind::dpmpp_2m_sde ||
+                   settings.sampler == SamplerKind::dpmpp_3m || settings.sampler == SamplerKind::unipc;
   const std::vector<double> sigmas = all_sigmas(s);
   SolverPlan p;
   if (!settings.timesteps.empty()) {

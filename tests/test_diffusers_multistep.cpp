@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "diffusers_fixtures.h"
+#include "reference.h"
 #include "test_support.h"
 
 namespace ddpm {
@@ -190,6 +191,77 @@ TEST(DiffusersMultistep, LoopsEndWhereDiffusersEndsAndPiecesEqualTheWhole) {
     ++compared;
   }
   EXPECT_EQ(compared, 88);
+}
+
+// The CPU reference (diffusers' step() transcribed in double, with its own
+// state) ends where diffusers ends, from the same x_T with the same model.
+TEST(DiffusersMultistep, TheReferenceEndsWhereDiffusersEnds) {
+  int compared = 0;
+  for (const json& c : cases(false)) {
+    const std::string label = label_of(c);
+    const test::FixtureSampler setup = test::sampler_for(c);
+    const json& trajectory = c.at("steps");
+    const std::vector<double> x_T = test::doubles(trajectory[0].at("model_input"));
+    reference::SampleSettings settings = reference::settings_for(setup.options);
+    settings.x_T = &x_T;
+    const reference::Model model = [](const std::vector<double>& x, double t, double) {
+      std::vector<double> out(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double j = static_cast<double>(i % static_cast<std::size_t>(kShape.dim));
+        out[i] = 0.7 * std::tanh(x[i]) + 0.1 * std::cos(0.37 * j + 0.01 * t);
+      }
+      return out;
+    };
+    const std::vector<double> end = reference::sample(setup.schedule, kShape, {7, 0}, model, settings);
+    const std::vector<double> want = test::doubles(trajectory.back().at("prev_sample"));
+    EXPECT_LE(relative_error(std::vector<float>(end.begin(), end.end()), want), 2e-5) << label;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 88);
+}
+
+// The engine follows the reference with the Gaussian prior's exact model,
+// for every rule, prediction type and a few options.
+TEST(DiffusersMultistep, TheEngineFollowsTheReference) {
+  const Schedule schedule = Schedule::linear();
+  const Shape shape{3, 40};
+  GaussianPrior prior{0.3f, 0.5f, {}, {}};
+  GaussianPredictor predictor(prior);
+  int compared = 0;
+  for (SamplerKind kind : {SamplerKind::heun, SamplerKind::dpmpp_3m, SamplerKind::unipc}) {
+    for (PredictionType type : {PredictionType::epsilon, PredictionType::sample, PredictionType::v_prediction}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        SamplerOptions o;
+        o.sampler = kind;
+        o.backend = Backend::cpu;
+        o.prediction_type = type;
+        o.num_inference_steps = 12;
+        o.use_karras_sigmas = variant == 1;
+        if (variant == 2) {
+          if (kind == SamplerKind::heun) o.clip_x0 = ClipRange{-0.8f, 0.8f};
+          if (kind == SamplerKind::unipc) {
+            o.solver_order = 3;
+            o.disable_corrector = {1, 4};
+            o.solver_type = UniPcSolverType::bh1;
+          }
+          if (kind != SamplerKind::heun) {
+            o.thresholding = true;
+            o.dynamic_thresholding_ratio = 0.9;
+            o.sample_max_value = 0.7;
+          }
+        }
+        Sampler sampler(schedule, o);
+        std::vector<float> x = test::poisoned(static_cast<std::size_t>(shape.size()));
+        sampler.sample({.x = x, .shape = shape, .noise = {5, 0}}, predictor);
+        const std::vector<double> want = reference::sample(schedule, shape, {5, 0},
+                                                           reference::gaussian_model(schedule, shape, prior, type),
+                                                           reference::settings_for(o));
+        EXPECT_LE(relative_error(x, want), 1e-5) << to_string(kind) << " " << to_string(type) << " variant " << variant;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 27);
 }
 
 // A piece that starts where a step combines earlier outputs needs the history.
