@@ -184,6 +184,43 @@ DDPM_HD float deep_update(float base, float x0, float eps, float h1, float h2, f
          d.prev_from_last_sample * last + d.prev_from_x0_prev[0] * h1 + d.prev_from_x0_prev[1] * h2;
 }
 
+// The loop history of a deep rule at one element: the x0_hats of one, two
+// and three steps back and the previous sample, each null where the rule's
+// layout has no such slot.
+struct DeepSlots {
+  float* h1;
+  float* h2;
+  float* h3;
+  float* last;
+};
+
+// One element of a deep rule's step, shared by the CPU backend and the CUDA
+// kernel: x0_hat from the model output m (after clipping or thresholding at
+// `scale`), the corrector, the update, then the history's shift. A slot the
+// step gives no weight is not read (it may hold anything: 0 * NaN is NaN).
+// Returns x_prev; writes x0_hat to *x0_out when set.
+DDPM_HD float deep_step_element(float x, float m, const StepRecord& r, const DeepRecord& d, X0Mode mode,
+                                float lo, float hi, float scale, float* x0_out, DeepSlots s) {
+  float x0 = predicted_x0(x, m, r);
+  if (mode == X0Mode::clip) x0 = process_x0<X0Mode::clip>(x0, lo, hi, scale);
+  if (mode == X0Mode::threshold) x0 = process_x0<X0Mode::threshold>(x0, lo, hi, scale);
+  const float eps = d.prev_from_eps != 0.0f ? predicted_eps(x, m, r) : 0.0f;
+  const bool reads_h1 = d.prev_from_x0_prev[0] != 0.0f || d.corrected_from_x0_prev[0] != 0.0f;
+  const bool reads_h2 = d.prev_from_x0_prev[1] != 0.0f || d.corrected_from_x0_prev[1] != 0.0f;
+  const bool reads_h3 = d.corrected_from_x0_prev[2] != 0.0f;
+  const bool reads_last = d.prev_from_last_sample != 0.0f || d.corrects;
+  const float h1 = reads_h1 ? *s.h1 : 0.0f, h2 = reads_h2 ? *s.h2 : 0.0f;
+  const float h3 = reads_h3 ? *s.h3 : 0.0f, last = reads_last ? *s.last : 0.0f;
+  const float base = deep_base(x, x0, h1, h2, h3, last, d);
+  const float next = deep_update(base, x0, eps, h1, h2, last, d);
+  if (x0_out != nullptr) *x0_out = x0;
+  if (s.h3 != nullptr) *s.h3 = *s.h2;
+  if (s.h2 != nullptr) *s.h2 = *s.h1;
+  if (s.h1 != nullptr) *s.h1 = x0;
+  if (s.last != nullptr) *s.last = base;
+  return next;
+}
+
 // Classifier-free guidance: u + w (c - u), scaled by the row's rescale
 // factor (1 without guidance_rescale).
 DDPM_HD float guided_output(float conditional, float unconditional, float scale, float factor) {

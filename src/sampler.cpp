@@ -95,9 +95,9 @@ void Sampler::reverse_step(const ReverseStepRequest& request) {
                            ? detail::plan_index(plan(), request.step_index, "reverse step index")
                            : detail::plan_position(plan(), request.step, "reverse step");
   detail::check_plan_range(plan(), position, position);
-  if (!request.history.empty() && request.memory == Memory::host &&
-      detail::reads_history(plan()[static_cast<std::size_t>(position)])) {
-    detail::validate_finite(request.history, "history");
+  if (engine_->history_layout().deep()) {
+    detail::require_history(plan(), options(), position, !request.history.empty(), "ReverseStepRequest::history");
+    if (request.memory == Memory::host) validate_history_read(request.history, request.shape, position);
   }
   engine_->reverse_step(request, position);
 }
@@ -111,8 +111,14 @@ void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
   const detail::LoopRange range = detail::resolve_loop_range(request, plan());
   detail::check_plan_range(plan(), range.first, range.last);
   // The history is read only where a step of the range combines earlier outputs.
-  if (request.history_given && request.memory == Memory::host &&
-      (history.deep() || detail::multistep(plan(), range.first, range.last))) {
+  if (history.deep()) {
+    detail::require_history(plan(), options(), range.first, request.history_given,
+                            "SampleRequest::history with history_given");
+    if (request.history_given && request.memory == Memory::host) {
+      validate_history_read(request.history, request.shape, range.first);
+    }
+  } else if (request.history_given && request.memory == Memory::host &&
+             detail::multistep(plan(), range.first, range.last)) {
     detail::validate_finite(request.history, "history");
   }
   detail::check_guidance(request, predictor);
@@ -125,6 +131,16 @@ void Sampler::sample(const SampleRequest& request, NoisePredictor& predictor) {
 }
 
 void Sampler::synchronize(void* stream) { engine_->synchronize(stream); }
+
+// The slots of a deep rule's history that the step at `position` reads must
+// be finite; the others may hold anything (a loop's first steps write them).
+void Sampler::validate_history_read(std::span<const float> history, Shape shape, int position) const {
+  const detail::HistoryLayout& layout = engine_->history_layout();
+  const auto n = static_cast<std::size_t>(shape.size());
+  for (int slot : detail::history_slots_read(plan()[static_cast<std::size_t>(position)], layout)) {
+    detail::validate_finite(history.subspan(static_cast<std::size_t>(slot) * n, n), "history");
+  }
+}
 
 bool cuda_available() { return detail::cuda_device_usable(nullptr); }
 

@@ -165,6 +165,26 @@ bool reads_history(const PlannedStep& s) {
          s.corrects;
 }
 
+std::vector<int> history_slots_read(const PlannedStep& s, const HistoryLayout& layout) {
+  std::vector<int> slots;
+  const bool x0_read[3] = {s.prev_from_x0_prev != 0.0 || s.corrected_from_x0_prev[0] != 0.0,
+                           s.prev_from_x0_prev2 != 0.0 || s.corrected_from_x0_prev[1] != 0.0,
+                           s.corrected_from_x0_prev[2] != 0.0};
+  for (int k = 0; k < layout.x0_slots && k < 3; ++k) {
+    if (x0_read[k]) slots.push_back(k);
+  }
+  if (layout.last_sample && (s.prev_from_last_sample != 0.0 || s.corrects)) slots.push_back(layout.last_sample_slot());
+  return slots;
+}
+
+void require_history(const std::vector<PlannedStep>& plan, const SamplerOptions& options, int position,
+                     bool given, const char* what) {
+  if (given || !reads_history(plan[static_cast<std::size_t>(position)])) return;
+  throw Error("the " + to_string(options.sampler) + " sampler's step " + std::to_string(position) +
+              " combines earlier steps' outputs: a run that starts there needs the loop's history (" + what +
+              ", Sampler::history_size() floats) from the run before it");
+}
+
 kernels::DeepRecord make_deep_record(const PlannedStep& s) {
   const auto f = [](double v) { return static_cast<float>(v); };
   kernels::DeepRecord d{};

@@ -37,6 +37,13 @@ PlannedStep first_order(PlannedStep step);
 // The history a deep rule's step reads and writes: whether it combines
 // earlier steps' outputs (so that a loop piece starting there needs them).
 bool reads_history(const PlannedStep& step);
+// The slots of `layout` that a deep rule's step reads.
+std::vector<int> history_slots_read(const PlannedStep& step, const HistoryLayout& layout);
+// Throws ddpm::Error when a deep rule's run starts at plan position
+// `position`, which combines earlier outputs, without the history (`what`
+// names the request's field).
+void require_history(const std::vector<PlannedStep>& plan, const SamplerOptions& options, int position,
+                     bool given, const char* what);
 
 // The float record of a deep rule's step (kernels/step_rule.cuh DeepRecord).
 kernels::DeepRecord make_deep_record(const PlannedStep& step);

@@ -289,6 +289,7 @@ class Sampler {
   class Engine;  // backend implementation (src/)
 
  private:
+  void validate_history_read(std::span<const float> history, Shape shape, int position) const;
   std::unique_ptr<Engine> engine_;
 };
 

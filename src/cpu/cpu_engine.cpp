@@ -165,10 +165,7 @@ class CpuEngine final : public Sampler::Engine {
     if (history_layout().deep()) {
       std::vector<float> scratch;
       arrays.deep_history = r.history.data();
-      if (r.history.empty()) {
-        if (reads_history(plan()[static_cast<std::size_t>(position)])) {
-          throw Error(missing_history_message(position, "ReverseStepRequest::history"));
-        }
+      if (r.history.empty()) {  // the step reads none (Sampler::reverse_step checked)
         scratch.resize(static_cast<std::size_t>(history_layout().slots() * r.shape.size()));
         arrays.deep_history = scratch.data();
       }
@@ -199,9 +196,6 @@ class CpuEngine final : public Sampler::Engine {
       } else {
         history.data = r.history.data();
         history.valid = r.history_given;
-      }
-      if (!history.valid && reads_history(plan()[static_cast<std::size_t>(first)])) {
-        throw Error(missing_history_message(first, "SampleRequest::history with history_given"));
       }
       Loop loop(*this, r, predictor, nullptr, history);
       run_reverse_loop(range, loop, r.cancelled);
@@ -395,61 +389,32 @@ class CpuEngine final : public Sampler::Engine {
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
   }
 
-  std::string missing_history_message(int position, const char* what) const {
-    return "the " + to_string(options().sampler) + " sampler's step " + std::to_string(position) +
-           " combines earlier steps' outputs: a run that starts there needs the loop's history (" +
-           what + ", Sampler::history_size() floats) from the run before it";
-  }
 
-  // A deep rule's step (kernels::DeepRecord) over the whole batch: x0_hat
-  // from the model output, then UniPC's corrector, the update and the
-  // history's shift, element by element (x_prev may alias x_t). These rules
-  // draw no noise.
+
+  // A deep rule's step (kernels::DeepRecord) over the whole batch, element
+  // by element (kernels::deep_step_element; x_prev may alias x_t). These
+  // rules draw no noise.
   void deep_step(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape, int position,
                  const cpu::X0Settings& x0_settings) {
     const kernels::StepRecord r = records_[static_cast<std::size_t>(position)];
     const kernels::DeepRecord d = deep_records_[static_cast<std::size_t>(position)];
     const HistoryLayout& layout = history_layout();
     const std::int64_t n = shape.size(), dim = shape.dim;
-    float* slot[3] = {nullptr, nullptr, nullptr};
-    for (int k = 0; k < layout.x0_slots; ++k) slot[k] = arrays.deep_history + k * n;
+    const auto slot = [&](int k) { return k < layout.x0_slots ? arrays.deep_history + k * n : nullptr; };
     float* last = layout.last_sample ? arrays.deep_history + layout.last_sample_slot() * n : nullptr;
-    // Slots this step gives no weight are not read: they may hold anything
-    // (a loop's first steps, or a history not handed on), and 0 * NaN is NaN.
-    const bool reads[3] = {d.prev_from_x0_prev[0] != 0.0f || d.corrected_from_x0_prev[0] != 0.0f,
-                           d.prev_from_x0_prev[1] != 0.0f || d.corrected_from_x0_prev[1] != 0.0f,
-                           d.corrected_from_x0_prev[2] != 0.0f};
-    const bool reads_last = d.prev_from_last_sample != 0.0f || d.corrects;
     for_each_tile(shape, [&](cpu::Tile tile) {
       for (std::int64_t row = tile.row_begin; row < tile.row_end; ++row) {
         const float scale = x0_settings.mode == kernels::X0Mode::threshold ? x0_settings.row_scale[row] : 1.0f;
         const float factor = model.row_factor != nullptr ? model.row_factor[row] : 1.0f;
         for (std::int64_t i = row * dim + tile.begin; i < row * dim + tile.end; ++i) {
-          const float x = arrays.x_t[i];
           const float m = model.guided ? kernels::guided_output(model.output[i], model.output[i + model.unconditional_offset],
                                                                 model.guidance_scale, factor)
                                        : model.output[i];
-          float x0 = kernels::predicted_x0(x, m, r);
-          switch (x0_settings.mode) {
-            case kernels::X0Mode::none: break;
-            case kernels::X0Mode::clip:
-              x0 = kernels::process_x0<kernels::X0Mode::clip>(x0, x0_settings.lo, x0_settings.hi, scale);
-              break;
-            case kernels::X0Mode::threshold:
-              x0 = kernels::process_x0<kernels::X0Mode::threshold>(x0, x0_settings.lo, x0_settings.hi, scale);
-              break;
-          }
-          const float eps = d.prev_from_eps != 0.0f ? kernels::predicted_eps(x, m, r) : 0.0f;
-          const float h1 = reads[0] ? slot[0][i] : 0.0f, h2 = reads[1] ? slot[1][i] : 0.0f;
-          const float h3 = reads[2] ? slot[2][i] : 0.0f, previous = reads_last ? last[i] : 0.0f;
-          const float base = kernels::deep_base(x, x0, h1, h2, h3, previous, d);
-          const float next = kernels::deep_update(base, x0, eps, h1, h2, previous, d);
-          if (arrays.x0_out != nullptr) arrays.x0_out[i] = x0;
-          if (slot[2]) slot[2][i] = h2;
-          if (slot[1]) slot[1][i] = h1;
-          if (slot[0]) slot[0][i] = x0;
-          if (last) last[i] = base;
-          arrays.x_prev[i] = next;
+          const kernels::DeepSlots slots{slot(0) ? slot(0) + i : nullptr, slot(1) ? slot(1) + i : nullptr,
+                                         slot(2) ? slot(2) + i : nullptr, last ? last + i : nullptr};
+          arrays.x_prev[i] = kernels::deep_step_element(arrays.x_t[i], m, r, d, x0_settings.mode, x0_settings.lo,
+                                                        x0_settings.hi, scale,
+                                                        arrays.x0_out ? arrays.x0_out + i : nullptr, slots);
         }
       }
     });
