@@ -128,6 +128,28 @@ struct ReverseArgs {
 };
 void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStream_t stream);
 
+// One step of a rule with a deeper history (dpmpp_3m, unipc, heun; see
+// step_rule.cuh DeepRecord) from a model-output buffer, element by element
+// (kernels::deep_step_element, shared with the CPU backend). x_prev may be
+// x_t. `history` holds x0_slots slots of [batch, dim] and then, with
+// last_sample, the previous sample; it is read where the record has those
+// terms and shifted in place. These rules draw no noise.
+struct DeepStepArgs {
+  const float* x_t = nullptr;
+  float* x_prev = nullptr;
+  ModelView model;  // a buffer (output != null), guided or not
+  float* x0_out = nullptr;  // optional
+  float* history = nullptr;
+  int x0_slots = 0;
+  bool last_sample = false;
+  std::int64_t batch = 0;
+  std::int64_t dim = 0;
+  StepRecord record;  // the step's float record (x0_hat's conversion)
+  DeepRecord deep;
+  X0View x0;
+};
+void launch_deep_step(const DeepStepArgs& args, const LaunchConfig& config, cudaStream_t stream);
+
 // Dynamic thresholding's s for every row (one block per row, radix selection
 // of the quantile of |x0_hat|; see src/threshold.h): row_scale[row] for the
 // step at `position`, from x_t and the model.

@@ -241,6 +241,34 @@ __global__ void __launch_bounds__(kMaxBlockSize) reverse_kernel(ReverseArgs a) {
   }
 }
 
+// One step of a deep rule, one element per thread (a rule that runs a
+// multistep history is not bandwidth-bound on its update alone, and its
+// slots make the float4 path's register count climb).
+template <typename Index>
+__global__ void __launch_bounds__(kMaxBlockSize) deep_step_kernel(DeepStepArgs a) {
+  const Index dim = static_cast<Index>(a.dim);
+  const Index n = static_cast<Index>(a.batch) * dim;
+  const std::int64_t slot = a.batch * a.dim;  // 64-bit: the slots together may pass 2^31 elements
+  float* const h1 = a.x0_slots > 0 ? a.history : nullptr;
+  float* const h2 = a.x0_slots > 1 ? a.history + slot : nullptr;
+  float* const h3 = a.x0_slots > 2 ? a.history + 2 * slot : nullptr;
+  float* const last = a.last_sample ? a.history + a.x0_slots * slot : nullptr;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index row = i / dim;
+    float m = a.model.output[i];
+    if (a.model.guided) {
+      const float factor = a.model.row_factor != nullptr ? a.model.row_factor[row] : 1.0f;
+      m = guided_output(m, a.model.output[i + a.model.unconditional_offset], a.model.guidance_scale, factor);
+    }
+    const float scale = a.x0.mode == X0Mode::threshold ? a.x0.row_scale[row] : 1.0f;
+    const DeepSlots slots{h1 ? h1 + i : nullptr, h2 ? h2 + i : nullptr, h3 ? h3 + i : nullptr,
+                          last ? last + i : nullptr};
+    a.x_prev[i] = deep_step_element(a.x_t[i], m, a.record, a.deep, a.x0.mode, a.x0.lo, a.x0.hi, scale,
+                                    a.x0_out != nullptr ? a.x0_out + i : nullptr, slots);
+  }
+}
+
 constexpr int kThresholdBlock = 256;
 
 // Dynamic thresholding's s for each row: the `lower`-th smallest |x0_hat|
@@ -465,6 +493,18 @@ void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStr
     case X0Mode::threshold: launch_reverse_as<true, X0Mode::threshold>(args, config, stream); break;
   }
   DDPM_CUDA_CHECK_LAUNCH("reverse_kernel");
+}
+
+void launch_deep_step(const DeepStepArgs& args, const LaunchConfig& config, cudaStream_t stream) {
+  if (args.model.output == nullptr || args.history == nullptr) {
+    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_deep_step (model output and history)", __FILE__,
+                              __LINE__);
+  }
+  const unsigned blocks = grid_blocks(args.batch * args.dim, config);
+  dispatch_index(fits_32bit(args.batch, args.dim), [&](auto index) {
+    deep_step_kernel<typename decltype(index)::type><<<blocks, config.block_size, 0, stream>>>(args);
+  });
+  DDPM_CUDA_CHECK_LAUNCH("deep_step_kernel");
 }
 
 void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream) {

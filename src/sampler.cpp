@@ -12,16 +12,10 @@ namespace ddpm {
 namespace {
 
 std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
-  // The deep-history rules' step exists on the CPU backend only so far.
-  const bool cpu_only = setup.history.deep();
   switch (setup.options.backend) {
     case Backend::cpu:
       return detail::make_cpu_engine(std::move(setup));
     case Backend::cuda: {
-      if (cpu_only) {
-        throw Error("the " + to_string(setup.options.sampler) +
-                    " sampler runs on the CPU backend only in this version: use --backend cpu (or auto)");
-      }
       std::string reason;
       if (!detail::cuda_device_usable(&reason)) {
         throw Error("the CUDA backend was requested but is unavailable: " + reason);
@@ -29,7 +23,7 @@ std::unique_ptr<Sampler::Engine> make_engine(EngineSetup setup) {
       return detail::make_cuda_engine(std::move(setup));
     }
     case Backend::automatic:
-      if (!cpu_only && detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(std::move(setup));
+      if (detail::cuda_device_usable(nullptr)) return detail::make_cuda_engine(std::move(setup));
       return detail::make_cpu_engine(std::move(setup));
   }
   throw Error("unknown backend");

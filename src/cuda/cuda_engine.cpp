@@ -37,9 +37,13 @@ CudaEngine::CudaEngine(EngineSetup setup)
       // The loop reads full records when it forms x0_hat: to process it, or
       // (multistep solvers) to keep it as history.
       tables_(device_, schedule(), plan(),
-              x0_mode(options()) != kernels::X0Mode::none ||
+              x0_mode(options()) != kernels::X0Mode::none || history_layout().deep() ||
                   multistep(plan(), 0, static_cast<int>(plan().size()) - 1),
               work_stream_.get()) {
+  if (history_layout().deep()) {
+    host_records_ = make_step_records(plan());
+    for (const PlannedStep& s : plan()) deep_records_.push_back(make_deep_record(s));
+  }
   x0_.mode = x0_mode(options());
   if (options().clip_x0) {
     x0_.lo = options().clip_x0->lo;
@@ -123,6 +127,9 @@ void CudaEngine::reverse_step(const ReverseStepRequest& r, int position) {
   std::lock_guard lock(mutex_);
   const cudaStream_t stream = stream_for(r.stream, r.memory);
   const bool threshold = x0_.mode == kernels::X0Mode::threshold;
+  const bool deep = history_layout().deep();
+  const std::size_t history_floats =
+      deep ? static_cast<std::size_t>(history_layout().slots() * r.shape.size()) : 0;
   Staging staged(
       workspace_, r.memory, device_, stream,
       {StagedArray::input(r.x_t, "x_t"), StagedArray::input(r.model_output, "model output"),
@@ -131,7 +138,10 @@ void CudaEngine::reverse_step(const ReverseStepRequest& r, int position) {
        StagedArray::output(r.pred_original_sample, "pred_original_sample output"),
        StagedArray::scratch(threshold ? static_cast<std::size_t>(r.shape.batch) : 0,
                             "thresholding scales"),
-       StagedArray::input(r.previous_x0, "previous x0")},
+       StagedArray::input(r.previous_x0, "previous x0"),
+       // A deep rule's history, read and shifted (scratch where the step reads none).
+       r.history.empty() ? StagedArray::scratch(history_floats, "the step's history")
+                         : StagedArray::in_out(r.history, true, "history")},
       {}, "a reverse step of " + describe(r.shape));
   StepArrays arrays;
   arrays.x_t = staged[0];
@@ -141,6 +151,7 @@ void CudaEngine::reverse_step(const ReverseStepRequest& r, int position) {
   arrays.x0_out = staged[4];
   arrays.row_scale = staged[5];
   arrays.history_in = staged[6];
+  arrays.deep_history = staged[7];
   const bool full = x0_.mode != kernels::X0Mode::none || arrays.x0_out != nullptr;
   const bool first_order = plan()[static_cast<std::size_t>(position)].order > 1 && arrays.history_in == nullptr;
   enqueue_step(arrays, r.shape, noise_of(r.noise), position,
@@ -154,6 +165,8 @@ void CudaEngine::enqueue_step(const StepArrays& arrays, Shape shape, kernels::No
                               const kernels::LaunchConfig& config, cudaStream_t stream) const {
   const PlannedStep& step = plan()[static_cast<std::size_t>(position)];
   kernels::X0View x0 = x0_;
+  // A deep rule's thresholding reads the full records whatever the caller chose.
+  if (history_layout().deep()) steps = tables_.view(true);
   if (x0_.mode == kernels::X0Mode::threshold) {
     const QuantilePosition q = quantile_position(shape.dim, options().dynamic_thresholding_ratio);
     kernels::ThresholdArgs t;
@@ -169,6 +182,23 @@ void CudaEngine::enqueue_step(const StepArrays& arrays, Shape shape, kernels::No
     t.row_scale = arrays.row_scale;
     kernels::launch_threshold_scales(t, stream);
     x0.row_scale = arrays.row_scale;
+  }
+  if (history_layout().deep()) {
+    kernels::DeepStepArgs d;
+    d.x_t = arrays.x_t;
+    d.x_prev = arrays.x_prev;
+    d.model = arrays.model;
+    d.x0_out = arrays.x0_out;
+    d.history = arrays.deep_history;
+    d.x0_slots = history_layout().x0_slots;
+    d.last_sample = history_layout().last_sample;
+    d.batch = shape.batch;
+    d.dim = shape.dim;
+    d.record = host_records_[static_cast<std::size_t>(position)];
+    d.deep = deep_records_[static_cast<std::size_t>(position)];
+    d.x0 = x0;
+    kernels::launch_deep_step(d, config, stream);
+    return;
   }
   kernels::ReverseArgs a;
   a.x_t = arrays.x_t;

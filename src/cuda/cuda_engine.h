@@ -90,8 +90,9 @@ class CudaEngine final : public Sampler::Engine {
     // the guidance_rescale factors (null without rescale).
     float* guided_input = nullptr;
     float guidance_rescale = 0.0f;
-    // Multistep solvers: the previous step's x0_hat, and whether it is there
-    // at the first step (handed in by an earlier piece).
+    // Multistep solvers: the previous step's x0_hat (the deep rules: their
+    // whole history), and whether it is there at the first step (handed in
+    // by an earlier piece).
     float* history = nullptr;
     bool history_given = false;
     Shape shape;
@@ -116,6 +117,7 @@ class CudaEngine final : public Sampler::Engine {
     float* row_scale = nullptr;  // thresholding scratch, batch floats
     const float* history_in = nullptr;
     float* history_out = nullptr;
+    float* deep_history = nullptr;  // the deep rules' history (HistoryLayout), read and shifted
   };
   // The thresholding scales (when thresholding) and the step kernel.
   void enqueue_step(const StepArrays& arrays, Shape shape, kernels::NoiseParams noise,
@@ -134,6 +136,9 @@ class CudaEngine final : public Sampler::Engine {
                       const std::function<bool()>& cancelled, int total, cudaStream_t stream);
 
   const int device_;
+  // The deep rules' records on the host: their kernel takes them by value.
+  std::vector<kernels::StepRecord> host_records_;
+  std::vector<kernels::DeepRecord> deep_records_;
   kernels::X0View x0_;  // mode and clip range (row scales are per request)
   Stream work_stream_;     // Memory::host requests without a stream
   Stream capture_stream_;  // graph capture only (never runs work)

@@ -57,6 +57,7 @@ class CudaEngine::LoopSteps : public LoopBackend {
     arrays.row_scale = loop_.row_scale;
     arrays.history_in = loop_.history;
     arrays.history_out = loop_.history;
+    arrays.deep_history = loop_.history;
     engine_.enqueue_step(arrays, loop_.shape, loop_.noise, position,
                          engine_.loop_records(position, history_valid_), loop_.config, stream_);
     history_valid_ = loop_.history != nullptr;
@@ -167,16 +168,19 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
   const bool guided = detail::guided(r);
   const auto* gaussian = dynamic_cast<const GaussianPredictor*>(&predictor);
   // The Gaussian prior is fused into the step, with guidance too, but not
-  // with guidance_rescale, which needs its output before the step.
-  const bool fused = gaussian != nullptr && r.guidance_rescale == 0.0;
+  // with guidance_rescale, which needs its output before the step, nor into
+  // a deep rule's step (which reads a model-output buffer).
+  const bool deep = history_layout().deep();
+  const bool fused = gaussian != nullptr && r.guidance_rescale == 0.0 && !deep;
   const bool device_predictor = fused || predictor.supports(Memory::device);
   if (gaussian != nullptr) {
     check_prior(gaussian->prior(), r.shape.dim);
     if (gaussian->unconditional_prior()) check_prior(*gaussian->unconditional_prior(), r.shape.dim);
   }
   const bool threshold = x0_.mode == kernels::X0Mode::threshold;
-  const bool multistep_loop = multistep(plan(), first, last);
+  const bool multistep_loop = deep || multistep(plan(), first, last);
   const bool own_history = multistep_loop && r.history.empty();
+  const std::size_t history_floats = deep ? static_cast<std::size_t>(history_layout().slots()) * n : n;
 
   // The predictor's labels: the request's, or with guidance the
   // conditional rows' and then the unconditional label (built on the host).
@@ -201,7 +205,7 @@ void CudaEngine::sample(const SampleRequest& r, NoisePredictor& predictor, int f
                                        "guidance rescale factors"),
                   // A rule without history leaves the request's history as it was.
                   !multistep_loop ? StagedArray::scratch(0, "the multistep history")
-                  : own_history   ? StagedArray::scratch(n, "the multistep history")
+                  : own_history   ? StagedArray::scratch(history_floats, "the multistep history")
                                   : StagedArray::in_out(r.history, r.history_given, "history")},
                  {{staged_labels ? r.class_labels : std::span<const std::int32_t>(), "class labels"}},
                  "sampling a " + std::to_string(r.shape.batch) + "x" +

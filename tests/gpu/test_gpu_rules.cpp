@@ -42,6 +42,7 @@ struct RuleCase {
   // DPM-Solver++'s diffusers options (dpmpp_2m, dpmpp_2m_sde): the final
   // sigma, Lu's lambdas, first order at the end or throughout.
   bool dpm_variant = false;
+  int solver_order = 2;  // dpmpp_2m, unipc
 };
 
 std::ostream& operator<<(std::ostream& os, const RuleCase& c) {
@@ -62,6 +63,8 @@ SamplerOptions options_of(const RuleCase& c, Backend backend) {
   o.timestep_spacing = c.spacing;
   o.eta = c.sampler == SamplerKind::ddim ? 0.7 : 0.0;
   o.use_karras_sigmas = c.karras;
+  if (c.sampler != SamplerKind::dpmpp_3m) o.solver_order = c.solver_order;
+  if (c.sampler == SamplerKind::unipc && c.solver_order == 3) o.disable_corrector = {2};
   if (c.x0 == X0::clip) o.clip_x0 = ClipRange{-1.0f, 1.0f};
   if (c.dpm_variant) {
     o.final_sigmas_type = FinalSigmasType::sigma_min;
@@ -162,7 +165,7 @@ TEST_P(GpuRule, LoopInPiecesEqualsTheWholeLoop) {
       gpu_test::sample_on_device(cuda, *model, shape, {6, 0}, nullptr, -1, c.guidance, c.rescale);
   const int split = steps / 2;
   DeviceArray<float> x(static_cast<std::size_t>(shape.size()));
-  DeviceArray<float> history(static_cast<std::size_t>(shape.size()));
+  DeviceArray<float> history(static_cast<std::size_t>(cuda.history_size(shape)));
   history.poison();
   SampleRequest first;
   first.x = x.span();
@@ -208,7 +211,15 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{SamplerKind::ddpm, PredictionType::epsilon, X0::clip, 50, TimestepSpacing::trailing, Model::gaussian, 16, 128, false, 5.0, 0.5},
         // DPM-Solver++'s diffusers options (issue 23).
         RuleCase{SamplerKind::dpmpp_2m, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, Model::gmm, 64, 3, false, 1.0, 0.0, true},
-        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::v_prediction, X0::none, 25, TimestepSpacing::linspace, Model::gaussian, 12, 300, false, 1.0, 0.0, true}));
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::v_prediction, X0::none, 25, TimestepSpacing::linspace, Model::gaussian, 12, 300, false, 1.0, 0.0, true},
+        // The rules with a deeper history (issue 20): Heun's two calls a step,
+        // DPM-Solver++(3M), UniPC with its corrector (order 3 with a gap).
+        RuleCase{SamplerKind::heun, PredictionType::epsilon, X0::clip, 12, TimestepSpacing::linspace, Model::gaussian, 16, 259, true},
+        RuleCase{SamplerKind::heun, PredictionType::v_prediction, X0::none, 10, TimestepSpacing::trailing, Model::gmm, 64, 3, false, 4.0},
+        RuleCase{SamplerKind::dpmpp_3m, PredictionType::v_prediction, X0::threshold, 20, TimestepSpacing::linspace, Model::gaussian_per_element, 8, 1001, true},
+        RuleCase{SamplerKind::dpmpp_3m, PredictionType::epsilon, X0::none, 16, TimestepSpacing::trailing, Model::gmm, 128, 2},
+        RuleCase{SamplerKind::unipc, PredictionType::sample, X0::none, 15, TimestepSpacing::linspace, Model::gaussian, 12, 5000, false, 3.0, 0.7},
+        RuleCase{SamplerKind::unipc, PredictionType::epsilon, X0::threshold, 20, TimestepSpacing::leading, Model::gmm, 64, 33, true, 1.0, 0.0, false, 3}));
 
 // Thresholding's scale with many tied |x0| values (the quantile falls inside
 // a run of equal values) and rows longer than a block, against the CPU.
@@ -239,6 +250,45 @@ TEST(GpuThresholding, QuantileMatchesTheCpuOnTiesAndLongRows) {
                         .x_prev = from_cpu, .variance_noise = {}, .pred_original_sample = x0_cpu, .previous_x0 = {}});
       EXPECT_TRUE(close_to_cpu(x0_cuda, x0_cpu, 1e-6)) << "dim " << dim << ", ratio " << ratio;
       EXPECT_TRUE(close_to_cpu(from_cuda, from_cpu, 1e-5)) << "dim " << dim << ", ratio " << ratio;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ddpm
+
+namespace ddpm {
+namespace {
+
+// The deep rules' single steps (reverse_step with the history carried by the
+// caller, host arrays): the CUDA engine follows the CPU engine step by step,
+// its history included.
+TEST(GpuDeepRules, SingleStepsWithTheirHistoryMatchTheCpu) {
+  DDPM_SKIP_WITHOUT_GPU();
+  const Shape shape{6, 133};
+  for (SamplerKind kind : {SamplerKind::heun, SamplerKind::dpmpp_3m, SamplerKind::unipc}) {
+    SamplerOptions cpu_options = gpu_test::options(Backend::cpu), cuda_options = gpu_test::options(Backend::cuda);
+    for (SamplerOptions* o : {&cpu_options, &cuda_options}) {
+      o->sampler = kind;
+      o->num_inference_steps = 8;
+      o->solver_order = kind == SamplerKind::unipc ? 3 : 2;
+    }
+    Sampler cpu(Schedule::linear(1000), cpu_options), cuda(Schedule::linear(1000), cuda_options);
+    const auto n = static_cast<std::size_t>(shape.size());
+    std::vector<float> x(n), cpu_history(static_cast<std::size_t>(cpu.history_size(shape)), 0.0f);
+    std::vector<float> cuda_history = cpu_history;
+    for (std::size_t i = 0; i < n; ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+    for (int k = 0; k < static_cast<int>(cpu.plan().size()); ++k) {
+      std::vector<float> m(n), cpu_prev(n), cuda_prev(n), cpu_x0(n), cuda_x0(n);
+      for (std::size_t i = 0; i < n; ++i) m[i] = 0.7f * std::tanh(x[i]) + 0.1f * std::cos(0.01f * static_cast<float>(k + i));
+      cpu.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step_index = k, .x_prev = cpu_prev,
+                        .pred_original_sample = cpu_x0, .history = cpu_history});
+      cuda.reverse_step({.x_t = x, .model_output = m, .shape = shape, .step_index = k, .x_prev = cuda_prev,
+                         .pred_original_sample = cuda_x0, .history = cuda_history});
+      EXPECT_TRUE(close_to_cpu(cuda_prev, cpu_prev, 1e-4, 1e-5)) << to_string(kind) << " step " << k;
+      EXPECT_TRUE(close_to_cpu(cuda_x0, cpu_x0, 1e-4, 1e-5)) << to_string(kind) << " step " << k;
+      EXPECT_TRUE(close_to_cpu(cuda_history, cpu_history, 1e-4, 1e-5)) << to_string(kind) << " step " << k;
+      x = cpu_prev;
     }
   }
 }
