@@ -31,6 +31,7 @@ struct Options {
   bool mlp_only = false;
   bool quick = false;
   bool skip_quality = false;
+  bool quality_only = false;
   GpuBenchOptions gpu;
   CpuBenchOptions cpu;
   QualityOptions quality;
@@ -101,9 +102,12 @@ int run(int argc, char** argv) {
   auto* cpu_runs = app.add_option("--cpu-runs", o.cpu.runs,
                                   "Timed CPU runs, median reported (default 5; --quick: 3)")
                        ->check(CLI::PositiveNumber);
-  app.add_flag("--skip-quality", o.skip_quality,
-               "Leave out the time-to-quality table (each sampler's steps to a GMM sample of "
-               "fixed quality)");
+  auto* skip_quality = app.add_flag("--skip-quality", o.skip_quality,
+                                    "Leave out the time-to-quality table (each sampler's steps to a GMM "
+                                    "sample of fixed quality)");
+  app.add_flag("--quality-only", o.quality_only, "Run the time-to-quality table (CPU) only")
+      ->excludes(skip_quality)
+      ->excludes(gpu_only);
   auto* quality_samples =
       app.add_option("--quality-samples", o.quality.samples,
                      "Samples per time-to-quality run (default 100000; --quick: 20000)")
@@ -193,10 +197,16 @@ int run(int argc, char** argv) {
       progress << "GPU rows skipped: " << report.gpu_skipped << "\n";
     }
   }
+  if (o.quality_only) {
+    report.gpu_rows_requested = false;
+    report.gpu_skipped = "--quality-only";
+  }
   if (report.cpu_rows_requested && !o.mlp_only) {
-    progress << "CPU rows: " << o.cpu.batch << "x" << o.cpu.dim << ", T=" << o.cpu.steps << "\n";
-    std::vector<Row> cpu = run_cpu_rows(o.cpu, progress);
-    report.rows.insert(report.rows.end(), cpu.begin(), cpu.end());
+    if (!o.quality_only) {
+      progress << "CPU rows: " << o.cpu.batch << "x" << o.cpu.dim << ", T=" << o.cpu.steps << "\n";
+      std::vector<Row> cpu = run_cpu_rows(o.cpu, progress);
+      report.rows.insert(report.rows.end(), cpu.begin(), cpu.end());
+    }
     if (!o.skip_quality) {
       o.quality.threads = o.cpu.threads.empty() ? 0 : o.cpu.threads.back();
       progress << "Time-to-quality rows: " << o.quality.samples << " GMM samples per run\n";
@@ -204,12 +214,14 @@ int run(int argc, char** argv) {
     }
   }
 
-  o.mlp.cpu = report.cpu_rows_requested;
-  o.mlp.gpu = report.gpu_rows_requested;
-  o.mlp.threads = cpu_threads;
-  progress << "MLP rows: " << o.mlp.model_path << "\n";
-  const std::vector<Row> mlp = run_mlp_rows(o.mlp, progress);
-  report.rows.insert(report.rows.end(), mlp.begin(), mlp.end());
+  if (!o.quality_only) {
+    o.mlp.cpu = report.cpu_rows_requested;
+    o.mlp.gpu = report.gpu_rows_requested;
+    o.mlp.threads = cpu_threads;
+    progress << "MLP rows: " << o.mlp.model_path << "\n";
+    const std::vector<Row> mlp = run_mlp_rows(o.mlp, progress);
+    report.rows.insert(report.rows.end(), mlp.begin(), mlp.end());
+  }
 
   print_table(report, std::cout);
   if (!o.json_path.empty()) {

@@ -44,7 +44,14 @@ std::vector<Candidate> candidates(int threads) {
           make("euler_ancestral", SamplerKind::euler_ancestral),
           make("dpmpp_2m", SamplerKind::dpmpp_2m),
           make("dpmpp_2m (Karras)", SamplerKind::dpmpp_2m, true),
-          make("dpmpp_2m_sde (Karras)", SamplerKind::dpmpp_2m_sde, true)};
+          make("dpmpp_2m_sde (Karras)", SamplerKind::dpmpp_2m_sde, true),
+          // Heun calls the model twice a step (2n - 1 calls for n steps).
+          make("heun", SamplerKind::heun),
+          make("heun (Karras)", SamplerKind::heun, true),
+          make("dpmpp_3m", SamplerKind::dpmpp_3m),
+          make("dpmpp_3m (Karras)", SamplerKind::dpmpp_3m, true),
+          make("unipc", SamplerKind::unipc),
+          make("unipc (Karras)", SamplerKind::unipc, true)};
 }
 
 struct Quality {
