@@ -133,11 +133,16 @@ void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStr
 // (kernels::deep_step_element, shared with the CPU backend). x_prev may be
 // x_t. `history` holds x0_slots slots of [batch, dim] and then, with
 // last_sample, the previous sample; it is read where the record has those
-// terms and shifted in place. These rules draw no noise.
+// terms and shifted in place. Where the record's sigma != 0 (DPM-Solver++(3M)
+// SDE) the step adds sigma z: the given variance noise, or the draw of
+// NoiseStream::reverse at `timestep` (the step's noise_step).
 struct DeepStepArgs {
   const float* x_t = nullptr;
   float* x_prev = nullptr;
   ModelView model;  // a buffer (output != null), guided or not
+  const float* variance_noise = nullptr;
+  int timestep = 0;
+  NoiseParams noise;
   float* x0_out = nullptr;  // optional
   float* history = nullptr;
   int x0_slots = 0;

@@ -264,7 +264,21 @@ __global__ void __launch_bounds__(kMaxBlockSize) deep_step_kernel(DeepStepArgs a
     const float scale = a.x0.mode == X0Mode::threshold ? a.x0.row_scale[row] : 1.0f;
     const DeepSlots slots{h1 ? h1 + i : nullptr, h2 ? h2 + i : nullptr, h3 ? h3 + i : nullptr,
                           last ? last + i : nullptr};
-    a.x_prev[i] = deep_step_element(a.x_t[i], m, a.record, a.deep, a.x0.mode, a.x0.lo, a.x0.hi, scale,
+    float z = 0.0f;
+    if (a.deep.sigma != 0.0f) {
+      if (a.variance_noise != nullptr) {
+        z = a.variance_noise[i];
+      } else {
+        // Element col of the row is lane col % 4 of its noise group, as every kernel draws it.
+        const Index col = i - row * dim;
+        const float4 g = normal4(a.noise.seed, static_cast<std::uint64_t>(a.noise.first_sample) + row,
+                                 NoiseStream::reverse, static_cast<std::uint32_t>(a.timestep),
+                                 static_cast<std::uint64_t>(col / 4));
+        const int lane = static_cast<int>(col % 4);
+        z = lane == 0 ? g.x : lane == 1 ? g.y : lane == 2 ? g.z : g.w;
+      }
+    }
+    a.x_prev[i] = deep_step_element(a.x_t[i], m, z, a.record, a.deep, a.x0.mode, a.x0.lo, a.x0.hi, scale,
                                     a.x0_out != nullptr ? a.x0_out + i : nullptr, slots);
   }
 }

@@ -157,13 +157,15 @@ DDPM_HD float step_folded(float x, float m, float x0_prev, float z, const StepRe
 
 // The rules with a deeper history (dpmpp_3m, unipc, heun): their step reads
 // the x0_hats of up to three earlier steps (h1, h2, h3: one, two, three steps
-// back) and the previous step's sample `last`, and none draws noise. UniPC's
+// back) and the previous step's sample `last` (and DPM-Solver++(3M) SDE adds
+// sigma z). UniPC's
 // corrector first replaces x_t by
 //   x_c = corrected_from_last_sample * last + corrected_from_x0 * x0
 //       + sum_k corrected_from_x0_prev[k] * h_{k+1},
 // then the update is
 //   x_prev = prev_from_sample * x_c + prev_from_x0 * x0 + prev_from_eps * eps
 //          + prev_from_last_sample * last + prev_from_x0_prev[0] * h1 + prev_from_x0_prev[1] * h2
+//          + sigma * z
 // and x_c becomes the next step's `last` (x_c = x_t without a corrector).
 struct DeepRecord {
   float prev_from_x0, prev_from_eps, prev_from_sample, prev_from_last_sample;
@@ -171,6 +173,7 @@ struct DeepRecord {
   bool corrects;
   float corrected_from_last_sample, corrected_from_x0;
   float corrected_from_x0_prev[3];
+  float sigma;
 };
 
 DDPM_HD float deep_base(float x, float x0, float h1, float h2, float h3, float last, const DeepRecord& d) {
@@ -196,10 +199,11 @@ struct DeepSlots {
 
 // One element of a deep rule's step, shared by the CPU backend and the CUDA
 // kernel: x0_hat from the model output m (after clipping or thresholding at
-// `scale`), the corrector, the update, then the history's shift. A slot the
+// `scale`), the corrector, the update (z: the step's normal, used where
+// sigma != 0), then the history's shift. A slot the
 // step gives no weight is not read (it may hold anything: 0 * NaN is NaN).
 // Returns x_prev; writes x0_hat to *x0_out when set.
-DDPM_HD float deep_step_element(float x, float m, const StepRecord& r, const DeepRecord& d, X0Mode mode,
+DDPM_HD float deep_step_element(float x, float m, float z, const StepRecord& r, const DeepRecord& d, X0Mode mode,
                                 float lo, float hi, float scale, float* x0_out, DeepSlots s) {
   float x0 = predicted_x0(x, m, r);
   if (mode == X0Mode::clip) x0 = process_x0<X0Mode::clip>(x0, lo, hi, scale);
@@ -212,7 +216,7 @@ DDPM_HD float deep_step_element(float x, float m, const StepRecord& r, const Dee
   const float h1 = reads_h1 ? *s.h1 : 0.0f, h2 = reads_h2 ? *s.h2 : 0.0f;
   const float h3 = reads_h3 ? *s.h3 : 0.0f, last = reads_last ? *s.last : 0.0f;
   const float base = deep_base(x, x0, h1, h2, h3, last, d);
-  const float next = deep_update(base, x0, eps, h1, h2, last, d);
+  const float next = deep_update(base, x0, eps, h1, h2, last, d) + d.sigma * z;
   if (x0_out != nullptr) *x0_out = x0;
   if (s.h3 != nullptr) *s.h3 = *s.h2;
   if (s.h2 != nullptr) *s.h2 = *s.h1;

@@ -367,7 +367,7 @@ std::vector<double> reverse_step_in_float(const StepAlphaBars& bars, const std::
 
 std::vector<double> sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,
                            const SampleSettings& settings) {
-  if (is_multistep(settings.sampler)) return multistep_sample(s, shape, key, model, settings);
+  if (is_multistep(settings)) return multistep_sample(s, shape, key, model, settings);
   const bool solver = is_solver(settings.sampler);
   const SolverPlan plan = solver ? solver_plan(s, settings) : SolverPlan{};
   std::vector<double> x;

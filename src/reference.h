@@ -133,11 +133,11 @@ std::vector<double> solver_step(const Schedule& schedule, const SampleSettings& 
                                 const std::vector<double>* noise = nullptr,
                                 std::vector<double>* x0_out = nullptr);
 
-// HeunDiscreteScheduler, DPMSolverMultistepScheduler at solver_order 3 and
+// HeunDiscreteScheduler, DPMSolverMultistepScheduler at solver_order 3 (both algorithms) and
 // UniPCMultistepScheduler, each transcribed whole from diffusers' step() in
 // double and in its own variables, with its own state between model calls
 // (reference_multistep.cpp). The whole loop only (start_step and end_step unset).
-bool is_multistep(SamplerKind kind);
+bool is_multistep(const SampleSettings& settings);
 std::vector<double> multistep_sample(const Schedule& schedule, Shape shape, NoiseKey key, const Model& model,
                                      const SampleSettings& settings);
 

@@ -4,7 +4,8 @@
 // unipc_rule.cpp, dpmpp_2m_rule.cpp) so that they check them:
 //   HeunDiscreteScheduler: x_s = sqrt(1 + sigma^2) x, the first-order state
 //     (derivative, dt, sample) kept between the two calls of a step;
-//   DPMSolverMultistepScheduler (dpmsolver++, solver_order up to 3): the last
+//   DPMSolverMultistepScheduler at solver_order 3 (dpmsolver++ and
+//     sde-dpmsolver++, the latter with the engine's keyed noise): the last
 //     three converted model outputs and lower_order_nums;
 //   UniPCMultistepScheduler (predict_x0, bh1 or bh2): model_outputs,
 //     last_sample and this_order, the corrector before each predictor.
@@ -127,7 +128,9 @@ Point point(double sigma) {
   return {alpha, s, std::log(alpha) - std::log(s)};
 }
 
-Vec dpm_solver_3(const Schedule& sch, Shape shape, const Model& model, const SampleSettings& settings, Vec x) {
+Vec dpm_solver_3(const Schedule& sch, Shape shape, NoiseKey key, const Model& model, const SampleSettings& settings,
+                 Vec x) {
+  const bool sde = settings.sampler == SamplerKind::dpmpp_2m_sde;
   SolverPlan plan = solver_plan(sch, settings);
   if (settings.final_sigmas_type == FinalSigmasType::sigma_min) {
     const double ab = sch.alpha_bar().front();
@@ -147,16 +150,31 @@ Vec dpm_solver_3(const Schedule& sch, Shape shape, const Model& model, const Sam
     const Point t = point(plan.sigmas[i + 1]), s0 = point(sigma);
     const double h = t.lambda - s0.lambda;
     const Vec& m0 = outputs.back();
+    // The SDE variant's noise term and its z (the engine's keyed draw of step i).
+    Vec z(x.size(), 0.0);
+    if (sde && plan.sigmas[i + 1] > 0) {
+      for (std::int64_t row = 0; row < shape.batch; ++row) {
+        const Vec n = normals(key.seed, static_cast<std::uint64_t>(key.first_sample + row),
+                              kernels::NoiseStream::reverse, static_cast<std::uint32_t>(i), shape.dim);
+        std::copy(n.begin(), n.end(), z.begin() + row * shape.dim);
+      }
+    }
+    const double e1 = std::exp(-h), e2 = std::exp(-2 * h);
+    const double noise = sde ? t.s * std::sqrt(1 - e2) : 0.0;
     Vec next(x.size());
     if (lower_order_nums < 1 || final_lower) {
-      for (std::size_t k = 0; k < x.size(); ++k) next[k] = t.s / s0.s * x[k] - t.alpha * (std::exp(-h) - 1) * m0[k];
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        next[k] = sde ? t.s / s0.s * e1 * x[k] + t.alpha * (1 - e2) * m0[k] + noise * z[k]
+                      : t.s / s0.s * x[k] - t.alpha * (e1 - 1) * m0[k];
+      }
     } else if (lower_order_nums < 2 || second_lower) {
       const Point s1 = point(plan.sigmas[i - 1]);
       const double r0 = (s0.lambda - s1.lambda) / h;
       const Vec& m1 = outputs[outputs.size() - 2];
       for (std::size_t k = 0; k < x.size(); ++k) {
         const double d1 = (m0[k] - m1[k]) / r0;
-        next[k] = t.s / s0.s * x[k] - t.alpha * (std::exp(-h) - 1) * m0[k] - 0.5 * t.alpha * (std::exp(-h) - 1) * d1;
+        next[k] = sde ? t.s / s0.s * e1 * x[k] + t.alpha * (1 - e2) * m0[k] + 0.5 * t.alpha * (1 - e2) * d1 + noise * z[k]
+                      : t.s / s0.s * x[k] - t.alpha * (e1 - 1) * m0[k] - 0.5 * t.alpha * (e1 - 1) * d1;
       }
     } else {
       const Point s1 = point(plan.sigmas[i - 1]), s2 = point(plan.sigmas[i - 2]);
@@ -165,8 +183,11 @@ Vec dpm_solver_3(const Schedule& sch, Shape shape, const Model& model, const Sam
       for (std::size_t k = 0; k < x.size(); ++k) {
         const double d1_0 = (m0[k] - m1[k]) / r0, d1_1 = (m1[k] - m2[k]) / r1;
         const double d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1), d2 = (d1_0 - d1_1) / (r0 + r1);
-        next[k] = t.s / s0.s * x[k] - t.alpha * (std::exp(-h) - 1) * m0[k] +
-                  t.alpha * ((std::exp(-h) - 1) / h + 1) * d1 - t.alpha * ((std::exp(-h) - 1 + h) / (h * h) - 0.5) * d2;
+        next[k] = sde ? t.s / s0.s * e1 * x[k] + t.alpha * (1 - e2) * m0[k] +
+                            t.alpha * ((1 - e2) / (-2 * h) + 1) * d1 +
+                            t.alpha * ((1 - e2 - 2 * h) / (4 * h * h) - 0.5) * d2 + noise * z[k]
+                      : t.s / s0.s * x[k] - t.alpha * (e1 - 1) * m0[k] + t.alpha * ((e1 - 1) / h + 1) * d1 -
+                            t.alpha * ((e1 - 1 + h) / (h * h) - 0.5) * d2;
       }
     }
     x = next;
@@ -268,8 +289,10 @@ Vec unipc(const Schedule& sch, Shape shape, const Model& model, const SampleSett
 
 }  // namespace
 
-bool is_multistep(SamplerKind kind) {
-  return kind == SamplerKind::heun || kind == SamplerKind::dpmpp_3m || kind == SamplerKind::unipc;
+bool is_multistep(const SampleSettings& settings) {
+  const SamplerKind kind = settings.sampler;
+  return kind == SamplerKind::heun || kind == SamplerKind::dpmpp_3m || kind == SamplerKind::unipc ||
+         (kind == SamplerKind::dpmpp_2m_sde && settings.solver_order == 3);
 }
 
 std::vector<double> multistep_sample(const Schedule& s, Shape shape, NoiseKey key, const Model& model,
@@ -292,7 +315,7 @@ std::vector<double> multistep_sample(const Schedule& s, Shape shape, NoiseKey ke
     }
   }
   if (settings.sampler == SamplerKind::heun) return heun(s, shape, model, settings, x);
-  if (settings.sampler == SamplerKind::dpmpp_3m) return dpm_solver_3(s, shape, model, settings, x);
+  if (settings.sampler != SamplerKind::unipc) return dpm_solver_3(s, shape, key, model, settings, x);
   return unipc(s, shape, model, settings, x);
 }
 

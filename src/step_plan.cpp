@@ -198,6 +198,7 @@ kernels::DeepRecord make_deep_record(const PlannedStep& s) {
   d.corrected_from_last_sample = f(s.corrected_from_last_sample);
   d.corrected_from_x0 = f(s.corrected_from_x0);
   for (int k = 0; k < 3; ++k) d.corrected_from_x0_prev[k] = f(s.corrected_from_x0_prev[k]);
+  d.sigma = f(s.sigma);
   return d;
 }
 

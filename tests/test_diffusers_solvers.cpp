@@ -152,23 +152,22 @@ TEST(DiffusersSolvers, DpmSolverOptionsAreCovered) {
   EXPECT_EQ(euler_at_final, 2);
 }
 
-// solver_order 3 is DPM-Solver++(3M) (tests/test_diffusers_multistep.cpp);
-// its SDE variant is not implemented and is refused by name, and DPM-Solver's
-// options given to another sampler are refused.
-TEST(DiffusersSolvers, SolverOrderThreeOfTheSdeVariantIsRefusedByName) {
-  SamplerOptions o;
-  o.sampler = SamplerKind::dpmpp_2m_sde;
-  o.backend = Backend::cpu;
-  o.num_inference_steps = 10;
-  o.solver_order = 3;
-  try {
-    Sampler sampler(Schedule::linear(), o);
-    ADD_FAILURE() << "solver_order 3 was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("solver_order 3"), std::string::npos) << e.what();
+// solver_order 3 is DPM-Solver++(3M), of both algorithms
+// (tests/test_diffusers_multistep.cpp); DPM-Solver's options given to
+// another sampler are refused.
+TEST(DiffusersSolvers, SolverOrderThreeIsThe3MSolverOfBothAlgorithms) {
+  for (SamplerKind kind : {SamplerKind::dpmpp_2m, SamplerKind::dpmpp_2m_sde}) {
+    SamplerOptions o;
+    o.sampler = kind;
+    o.backend = Backend::cpu;
+    o.num_inference_steps = 10;
+    o.solver_order = 3;
+    const Sampler sampler(Schedule::linear(), o);
+    EXPECT_EQ(sampler.plan()[2].order, 3) << to_string(kind);
+    EXPECT_NE(sampler.plan()[2].prev_from_x0_prev2, 0.0) << to_string(kind);
+    EXPECT_EQ(sampler.plan()[2].sigma != 0.0, kind == SamplerKind::dpmpp_2m_sde);
+    EXPECT_EQ(sampler.history_size(Shape{2, 5}), 20) << "two x0 slots";
   }
-  o.sampler = SamplerKind::dpmpp_2m;
-  EXPECT_EQ(Sampler(Schedule::linear(), o).plan()[2].order, 3) << "dpmpp_2m at solver_order 3 is 3M";
   SamplerOptions ddim;
   ddim.sampler = SamplerKind::ddim;
   ddim.backend = Backend::cpu;

@@ -383,7 +383,7 @@ class CpuEngine final : public Sampler::Engine {
       args.x0.row_scale = row_scale_.data();
     }
     if (history_layout().deep()) {
-      deep_step(arrays, model, shape, position, args.x0);
+      deep_step(arrays, model, shape, position, args.x0, key);
       return;
     }
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
@@ -392,12 +392,26 @@ class CpuEngine final : public Sampler::Engine {
 
 
   // A deep rule's step (kernels::DeepRecord) over the whole batch, element
-  // by element (kernels::deep_step_element; x_prev may alias x_t). These
-  // rules draw no noise.
+  // by element (kernels::deep_step_element; x_prev may alias x_t), with the
+  // step's normals (the given variance noise, or the engine's draw) where
+  // sigma != 0 (DPM-Solver++(3M) SDE).
   void deep_step(const StepArrays& arrays, const cpu::ModelSource& model, Shape shape, int position,
-                 const cpu::X0Settings& x0_settings) {
+                 const cpu::X0Settings& x0_settings, const NoiseKey& key) {
     const kernels::StepRecord r = records_[static_cast<std::size_t>(position)];
     const kernels::DeepRecord d = deep_records_[static_cast<std::size_t>(position)];
+    const float* z = nullptr;
+    if (d.sigma != 0.0f) {
+      z = arrays.variance_noise;
+      if (z == nullptr) {
+        deep_noise_.resize(static_cast<std::size_t>(shape.size()));
+        for_each_tile(shape, [&](cpu::Tile tile) {
+          kernels_.normals(source(key), tile, shape.dim, kernels::NoiseStream::reverse,
+                           static_cast<std::uint32_t>(noise_steps_[static_cast<std::size_t>(position)]),
+                           deep_noise_.data());
+        });
+        z = deep_noise_.data();
+      }
+    }
     const HistoryLayout& layout = history_layout();
     const std::int64_t n = shape.size(), dim = shape.dim;
     const auto slot = [&](int k) { return k < layout.x0_slots ? arrays.deep_history + k * n : nullptr; };
@@ -412,7 +426,7 @@ class CpuEngine final : public Sampler::Engine {
                                        : model.output[i];
           const kernels::DeepSlots slots{slot(0) ? slot(0) + i : nullptr, slot(1) ? slot(1) + i : nullptr,
                                          slot(2) ? slot(2) + i : nullptr, last ? last + i : nullptr};
-          arrays.x_prev[i] = kernels::deep_step_element(arrays.x_t[i], m, r, d, x0_settings.mode, x0_settings.lo,
+          arrays.x_prev[i] = kernels::deep_step_element(arrays.x_t[i], m, z ? z[i] : 0.0f, r, d, x0_settings.mode, x0_settings.lo,
                                                         x0_settings.hi, scale,
                                                         arrays.x0_out ? arrays.x0_out + i : nullptr, slots);
         }
@@ -487,6 +501,7 @@ class CpuEngine final : public Sampler::Engine {
   int threads_;
   const cpu::CpuKernels& kernels_;
   std::vector<float> row_scale_;
+  std::vector<float> deep_noise_;
 };
 
 }  // namespace

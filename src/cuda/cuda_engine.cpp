@@ -188,6 +188,9 @@ void CudaEngine::enqueue_step(const StepArrays& arrays, Shape shape, kernels::No
     d.x_t = arrays.x_t;
     d.x_prev = arrays.x_prev;
     d.model = arrays.model;
+    d.variance_noise = arrays.variance_noise;
+    d.timestep = step.noise_step;
+    d.noise = noise;
     d.x0_out = arrays.x0_out;
     d.history = arrays.deep_history;
     d.x0_slots = history_layout().x0_slots;

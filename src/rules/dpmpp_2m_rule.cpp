@@ -91,7 +91,8 @@ std::vector<double> lu_sigmas(const std::vector<double>& logs, int n) {
 }  // namespace
 
 // The order the options ask for: dpmpp_3m is order 3 (its default 2 means
-// that too); dpmpp_2m at solver_order 3 is the same solver.
+// that too); dpmpp_2m at solver_order 3 is the same solver, and
+// dpmpp_2m_sde at solver_order 3 its SDE variant.
 int dpmpp_order(const SamplerOptions& o) {
   return o.sampler == SamplerKind::dpmpp_3m ? 3 : o.solver_order;
 }
@@ -102,10 +103,6 @@ void check_dpmpp_options(const SamplerOptions& o) {
   if (o.sampler == SamplerKind::dpmpp_3m && o.solver_order != 2 && o.solver_order != 3) {
     throw Error("the dpmpp_3m sampler is solver_order 3, not " + std::to_string(o.solver_order) +
                 "; use dpmpp_2m for orders 1 and 2");
-  }
-  if (o.sampler == SamplerKind::dpmpp_2m_sde && o.solver_order == 3) {
-    throw Error("solver_order 3 of the SDE variant (sde-dpmsolver++) is not supported; use dpmpp_3m "
-                "(dpmsolver++) or dpmpp_2m_sde at order 2");
   }
   if (o.solver_order < 1 || o.solver_order > 3) {
     throw Error("solver_order " + std::to_string(o.solver_order) + " is not 1, 2 or 3");
@@ -210,9 +207,11 @@ RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
       const double r1 = std::log(sigmas[i - 2] / sigmas[i - 1]) / h;
       // x_t = ratio x_s + weight D0 + b D1 + c D2 with D1 = D1_0 (1 + r0 / (r0 + r1))
       // - D1_1 r0 / (r0 + r1), D2 = (D1_0 - D1_1) / (r0 + r1), D1_0 = (x0_s - x0_prev) / r0,
-      // D1_1 = (x0_prev - x0_prev2) / r1.
-      const double b = alpha_t * ((exp_h - 1.0) / h + 1.0);
-      const double c = -alpha_t * ((exp_h - 1.0 + h) / (h * h) - 0.5);
+      // D1_1 = (x0_prev - x0_prev2) / r1; the SDE variant's b and c are in 2h.
+      const double exp_2h = exp_h * exp_h;
+      const double b = sde ? alpha_t * ((1.0 - exp_2h) / (-2.0 * h) + 1.0) : alpha_t * ((exp_h - 1.0) / h + 1.0);
+      const double c = sde ? alpha_t * ((1.0 - exp_2h - 2.0 * h) / (4.0 * h * h) - 0.5)
+                           : -alpha_t * ((exp_h - 1.0 + h) / (h * h) - 0.5);
       const double on_d10 = b * (1.0 + r0 / (r0 + r1)) + c / (r0 + r1);
       const double on_d11 = -b * r0 / (r0 + r1) - c / (r0 + r1);
       s.prev_from_x0 = weight + on_d10 / r0;

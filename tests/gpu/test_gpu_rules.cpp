@@ -219,7 +219,9 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{SamplerKind::dpmpp_3m, PredictionType::v_prediction, X0::threshold, 20, TimestepSpacing::linspace, Model::gaussian_per_element, 8, 1001, true},
         RuleCase{SamplerKind::dpmpp_3m, PredictionType::epsilon, X0::none, 16, TimestepSpacing::trailing, Model::gmm, 128, 2},
         RuleCase{SamplerKind::unipc, PredictionType::sample, X0::none, 15, TimestepSpacing::linspace, Model::gaussian, 12, 5000, false, 3.0, 0.7},
-        RuleCase{SamplerKind::unipc, PredictionType::epsilon, X0::threshold, 20, TimestepSpacing::leading, Model::gmm, 64, 33, true, 1.0, 0.0, false, 3}));
+        RuleCase{SamplerKind::unipc, PredictionType::epsilon, X0::threshold, 20, TimestepSpacing::leading, Model::gmm, 64, 33, true, 1.0, 0.0, false, 3},
+        // DPM-Solver++(3M) SDE: the deep step's own draws of the engine's noise.
+        RuleCase{SamplerKind::dpmpp_2m_sde, PredictionType::epsilon, X0::none, 20, TimestepSpacing::linspace, Model::gaussian, 16, 259, true, 1.0, 0.0, false, 3}));
 
 // Thresholding's scale with many tied |x0| values (the quantile falls inside
 // a run of equal values) and rows longer than a block, against the CPU.
