@@ -162,11 +162,13 @@ class Sampler:
 
     @property
     def model_timesteps(self) -> list:
-        """The time the model is given at each step, in loop order: what a Python
-        predictor receives as t. Floats for euler and euler_ancestral (like
-        diffusers' float32 Euler timesteps: interpolated, so fractional in
-        general) and wherever a time is fractional (Karras sigmas on a cosine
-        schedule); otherwise ints, the timesteps (diffusers' int64 ones)."""
+        """The time the model is given at each step, in loop order (Heun: at
+        each of its two model calls per step): what a Python predictor
+        receives as t. Floats for euler, euler_ancestral and heun (like
+        diffusers' float32 Euler and Heun timesteps: interpolated, so
+        fractional in general) and wherever a time is fractional (Karras
+        sigmas on a cosine schedule); otherwise ints, the timesteps
+        (diffusers' int64 ones)."""
         return self._engine.model_timesteps
 
     @property
