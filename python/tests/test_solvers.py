@@ -77,7 +77,10 @@ def test_callables_get_the_model_time():
     for options, dtype in [({"sampler": "ddim", "inference_steps": 10}, np.int64),
                            ({"sampler": "dpmpp_2m", "inference_steps": 10, "use_karras_sigmas": True}, np.int64),
                            ({"sampler": "euler", "inference_steps": 10}, np.float32),
-                           ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, np.float32)]:
+                           ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, np.float32),
+                           ({"sampler": "heun", "inference_steps": 10}, np.float32),
+                           ({"sampler": "unipc", "inference_steps": 10, "use_karras_sigmas": True}, np.int64),
+                           ({"sampler": "dpmpp_3m", "inference_steps": 10}, np.int64)]:
         sampler = ddpm.Sampler(backend="cpu", **options)
         seen = []
         sampler.sample((2, 3), lambda x, t: seen.append(t) or np.zeros_like(x), seed=1)
