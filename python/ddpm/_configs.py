@@ -11,10 +11,9 @@ refuses them by name anywhere else).
 
 The engine reads the keys of the class the config names (its _class_name, or
 the one of sampler=), refuses by name a value that would change the numbers
-and that ddpm does not implement (solver_order 3, use_exponential_sigmas, ...)
-and ignores the rest (diffusers' bookkeeping, other classes' keys), as
-diffusers' from_config does. DPM-Solver's options newer than its reader go to
-the sampler's options under their own names.
+and that ddpm does not implement (use_exponential_sigmas, solver_order 3 with
+sde-dpmsolver++, ...) and ignores the rest (diffusers' bookkeeping, other
+classes' keys), as diffusers' from_config does.
 """
 
 from __future__ import annotations
@@ -30,7 +29,8 @@ from . import _ddpm
 _MAX_CONFIG_BYTES = 64 << 20  # as the CLI's --scheduler-config
 CONFIG_NAME = "scheduler_config.json"
 
-# The diffusers class whose defaults a sampler takes when a config names none.
+# The diffusers class whose defaults a sampler takes when a config names none
+# (the engine's registry does not name its classes to Python yet).
 CLASS_OF_SAMPLER = {
     "ddpm": "DDPMScheduler",
     "ddim": "DDIMScheduler",
@@ -38,12 +38,10 @@ CLASS_OF_SAMPLER = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
     "dpmpp_2m": "DPMSolverMultistepScheduler",
     "dpmpp_2m_sde": "DPMSolverMultistepScheduler",
+    "dpmpp_3m": "DPMSolverMultistepScheduler",
+    "heun": "HeunDiscreteScheduler",
+    "unipc": "UniPCMultistepScheduler",
 }
-
-# DPM-Solver keys that ddpm's sampler options carry (the engine's config reader
-# predates them): handed over as options, under the same names.
-_DPM_SOLVER_OPTIONS = ("solver_order", "lower_order_final", "euler_at_final", "use_lu_lambdas",
-                       "lambda_min_clipped", "final_sigmas_type")
 
 
 def _read_file(path):
@@ -120,29 +118,10 @@ def _finite_json(value):
     return value
 
 
-def _number(value, key):
-    """A config number that may be written as a string ("-inf") or null (-inf)."""
-    if value is None:
-        return -math.inf
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise _ddpm.Error(f"scheduler config key \"{key}\" has the wrong type ({json.dumps(value)})") from None
-
-
 def engine_config(config, sampler=None):
-    """(the engine's JSON, sampler options) for a config dict: the class from
-    _class_name, else from sampler=; DPM-Solver's options as sampler options."""
+    """The engine's JSON for a config dict: the class from _class_name, else
+    from sampler= (its diffusers class's defaults)."""
     config = dict(config)
     if not config.get("_class_name") and sampler in CLASS_OF_SAMPLER:
         config["_class_name"] = CLASS_OF_SAMPLER[sampler]
-    options = {}
-    if config.get("_class_name") == "DPMSolverMultistepScheduler":
-        for key in _DPM_SOLVER_OPTIONS:
-            if key in config:
-                value = config.pop(key)
-                if key == "lambda_min_clipped":
-                    value = _number(value, key)
-                if value is not None:
-                    options[key] = value
-    return json.dumps(_finite_json(config), allow_nan=False), options
+    return json.dumps(_finite_json(config), allow_nan=False)

@@ -46,8 +46,12 @@ class Sampler:
 
     - sampler: 'ddpm' (ancestral, DDPMScheduler), 'ddim' (DDIMScheduler),
       'euler' (EulerDiscreteScheduler), 'euler_ancestral'
-      (EulerAncestralDiscreteScheduler), 'dpmpp_2m' (DPMSolverMultistepScheduler,
-      DPM-Solver++ 2M) or 'dpmpp_2m_sde' (its SDE variant)
+      (EulerAncestralDiscreteScheduler), 'heun' (HeunDiscreteScheduler: two
+      model calls per step, one plan position each), 'dpmpp_2m'
+      (DPMSolverMultistepScheduler, DPM-Solver++ 2M), 'dpmpp_2m_sde' (its SDE
+      variant), 'dpmpp_3m' (DPM-Solver++ 3M: solver_order 3) or 'unipc'
+      (UniPCMultistepScheduler, its corrector on). heun, dpmpp_3m and unipc
+      run on the CPU backend only in this version.
     - prediction_type: 'epsilon', 'sample' (x0) or 'v_prediction'
     - inference_steps (num_inference_steps): sample with this many of the T
       steps, picked by timestep_spacing: 'leading', 'trailing' or 'linspace'
@@ -55,23 +59,26 @@ class Sampler:
       for ddpm and ddim, linspace for the solvers; plus steps_offset for
       'leading'); or timesteps=[...] explicitly
     - use_karras_sigmas (karras_sigmas): Karras et al.'s sigma spacing (rho = 7)
-      for dpmpp_2m, dpmpp_2m_sde and euler
-    - DPM-Solver++ (dpmpp_2m, dpmpp_2m_sde), diffusers' names and defaults:
-      solver_order (1 or 2; 2), final_sigmas_type ('zero' or 'sigma_min'),
-      lower_order_final (True), euler_at_final (False), use_lu_lambdas
-      (False), lambda_min_clipped (-inf)
+      for the solvers
+    - the multistep solvers (dpmpp_*, unipc), diffusers' names and defaults:
+      solver_order (1, 2 or 3; 2), final_sigmas_type ('zero' or 'sigma_min'),
+      lower_order_final (True); DPM-Solver++'s euler_at_final (False),
+      use_lu_lambdas (False), lambda_min_clipped (-inf); UniPC's solver_type
+      ('bh2' or 'bh1') and disable_corrector (a list of step indices)
     - eta: DDIM's noise weight, 0 (deterministic) .. 1
     - set_alpha_to_one: DDIM's alpha_bar after the last step
     - variance: 'beta' (fixed_large) or 'posterior' (fixed_small), for DDPM
-    - clip_x0=(lo, hi): clip the predicted x0
+    - clip_x0=(lo, hi): clip the predicted x0 (diffusers' clip_sample and
+      clip_sample_range, for ddpm, ddim and heun)
     - thresholding=True | ratio | (ratio, max) (dynamic_thresholding_ratio,
       sample_max_value): dynamic thresholding of x0
     - rescale_zero_snr (rescale_betas_zero_snr): rescale the betas to zero terminal SNR
     - backend: 'auto' (CUDA when a device is usable), 'cpu' or 'cuda'; threads: CPU threads (0 = all)
 
     An unknown option raises TypeError naming it, a combination the sampler
-    does not define (use_karras_sigmas with ddim, eta != 0 with anything but ddim)
-    ddpm.Error. Sampler.from_config takes a diffusers scheduler_config.json;
+    does not define (use_karras_sigmas with ddim, eta != 0 with anything but
+    ddim, solver_type with dpmpp_2m, ...) ddpm.Error, with the message of the
+    engine's step rule. Sampler.from_config takes a diffusers scheduler_config.json;
     Sampler.for_model a model's recommended sampler.
 
     Same options and seed, same numbers: the results equal the ddpm CLI's and
@@ -96,15 +103,17 @@ class Sampler:
         scheduler_config.json, or a folder holding it (a save_config folder,
         or a pipeline's, under scheduler/). Keys the config lacks take the
         defaults of its _class_name: DDPMScheduler, DDIMScheduler,
-        EulerDiscreteScheduler, EulerAncestralDiscreteScheduler or
+        EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
+        HeunDiscreteScheduler, UniPCMultistepScheduler or
         DPMSolverMultistepScheduler (algorithm_type 'dpmsolver++' -> dpmpp_2m,
-        'sde-dpmsolver++' -> dpmpp_2m_sde). A config without _class_name takes
-        the class of sampler= (its diffusers defaults); Sampler.from_scheduler
-        takes it from the scheduler object. Keys diffusers would ignore are
-        ignored; a value ddpm does not implement (solver_order 3,
-        use_exponential_sigmas, ...) is refused by name."""
-        text, options = _configs.engine_config(_configs.config_dict(config), overrides.get("sampler"))
-        return cls._wrap(_ddpm.Sampler.from_config(text, {**options, **overrides}))
+        or dpmpp_3m with solver_order 3; 'sde-dpmsolver++' -> dpmpp_2m_sde). A
+        config without _class_name takes the class of sampler= (its diffusers
+        defaults); Sampler.from_scheduler takes it from the scheduler object.
+        Keys diffusers would ignore are ignored; a value ddpm does not
+        implement (use_exponential_sigmas, UniPC's solver_p, ...) is refused
+        by name."""
+        text = _configs.engine_config(_configs.config_dict(config), overrides.get("sampler"))
+        return cls._wrap(_ddpm.Sampler.from_config(text, overrides))
 
     @classmethod
     def from_scheduler(cls, scheduler: Any, **overrides: Any) -> Sampler:
@@ -153,11 +162,13 @@ class Sampler:
 
     @property
     def model_timesteps(self) -> list:
-        """The time the model is given at each step, in loop order: what a Python
-        predictor receives as t. Floats for euler and euler_ancestral (like
-        diffusers' float32 Euler timesteps: interpolated, so fractional in
-        general) and wherever a time is fractional (Karras sigmas on a cosine
-        schedule); otherwise ints, the timesteps (diffusers' int64 ones)."""
+        """The time the model is given at each step, in loop order (Heun: at
+        each of its two model calls per step): what a Python predictor
+        receives as t. Floats for euler, euler_ancestral and heun (like
+        diffusers' float32 Euler and Heun timesteps: interpolated, so
+        fractional in general) and wherever a time is fractional (Karras
+        sigmas on a cosine schedule); otherwise ints, the timesteps
+        (diffusers' int64 ones)."""
         return self._engine.model_timesteps
 
     @property
@@ -168,8 +179,21 @@ class Sampler:
 
     @property
     def plan(self) -> list[_ddpm.PlannedStep]:
-        """One ddpm.PlannedStep per timestep: the coefficients of each update."""
+        """One ddpm.PlannedStep per position of the loop (per model call: Heun
+        has two per step, stage 1 and 2): the coefficients of each update."""
         return self._engine.plan
+
+    def history_size(self, shape: int | Sequence[int]) -> int:
+        """The float32 values of the loop's history for a batch of `shape`
+        (batch first): what sample()'s and step()'s history= array holds.
+        Slots of the batch's size: 1 for dpmpp_2m and dpmpp_2m_sde (the
+        previous x0_hat), the x0_hats of the last steps plus the previous
+        sample for dpmpp_3m, unipc and heun; 0 for the rules that keep none.
+
+            history = np.empty(sampler.history_size(x.shape), np.float32)
+        """
+        shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+        return self._engine.history_size(list(shape))
 
     def __repr__(self):
         o = self.options
@@ -204,8 +228,8 @@ class Sampler:
 
     def step(self, x_t: Array, model_output: Array, t: int | float | None = None, seed: int = 0,
              noise: Array | None = None, first_sample: int = 0, *, step_index: int | None = None,
-             previous_x0: Array | None = None, out: Array | None = None, return_x0: bool = False,
-             x0_out: Array | None = None) -> Array | tuple:
+             previous_x0: Array | None = None, history: Array | None = None, history_given: bool | None = None,
+             out: Array | None = None, return_x0: bool = False, x0_out: Array | None = None) -> Array | tuple:
         """One reverse update x_t -> x_prev of the sampler's rule, from the
         model's output (eps, x0 or v as prediction_type says).
 
@@ -218,19 +242,30 @@ class Sampler:
         (x_prev, x0_hat) with return_x0=True (x0_hat after clipping or
         thresholding: diffusers' pred_original_sample).
 
-        previous_x0: for the multistep solvers (dpmpp_2m, dpmpp_2m_sde), the
-        x0_hat the previous step returned; without it a second-order step runs
-        at first order, as at the start of a fresh loop. A loop by hand equals
-        sample(predictor=model, initial=x_T, seed=seed) bit for bit:
+        history: the loop's history, an array of history_size(x_t.shape)
+        float32 values where x_t lives (any shape; you own it), read where the
+        step combines earlier steps' outputs and written by every step: hand
+        the same array to each step of a loop. The steps of dpmpp_3m, unipc
+        and heun (the second model call of each Heun step) need it; for
+        dpmpp_2m and dpmpp_2m_sde it holds the previous step's x0_hat.
+        history_given=False (default True) says it holds nothing yet: a
+        dpmpp_2m step then runs at first order, as at the start of a fresh
+        loop, and a step of the deeper rules that needs it is refused. A loop
+        by hand equals sample(predictor=model, initial=x_T, seed=seed) bit for
+        bit:
 
-            x, x0 = x_T, None
+            history = np.empty(sampler.history_size(x_T.shape), np.float32)
+            x = x_T
             for i, t in enumerate(sampler.model_timesteps):
-                x, x0 = sampler.step(x, model(x, t), step_index=i, previous_x0=x0,
-                                     return_x0=True, seed=seed)
+                x = sampler.step(x, model(x, t), step_index=i, history=history, seed=seed)
 
         (For ddpm, ddim and the Euler samplers leave return_x0 off for that:
         with it the engine computes x0_hat first and x_prev from it, which can
         differ from the loop's folded update in the last bit.)
+
+        previous_x0: the older form of dpmpp_2m's history, the x0_hat the
+        previous step returned (return_x0=True); without it (or a history) a
+        second-order step runs at first order.
         """
         frame = Frame.of(x_t, "x_t")
         x_t = frame.floats(x_t, "x_t")
@@ -242,9 +277,47 @@ class Sampler:
             previous_x0 = frame.floats(previous_x0, "previous_x0")
         x_prev = frame.output(out, "out", x_t.shape)
         x0 = frame.output(x0_out, "x0_out", x_t.shape) if return_x0 or x0_out is not None else None
-        self._engine.step(x_t, model_output, step, step_index, seed, first_sample, noise, previous_x0, x_prev, x0,
-                          frame.stream)
-        return (x_prev, x0) if x0 is not None else x_prev
+        deep_history, last_x0 = None, None
+        if history is not None:
+            if previous_x0 is not None:
+                raise TypeError("give previous_x0 or history, not both")
+            history = frame.output(history, "history", None)
+            position = self._position(step, step_index)
+            given = True if history_given is None else bool(history_given)
+            reads = position is not None and _reads_history(self._planned()[position])
+            size = self.history_size(x_t.shape)
+            if size > _size(x_t.shape):
+                # The deeper rules: the engine reads and updates it in place. A
+                # step that needs it, told that it holds nothing, goes to the
+                # engine without it, which refuses it.
+                deep_history = history if given or not reads else None
+            elif size:
+                # One slot, the previous x0_hat (dpmpp_2m): the engine's previous_x0.
+                last_x0 = _view_as(history, x_t.shape)
+                previous_x0 = last_x0 if given and reads else None
+                if x0 is None:
+                    x0 = frame.empty(x_t.shape)
+        self._engine.step(x_t, model_output, step, step_index, seed, first_sample, noise, previous_x0, deep_history,
+                          x_prev, x0, frame.stream)
+        if last_x0 is not None:
+            frame.copy_into(last_x0, x0, "history")
+        if not return_x0 and x0_out is None:
+            return x_prev
+        return (x_prev, x0)
+
+    def _planned(self):
+        """The plan, kept (it never changes)."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self.__dict__["_plan"] = self._engine.plan
+        return plan
+
+    def _position(self, step, step_index):
+        """The plan position of a step (by index, or its timestep when unique), or None."""
+        if step_index >= 0:
+            return step_index if step_index < len(self._planned()) else None
+        timesteps = [s.timestep for s in self._planned()]
+        return timesteps.index(step) if timesteps.count(step) == 1 else None
 
     def _step_of(self, frame, t, step_index):
         """(timestep, step index) for the engine: one of them -1."""
@@ -310,15 +383,19 @@ class Sampler:
         (positions in the loop, which also name a timestep that occurs twice)
         run part of the loop; each piece's output given as the next one's
         `initial`, starting after the previous end, equals the whole loop bit
-        for bit. The multistep solvers (dpmpp_2m, dpmpp_2m_sde) also hand on
-        the previous step's x0 prediction: pass the same `history` array
-        (float32, the shape of the batch, where the call runs; you own it,
-        like out=) to every piece. A piece writes it at its end and reads it
-        when history_given, which by default is True for a piece that starts
-        after the loop's first step. Without history such a piece takes its
-        first step at first order (as a fresh diffusers scheduler would) and
-        so differs from the whole loop; ddpm, ddim and the Euler samplers keep
-        no history.
+        for bit. The multistep solvers also hand on earlier steps' outputs:
+        pass the same `history` array (float32, history_size(shape) values of
+        any shape, e.g. np.empty(sampler.history_size(shape), np.float32),
+        where the call runs; you own it, like out=) to every piece. For
+        dpmpp_2m and dpmpp_2m_sde it is one slot of the batch's size (the
+        previous step's x0 prediction); dpmpp_3m, unipc and heun keep more.
+        A piece writes it at its end and reads it when history_given, which
+        by default is True for a piece that starts after the loop's first
+        step. Without history a dpmpp_2m piece takes its first step at first
+        order (as a fresh diffusers scheduler would) and so differs from the
+        whole loop; dpmpp_3m, unipc and heun have no such fallback: a piece
+        that starts where a step combines earlier outputs is refused without
+        it. ddpm, ddim and the Euler samplers keep no history.
 
         The result is `out` when given (sampling in place: out may be
         `initial`), else a new array in the framework and on the device of
@@ -403,6 +480,35 @@ class Sampler:
     def synchronize(self) -> None:
         """Waits for the work queued on the current CUDA stream (no-op on the CPU)."""
         self._engine.synchronize(0)
+
+
+def _reads_history(step):
+    """Whether a plan step combines earlier steps' outputs (reads the loop's history)."""
+    return bool(step.prev_from_x0_prev or step.prev_from_x0_prev2 or step.prev_from_last_sample or step.corrects)
+
+
+def _size(shape):
+    n = 1
+    for e in shape:
+        n *= int(e)
+    return n
+
+
+def _view_as(array, shape):
+    """`array` (float32, C-contiguous, of shape's size) viewed in `shape`, no copy."""
+    dtype = str(getattr(array, "dtype", ""))
+    if dtype not in ("float32", "torch.float32"):
+        raise TypeError(f"history must be a float32 array, got {dtype or type(array).__name__}")
+    if _size(array.shape) != _size(shape):
+        raise _ddpm.Error(f"history has {_size(array.shape)} values but the sampler's history for a batch of "
+                          f"shape {tuple(shape)} has {_size(shape)} (Sampler.history_size())")
+    if hasattr(array, "is_contiguous"):  # torch
+        if not array.is_contiguous():
+            raise TypeError("history must be C-contiguous")
+        return array.view(tuple(shape))
+    if not array.flags.c_contiguous:
+        raise TypeError("history must be C-contiguous")
+    return array.reshape(tuple(shape))
 
 
 def _position(value):

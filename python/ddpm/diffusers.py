@@ -6,10 +6,19 @@
 Each class carries the name of the diffusers scheduler it replaces and takes
 its config keys with its defaults: DDPMScheduler (ddpm), DDIMScheduler (ddim),
 EulerDiscreteScheduler (euler), EulerAncestralDiscreteScheduler
-(euler_ancestral) and DPMSolverMultistepScheduler (dpmpp_2m, or dpmpp_2m_sde
-with algorithm_type 'sde-dpmsolver++'). Every step is one ddpm.Sampler.step of
-the C++ engine; this module only keeps diffusers' bookkeeping (step_index,
-the sigma-space state of the Euler schedulers, the multistep history).
+(euler_ancestral), HeunDiscreteScheduler (heun), DPMSolverMultistepScheduler
+(dpmpp_2m, dpmpp_3m with solver_order 3, or dpmpp_2m_sde with algorithm_type
+'sde-dpmsolver++') and UniPCMultistepScheduler (unipc). Every step() is one
+ddpm.Sampler.step of the C++ engine (for Heun, each of its two model calls per
+step); this module only keeps diffusers' bookkeeping (step_index, the
+sigma-space state of the Euler and Heun schedulers) and hands the engine's loop
+history (ddpm.Sampler.history_size) from one step() to the next.
+
+The multistep rules whose steps combine earlier outputs beyond the previous
+one (DPM-Solver++ at solver_order 3, UniPC) cannot start part way through
+their timesteps (an img2img loop that starts at step k > 0): diffusers
+restarts its solver orders there, while ddpm's plan is the whole loop's, so
+such a step() is refused by name. DPM-Solver++(2M) and Heun start anywhere.
 
 With diffusers installed the classes are diffusers schedulers (SchedulerMixin,
 ConfigMixin: from_config, save_config, from_pretrained, compatibles); without
@@ -42,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from . import _configs, _ddpm
-from ._sampler import Sampler
+from ._sampler import Sampler, _reads_history
 
 try:  # diffusers is optional; it brings torch
     import torch
@@ -53,6 +62,8 @@ try:  # diffusers is optional; it brings torch
         DPMSolverMultistepScheduler as _DiffusersDPM,
         EulerAncestralDiscreteScheduler as _DiffusersEulerAncestral,
         EulerDiscreteScheduler as _DiffusersEuler,
+        HeunDiscreteScheduler as _DiffusersHeun,
+        UniPCMultistepScheduler as _DiffusersUniPC,
     )
     from diffusers.schedulers.scheduling_utils import SchedulerMixin
     from diffusers.utils import BaseOutput
@@ -73,7 +84,9 @@ __all__ = [
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
     "HAVE_DIFFUSERS",
+    "HeunDiscreteScheduler",
     "SchedulerOutput",
+    "UniPCMultistepScheduler",
 ]
 
 
@@ -130,7 +143,8 @@ else:
 
 # diffusers' classes by name: each of ours takes its config keys and defaults.
 _DIFFUSERS_CLASSES = {cls.__name__: cls for cls in (
-    _DiffusersDDPM, _DiffusersDDIM, _DiffusersEuler, _DiffusersEulerAncestral, _DiffusersDPM)} if HAVE_DIFFUSERS else {}
+    _DiffusersDDPM, _DiffusersDDIM, _DiffusersEuler, _DiffusersEulerAncestral, _DiffusersHeun, _DiffusersDPM,
+    _DiffusersUniPC)} if HAVE_DIFFUSERS else {}
 
 
 def _with_signature_of(diffusers_name):
@@ -257,7 +271,8 @@ class _Scheduler(*_Base):
         self.sigmas = self._array(self._sigma_values, "float32")
         self._step_index = None
         self._begin_index = None
-        self._previous_x0 = None
+        self._history = None  # the engine's loop history (Sampler.history_size), made at the first step
+        self._history_next = None  # the step whose earlier steps it holds
 
     def _array(self, values, dtype):
         if torch is not None:
@@ -384,13 +399,12 @@ class _Scheduler(*_Base):
         scale = self._state_scale(index)
         if scale != 1.0:
             x = x / scale
+        history, history_given = self._history_for(sampler, x, index)
         prev, x0 = sampler.step(x, _float32(model_output), step_index=index, seed=self.seed,
                                 first_sample=self.first_sample,
                                 noise=_float32(noise) if noise is not None else None,
-                                previous_x0=self._previous_x0 if self.order_of_history else None,
-                                return_x0=True)
-        if self.order_of_history:
-            self._previous_x0 = x0
+                                history=history, history_given=history_given, return_x0=True)
+        self._history_next = index + 1 if history is not None else None
         next_scale = self._state_scale(index + 1)
         if next_scale != 1.0:
             prev = prev * next_scale
@@ -400,7 +414,26 @@ class _Scheduler(*_Base):
             return (prev, x0) if self._returns_x0 else (prev,)
         return SchedulerOutput(prev_sample=prev, pred_original_sample=x0)
 
-    order_of_history = False  # the multistep solvers hand each step's x0_hat to the next
+    def _history_for(self, sampler, x, index):
+        """(the engine's loop history for a batch like x, whether it holds the
+        steps before `index`), or (None, False) for rules that keep none."""
+        size = sampler.history_size(tuple(x.shape))
+        if not size:
+            return None, False
+        place = (tuple(x.shape), str(x.device) if _is_torch(x) else "numpy")
+        if self._history is None or self._history_place != place:
+            self._history = (torch.empty(size, dtype=torch.float32, device=x.device) if _is_torch(x)
+                             else np.empty(size, np.float32))
+            self._history_place = place
+            self._history_next = None
+        given = self._history_next == index
+        if not given and size > int(np.prod(x.shape)) and _reads_history(self._plan[index]):
+            # (dpmpp_2m's one slot has a fallback: a first-order step, as diffusers takes.)
+            raise _ddpm.Error(
+                f"{type(self).__name__} cannot take step {index} of {len(self._plan)} without the steps before it: "
+                "ddpm's plan combines it with earlier steps' outputs, where diffusers would restart its "
+                "solver orders; start the loop at the first timestep (or use DPM-Solver++(2M))")
+        return self._history, given
 
     def _refuse_clipped_model_output(self, eta):
         pass  # diffusers ignores it outside DDIM
@@ -491,6 +524,20 @@ def _dpm_adjust_config(self, config):
         self.register_to_config(**changes)
 
 
+def _unipc_adjust_config(self, config):
+    # diffusers' UniPCMultistepScheduler takes a DPM-Solver or DEIS solver_type as bh2.
+    if config.get("solver_type") in ("midpoint", "heun", "logrho"):
+        config["solver_type"] = "bh2"
+        if HAVE_DIFFUSERS:
+            self.register_to_config(solver_type="bh2")
+
+
+def _heun_first_order(self):
+    """Whether the next step() is the first model call of a Heun step (diffusers' state_in_first_order)."""
+    index = self._step_index
+    return index is None or index >= len(self._plan) or self._plan[index].stage != 2
+
+
 def _float32_noise(self, model_output):
     return torch.float32  # diffusers' DPM-Solver draws float32 noise
 
@@ -511,9 +558,19 @@ EulerAncestralDiscreteScheduler = _define(
     "EulerAncestralDiscreteScheduler: the state is in sigma space (init_noise_sigma, scale_model_input).",
     _sigma_space=True, _fractional_timesteps=True, _draws_noise=_always_draws,
     _noise_coefficients=_sigma_coefficients)
+HeunDiscreteScheduler = _define(
+    "HeunDiscreteScheduler", "Heun's method (ddpm's 'heun' rule) as diffusers' HeunDiscreteScheduler: "
+    "two step() calls (two model calls) per step, 2n - 1 timesteps; the state is in sigma space "
+    "(init_noise_sigma, scale_model_input).",
+    order=2, _sigma_space=True, _fractional_timesteps=True, _draws_noise=_never_draws,
+    _noise_coefficients=_sigma_coefficients, state_in_first_order=property(_heun_first_order))
 DPMSolverMultistepScheduler = _define(
-    "DPMSolverMultistepScheduler", "DPM-Solver++ 2M (ddpm's 'dpmpp_2m' rule, or 'dpmpp_2m_sde' with "
-    "algorithm_type 'sde-dpmsolver++') as diffusers' DPMSolverMultistepScheduler.",
+    "DPMSolverMultistepScheduler", "DPM-Solver++ (ddpm's 'dpmpp_2m' rule, 'dpmpp_3m' with solver_order 3, "
+    "or 'dpmpp_2m_sde' with algorithm_type 'sde-dpmsolver++') as diffusers' DPMSolverMultistepScheduler.",
     _draws_noise=_dpm_draws, _noise_dtype=_float32_noise, _noise_coefficients=_dpm_coefficients,
-    _adjust_config=_dpm_adjust_config,
-    order_of_history=True, _returns_x0=False)
+    _adjust_config=_dpm_adjust_config, _returns_x0=False)
+UniPCMultistepScheduler = _define(
+    "UniPCMultistepScheduler", "UniPC (ddpm's 'unipc' rule: bh2 or bh1, solver_order 1 to 3, its corrector) "
+    "as diffusers' UniPCMultistepScheduler.",
+    _draws_noise=_never_draws, _noise_coefficients=_dpm_coefficients, _adjust_config=_unipc_adjust_config,
+    _returns_x0=False)

@@ -57,8 +57,8 @@ def test_keys_diffusers_ignores_are_ignored_and_unimplemented_values_refused():
     assert s.options["sampler"] == "ddim"
     with pytest.raises(ddpm.Error, match="use_exponential_sigmas"):
         ddpm.Sampler.from_config({"_class_name": "EulerDiscreteScheduler", "use_exponential_sigmas": True})
-    with pytest.raises(ddpm.Error, match="solver_order 3"):
-        ddpm.Sampler.from_config({"_class_name": DPM, "solver_order": 3})
+    with pytest.raises(ddpm.Error, match="solver_order"):
+        ddpm.Sampler.from_config({"_class_name": DPM, "solver_order": 4})
 
 
 def test_dpm_solver_options_from_a_config():

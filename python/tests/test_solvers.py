@@ -8,7 +8,7 @@ import ddpm
 from conftest import gaussian_eps
 
 MEAN, STD = 0.5, 0.3
-SOLVERS = ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"]
+SOLVERS = ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "heun", "dpmpp_3m", "unipc"]
 
 
 def test_karras_option_alias_and_default_spacing():
@@ -25,7 +25,7 @@ def test_karras_option_alias_and_default_spacing():
         assert ddpm.default_timestep_spacing(name) == "linspace"
         assert ddpm.Sampler(sampler=name, inference_steps=10).options["timestep_spacing"] == "linspace"
     with pytest.raises(ddpm.Error, match="unknown sampler"):
-        ddpm.default_timestep_spacing("heun")
+        ddpm.default_timestep_spacing("lms")
     # A round trip through the options dict.
     again = ddpm.Sampler(a.schedule, **{k: v for k, v in a.options.items() if k not in ("timesteps", "steps_offset")})
     assert again.options == a.options and again.timesteps == a.timesteps
@@ -36,9 +36,10 @@ def test_karras_option_alias_and_default_spacing():
 
 
 def test_undefined_combinations_are_errors():
-    with pytest.raises(ddpm.Error, match="^Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde and euler"):
+    # The step rules' messages, as the engine words them.
+    with pytest.raises(ddpm.Error, match="^Karras sigmas apply to the dpmpp_2m, .*not ddim"):
         ddpm.Sampler(sampler="ddim", inference_steps=10, use_karras_sigmas=True)
-    with pytest.raises(ddpm.Error, match="eta applies only to sampler='ddim'"):
+    with pytest.raises(ddpm.Error, match="eta applies only to the ddim sampler, not euler"):
         ddpm.Sampler(sampler="euler", eta=0.5)
     with pytest.raises(ddpm.Error, match="exclude each other"):
         ddpm.Sampler(sampler="dpmpp_2m", timesteps=[900, 500, 100], use_karras_sigmas=True)
@@ -63,7 +64,10 @@ def test_from_config_takes_the_solver_classes(config, sampler):
 
 def test_from_config_refuses_what_ddpm_lacks():
     with pytest.raises(ddpm.Error, match="solver_order"):
-        ddpm.Sampler.from_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3})
+        ddpm.Sampler.from_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3,
+                                  "algorithm_type": "sde-dpmsolver++"})
+    with pytest.raises(ddpm.Error, match="solver_p"):
+        ddpm.Sampler.from_config({"_class_name": "UniPCMultistepScheduler", "solver_p": {"x": 1}})
 
 
 def test_callables_get_the_model_time():
@@ -73,7 +77,10 @@ def test_callables_get_the_model_time():
     for options, dtype in [({"sampler": "ddim", "inference_steps": 10}, np.int64),
                            ({"sampler": "dpmpp_2m", "inference_steps": 10, "use_karras_sigmas": True}, np.int64),
                            ({"sampler": "euler", "inference_steps": 10}, np.float32),
-                           ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, np.float32)]:
+                           ({"sampler": "euler", "inference_steps": 10, "use_karras_sigmas": True}, np.float32),
+                           ({"sampler": "heun", "inference_steps": 10}, np.float32),
+                           ({"sampler": "unipc", "inference_steps": 10, "use_karras_sigmas": True}, np.int64),
+                           ({"sampler": "dpmpp_3m", "inference_steps": 10}, np.int64)]:
         sampler = ddpm.Sampler(backend="cpu", **options)
         seen = []
         sampler.sample((2, 3), lambda x, t: seen.append(t) or np.zeros_like(x), seed=1)
@@ -172,10 +179,11 @@ def test_history_is_checked():
 
 @pytest.mark.parametrize("name", SOLVERS + ["ddim"])
 def test_a_step_loop_by_hand_equals_sample(name):
-    # A Python model driven by hand, diffusers style: each step gets the
-    # previous step's x0 (DPM-Solver++'s second-order update needs it).
+    # A Python model driven by hand, diffusers style: the multistep rules get
+    # the loop's history (history_size() floats, one array for every step);
+    # dpmpp_2m also takes the older previous_x0 form.
     options = {"sampler": name, "inference_steps": 15, "backend": "cpu"}
-    if name in ("euler", "dpmpp_2m"):
+    if name in ("euler", "dpmpp_2m", "heun", "unipc"):
         options["use_karras_sigmas"] = True
     sampler = ddpm.Sampler(**options)
     outputs = []
@@ -187,19 +195,26 @@ def test_a_step_loop_by_hand_equals_sample(name):
 
     x_T = np.random.default_rng(4).standard_normal((6, 11)).astype(np.float32)
     sampled = sampler.sample(predictor=model, initial=x_T, seed=8)
-    multistep = name.startswith("dpmpp")
-    x, x0 = x_T, None
+    size = sampler.history_size(x_T.shape)
+    assert (size > 0) == (name.startswith("dpmpp") or name in ("heun", "unipc"))
+    history = np.full(size, np.nan, np.float32)  # the first step does not read it
+    x = x_T
     for i, t in enumerate(sampler.model_timesteps):
         m = model(x, t)
         np.testing.assert_array_equal(m, outputs[i])  # the same x_t as the loop's
-        if multistep:
-            x, x0 = sampler.step(x, m, step_index=i, previous_x0=x0, return_x0=True, seed=8)
+        if size:
+            x = sampler.step(x, m, step_index=i, history=history, seed=8)
         else:
             # (With return_x0=True the single-step rules compute x0 first and
             # x_prev from it, which can differ from the loop's folded update
             # in the last bit: see the README.)
             x = sampler.step(x, m, t, seed=8)
     np.testing.assert_array_equal(x, sampled)
+    if name == "dpmpp_2m":
+        x, x0 = x_T, None
+        for i, t in enumerate(sampler.model_timesteps):
+            x, x0 = sampler.step(x, model(x, t), step_index=i, previous_x0=x0, return_x0=True, seed=8)
+        np.testing.assert_array_equal(x, sampled)
 
 
 def test_without_previous_x0_dpmpp_steps_are_first_order():
@@ -252,5 +267,6 @@ def test_type_stubs_describe_the_new_api():
     text = stub.read_text()
     for name in ("def default_timestep_spacing(", "def model_timesteps(", "guidance_scale: float",
                  "history: numpy.typing.ArrayLike | None", "previous_x0:", "def unconditional_label(",
-                 "unconditional: tuple["):
+                 "unconditional: tuple[", "def history_size(", "def stage(", "def prev_from_x0_prev2(",
+                 "def corrected_from_x0_prev(self) -> tuple[float, float, float]", "history: NDArray | None"):
         assert name in text, name

@@ -70,7 +70,7 @@ std::vector<double> numbers(nb::handle v, const char* key, std::size_t min, std:
 // span several keys (the CLI makes the same ones).
 struct Given {
   bool clip_x0 = false, thresholding_values = false, thresholding_on = false;
-  bool threshold_fields = false, eta = false, steps_offset = false;
+  bool threshold_fields = false, steps_offset = false;
   bool timesteps = false, inference_steps = false;
 };
 
@@ -120,10 +120,7 @@ const OptionRule kRules[] = {
        g.timesteps = true;
      }},
     {"eta", nullptr,
-     [](SamplerOptions& o, nb::handle v, const char* k, Given& g) {
-       o.eta = number(v, k);
-       g.eta = true;
-     }},
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.eta = number(v, k); }},
     {"set_alpha_to_one", nullptr,
      [](SamplerOptions& o, nb::handle v, const char* k, Given&) { o.set_alpha_to_one = boolean(v, k); }},
     {"variance", nullptr,
@@ -159,6 +156,18 @@ const OptionRule kRules[] = {
     {"final_sigmas_type", nullptr,
      [](SamplerOptions& o, nb::handle v, const char* k, Given&) {
        o.final_sigmas_type = parse_final_sigmas_type(text(v, k));
+     }},
+    {"solver_type", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) {
+       o.solver_type = parse_unipc_solver_type(text(v, k));
+     }},
+    {"disable_corrector", nullptr,
+     [](SamplerOptions& o, nb::handle v, const char* k, Given&) {
+       // diffusers' list of step indices (None, as a config may hold it: none).
+       o.disable_corrector.clear();
+       if (v.is_none()) return;
+       if (nb::isinstance<nb::str>(v) || !nb::hasattr(v, "__iter__")) wrong_type(k, "a sequence of ints", v);
+       for (nb::handle i : nb::iter(v)) o.disable_corrector.push_back(small_integer(i, k));
      }},
     {"thresholding", nullptr,
      [](SamplerOptions& o, nb::handle v, const char* k, Given& g) {
@@ -259,11 +268,6 @@ void apply_options(const nb::dict& kwargs, SamplerOptions& options) {
     throw Error("inference_steps " + std::to_string(options.num_inference_steps) +
                 " is outside [1, T]: give at least one step");
   }
-  // 0, the value options_dict shows for every sampler, is accepted anywhere,
-  // so that Sampler(**sampler.options) makes the same sampler.
-  if (given.eta && options.eta != 0.0 && options.sampler != SamplerKind::ddim) {
-    throw Error("eta applies only to sampler='ddim'");
-  }
   if (given.steps_offset && options.steps_offset != 0 &&
       options.timestep_spacing.value_or(default_timestep_spacing(options.sampler)) != TimestepSpacing::leading) {
     throw Error("steps_offset applies only to timestep_spacing='leading'");
@@ -293,6 +297,10 @@ nb::dict options_dict(const SamplerOptions& o) {
   d["use_lu_lambdas"] = o.use_lu_lambdas;
   d["lambda_min_clipped"] = o.lambda_min_clipped;
   d["final_sigmas_type"] = to_string(o.final_sigmas_type);
+  d["solver_type"] = to_string(o.solver_type);
+  nb::list disabled;
+  for (int i : o.disable_corrector) disabled.append(i);
+  d["disable_corrector"] = disabled;
   d["variance"] = to_string(o.variance);
   d["clip_x0"] = o.clip_x0 ? nb::object(nb::make_tuple(o.clip_x0->lo, o.clip_x0->hi)) : nb::none();
   d["thresholding"] = o.thresholding;

@@ -4,12 +4,16 @@
 // with the CLI's karras_sigmas as its alias):
 //   sampler, prediction_type, inference_steps (num_inference_steps),
 //   timestep_spacing, steps_offset, timesteps, eta, set_alpha_to_one,
-//   use_karras_sigmas (karras_sigmas), variance, clip_x0=(lo, hi),
+//   use_karras_sigmas (karras_sigmas), solver_order, lower_order_final,
+//   euler_at_final, use_lu_lambdas, lambda_min_clipped, final_sigmas_type,
+//   solver_type, disable_corrector, variance, clip_x0=(lo, hi),
 //   thresholding=True | ratio | (ratio, max),
 //   dynamic_thresholding_ratio, sample_max_value,
 //   rescale_zero_snr (rescale_betas_zero_snr), backend, threads.
 // Names are parsed with the library's own parse functions, so a new enum
 // value needs nothing here and a new option is one entry in options.cpp.
+// Which sampler takes which option is the step rules' business: their
+// ddpm::Error reaches Python as it is, and nothing here names a sampler.
 #include <nanobind/nanobind.h>
 
 #include "ddpm/sampler.h"

@@ -47,8 +47,8 @@ class CallablePredictor final : public NoisePredictor {
   bool fractional_time_;
 };
 
-// Whether Python predictors get the model time as a float: for euler and
-// euler_ancestral (diffusers' Euler schedulers keep float32 timesteps,
+// Whether Python predictors get the model time as a float: for euler,
+// euler_ancestral and heun (diffusers' Euler and Heun schedulers keep float32 timesteps,
 // interpolated and so fractional in general) and for any loop with a
 // fractional time (Karras sigmas on a cosine schedule). Otherwise an int,
 // the timestep (diffusers' int64 timesteps of DDPM, DDIM and DPM-Solver++).

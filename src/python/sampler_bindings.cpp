@@ -57,6 +57,24 @@ Span optional_beside(const Floats& reference, const Array& array, const char* na
   return (beside(reference, array, name).*get)();
 }
 
+// A loop history (SampleRequest::history, ReverseStepRequest::history): float32
+// in the place of `reference`, of any shape; the engine checks its size
+// (Sampler::history_size()).
+std::span<float> history_beside(const Floats& reference, const OutputArray& array) {
+  if (!array.is_valid()) return {};
+  const Floats history = floats(array, "history");
+  require_same_place(history.place, "history", reference);
+  return history.out();
+}
+
+// The batch shape of an array's extents (first axis the batch).
+Shape shape_of(const std::vector<std::int64_t>& extents) {
+  if (extents.empty()) throw Error("shape is empty: give (batch, ...) with the batch first");
+  Shape shape{extents.front(), 1};
+  for (std::size_t i = 1; i < extents.size(); ++i) shape.dim *= extents[i];
+  return shape;
+}
+
 Ints steps_beside(const Floats& reference, const InputArray& array, const char* name) {
   Ints steps = ints(array, name, reference.batch_shape().batch);
   require_same_place(steps.place, name, reference);
@@ -101,7 +119,8 @@ void forward(Sampler& sampler, const InputArray& x0_array, int step, const Input
 void reverse_step(Sampler& sampler, const InputArray& x_t_array, const InputArray& model_output_array,
                   int step, int step_index, std::uint64_t seed, std::int64_t first_sample,
                   const InputArray& noise_array, const InputArray& previous_x0_array,
-                  const OutputArray& x_prev_array, const OutputArray& x0_out_array, std::uintptr_t stream) {
+                  const OutputArray& history_array, const OutputArray& x_prev_array,
+                  const OutputArray& x0_out_array, std::uintptr_t stream) {
   const Floats x_t = floats(x_t_array, "x_t");
   ReverseStepRequest r;
   r.x_t = x_t.in();
@@ -110,6 +129,7 @@ void reverse_step(Sampler& sampler, const InputArray& x_t_array, const InputArra
   r.step = step;
   r.step_index = step_index;
   r.previous_x0 = optional_beside(x_t, previous_x0_array, "previous_x0", &Floats::in);
+  r.history = history_beside(x_t, history_array);
   r.noise = {seed, first_sample};
   r.variance_noise = optional_beside(x_t, noise_array, "noise", &Floats::in);
   r.x_prev = beside(x_t, x_prev_array, "out").out();
@@ -146,7 +166,7 @@ void sample(Sampler& sampler, const OutputArray& x_array, bool initial_given, Lo
   if (labels_array.is_valid()) r.class_labels = steps_beside(x, labels_array, "class_labels").span();
   r.guidance_scale = guidance_scale;
   r.guidance_rescale = guidance_rescale;
-  r.history = optional_beside(x, history_array, "history", &Floats::out);
+  r.history = history_beside(x, history_array);
   r.history_given = history_given;
 
   NoisePredictor* engine_predictor = nullptr;
@@ -275,7 +295,26 @@ void bind_sampler(nb::module_& m) {
       .def_ro("prev_from_x0", &PlannedStep::prev_from_x0)
       .def_ro("prev_from_eps", &PlannedStep::prev_from_eps)
       .def_ro("prev_from_sample", &PlannedStep::prev_from_sample)
-      .def_ro("prev_from_x0_prev", &PlannedStep::prev_from_x0_prev)
+      .def_ro("prev_from_x0_prev", &PlannedStep::prev_from_x0_prev,
+              "The weight of the previous step's x0_hat (second-order multistep steps).")
+      .def_ro("prev_from_x0_prev2", &PlannedStep::prev_from_x0_prev2,
+              "The weight of the x0_hat of two steps back (third-order steps).")
+      .def_ro("prev_from_last_sample", &PlannedStep::prev_from_last_sample,
+              "The weight of the previous step's sample (Heun's second stage).")
+      .def_ro("corrects", &PlannedStep::corrects,
+              "UniPC: whether the corrector replaces x_t before the update.")
+      .def_ro("corrected_from_last_sample", &PlannedStep::corrected_from_last_sample)
+      .def_ro("corrected_from_x0", &PlannedStep::corrected_from_x0)
+      .def_prop_ro(
+          "corrected_from_x0_prev",
+          [](const PlannedStep& s) {
+            return nb::make_tuple(s.corrected_from_x0_prev[0], s.corrected_from_x0_prev[1],
+                                  s.corrected_from_x0_prev[2]);
+          },
+          nb::sig("def corrected_from_x0_prev(self) -> tuple[float, float, float]"),
+          "The corrector's weights of the x0_hats of 1, 2 and 3 steps back.")
+      .def_ro("stage", &PlannedStep::stage,
+              "Heun: 1 on a step's first model call, 2 on its second; 0 for other rules.")
       .def_ro("sigma", &PlannedStep::sigma)
       .def_ro("model_timestep", &PlannedStep::model_timestep,
               "The time the model is given (fractional for Euler's timesteps).")
@@ -325,6 +364,12 @@ void bind_sampler(nb::module_& m) {
           },
           nb::sig("def model_timesteps(self) -> list[int] | list[float]"))
       .def_prop_ro("initial_noise_scale", &Sampler::initial_noise_scale)
+      .def(
+          "history_size",
+          [](const Sampler& s, const std::vector<std::int64_t>& shape) { return s.history_size(shape_of(shape)); },
+          nb::arg("shape"),
+          "The float32 values of a loop's history for a batch of `shape` (batch first): slots of the\n"
+          "batch's size; 0 for the rules that keep none.")
       .def_prop_ro("plan", [](const Sampler& s) { return s.plan(); })
       .def("forward", &forward, nb::arg("x0").noconvert(), nb::arg("t"), nb::arg("steps").noconvert().none(),
            nb::arg("noise").noconvert().none(), nb::arg("seed"), nb::arg("first_sample"),
@@ -333,7 +378,8 @@ void bind_sampler(nb::module_& m) {
       .def("step", &reverse_step, nb::arg("x_t").noconvert(), nb::arg("model_output").noconvert(),
            nb::arg("t"), nb::arg("step_index"), nb::arg("seed"), nb::arg("first_sample"),
            nb::arg("noise").noconvert().none(), nb::arg("previous_x0").noconvert().none(),
-           nb::arg("out").noconvert(), nb::arg("x0_out").noconvert().none(), nb::arg("stream"))
+           nb::arg("history").noconvert().none(), nb::arg("out").noconvert(), nb::arg("x0_out").noconvert().none(),
+           nb::arg("stream"))
       .def(
           "sample",
           [](Sampler& sampler, const OutputArray& out, bool initial_given, int start_step, int end_step,
