@@ -218,11 +218,14 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   if (solver == SolverClass::dpm) read_dpm_keys(j, c.options);
   if (solver == SolverClass::unipc) read_unipc_keys(j, c.options);
 
-  // The schedule: diffusers' defaults are ddpm's (T 1000, linear 1e-4 -> 0.02).
+  // The schedule: diffusers' defaults are ddpm's (T 1000, linear 1e-4 -> 0.02),
+  // except Heun's.
   ScheduleSpec& s = c.schedule;
   s.steps = get<int>(j, "num_train_timesteps", 1000);
-  s.beta_start = get<double>(j, "beta_start", 1e-4);
-  s.beta_end = get<double>(j, "beta_end", 0.02);
+  // HeunDiscreteScheduler's own defaults are Stable Diffusion's betas.
+  const bool heun = solver == SolverClass::heun;
+  s.beta_start = get<double>(j, "beta_start", heun ? 0.00085 : 1e-4);
+  s.beta_end = get<double>(j, "beta_end", heun ? 0.012 : 0.02);
   s.kind = schedule_kind(get<std::string>(j, "beta_schedule", "linear"));
   if (j.contains("trained_betas") && !j.at("trained_betas").is_null()) {
     try {

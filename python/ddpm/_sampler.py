@@ -50,8 +50,7 @@ class Sampler:
       model calls per step, one plan position each), 'dpmpp_2m'
       (DPMSolverMultistepScheduler, DPM-Solver++ 2M), 'dpmpp_2m_sde' (its SDE
       variant), 'dpmpp_3m' (DPM-Solver++ 3M: solver_order 3) or 'unipc'
-      (UniPCMultistepScheduler, its corrector on). heun, dpmpp_3m and unipc
-      run on the CPU backend only in this version.
+      (UniPCMultistepScheduler, its corrector on).
     - prediction_type: 'epsilon', 'sample' (x0) or 'v_prediction'
     - inference_steps (num_inference_steps): sample with this many of the T
       steps, picked by timestep_spacing: 'leading', 'trailing' or 'linspace'

@@ -64,8 +64,11 @@ def test_from_config_takes_the_solver_classes(config, sampler):
 
 def test_from_config_refuses_what_ddpm_lacks():
     with pytest.raises(ddpm.Error, match="solver_order"):
-        ddpm.Sampler.from_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3,
-                                  "algorithm_type": "sde-dpmsolver++"})
+        ddpm.Sampler.from_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 4})
+    # DPM-Solver++(3M) SDE is the SDE sampler at order 3.
+    sde3 = ddpm.Sampler.from_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3,
+                                     "algorithm_type": "sde-dpmsolver++"}, inference_steps=8)
+    assert sde3.options["sampler"] == "dpmpp_2m_sde" and sde3.options["solver_order"] == 3
     with pytest.raises(ddpm.Error, match="solver_p"):
         ddpm.Sampler.from_config({"_class_name": "UniPCMultistepScheduler", "solver_p": {"x": 1}})
 
