@@ -25,7 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const ddpm::PlannedStep& step : sampler.plan()) {
       if (!step.error.empty()) continue;
       if (!std::isfinite(step.alpha_bar) || !std::isfinite(step.prev_from_x0) ||
-          !std::isfinite(step.prev_from_sample) || !std::isfinite(step.sigma)) {
+          !std::isfinite(step.prev_from_sample) || !std::isfinite(step.sigma) ||
+          !std::isfinite(step.prev_from_x0_prev2) || !std::isfinite(step.prev_from_last_sample) ||
+          !std::isfinite(step.corrected_from_last_sample) || !std::isfinite(step.corrected_from_x0)) {
         __builtin_trap();
       }
     }

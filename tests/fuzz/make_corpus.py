@@ -109,6 +109,15 @@ def main():
         "python_infinity": '{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity,'
                            ' "sample_max_value": Infinity, "beta_end": NaN, "x": "NaN -Infinity"}',
         "infinity_glued": '{"beta_start": 1Infinity, "beta_end": -NaN}',
+        # The deeper-history classes and DPM-Solver++'s own keys.
+        "heun_karras": '{"_class_name": "HeunDiscreteScheduler", "use_karras_sigmas": true, "clip_sample": true,'
+                       ' "clip_sample_range": 2.0, "timestep_spacing": "trailing"}',
+        "unipc": '{"_class_name": "UniPCMultistepScheduler", "solver_order": 3, "solver_type": "bh1",'
+                 ' "disable_corrector": [0, 2], "lower_order_final": false, "final_sigmas_type": "sigma_min",'
+                 ' "thresholding": true, "predict_x0": true, "solver_p": null}',
+        "dpmpp_3m_sde": '{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++",'
+                        ' "solver_order": 3, "euler_at_final": true, "use_lu_lambdas": true,'
+                        ' "lambda_min_clipped": -5.1, "final_sigmas_type": "sigma_min"}',
     }.items():
         write("fuzz_scheduler_config", name, text)
 
