@@ -15,6 +15,7 @@ namespace ddpm {
 
 struct MlpPredictor::Impl {
   detail::MlpNetwork net;
+  ModelCard card;  // the architecture-neutral view of net.card
   MlpPredictorOptions options;
   detail::MlpHostWorkspace host;
   std::vector<std::int32_t> labels;  // one per row, or empty...
@@ -45,6 +46,7 @@ MlpPredictor::MlpPredictor(const std::string& path, MlpPredictorOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (options.threads < 0) throw Error("MlpPredictor: threads must be >= 0");
   impl_->net = detail::load_mlp_network(path);
+  impl_->card = impl_->net.card.model_card();
   impl_->options = options;
   impl_->options.threads = cpu::resolve_threads(options.threads);
   impl_->label = impl_->net.card.null_label;
@@ -55,6 +57,7 @@ MlpPredictor::MlpPredictor(MlpPredictor&&) noexcept = default;
 MlpPredictor& MlpPredictor::operator=(MlpPredictor&&) noexcept = default;
 
 const MlpModelCard& MlpPredictor::card() const { return impl_->net.card; }
+const ModelCard& MlpPredictor::model_card() const { return impl_->card; }
 const MlpPredictorOptions& MlpPredictor::options() const { return impl_->options; }
 
 void MlpPredictor::set_class_labels(std::span<const std::int32_t> labels) {

@@ -235,22 +235,21 @@ MlpModelCard MlpModelCard::from_json(const std::string& text) {
   return card;
 }
 
-SchedulerConfig MlpModelCard::recommended_config() const {
-  SchedulerConfig config = scheduler;
-  SamplerOptions& o = config.options;
-  try {
-    o.sampler = parse_sampler_kind(sampler.name);
-    o.timestep_spacing = parse_timestep_spacing(sampler.timestep_spacing);
-  } catch (const Error& e) {
-    throw Error(std::string("model card \"sampler\": ") + e.what());
-  }
-  o.prediction_type = prediction_type;
-  o.num_inference_steps = sampler.num_inference_steps;
-  o.eta = sampler.eta;
-  if (!sampler.clip_sample) o.clip_x0.reset();
-  if (sampler.clip_sample && !o.clip_x0 && !o.thresholding) o.clip_x0 = ClipRange{-1.0f, 1.0f};
-  config.sampler = o.sampler;
-  return config;
+SchedulerConfig MlpModelCard::recommended_config() const { return model_card().recommended_config(); }
+
+ModelCard MlpModelCard::model_card() const {
+  ModelCard c;
+  c.architecture = architecture;
+  c.prediction_type = prediction_type;
+  c.scheduler = scheduler;
+  c.normalization = normalization;
+  c.sampler = sampler;
+  c.num_classes = num_classes;
+  c.null_label = null_label;
+  c.class_names = class_names;
+  c.sample_shape = data_shape;
+  c.json = json;
+  return c;
 }
 
 }  // namespace ddpm

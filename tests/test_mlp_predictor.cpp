@@ -620,3 +620,43 @@ TEST_F(BrokenModel, WrongFileTypeOrTruncated) {
 
 }  // namespace
 }  // namespace ddpm
+
+namespace ddpm {
+namespace {
+
+// ddpm::load_model: the card's architecture picks the network; the
+// architecture-neutral card is what the front ends read.
+TEST(LoadModel, CreatesTheNetworkTheCardNames) {
+  const std::unique_ptr<NetworkPredictor> model = load_model(kModel, {.threads = 1});
+  const auto* mlp = dynamic_cast<const MlpPredictor*>(model.get());
+  ASSERT_NE(mlp, nullptr);
+  const ModelCard& card = model->model_card();
+  EXPECT_EQ(card.architecture, "mlp_denoiser");
+  EXPECT_EQ(card.sample_shape, mlp->card().data_shape);
+  EXPECT_EQ(card.dim(), mlp->data_dim());
+  EXPECT_EQ(card.num_classes, mlp->num_classes());
+  EXPECT_EQ(card.null_label, mlp->null_label());
+  EXPECT_EQ(card.prediction_type, mlp->prediction_type());
+  const SchedulerConfig a = card.recommended_config(), b = mlp->card().recommended_config();
+  EXPECT_EQ(a.options.sampler, b.options.sampler);
+  EXPECT_EQ(a.options.num_inference_steps, b.options.num_inference_steps);
+  EXPECT_EQ(a.options.timestep_spacing, b.options.timestep_spacing);
+  EXPECT_EQ(a.schedule.steps, b.schedule.steps);
+  EXPECT_EQ(known_architectures(), "mlp_denoiser");
+}
+
+TEST_F(BrokenModel, AnUnknownArchitectureIsNamedByLoadModel) {
+  card_["architecture"] = "unet_2d";
+  const std::string path = scratch_ / "unet.safetensors";
+  test::write_bytes(path, test::safetensors_bytes(tensors_, {{kModelCardKey, card_.dump()}}));
+  const std::string message = error_of([&] { load_model(path); });
+  EXPECT_EQ(message, path + ": model card architecture 'unet_2d' is not one ddpm can load (mlp_denoiser)");
+  test::write_bytes(path, test::safetensors_bytes(tensors_, {}));
+  EXPECT_NE(error_of([&] { load_model(path); }).find("no model card"), std::string::npos);
+  card_.erase("architecture");
+  test::write_bytes(path, test::safetensors_bytes(tensors_, {{kModelCardKey, card_.dump()}}));
+  EXPECT_NE(error_of([&] { load_model(path); }).find("\"architecture\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddpm

@@ -4,6 +4,7 @@
 #include "ddpm/error.h"
 #include "ddpm/image.h"
 #include "ddpm/mlp_predictor.h"
+#include "ddpm/model.h"
 #include "ddpm/npy.h"
 #include "ddpm/predictor.h"
 #include "ddpm/sampler.h"

@@ -10,34 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "ddpm/model.h"
 #include "ddpm/predictor.h"
 #include "ddpm/schedule.h"
 #include "ddpm/scheduler_config.h"
 #include "ddpm/types.h"
 
 namespace ddpm {
-
-// Model space <-> data units: pixel = (x + pixel_offset) * pixel_scale.
-struct DataNormalization {
-  float model_min = -1.0f;
-  float model_max = 1.0f;
-  float pixel_min = 0.0f;
-  float pixel_max = 16.0f;
-  float pixel_scale = 8.0f;
-  float pixel_offset = 1.0f;
-  float to_pixel(float x) const { return (x + pixel_offset) * pixel_scale; }
-  float from_pixel(float pixel) const { return pixel / pixel_scale - pixel_offset; }
-};
-
-// The sampler the model was checked with (the card's "sampler").
-struct RecommendedSampler {
-  std::string name = "ddim";
-  int num_inference_steps = 50;
-  std::string timestep_spacing = "trailing";
-  double eta = 0.0;
-  bool clip_sample = true;
-  double guidance_scale = 1.0;
-};
 
 // Sinusoidal timestep embedding, diffusers' get_timestep_embedding.
 struct TimeEmbeddingSpec {
@@ -79,6 +58,8 @@ struct MlpModelCard {
   // What `ddpm sample --model` and Python's Sampler.for_model start from.
   // Throws ddpm::Error for a sampler name or spacing ddpm does not have.
   SchedulerConfig recommended_config() const;
+  // The architecture-neutral part (ddpm::ModelCard).
+  ModelCard model_card() const;
 };
 
 inline constexpr const char* kModelCardKey = "ddpm_model_card";
@@ -97,7 +78,7 @@ struct MlpPredictorOptions {
 // The rows the host network computes together (MlpPredictor::split_alignment).
 inline constexpr std::int64_t kMlpRowBlock = 64;
 
-class MlpPredictor : public NoisePredictor {
+class MlpPredictor : public NetworkPredictor {
  public:
   // Loads and validates the model (card, tensor names, shapes, dtypes,
   // finite values); throws ddpm::Error with a one-line message naming the file.
@@ -107,6 +88,7 @@ class MlpPredictor : public NoisePredictor {
   MlpPredictor& operator=(MlpPredictor&&) noexcept;
 
   const MlpModelCard& card() const;
+  const ModelCard& model_card() const override;
   PredictionType prediction_type() const { return card().prediction_type; }
   const SchedulerConfig& scheduler_config() const { return card().scheduler; }
   const DataNormalization& normalization() const { return card().normalization; }
@@ -118,9 +100,9 @@ class MlpPredictor : public NoisePredictor {
   // The class label of each row of the next predict() calls: row i of a call
   // uses labels[i] (a host array, copied; 0 <= label < num_classes, or
   // null_label()). A call must have no more rows than labels were given.
-  void set_class_labels(std::span<const std::int32_t> labels);
+  void set_class_labels(std::span<const std::int32_t> labels) override;
   // One label for every row (the default: null_label(), i.e. unconditional).
-  void set_class_label(std::int32_t label);
+  void set_class_label(std::int32_t label) override;
 
   // Host: sizes the workspace for shape.batch (predict() grows it if needed).
   // Device: uploads the weights and tables once, allocates the workspace and

@@ -10,8 +10,8 @@ the caller's device and (on a CUDA device) on the caller's current stream.
     x = sampler.sample((16, 64), ddpm.GaussianPredictor(mean=0.5, std=0.3), seed=1)
     fast = ddpm.Sampler(sampler="dpmpp_2m", inference_steps=20, use_karras_sigmas=True)
 
-Predictors: GaussianPredictor, GmmPredictor, MlpPredictor (a trained network),
-make_predictor (from a JSON description), or any callable f(x_t, t) ->
+Predictors: GaussianPredictor, GmmPredictor, load_model (a trained network,
+whatever its architecture: an MlpPredictor for 'mlp_denoiser'), make_predictor (from a JSON description), or any callable f(x_t, t) ->
 model_output, a torch.nn.Module included (ddpm.Predictor documents the
 protocol, with the unconditional_label that classifier-free guidance needs).
 
@@ -34,12 +34,14 @@ from ._ddpm import (
     GaussianPredictor,
     GmmPredictor,
     MlpPredictor,
+    NetworkPredictor,
     NoisePredictor,
     PlannedStep,
     Schedule,
     cuda_available,
     cuda_unavailable_reason,
     default_timestep_spacing,
+    load_model,
     make_predictor,
 )
 from ._images import ImageWarning, read_image, to_pixels, write_png
@@ -56,6 +58,7 @@ __all__ = [
     "GmmPredictor",
     "ImageWarning",
     "MlpPredictor",
+    "NetworkPredictor",
     "NoisePredictor",
     "PlannedStep",
     "Predictor",
@@ -64,6 +67,7 @@ __all__ = [
     "cuda_available",
     "cuda_unavailable_reason",
     "default_timestep_spacing",
+    "load_model",
     "make_predictor",
     "read_image",
     "to_pixels",

@@ -132,7 +132,7 @@ class Sampler:
         return cls.from_config(config, **overrides)
 
     @classmethod
-    def for_model(cls, predictor: _ddpm.MlpPredictor, **overrides: Any) -> Sampler:
+    def for_model(cls, predictor: _ddpm.NetworkPredictor, **overrides: Any) -> Sampler:
         """The sampler a model's card recommends (its training schedule and
         prediction type, its sampler, steps, spacing and eta), with overrides.
         The card's guidance scale is the model's (predictor.guidance_scale):

@@ -149,3 +149,18 @@ def test_split_alignment_parts_equal_one_call(digits_model):
     parts = [sampler.sample((e - b, 64), model, seed=3, first_sample=40 + b, class_labels=labels[b:e])
              for b, e in [(0, 24), (24, 88), (88, 150)]]
     np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_load_model_creates_the_network_its_card_names(tmp_path):
+    """ddpm.load_model reads the card's architecture: the digits model is an MlpPredictor."""
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "models", "digits.safetensors")
+    model = ddpm.load_model(path, threads=1)
+    assert isinstance(model, ddpm.MlpPredictor) and isinstance(model, ddpm.NetworkPredictor)
+    assert model.architecture == "mlp_denoiser"
+    direct = ddpm.MlpPredictor(path, threads=1)
+    assert model.card == direct.card
+    assert ddpm.Sampler.for_model(model).options == ddpm.Sampler.for_model(direct).options
+    with pytest.raises(ddpm.Error, match="no such file|cannot"):
+        ddpm.load_model(tmp_path / "missing.safetensors")

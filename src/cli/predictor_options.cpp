@@ -98,9 +98,9 @@ void refuse_given(const PredictorOptions& o, const std::vector<CLI::Option*>& fl
 }
 
 // The labels of `batch` rows from --class, checked against the model's classes.
-std::vector<std::int32_t> model_labels(const PredictorOptions& o, const MlpPredictor& model,
+std::vector<std::int32_t> model_labels(const PredictorOptions& o, const NetworkPredictor& model,
                                        std::int64_t batch) {
-  const int classes = model.num_classes();
+  const int classes = model.model_card().num_classes;
   if (classes == 0) {
     throw Error("--class: the model " + o.model_path +
                 " is unconditional (its card has num_classes 0): it takes no class");
@@ -120,7 +120,7 @@ std::vector<std::int32_t> model_labels(const PredictorOptions& o, const MlpPredi
     if (spec.labels[i] >= classes) {
       throw Error("--class " + std::to_string(spec.labels[i]) +
                   " is outside the model's classes 0.." + std::to_string(classes - 1) + " (" +
-                  std::to_string(model.null_label()) +
+                  std::to_string(model.model_card().null_label) +
                   " is its null label: leave --class out for unconditional samples)");
     }
   }
@@ -262,13 +262,9 @@ ChosenPredictor load_predictor(const PredictorOptions& o, int threads) {
   if (o.has_model()) {
     refuse_given(o, o.gaussian_flags, "does not apply to --model (the network is the predictor)");
     refuse_given(o, o.gmm_flags, "does not apply to --model (the network is the predictor)");
-    const nlohmann::json description{{"type", "mlp"},
-                                     {"path", o.model_path},
-                                     {"threads", threads},
-                                     {"allow_tf32", o.allow_tf32}};
-    chosen.predictor = make_predictor(description.dump());
-    chosen.model = dynamic_cast<const MlpPredictor*>(chosen.predictor.get());
-    if (chosen.model == nullptr) throw Error("--model " + o.model_path + " is not an MLP denoiser");
+    std::unique_ptr<NetworkPredictor> network = load_model(o.model_path, {.threads = threads, .allow_tf32 = o.allow_tf32});
+    chosen.model = network.get();
+    chosen.predictor = std::move(network);
     return chosen;
   }
   if (o.given(o.class_flag)) {
@@ -288,7 +284,7 @@ ChosenPredictor load_predictor(const PredictorOptions& o, int threads) {
 
 std::optional<SchedulerConfig> model_defaults(const ChosenPredictor& chosen) {
   if (chosen.model == nullptr) return std::nullopt;
-  return chosen.model->card().recommended_config();
+  return chosen.model->model_card().recommended_config();
 }
 
 void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape shape,
@@ -297,16 +293,17 @@ void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape 
   chosen.guidance_scale = o.guidance_scale;
   chosen.guidance_rescale = o.guidance_rescale;
   if (chosen.model != nullptr) {
-    const MlpPredictor& model = *chosen.model;
-    if (shape.dim != model.data_dim()) {
+    const NetworkPredictor& model = *chosen.model;
+    const ModelCard& card = model.model_card();
+    if (shape.dim != card.dim()) {
       throw Error("shape mismatch: " + shape_text + " gives samples of " +
                   std::to_string(shape.dim) + " elements but the model " + o.model_path +
-                  " has data_dim " + std::to_string(model.data_dim()) + " (data_shape " +
-                  shape_list(model.card().data_shape) + ")");
+                  " has data_dim " + std::to_string(card.dim()) + " (data_shape " +
+                  shape_list(card.sample_shape) + ")");
     }
     const bool has_class = o.given(o.class_flag);
     if (has_class) chosen.class_labels = model_labels(o, model, shape.batch);
-    if (!scale_given && has_class) chosen.guidance_scale = model.card().sampler.guidance_scale;
+    if (!scale_given && has_class) chosen.guidance_scale = card.sampler.guidance_scale;
     if (chosen.guidance_scale != 1.0) {
       if (!model.unconditional_label()) {
         throw Error("--guidance-scale: the model " + o.model_path +
@@ -355,7 +352,7 @@ std::string describe_classes(const PredictorOptions& o, const ChosenPredictor& c
   if (chosen.class_labels.empty()) return "";
   const ClassSpec spec = parse_class_spec(o.class_text);
   if (spec.all) {
-    return "classes 0.." + std::to_string(chosen.model->num_classes() - 1) + " in turn";
+    return "classes 0.." + std::to_string(chosen.model->model_card().num_classes - 1) + " in turn";
   }
   if (spec.labels.size() == 1) return "class " + std::to_string(spec.labels[0]);
   return "a class per sample";

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "ddpm/mlp_predictor.h"
+#include "ddpm/model.h"
 #include "ddpm/predictor.h"
 #include "ddpm/scheduler_config.h"
 #include "ddpm/types.h"
@@ -71,7 +71,7 @@ struct PredictorOptions {
 // What a run samples with: the predictor, the rows' labels and the guidance.
 struct ChosenPredictor {
   std::unique_ptr<NoisePredictor> predictor;
-  const MlpPredictor* model = nullptr;     // the predictor, when it is --model's network
+  const NetworkPredictor* model = nullptr;  // the predictor, when it is --model's network
   std::vector<std::int32_t> class_labels;  // one per row, or empty (no --class)
   double guidance_scale = 1.0;
   double guidance_rescale = 0.0;

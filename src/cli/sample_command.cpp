@@ -162,7 +162,7 @@ void run_sample(const SampleOptions& o) {
   check_outputs({{"--out", o.out_path}, {"--png", o.png_path}});
   ChosenPredictor chosen = load_predictor(o.predictor, o.backend.threads);
   if (!o.png_path.empty() && chosen.model != nullptr) {
-    check_figure_model(chosen.model->card(), o.predictor.model_path);
+    check_figure_model(chosen.model->model_card(), o.predictor.model_path);
   }
   const std::optional<SchedulerConfig> defaults = model_defaults(chosen);
 
@@ -171,7 +171,7 @@ void run_sample(const SampleOptions& o) {
   o.backend.apply_to(sampler_options);
   const Schedule schedule = o.schedule.build(defaults);
   if (chosen.model != nullptr) {
-    ScheduleOptions::require_trained(schedule, chosen.model->scheduler_config().schedule,
+    ScheduleOptions::require_trained(schedule, chosen.model->model_card().scheduler.schedule,
                                      o.predictor.model_path);
   }
   Sampler sampler(schedule, sampler_options);
@@ -219,8 +219,8 @@ void run_sample(const SampleOptions& o) {
     figure.title = {file_name(o.predictor.model_path) + ", seed " + std::to_string(o.seed),
                     describe_run(sampler, chosen, classes)};
     figure.class_labels = chosen.class_labels;
-    if (o.predictor.class_text == "all") figure.columns = chosen.model->num_classes();
-    outputs.write_bytes(o.png_path, sample_figure_png(chosen.model->card(), x, shape, figure));
+    if (o.predictor.class_text == "all") figure.columns = chosen.model->model_card().num_classes;
+    outputs.write_bytes(o.png_path, sample_figure_png(chosen.model->model_card(), x, shape, figure));
   }
   outputs.commit();
   print_summary(outputs.summary_stream(), o, sampler, chosen, extents, started, "");

@@ -10,27 +10,27 @@ namespace {
 
 constexpr int kTargetTilePixels = 40;  // small pictures are drawn about this large
 
-bool is_rgb(const MlpModelCard& card) {
-  return card.data_shape.size() == 3 && card.data_shape[2] == 3;
+bool is_rgb(const ModelCard& card) {
+  return card.sample_shape.size() == 3 && card.sample_shape[2] == 3;
 }
 
 }  // namespace
 
-void check_figure_model(const MlpModelCard& card, const std::string& model_path) {
-  if (card.data_shape.size() != 2 && !is_rgb(card)) {
+void check_figure_model(const ModelCard& card, const std::string& model_path) {
+  if (card.sample_shape.size() != 2 && !is_rgb(card)) {
     std::string shape;
-    for (std::size_t i = 0; i < card.data_shape.size(); ++i) {
-      shape += (i ? ", " : "") + std::to_string(card.data_shape[i]);
+    for (std::size_t i = 0; i < card.sample_shape.size(); ++i) {
+      shape += (i ? ", " : "") + std::to_string(card.sample_shape[i]);
     }
     throw Error("--png: the model " + model_path + " has data_shape [" + shape +
                 "], not a picture ([H, W] or [H, W, 3])");
   }
 }
 
-std::string sample_figure_png(const MlpModelCard& card, std::span<const float> samples, Shape shape,
+std::string sample_figure_png(const ModelCard& card, std::span<const float> samples, Shape shape,
                               const SampleFigure& figure) {
-  const auto height = static_cast<int>(card.data_shape[0]);
-  const auto width = static_cast<int>(card.data_shape[1]);
+  const auto height = static_cast<int>(card.sample_shape[0]);
+  const auto width = static_cast<int>(card.sample_shape[1]);
   const std::int64_t shown = std::min(shape.batch, kMaxFigureSamples);
   const int columns = static_cast<int>(std::min<std::int64_t>(figure.columns, shown));
   const int rows = static_cast<int>((shown + columns - 1) / columns);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ddpm/mlp_predictor.h"
+#include "ddpm/model.h"
 #include "ddpm/types.h"
 
 namespace ddpm::cli {
@@ -24,10 +24,10 @@ struct SampleFigure {
 
 // Throws ddpm::Error unless the card's data_shape is a picture: [H, W]
 // (grey) or [H, W, 3] (RGB, model space [-1, 1]). Called before any work.
-void check_figure_model(const MlpModelCard& card, const std::string& model_path);
+void check_figure_model(const ModelCard& card, const std::string& model_path);
 
 // The PNG bytes of the grid of `samples` ([shape.batch, shape.dim], model space).
-std::string sample_figure_png(const MlpModelCard& card, std::span<const float> samples, Shape shape,
+std::string sample_figure_png(const ModelCard& card, std::span<const float> samples, Shape shape,
                               const SampleFigure& figure);
 
 }  // namespace ddpm::cli

@@ -15,7 +15,7 @@
 #include "backend_options.h"
 #include "commands.h"
 #include "ddpm/error.h"
-#include "ddpm/mlp_predictor.h"
+#include "ddpm/model.h"
 #include "ddpm/npy.h"
 #include "ddpm/sampler.h"
 #include "output_files.h"
@@ -33,7 +33,7 @@ struct ScheduleCommandOptions {
 // The model card's recommended settings, as `ddpm sample --model` starts from.
 std::optional<SchedulerConfig> card_defaults(const std::string& model_path) {
   if (model_path.empty()) return std::nullopt;
-  return MlpPredictor(model_path, {.threads = 1}).card().recommended_config();
+  return load_model(model_path, {.threads = 1})->model_card().recommended_config();
 }
 
 // The columns, in order (also the CSV header).

@@ -236,7 +236,27 @@ void bind_predictors(nb::module_& m) {
           nb::sig("def unconditional(self) -> dict | None"),
           "The unconditional mixture as a dict {'weights', 'means', 'stds'}, or None.");
 
-  nb::class_<MlpPredictor, NoisePredictor>(
+  nb::class_<NetworkPredictor, NoisePredictor>(
+      m, "NetworkPredictor",
+      "A trained network of any architecture (ddpm.load_model creates the one a model\n"
+      "file's card names); its card is .card.")
+      .def_prop_ro("architecture", [](const NetworkPredictor& p) { return p.model_card().architecture; },
+                   "The card's architecture (e.g. 'mlp_denoiser').");
+
+  m.def(
+      "load_model",
+      [](nb::handle path, int threads, bool allow_tf32) {
+        const std::string file = path_text(path);
+        nb::gil_scoped_release release;
+        return load_model(file, {.threads = threads, .allow_tf32 = allow_tf32});
+      },
+      nb::arg("path"), nb::arg("threads") = 0, nb::arg("allow_tf32") = false,
+      nb::sig("def load_model(path: str | os.PathLike, threads: int = 0, allow_tf32: bool = False) "
+              "-> NetworkPredictor"),
+      "Reads a model file's card and creates the network its architecture names\n"
+      "(an MlpPredictor for 'mlp_denoiser'); ddpm.Error names an unknown one.");
+
+  nb::class_<MlpPredictor, NetworkPredictor>(
       m, "MlpPredictor",
       "A trained mlp_denoiser network (a .safetensors file with a model card, see\n"
       "docs/model-format.md): OpenBLAS on the CPU, cuBLAS on a CUDA device. Class labels\n"

@@ -346,8 +346,8 @@ void bind_sampler(nb::module_& m) {
           nb::arg("config_json"), nb::arg("overrides") = nb::dict())
       .def_static(
           "for_model",
-          [](const MlpPredictor& model, const nb::dict& overrides) {
-            return sampler_for(model.card().recommended_config(), overrides, "model card");
+          [](const NetworkPredictor& model, const nb::dict& overrides) {
+            return sampler_for(model.model_card().recommended_config(), overrides, "model card");
           },
           nb::arg("model"), nb::arg("overrides") = nb::dict())
       .def_prop_ro("backend", [](const Sampler& s) { return to_string(s.backend()); })
