@@ -406,7 +406,7 @@ std::vector<ErrorCase> model_error_cases() {
        "has data_shape [64], not a picture"},
       {"karras_with_ddim",
        {"sample", "--model", "@model", "--shape", "4,64", "--karras-sigmas"},
-       "--karras-sigmas applies only to --sampler euler, heun, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m or unipc, not ddim",
+       "--karras-sigmas applies only to --sampler dpmpp_2m, dpmpp_2m_sde, euler, heun, dpmpp_3m, unipc, not ddim",
        kUsage},
       {"karras_with_ddpm",
        {"sample", "--shape", "4,2", "--sampler", "ddpm", "--karras-sigmas"},

@@ -396,3 +396,29 @@ TEST(ZeroSnr, VAndSampleRunEpsilonIsRefused) {
 
 }  // namespace
 }  // namespace ddpm
+
+namespace ddpm {
+namespace {
+
+// The rule registry as the front ends read it (ddpm::sampler_info).
+TEST(SamplerInfo, EachRuleDeclaresWhatItTakes) {
+  const SamplerInfo heun = sampler_info(SamplerKind::heun);
+  EXPECT_EQ(heun.name, "heun");
+  EXPECT_EQ(heun.diffusers_class, "HeunDiscreteScheduler");
+  EXPECT_EQ(heun.model_calls_per_step, 2);
+  EXPECT_TRUE(heun.fractional_timesteps);
+  EXPECT_TRUE(heun.karras_sigmas);
+  EXPECT_FALSE(heun.solver_order);
+  EXPECT_TRUE(sampler_info(SamplerKind::unipc).solver_order);
+  EXPECT_FALSE(sampler_info(SamplerKind::ddim).karras_sigmas);
+  EXPECT_EQ(sampler_info(SamplerKind::ddpm).default_spacing, TimestepSpacing::leading);
+  // Heun's plan has a position per model call: 2n - 1 for n steps.
+  SamplerOptions o;
+  o.sampler = SamplerKind::heun;
+  o.backend = Backend::cpu;
+  o.num_inference_steps = 7;
+  EXPECT_EQ(Sampler(Schedule::linear(), o).plan().size(), 13u);
+}
+
+}  // namespace
+}  // namespace ddpm

@@ -252,6 +252,21 @@ struct SampleRequest {
 // (diffusers' default for the scheduler class).
 TimestepSpacing default_timestep_spacing(SamplerKind sampler);
 
+// What a step rule declares about itself (its entry in the rule registry):
+// front ends ask this instead of naming samplers.
+struct SamplerInfo {
+  std::string name;             // the CLI's and Python's name
+  std::string diffusers_class;  // the diffusers scheduler it reproduces
+  TimestepSpacing default_spacing = TimestepSpacing::leading;
+  bool karras_sigmas = false;   // takes use_karras_sigmas
+  bool solver_order = false;    // takes solver_order
+  // The model is given diffusers' float32 timesteps (the sigma-space
+  // schedulers), not integers.
+  bool fractional_timesteps = false;
+  int model_calls_per_step = 1;  // Heun: 2 (each a plan position)
+};
+SamplerInfo sampler_info(SamplerKind sampler);
+
 class Sampler {
  public:
   // Throws ddpm::Error for invalid options (an unknown combination, inference

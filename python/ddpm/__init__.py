@@ -43,6 +43,7 @@ from ._ddpm import (
     default_timestep_spacing,
     load_model,
     make_predictor,
+    sampler_info,
 )
 from ._images import ImageWarning, read_image, to_pixels, write_png
 from ._predictors import Predictor
@@ -70,6 +71,7 @@ __all__ = [
     "load_model",
     "make_predictor",
     "read_image",
+    "sampler_info",
     "to_pixels",
     "write_png",
 ]

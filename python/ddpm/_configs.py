@@ -29,19 +29,6 @@ from . import _ddpm
 _MAX_CONFIG_BYTES = 64 << 20  # as the CLI's --scheduler-config
 CONFIG_NAME = "scheduler_config.json"
 
-# The diffusers class whose defaults a sampler takes when a config names none
-# (the engine's registry does not name its classes to Python yet).
-CLASS_OF_SAMPLER = {
-    "ddpm": "DDPMScheduler",
-    "ddim": "DDIMScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_ancestral": "EulerAncestralDiscreteScheduler",
-    "dpmpp_2m": "DPMSolverMultistepScheduler",
-    "dpmpp_2m_sde": "DPMSolverMultistepScheduler",
-    "dpmpp_3m": "DPMSolverMultistepScheduler",
-    "heun": "HeunDiscreteScheduler",
-    "unipc": "UniPCMultistepScheduler",
-}
 
 
 def _read_file(path):
@@ -122,6 +109,10 @@ def engine_config(config, sampler=None):
     """The engine's JSON for a config dict: the class from _class_name, else
     from sampler= (its diffusers class's defaults)."""
     config = dict(config)
-    if not config.get("_class_name") and sampler in CLASS_OF_SAMPLER:
-        config["_class_name"] = CLASS_OF_SAMPLER[sampler]
+    if not config.get("_class_name") and isinstance(sampler, str):
+        # The diffusers class whose defaults the sampler takes (the engine's rule registry says).
+        try:
+            config["_class_name"] = _ddpm.sampler_info(sampler)["diffusers_class"]
+        except _ddpm.Error:
+            pass  # an unknown name: the sampler option refuses it with the valid ones
     return json.dumps(_finite_json(config), allow_nan=False)

@@ -367,3 +367,18 @@ def test_heun_config_defaults_are_heuns():
     """HeunDiscreteScheduler's own default betas (0.00085 .. 0.012), not the other classes' (1e-4 .. 0.02)."""
     s = ddpm.Sampler.from_config({"_class_name": "HeunDiscreteScheduler"})
     assert s.schedule.beta[0] == pytest.approx(0.00085) and s.schedule.beta[-1] == pytest.approx(0.012)
+
+
+def test_sampler_info_is_the_rule_registry():
+    """What each rule declares; the config intake takes a sampler's diffusers class from it."""
+    classes = {name: ddpm.sampler_info(name)["diffusers_class"] for name in
+               ("ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m", "unipc")}
+    assert classes["heun"] == "HeunDiscreteScheduler" and classes["unipc"] == "UniPCMultistepScheduler"
+    assert classes["dpmpp_3m"] == classes["dpmpp_2m"] == "DPMSolverMultistepScheduler"
+    heun = ddpm.sampler_info("heun")
+    assert heun["model_calls_per_step"] == 2 and heun["fractional_timesteps"] and heun["karras_sigmas"]
+    assert not heun["solver_order"] and ddpm.sampler_info("unipc")["solver_order"]
+    assert not ddpm.sampler_info("ddim")["karras_sigmas"]
+    assert ddpm.sampler_info("ddim")["default_timestep_spacing"] == "leading"
+    with pytest.raises(ddpm.Error, match="unknown sampler 'plms'"):
+        ddpm.sampler_info("plms")

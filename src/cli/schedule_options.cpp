@@ -13,6 +13,23 @@
 namespace ddpm::cli {
 namespace {
 
+// "a, b, c" -> {"a", "b", "c"}
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = list.find(", ", start);
+    names.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 2;
+  }
+  return names;
+}
+
+}  // namespace
+
+namespace {
+
 // A name from a fixed list, checked while the command line is read (a usage error).
 template <typename Parse>
 CLI::Validator one_of(Parse parse) {
@@ -262,18 +279,24 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
     options.clip_x0.reset();
   }
   if (use("--karras-sigmas")) options.use_karras_sigmas = karras_sigmas;
-  if (given("--karras-sigmas") && (options.sampler == SamplerKind::ddpm || options.sampler == SamplerKind::ddim ||
-                                   options.sampler == SamplerKind::euler_ancestral)) {
-    // diffusers' DDPM, DDIM and Euler ancestral schedulers have no use_karras_sigmas.
-    throw UsageError("--karras-sigmas applies only to --sampler euler, heun, dpmpp_2m, dpmpp_2m_sde, "
-                     "dpmpp_3m or unipc, not " + to_string(options.sampler));
+  // Which samplers take a flag is the rule registry's to say (ddpm::sampler_info).
+  const auto samplers_that = [](bool SamplerInfo::*takes) {
+    std::string names;
+    for (const std::string& name : split_names(sampler_kind_names())) {
+      if (sampler_info(parse_sampler_kind(name)).*takes) names += (names.empty() ? "" : ", ") + name;
+    }
+    return names;
+  };
+  if (given("--karras-sigmas") && !sampler_info(options.sampler).karras_sigmas) {
+    // e.g. diffusers' DDPM, DDIM and Euler ancestral schedulers have no use_karras_sigmas.
+    throw UsageError("--karras-sigmas applies only to --sampler " + samplers_that(&SamplerInfo::karras_sigmas) +
+                     ", not " + to_string(options.sampler));
   }
   if (given("--solver-order")) {
     const SamplerKind k = options.sampler;
-    if (k != SamplerKind::dpmpp_2m && k != SamplerKind::dpmpp_2m_sde && k != SamplerKind::dpmpp_3m &&
-        k != SamplerKind::unipc) {
-      throw UsageError("--solver-order applies only to --sampler dpmpp_2m, dpmpp_2m_sde, dpmpp_3m or unipc, not " +
-                       to_string(k));
+    if (!sampler_info(k).solver_order) {
+      throw UsageError("--solver-order applies only to --sampler " + samplers_that(&SamplerInfo::solver_order) +
+                       ", not " + to_string(k));
     }
     if (k == SamplerKind::dpmpp_3m && solver_order != 3) {
       throw UsageError("--sampler dpmpp_3m is solver order 3; --solver-order " + std::to_string(solver_order) +

@@ -119,9 +119,8 @@ void CallablePredictor::predict(const PredictorCall& call) {
 }
 
 bool fractional_model_times(const Sampler& sampler) {
-  const SamplerKind kind = sampler.options().sampler;
   // diffusers' sigma-space schedulers keep float32 timesteps.
-  if (kind == SamplerKind::euler || kind == SamplerKind::euler_ancestral || kind == SamplerKind::heun) return true;
+  if (sampler_info(sampler.options().sampler).fractional_timesteps) return true;
   for (const PlannedStep& step : sampler.plan()) {
     if (static_cast<double>(static_cast<float>(step.model_timestep)) != static_cast<double>(step.timestep)) {
       return true;

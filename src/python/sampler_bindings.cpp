@@ -225,6 +225,25 @@ void bind_sampler(nb::module_& m) {
       nb::arg("sampler"),
       "The timestep spacing a sampler uses unless timestep_spacing is given (diffusers'\n"
       "default for its scheduler class): 'leading' for ddpm and ddim, 'linspace' for the solvers.");
+  m.def(
+      "sampler_info",
+      [](const std::string& sampler) {
+        const SamplerInfo info = sampler_info(parse_sampler_kind(sampler));
+        nb::dict d;
+        d["name"] = info.name;
+        d["diffusers_class"] = info.diffusers_class;
+        d["default_timestep_spacing"] = to_string(info.default_spacing);
+        d["karras_sigmas"] = info.karras_sigmas;
+        d["solver_order"] = info.solver_order;
+        d["fractional_timesteps"] = info.fractional_timesteps;
+        d["model_calls_per_step"] = info.model_calls_per_step;
+        return d;
+      },
+      nb::arg("sampler"),
+      "What a step rule declares about itself (the engine's rule registry): its\n"
+      "diffusers_class, default_timestep_spacing, whether it takes karras_sigmas and\n"
+      "solver_order, whether the model sees fractional_timesteps, and its\n"
+      "model_calls_per_step (heun: 2).");
   auto schedule = nb::class_<Schedule>(m, "Schedule", kScheduleDoc);
   schedule
       .def(

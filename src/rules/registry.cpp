@@ -8,14 +8,23 @@
 namespace ddpm::detail {
 
 const RuleEntry& rule_for(SamplerKind kind) {
-  static const RuleEntry ddpm{plan_ddpm, check_ddpm_options, TimestepSpacing::leading};
-  static const RuleEntry ddim{plan_ddim, check_ddim_options, TimestepSpacing::leading};
-  static const RuleEntry dpmpp{plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace};
-  static const RuleEntry euler{plan_euler, check_euler_options, TimestepSpacing::linspace};
+  //                                plan, check, default spacing, diffusers class,
+  //                                Karras sigmas, solver_order, float timesteps, calls a step
+  static const RuleEntry ddpm{plan_ddpm, check_ddpm_options, TimestepSpacing::leading, "DDPMScheduler",
+                              false, false, false, 1};
+  static const RuleEntry ddim{plan_ddim, check_ddim_options, TimestepSpacing::leading, "DDIMScheduler",
+                              false, false, false, 1};
+  static const RuleEntry dpmpp{plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
+                               "DPMSolverMultistepScheduler", true, true, false, 1};
+  static const RuleEntry euler{plan_euler, check_euler_options, TimestepSpacing::linspace,
+                               "EulerDiscreteScheduler", true, false, true, 1};
   static const RuleEntry euler_ancestral{plan_euler_ancestral, check_euler_ancestral_options,
-                                         TimestepSpacing::linspace};
-  static const RuleEntry heun{plan_heun, check_heun_options, TimestepSpacing::linspace};
-  static const RuleEntry unipc{plan_unipc, check_unipc_options, TimestepSpacing::linspace};
+                                         TimestepSpacing::linspace, "EulerAncestralDiscreteScheduler",
+                                         false, false, true, 1};
+  static const RuleEntry heun{plan_heun, check_heun_options, TimestepSpacing::linspace, "HeunDiscreteScheduler",
+                              true, false, true, 2};
+  static const RuleEntry unipc{plan_unipc, check_unipc_options, TimestepSpacing::linspace,
+                               "UniPCMultistepScheduler", true, true, false, 1};
   switch (kind) {
     case SamplerKind::ddpm: return ddpm;
     case SamplerKind::ddim: return ddim;
@@ -29,6 +38,20 @@ const RuleEntry& rule_for(SamplerKind kind) {
   }
   return ddpm;
 }
+
+}  // namespace ddpm::detail
+
+namespace ddpm {
+
+SamplerInfo sampler_info(SamplerKind kind) {
+  const detail::RuleEntry& rule = detail::rule_for(kind);
+  return {to_string(kind), rule.diffusers_class, rule.default_spacing, rule.karras_sigmas, rule.solver_order,
+          rule.fractional_timesteps, rule.model_calls_per_step};
+}
+
+}  // namespace ddpm
+
+namespace ddpm::detail {
 
 TimestepSpacing spacing_of(const SamplerOptions& options) {
   return options.timestep_spacing.value_or(rule_for(options.sampler).default_spacing);

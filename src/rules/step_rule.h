@@ -36,6 +36,11 @@ struct RuleEntry {
   PlanRule plan;
   RuleCheck check;
   TimestepSpacing default_spacing;  // diffusers' default for the scheduler
+  const char* diffusers_class;      // the scheduler it reproduces
+  bool karras_sigmas;               // takes use_karras_sigmas
+  bool solver_order;                // takes solver_order
+  bool fractional_timesteps;        // the model sees float32 timesteps (sigma space)
+  int model_calls_per_step;
 };
 
 const RuleEntry& rule_for(SamplerKind kind);
