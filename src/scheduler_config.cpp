@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddpm/error.h"
+#include "ddpm/sampler.h"
 #include "file_input.h"
 #include "strict_json.h"
 
@@ -143,10 +144,11 @@ void check_solver_keys(const json& j, SolverClass solver) {
   if (solver == SolverClass::euler) {
     require_text("interpolation_type", "linear");
     require_text("timestep_type", "discrete");
-    for (const char* key : {"sigma_min", "sigma_max"}) {
-      if (j.contains(key) && !j.at(key).is_null()) {
-        throw Error(unsupported(key, j.at(key).dump(), "the schedule's own sigma range (null)"));
-      }
+  }
+  // diffusers' Karras sigmas span sigma_min .. sigma_max where a config sets them.
+  for (const char* key : {"sigma_min", "sigma_max"}) {
+    if (j.contains(key) && !j.at(key).is_null()) {
+      throw Error(unsupported(key, j.at(key).dump(), "the schedule's own sigma range (null)"));
     }
   }
   if (solver == SolverClass::dpm) {
@@ -171,7 +173,8 @@ void read_dpm_keys(const json& j, SamplerOptions& o) {
     } else if (v.is_number() && !std::isnan(v.get<double>()) && v.get<double>() != std::numeric_limits<double>::infinity()) {
       o.lambda_min_clipped = v.get<double>();
     } else {
-      throw Error("scheduler config key \"lambda_min_clipped\" must be a number, -inf or null, not " + v.dump());
+      const std::string text = v.is_number() ? (std::isnan(v.get<double>()) ? "NaN" : "Infinity") : v.dump();
+      throw Error("scheduler config key \"lambda_min_clipped\" must be a number, -inf or null, not " + text);
     }
   }
 }
@@ -272,6 +275,27 @@ SchedulerConfig SchedulerConfig::from_json(const std::string& text) {
   }
   if (o.steps_offset < 0) throw Error("scheduler config steps_offset must be >= 0");
   return c;
+}
+
+void switch_sampler(SamplerOptions& o, SamplerKind sampler) {
+  const SamplerOptions defaults;
+  o.sampler = sampler;
+  if (!sampler_info(sampler).solver_order) {
+    o.solver_order = defaults.solver_order;
+    o.lower_order_final = defaults.lower_order_final;
+    o.final_sigmas_type = defaults.final_sigmas_type;
+  }
+  const bool dpm = sampler == SamplerKind::dpmpp_2m || sampler == SamplerKind::dpmpp_2m_sde ||
+                   sampler == SamplerKind::dpmpp_3m;
+  if (!dpm) {
+    o.euler_at_final = defaults.euler_at_final;
+    o.use_lu_lambdas = defaults.use_lu_lambdas;
+    o.lambda_min_clipped = defaults.lambda_min_clipped;
+  }
+  if (sampler != SamplerKind::unipc) {
+    o.solver_type = defaults.solver_type;
+    o.disable_corrector.clear();
+  }
 }
 
 SchedulerConfig SchedulerConfig::load(const std::string& path) {

@@ -57,6 +57,14 @@ void check_representable(PlannedStep& s) {
       // to register) or alpha_bar near 0 (a division by sqrt(alpha_bar)).
       const bool no_noise = s.alpha_bar >= 1.0 - 1e-12;
       std::ostringstream msg;
+      if (s.order > 1 && s.alpha_bar_prev == 1.0) {
+        // A multistep step of higher order to sigma = 0 divides by h = inf.
+        msg << "the last step (timestep " << s.timestep << ") is of order " << s.order
+            << " to sigma 0, where its coefficients are infinite (diffusers' result there is inf or NaN); "
+               "keep lower_order_final on, or use final_sigmas_type sigma_min";
+        s.error = msg.str();
+        return;
+      }
       msg << "the step at timestep " << s.timestep << " has a coefficient of " << c
           << " (alpha_bar = " << s.alpha_bar << "), outside float range; "
           << (no_noise ? "the betas are too small to add any noise by this step: raise them"

@@ -382,3 +382,60 @@ TEST(SchedulerConfig, SolverClassesSelectTheirRules) {
 
 }  // namespace
 }  // namespace ddpm
+
+namespace ddpm {
+namespace {
+
+// A config run by another sampler drops its class's own keys (as diffusers'
+// from_config of another class does), and a solver order given with a 3M
+// config makes it DPM-Solver++ at that order.
+TEST(SchedulerConfig, AnotherSamplerDropsTheConfigClassesOwnKeys) {
+  const SchedulerConfig unipc = SchedulerConfig::from_json(
+      R"({"_class_name": "UniPCMultistepScheduler", "solver_order": 3, "solver_type": "bh1",
+          "disable_corrector": [1], "lower_order_final": false, "final_sigmas_type": "sigma_min"})");
+  SamplerOptions o = unipc.options;
+  switch_sampler(o, SamplerKind::heun);
+  EXPECT_EQ(o.sampler, SamplerKind::heun);
+  EXPECT_EQ(o.solver_order, 2);
+  EXPECT_TRUE(o.lower_order_final);
+  EXPECT_EQ(o.final_sigmas_type, FinalSigmasType::zero);
+  EXPECT_EQ(o.solver_type, UniPcSolverType::bh2);
+  EXPECT_TRUE(o.disable_corrector.empty());
+  o.backend = Backend::cpu;
+  o.num_inference_steps = 5;
+  EXPECT_EQ(Sampler(Schedule::from_spec(unipc.schedule), o).plan().size(), 9u);
+  // To DPM-Solver++ the multistep keys stay (diffusers reads them), UniPC's own go.
+  SamplerOptions dpm = unipc.options;
+  switch_sampler(dpm, SamplerKind::dpmpp_2m);
+  EXPECT_EQ(dpm.solver_order, 3);
+  EXPECT_TRUE(dpm.disable_corrector.empty());
+}
+
+// diffusers' constructors set up every training step before set_timesteps:
+// a leading config with steps_offset 1 (Stable Diffusion's) runs all T steps
+// without its offset pushing the first past T - 1.
+TEST(SchedulerConfig, ALeadingConfigWithAnOffsetRunsEveryStepWithoutInferenceSteps) {
+  for (const char* name : {"EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler"}) {
+    const SchedulerConfig c = SchedulerConfig::from_json(std::string(R"({"_class_name": ")") + name +
+                                                         R"(", "timestep_spacing": "leading", "steps_offset": 1})");
+    SamplerOptions o = c.options;
+    o.backend = Backend::cpu;
+    const Sampler sampler(Schedule::from_spec(c.schedule), o);
+    EXPECT_EQ(sampler.plan().front().timestep, 999) << name;
+  }
+}
+
+TEST(SchedulerConfig, SigmaRangesAndNonFiniteLambdasAreRefusedByName) {
+  for (const char* name : {"UniPCMultistepScheduler", "DPMSolverMultistepScheduler", "HeunDiscreteScheduler"}) {
+    expect_error([&] {
+      SchedulerConfig::from_json(std::string(R"({"_class_name": ")") + name + R"(", "sigma_max": 10.0})");
+    }, "sigma_max 10");
+  }
+  expect_error([] { SchedulerConfig::from_json(R"({"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": NaN})"); },
+               "not NaN");
+  expect_error([] { SchedulerConfig::from_json(R"({"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": Infinity})"); },
+               "not Infinity");
+}
+
+}  // namespace
+}  // namespace ddpm

@@ -37,4 +37,14 @@ struct SchedulerConfig {
   static SchedulerConfig load(const std::string& path);
 };
 
+// A config's options run by another sampler than its class's (a --sampler
+// flag, Python's sampler=): as diffusers' from_config ignores the keys a
+// class lacks, the config class's own keys that the new rule has no use for
+// (DPM-Solver++'s and UniPC's: solver_order, lower_order_final,
+// final_sigmas_type, euler_at_final, use_lu_lambdas, lambda_min_clipped,
+// solver_type, disable_corrector) go back to their defaults. And a solver
+// order given with it wins over the sampler's name: dpmpp_3m at order 1 or 2
+// is dpmpp_2m.
+void switch_sampler(SamplerOptions& options, SamplerKind sampler);
+
 }  // namespace ddpm

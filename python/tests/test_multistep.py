@@ -382,3 +382,17 @@ def test_sampler_info_is_the_rule_registry():
     assert ddpm.sampler_info("ddim")["default_timestep_spacing"] == "leading"
     with pytest.raises(ddpm.Error, match="unknown sampler 'plms'"):
         ddpm.sampler_info("plms")
+
+
+def test_a_config_run_by_another_sampler_drops_its_class_keys():
+    """As diffusers' from_config of another class: UniPC's order-3 config runs Heun; a 3M
+    config overridden to solver_order 2 is DPM-Solver++(2M)."""
+    unipc = {"_class_name": "UniPCMultistepScheduler", "solver_order": 3, "solver_type": "bh1",
+             "disable_corrector": [1]}
+    heun = ddpm.Sampler.from_config(unipc, sampler="heun", inference_steps=5, backend="cpu")
+    assert heun.options["sampler"] == "heun" and len(heun.plan) == 9
+    dpm3 = {"_class_name": "DPMSolverMultistepScheduler", "solver_order": 3}
+    two = ddpm.Sampler.from_config(dpm3, solver_order=2, inference_steps=6, backend="cpu")
+    assert two.options["sampler"] == "dpmpp_2m" and max(s.order for s in two.plan) == 2
+    three = ddpm.Sampler.from_config(dpm3, inference_steps=6, backend="cpu")
+    assert max(s.order for s in three.plan) == 3

@@ -148,8 +148,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
                        "and Heun then call the model at fractional timesteps"));
   add("--solver-order",
       command.add_option("--solver-order", solver_order,
-                         "dpmpp_2m, dpmpp_2m_sde and unipc: 1, 2 or 3 (unipc) model outputs\n"
-                         "per update (diffusers' solver_order); dpmpp_3m is order 3")
+                         "model outputs per update, 1, 2 or 3 (diffusers' solver_order), for\n"
+                         "dpmpp_2m, dpmpp_2m_sde (3: DPM-Solver++(3M)), dpmpp_3m (3) and unipc")
           ->check(CLI::Range(1, 3))
           ->capture_default_str());
 }
@@ -250,7 +250,11 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
     options.thresholding = false;
   }
   if (use("--rescale-zero-snr")) options.rescale_betas_zero_snr = rescale_zero_snr;
-  if (use("--sampler")) options.sampler = parse_sampler_kind(sampler);
+  if (use_config && given("--sampler")) {
+    switch_sampler(options, parse_sampler_kind(sampler));  // the config's other class's keys are dropped
+  } else if (use("--sampler")) {
+    options.sampler = parse_sampler_kind(sampler);
+  }
   if (use("--inference-steps")) options.num_inference_steps = inference_steps;
   if (use("--eta")) options.eta = eta;
   if (given("--timestep-spacing")) {
@@ -299,8 +303,11 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
                        ", not " + to_string(k));
     }
     if (k == SamplerKind::dpmpp_3m && solver_order != 3) {
-      throw UsageError("--sampler dpmpp_3m is solver order 3; --solver-order " + std::to_string(solver_order) +
-                       " is --sampler dpmpp_2m");
+      if (given("--sampler")) {
+        throw UsageError("--sampler dpmpp_3m is solver order 3; --solver-order " + std::to_string(solver_order) +
+                         " is --sampler dpmpp_2m");
+      }
+      options.sampler = SamplerKind::dpmpp_2m;  // a config's order 3 overridden: DPM-Solver++ at this order
     }
     options.solver_order = solver_order;
   }

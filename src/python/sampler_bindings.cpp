@@ -85,7 +85,21 @@ Ints steps_beside(const Floats& reference, const InputArray& array, const char* 
 // model card's) with keyword overrides, as the CLI's --scheduler-config does.
 Sampler sampler_for(const SchedulerConfig& config, const nb::dict& overrides, const std::string& source) {
   SamplerOptions options = config.options;
+  // sampler= first, as diffusers' from_config of another class: the
+  // config's class-only keys it has no use for are dropped (switch_sampler).
+  if (overrides.contains("sampler")) {
+    nb::dict just_sampler;
+    just_sampler["sampler"] = overrides["sampler"];
+    SamplerOptions named = options;
+    apply_options(just_sampler, named);
+    switch_sampler(options, named.sampler);
+  }
   apply_options(overrides, options);
+  // A config's DPM-Solver++(3M) overridden to order 1 or 2 is dpmpp_2m at that order.
+  if (options.sampler == SamplerKind::dpmpp_3m && overrides.contains("solver_order") &&
+      !overrides.contains("sampler") && options.solver_order != 3) {
+    options.sampler = SamplerKind::dpmpp_2m;
+  }
   if (!config.sampler && !overrides.contains("sampler")) {
     throw Error(source + ": scheduler class '" + config.class_name +
                 "' has no ddpm step rule; choose one with sampler=");

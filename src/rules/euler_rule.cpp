@@ -57,8 +57,13 @@ SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& o, bool a
   if (!o.timesteps.empty()) {
     check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
     p.timesteps.assign(o.timesteps.begin(), o.timesteps.end());
+  } else if (o.num_inference_steps == 0) {
+    // No inference steps asked for: every step of the schedule, T-1 to 0, as
+    // every rule runs it (and as diffusers' constructors set them up before
+    // set_timesteps), whatever the spacing and its offset.
+    for (int t = T - 1; t >= 0; --t) p.timesteps.push_back(t);
   } else {
-    const int n = o.num_inference_steps == 0 ? T : o.num_inference_steps;
+    const int n = o.num_inference_steps;
     if (n < 1 || n > T) {
       throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
     }
