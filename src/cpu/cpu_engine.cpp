@@ -389,8 +389,6 @@ class CpuEngine final : public Sampler::Engine {
     for_each_tile(shape, [&](cpu::Tile tile) { kernels_.reverse(source(key), tile, args); });
   }
 
-
-
   // A deep rule's step (kernels::DeepRecord) over the whole batch, element
   // by element (kernels::deep_step_element; x_prev may alias x_t), with the
   // step's normals (the given variance noise, or the engine's draw) where
@@ -426,9 +424,9 @@ class CpuEngine final : public Sampler::Engine {
                                        : model.output[i];
           const kernels::DeepSlots slots{slot(0) ? slot(0) + i : nullptr, slot(1) ? slot(1) + i : nullptr,
                                          slot(2) ? slot(2) + i : nullptr, last ? last + i : nullptr};
-          arrays.x_prev[i] = kernels::deep_step_element(arrays.x_t[i], m, z ? z[i] : 0.0f, r, d, x0_settings.mode, x0_settings.lo,
-                                                        x0_settings.hi, scale,
-                                                        arrays.x0_out ? arrays.x0_out + i : nullptr, slots);
+          arrays.x_prev[i] = kernels::deep_step_element(
+              arrays.x_t[i], m, z ? z[i] : 0.0f, r, d, x0_settings.mode, x0_settings.lo, x0_settings.hi, scale,
+              arrays.x0_out ? arrays.x0_out + i : nullptr, slots);
         }
       }
     });
