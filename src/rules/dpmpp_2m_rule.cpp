@@ -31,6 +31,7 @@
 // from _sigma_to_t, rounded except for the cosine schedule (diffusers'
 // squaredcos_cap_v2).
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "ddpm/error.h"
@@ -39,8 +40,10 @@
 #include "timesteps.h"
 
 namespace ddpm::detail {
+namespace {
 
-std::vector<long long> multistep_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset) {
+// n spaced timesteps below `last`.
+std::vector<long long> spaced_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset) {
   std::vector<long long> t;
   switch (spacing) {
     case TimestepSpacing::linspace: {
@@ -59,8 +62,6 @@ std::vector<long long> multistep_timesteps(int T, int last, int n, TimestepSpaci
   }
   return t;
 }
-
-namespace {
 
 // diffusers' last_timestep: T less the number of timesteps whose
 // lambda_t = log(sqrt(alpha_bar)) - log(sqrt(1 - alpha_bar)) (float32, as its
@@ -90,6 +91,33 @@ std::vector<double> lu_sigmas(const std::vector<double>& logs, int n) {
 
 }  // namespace
 
+std::vector<double> multistep_timesteps(const Schedule& schedule, const SamplerOptions& o,
+                                        const std::function<int()>& last) {
+  const int T = schedule.steps();
+  std::vector<double> timesteps;
+  if (!o.timesteps.empty()) {
+    check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
+    timesteps.assign(o.timesteps.begin(), o.timesteps.end());
+  } else if (o.num_inference_steps == 0) {
+    // No inference steps asked for: every step of the schedule, T-1 to 0, as
+    // every rule runs it (diffusers' spacings at n = T repeat timesteps,
+    // which a multistep solver cannot step between); Karras sigmas, if
+    // asked for, then replace them.
+    for (int t = T - 1; t >= 0; --t) timesteps.push_back(t);
+  } else {
+    const int n = o.num_inference_steps;
+    if (n < 1 || n > T) {
+      throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
+    }
+    const TimestepSpacing spacing = spacing_of(o);
+    const std::vector<long long> list = spaced_timesteps(T, last(), n, spacing, o.steps_offset);
+    check_timestep_list(list, T,
+                        "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
+    timesteps.assign(list.begin(), list.end());
+  }
+  return timesteps;
+}
+
 // The order the options ask for: dpmpp_3m is order 3 (its default 2 means
 // that too); dpmpp_2m at solver_order 3 is the same solver, and
 // dpmpp_2m_sde at solver_order 3 its SDE variant.
@@ -117,30 +145,11 @@ void check_dpmpp_options(const SamplerOptions& o) {
 }
 
 RulePlan plan_dpmpp_2m(const Schedule& schedule, const SamplerOptions& o) {
-  const int T = schedule.steps();
-  const TimestepSpacing spacing = spacing_of(o);
-  std::vector<double> timesteps;
-  if (!o.timesteps.empty()) {
-    timesteps.assign(o.timesteps.begin(), o.timesteps.end());
-    check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
-  } else if (o.num_inference_steps == 0) {
-    // No inference steps asked for: every step of the schedule, T-1 to 0, as
-    // every rule runs it (diffusers' spacings at n = T repeat timesteps,
-    // which a multistep solver cannot step between); Karras sigmas, if
-    // asked for, then replace them.
-    for (int t = T - 1; t >= 0; --t) timesteps.push_back(t);
-  } else {
-    const int n = o.num_inference_steps;
-    if (n < 1 || n > T) {
-      throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
-    }
+  std::vector<double> timesteps = multistep_timesteps(schedule, o, [&] {
     const int last = last_unclipped_timestep(schedule, o.lambda_min_clipped);
     if (last < 1) throw Error("lambda_min_clipped clips every timestep of the schedule");
-    const std::vector<long long> list = multistep_timesteps(T, last, n, spacing, o.steps_offset);
-    check_timestep_list(list, T,
-                        "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
-    timesteps.assign(list.begin(), list.end());
-  }
+    return last;
+  });
   const std::vector<double> all = training_sigmas(schedule);
   std::vector<double> sigmas;
   if (o.use_karras_sigmas || o.use_lu_lambdas) {

@@ -6,6 +6,7 @@
 // float copy of these coefficients. A new sampler is one file here defining
 // its plan function, plus its entry in rules/registry.cpp.
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "ddpm/sampler.h"
@@ -74,10 +75,12 @@ struct SigmaPlan {
   double init_noise_sigma = 1.0;
 };
 SigmaPlan euler_sigmas(const Schedule& schedule, const SamplerOptions& options, bool allow_karras);
-// The integer timesteps of DPMSolverMultistepScheduler and
-// UniPCMultistepScheduler for n steps, all below `last` (T unless DPM's
-// lambda_min_clipped clips the top).
-std::vector<long long> multistep_timesteps(int T, int last, int n, TimestepSpacing spacing, int offset);
+// The timesteps of DPMSolverMultistepScheduler and UniPCMultistepScheduler:
+// the options' explicit list, every step T-1 .. 0 without inference steps,
+// or n spaced below last() (T unless DPM's lambda_min_clipped clips the top;
+// asked only then).
+std::vector<double> multistep_timesteps(const Schedule& schedule, const SamplerOptions& options,
+                                        const std::function<int()>& last);
 double alpha_bar_at(const Schedule& schedule, int t);
 // Steps for an integer timestep list (the rule fills the rest).
 std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps);

@@ -99,23 +99,7 @@ void check_unipc_options(const SamplerOptions& o) {
 }
 
 RulePlan plan_unipc(const Schedule& schedule, const SamplerOptions& o) {
-  const int T = schedule.steps();
-  std::vector<double> timesteps;
-  if (!o.timesteps.empty()) {
-    check_timestep_list({o.timesteps.begin(), o.timesteps.end()}, T, "the timestep list");
-    timesteps.assign(o.timesteps.begin(), o.timesteps.end());
-  } else if (o.num_inference_steps == 0) {
-    for (int t = T - 1; t >= 0; --t) timesteps.push_back(t);
-  } else {
-    const int n = o.num_inference_steps;
-    if (n < 1 || n > T) {
-      throw Error("inference steps " + std::to_string(n) + " is outside [1, T = " + std::to_string(T) + "]");
-    }
-    const TimestepSpacing spacing = spacing_of(o);
-    const std::vector<long long> list = multistep_timesteps(T, T, n, spacing, o.steps_offset);
-    check_timestep_list(list, T, "the " + to_string(spacing) + " timesteps of " + std::to_string(n) + " inference steps");
-    timesteps.assign(list.begin(), list.end());
-  }
+  std::vector<double> timesteps = multistep_timesteps(schedule, o, [&] { return schedule.steps(); });
   const std::vector<double> all = training_sigmas(schedule);
   std::vector<double> sigmas;
   if (o.use_karras_sigmas) {
