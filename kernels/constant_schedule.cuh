@@ -7,7 +7,7 @@
 // kernels of its own translation unit, so this header defines the arena and
 // must be included by exactly one .cu: kernels/sampling_kernels.cu, which holds
 // every kernel that reads the records. Regions are handed out on the host by
-// src/cuda/constant_arena.cpp; a kernel gets its engine's region as a float
+// src/backends/cuda/constant_arena.cpp; a kernel gets its engine's region as a float
 // offset (StepView::constant_offset) or, when the engine has none, reads the
 // same records from global memory.
 //

@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include "step_coefficients.cuh"
+#include "step_views.h"
 #include "step_rule.cuh"
 #include "gmm_math.cuh"
 
@@ -29,45 +30,6 @@ struct StepView {
   int constant_offset = -1;        // -1: read the global copy
   const float* records = nullptr;  // positions x width floats, global
   int width = kRecordWidthPlain;   // record_width(full)
-};
-
-struct NoiseParams {
-  std::uint64_t seed = 0;
-  std::int64_t first_sample = 0;
-};
-
-// Element-wise Gaussian prior of x0: per-element tables (dim floats each) or scalars.
-struct PriorView {
-  float mean = 0.0f;
-  float var = 1.0f;
-  const float* means = nullptr;  // both set, or both null
-  const float* vars = nullptr;
-};
-
-// Where a step's model output comes from: the buffer a predictor wrote, or
-// the analytic Gaussian prior evaluated in the kernel (the fused path, which
-// takes the prior's x0_hat and eps_hat directly). With classifier-free
-// guidance (`guided`) the buffer holds the conditional rows and, at
-// `unconditional_offset` elements further, the unconditional ones, or the
-// fused path evaluates both priors; the model output is then
-// factor * (u + guidance_scale (c - u)), factor = row_factor[row] or 1.
-struct ModelView {
-  const float* output = nullptr;  // [batch, dim]; null: `prior`
-  PriorView prior;
-  bool guided = false;
-  float guidance_scale = 1.0f;
-  std::int64_t unconditional_offset = 0;
-  const float* row_factor = nullptr;  // guidance rescale per row, or null
-  PriorView unconditional_prior;      // guided fused path
-};
-
-// x0 processing: clipping to [lo, hi], or thresholding with the per-row
-// scales of launch_threshold_scales.
-struct X0View {
-  X0Mode mode = X0Mode::none;
-  float lo = -1.0f;
-  float hi = 1.0f;
-  const float* row_scale = nullptr;  // [batch], thresholding
 };
 
 // x = scale * N(0, I) from NoiseStream::initial at step 0 (x_T of the
@@ -156,7 +118,7 @@ struct DeepStepArgs {
 void launch_deep_step(const DeepStepArgs& args, const LaunchConfig& config, cudaStream_t stream);
 
 // Dynamic thresholding's s for every row (one block per row, radix selection
-// of the quantile of |x0_hat|; see src/threshold.h): row_scale[row] for the
+// of the quantile of |x0_hat|; see src/core/threshold.h): row_scale[row] for the
 // step at `position`, from x_t and the model.
 struct ThresholdArgs {
   const float* x_t = nullptr;
@@ -174,7 +136,7 @@ void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream);
 
 // guidance_rescale's factor of every row (one block per row):
 // rescale * std(c) / std(u + w (c - u)) + (1 - rescale), 1 where the guided
-// output is constant (src/guidance.h).
+// output is constant (src/core/guidance.h).
 struct GuidanceFactorArgs {
   const float* output = nullptr;  // 2 x batch rows: conditional, then unconditional
   std::int64_t batch = 0;

@@ -1,11 +1,11 @@
 // Device kernels of the built-in predictors (used through
-// src/cuda/device_predictors.cpp): the element-wise Gaussian prior, when it is
+// src/predictors/device_predictors.cpp): the element-wise Gaussian prior, when it is
 // not fused into the reverse step, and the Gaussian mixture. Both answer in
 // the prediction type asked for (step_rule.cuh: output_weights).
 #include <algorithm>
 #include <cstdint>
 
-#include "cuda/check.h"
+#include "cuda_check.h"
 #include "element_group.cuh"
 #include "gmm_math.cuh"
 #include "grid.cuh"

@@ -19,7 +19,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "constant_schedule.cuh"
-#include "cuda/check.h"
+#include "cuda_check.h"
 #include "element_group.cuh"
 #include "grid.cuh"
 #include "launch.h"
@@ -492,7 +492,7 @@ void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStr
   const bool buffer_forms_x0 =
       args.model.output != nullptr && (args.x0_out != nullptr || args.history_out != nullptr);
   if (!full && (args.x0.mode != X0Mode::none || buffer_forms_x0)) {
-    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_reverse (record layout)", __FILE__,
+    ddpm::kernels::check_cuda(cudaErrorInvalidValue, "launch_reverse (record layout)", __FILE__,
                               __LINE__);
   }
   switch (args.x0.mode) {
@@ -511,7 +511,7 @@ void launch_reverse(const ReverseArgs& args, const LaunchConfig& config, cudaStr
 
 void launch_deep_step(const DeepStepArgs& args, const LaunchConfig& config, cudaStream_t stream) {
   if (args.model.output == nullptr || args.history == nullptr) {
-    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_deep_step (model output and history)", __FILE__,
+    ddpm::kernels::check_cuda(cudaErrorInvalidValue, "launch_deep_step (model output and history)", __FILE__,
                               __LINE__);
   }
   const unsigned blocks = grid_blocks(args.batch * args.dim, config);
@@ -523,7 +523,7 @@ void launch_deep_step(const DeepStepArgs& args, const LaunchConfig& config, cuda
 
 void launch_threshold_scales(const ThresholdArgs& args, cudaStream_t stream) {
   if (args.steps.width != kRecordWidthFull) {
-    ddpm::detail::cuda::check(cudaErrorInvalidValue, "launch_threshold_scales (record layout)",
+    ddpm::kernels::check_cuda(cudaErrorInvalidValue, "launch_threshold_scales (record layout)",
                               __FILE__, __LINE__);
   }
   const unsigned blocks =
@@ -544,7 +544,7 @@ int constant_arena_floats() { return kConstantArenaFloats; }
 
 void upload_constant_records(int offset, const float* records, int count, cudaStream_t stream) {
   if (offset < 0 || count < 0 || offset + count > kConstantArenaFloats) {
-    ddpm::detail::cuda::check(cudaErrorInvalidValue, "upload_constant_records (range)", __FILE__,
+    ddpm::kernels::check_cuda(cudaErrorInvalidValue, "upload_constant_records (range)", __FILE__,
                               __LINE__);
   }
   DDPM_CUDA_CHECK(cudaMemcpyToSymbolAsync(c_schedule_arena, records, sizeof(float) * count,

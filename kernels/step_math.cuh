@@ -2,7 +2,7 @@
 // Per-element forward-process math and the analytic Gaussian predictor,
 // shared by the CPU backend and the CUDA kernels so that the CPU tests
 // exercise the formulas the GPU runs. The reverse update is in step_rule.cuh.
-// The CPU reference (src/reference.cpp) implements the same equations
+// The CPU reference (src/reference/reference.cpp) implements the same equations
 // separately, in double.
 #include "host_device.cuh"
 #include "step_coefficients.cuh"

@@ -12,7 +12,7 @@ if(TARGET ddpm_cli)
                           test_cli_inputs.cpp)
   target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json
                                        ddpm_tmpdir_guard)
-  # test_cli_model.cpp reads the committed model and classifier (src/safetensors.h).
+  # test_cli_model.cpp reads the committed model and classifier (src/io/safetensors.h).
   target_include_directories(test_cli PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
                                              DDPM_EXPECTED_VERSION="${PROJECT_VERSION}"

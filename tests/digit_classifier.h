@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "safetensors.h"
+#include "io/safetensors.h"
 #include "test_support.h"
 
 namespace ddpm::test {

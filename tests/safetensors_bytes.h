@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 namespace ddpm::test {
 

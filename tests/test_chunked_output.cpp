@@ -1,6 +1,6 @@
 // ddpm::ChunkedOutput (include/ddpm/chunked_output.h): one owner per output,
 // chunks proven by their checksums, clean-up of only what a run made; and
-// the manifest's reader (src/chunk_manifest.h).
+// the manifest's reader (src/io/chunk_manifest.h).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "chunk_manifest.h"
+#include "io/chunk_manifest.h"
 #include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"

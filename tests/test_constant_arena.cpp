@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "cuda/constant_arena.h"
+#include "backends/cuda/constant_arena.h"
 #include "kernels/step_rule.cuh"
 
 namespace ddpm::detail::cuda {

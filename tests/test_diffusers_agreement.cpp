@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "diffusers_fixtures.h"
-#include "reference.h"
+#include "reference/reference.h"
 #include "test_support.h"
 
 namespace ddpm {

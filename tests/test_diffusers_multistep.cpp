@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "diffusers_fixtures.h"
-#include "reference.h"
+#include "reference/reference.h"
 #include "test_support.h"
 
 namespace ddpm {

@@ -12,7 +12,7 @@
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
 #include "digit_classifier.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 #include "test_support.h"
 
 namespace ddpm {

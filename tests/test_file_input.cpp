@@ -8,7 +8,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/predictor.h"
-#include "file_input.h"
+#include "io/file_input.h"
 #include "npy_bytes.h"
 #include "scratch_dir.h"
 #include "test_support.h"

@@ -18,7 +18,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
-#include "file_output.h"
+#include "io/file_output.h"
 #include "npy_bytes.h"
 #include "scratch_dir.h"
 #include "test_support.h"

@@ -15,9 +15,9 @@
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/sampler.h"
-#include "kernels/mlp_math.cuh"
-#include "mlp_network.h"
-#include "safetensors.h"
+#include "predictors/networks/mlp/mlp_math.cuh"
+#include "predictors/networks/mlp/mlp_network.h"
+#include "io/safetensors.h"
 #include "safetensors_bytes.h"
 #include "scratch_dir.h"
 #include "test_support.h"
@@ -115,7 +115,7 @@ TEST(MlpPredictor, TimestepEmbeddingMatchesDiffusers) {
   }
 }
 
-// The embedding's sines (kernels/mlp_math.cuh): exactly std::sin and std::cos
+// The embedding's sines (src/predictors/networks/mlp/mlp_math.cuh): exactly std::sin and std::cos
 // below 2^30, where every real card's angles lie; above, finite and equal to
 // the sine of the angle reduced modulo the double nearest 2 pi; NaN for a
 // non-finite angle. The GPU test FractionalTimesMatchPyTorch runs the same

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ddpm/ddpm.h"
-#include "reference.h"
+#include "reference/reference.h"
 
 namespace ddpm {
 namespace {

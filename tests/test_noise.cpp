@@ -6,10 +6,10 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/cpu_kernels.h"
+#include "backends/cpu/cpu_kernels.h"
 #include "kernels/noise_counter.cuh"
 #include "kernels/philox.cuh"
-#include "reference.h"
+#include "reference/reference.h"
 
 namespace ddpm {
 namespace {

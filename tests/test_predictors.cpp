@@ -4,7 +4,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/sampler.h"
-#include "reference.h"
+#include "reference/reference.h"
 #include "test_support.h"
 
 namespace ddpm {

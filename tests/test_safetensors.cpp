@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "ddpm/error.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 #include "safetensors_bytes.h"
 #include "scratch_dir.h"
 #include "test_support.h"

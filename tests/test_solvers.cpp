@@ -18,7 +18,7 @@
 
 #include "ddpm/ddpm.h"
 #include "diffusers_fixtures.h"
-#include "reference.h"
+#include "reference/reference.h"
 #include "test_support.h"
 
 namespace ddpm {

@@ -7,7 +7,7 @@
 
 #include "ddpm/sampler.h"
 #include "kernels/step_math.cuh"
-#include "step_plan.h"
+#include "core/step_plan.h"
 #include "test_support.h"
 
 namespace ddpm {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/step_rule.cuh"
-#include "step_plan.h"
+#include "core/step_plan.h"
 #include "test_support.h"
 
 namespace ddpm {

@@ -11,7 +11,7 @@
 #include <ostream>
 
 #include "ddpm/ddpm.h"
-#include "reference.h"
+#include "reference/reference.h"
 #include "test_support.h"
 
 namespace ddpm {
@@ -418,6 +418,54 @@ TEST(SamplerInfo, EachRuleDeclaresWhatItTakes) {
   o.backend = Backend::cpu;
   o.num_inference_steps = 7;
   EXPECT_EQ(Sampler(Schedule::linear(), o).plan().size(), 13u);
+}
+
+// What each rule takes is declared once and refused by name from there,
+// naming the rules that take it.
+TEST(SamplerInfo, OptionsARuleDoesNotTakeAreRefusedNamingTheRulesThatDo) {
+  EXPECT_TRUE(sampler_info(SamplerKind::ddim).eta);
+  EXPECT_FALSE(sampler_info(SamplerKind::heun).eta);
+  EXPECT_TRUE(sampler_info(SamplerKind::heun).clip_x0);
+  EXPECT_FALSE(sampler_info(SamplerKind::heun).thresholding);
+  EXPECT_TRUE(sampler_info(SamplerKind::unipc).thresholding);
+  EXPECT_EQ(sampler_info(SamplerKind::dpmpp_3m).fixed_solver_order, 3);
+  EXPECT_EQ(sampler_info(SamplerKind::dpmpp_3m).lower_order_sampler, SamplerKind::dpmpp_2m);
+  EXPECT_EQ(sampler_info(SamplerKind::unipc).history_depth, 3);
+  EXPECT_EQ(sampler_info(SamplerKind::euler_ancestral).prediction_types,
+            (std::vector<PredictionType>{PredictionType::epsilon, PredictionType::v_prediction}));
+  EXPECT_EQ(sampler_info(SamplerKind::ddpm).prediction_types.size(), 3u);
+  std::vector<std::string> names;
+  for (const SamplerKind kind : sampler_kinds()) names.push_back(to_string(kind));
+  EXPECT_EQ(names, (std::vector<std::string>{"ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "euler",
+                                             "euler_ancestral", "heun", "dpmpp_3m", "unipc"}));
+  const auto refusal = [](SamplerOptions o) {
+    try {
+      check_options(o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  SamplerOptions o;
+  o.sampler = SamplerKind::euler;
+  o.use_lu_lambdas = true;
+  EXPECT_EQ(refusal(o), "use_lu_lambdas applies to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m samplers, not euler");
+  o = {};
+  o.sampler = SamplerKind::unipc;
+  o.euler_at_final = true;
+  EXPECT_EQ(refusal(o), "euler_at_final applies to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m samplers, not unipc");
+  o = {};
+  o.sampler = SamplerKind::heun;
+  o.solver_order = 3;
+  EXPECT_EQ(refusal(o), "solver_order applies to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, unipc samplers, not heun");
+  o = {};
+  o.sampler = SamplerKind::euler_ancestral;
+  o.prediction_type = PredictionType::sample;
+  EXPECT_NE(refusal(o).find("does not take prediction type sample"), std::string::npos);
+  o = {};
+  o.sampler = SamplerKind::heun;
+  o.clip_x0 = ClipRange{-1.0f, 1.0f};
+  EXPECT_EQ(refusal(o), "accepted");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// detail::parse_json (src/strict_json.h), the one JSON parser of every
+// detail::parse_json (src/io/strict_json.h), the one JSON parser of every
 // reader: the whole text or an error naming the byte; Python's non-finite
 // tokens only where asked for (scheduler configs, as diffusers writes them).
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include "ddpm/error.h"
 #include "ddpm/predictor.h"
 #include "ddpm/scheduler_config.h"
-#include "strict_json.h"
+#include "io/strict_json.h"
 
 namespace ddpm {
 namespace {

@@ -1,4 +1,4 @@
-// Dynamic thresholding's per-sample scale on the CPU (src/threshold.h): the
+// Dynamic thresholding's per-sample scale on the CPU (src/core/threshold.h): the
 // radix selection gives exactly the order statistics a full sort gives, for
 // ties, zeros, negative values, one value, and every quantile position.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "threshold.h"
+#include "core/threshold.h"
 
 namespace ddpm::detail {
 namespace {

@@ -127,7 +127,8 @@ class GaussianPredictor : public NoisePredictor {
  private:
   GaussianPrior prior_;
   std::optional<GaussianPrior> unconditional_;
-  std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
+  struct DeviceState;  // the device half, made by prepare() for device memory
+  std::shared_ptr<DeviceState> device_;
 };
 
 // The exact posterior expectations for an isotropic Gaussian mixture (via
@@ -150,7 +151,8 @@ class GmmPredictor : public NoisePredictor {
   GmmSpec spec_;
   std::optional<GmmSpec> unconditional_;
   std::shared_ptr<HostState> host_;
-  std::shared_ptr<void> device_;  // the backend's copies, set by prepare() for device memory
+  struct DeviceState;  // the device half, made by prepare() for device memory
+  std::shared_ptr<DeviceState> device_;
 };
 
 // Builds a predictor from a JSON description, the form the CLI and

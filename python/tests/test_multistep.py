@@ -380,6 +380,13 @@ def test_sampler_info_is_the_rule_registry():
     assert not heun["solver_order"] and ddpm.sampler_info("unipc")["solver_order"]
     assert not ddpm.sampler_info("ddim")["karras_sigmas"]
     assert ddpm.sampler_info("ddim")["default_timestep_spacing"] == "leading"
+    assert ddpm.sampler_info("ddim")["eta"] and not ddpm.sampler_info("heun")["eta"]
+    assert ddpm.sampler_info("heun")["clip_x0"] and not ddpm.sampler_info("heun")["thresholding"]
+    assert ddpm.sampler_info("euler_ancestral")["prediction_types"] == ["epsilon", "v_prediction"]
+    three_m = ddpm.sampler_info("dpmpp_3m")
+    assert three_m["fixed_solver_order"] == 3 and three_m["lower_order_sampler"] == "dpmpp_2m"
+    assert ddpm.sampler_info("ddpm")["lower_order_sampler"] is None
+    assert ddpm.sampler_info("unipc")["history_depth"] == 3
     with pytest.raises(ddpm.Error, match="unknown sampler 'plms'"):
         ddpm.sampler_info("plms")
 

@@ -18,12 +18,11 @@
 #include <thread>
 
 #include "command_line.h"
-#include "cpu/cpu_kernels.h"
+#include "ddpm/backend.h"
 #include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
-#include "engine.h"
-#include "file_input.h"
-#include "file_output.h"
+#include "io/file_input.h"
+#include "io/file_output.h"
 #include "mpi_world.h"
 #include "output_files.h"
 #include "progress_bar.h"
@@ -173,7 +172,7 @@ std::vector<std::string> fingerprint(const ChunkedJob& job, const ChunkedRunOpti
   lines.insert(lines.end(), flags.begin(), flags.end());
   std::string backend = "backend " + to_string(job.backend);
   if (job.backend == Backend::cpu)
-    backend += std::string(" (") + cpu::cpu_kernels().name + " kernels)";
+    backend += std::string(" (") + cpu_kernels_name() + " kernels)";
   lines.push_back(backend);
   lines.push_back("shape " + format_shape(job.shape));
   return lines;
@@ -223,7 +222,7 @@ std::int64_t automatic_chunk_rows(const ChunkedJob& job, std::int64_t row_size) 
   const double row_bytes = static_cast<double>(std::max<std::int64_t>(row_size, 1)) * sizeof(float);
   double budget = static_cast<double>(detail::available_memory_bytes()) / 4.0 / world.local_size();
   if (job.backend == Backend::cuda) {
-    if (const std::uint64_t device = detail::cuda_free_memory_bytes(); device > 0) {
+    if (const std::uint64_t device = cuda_free_memory_bytes(); device > 0) {
       budget = std::min(budget, static_cast<double>(device) / 2.0);
     }
   }
@@ -437,7 +436,7 @@ void run_on_every_rank(const ChunkedRunOptions& chunking, BackendOptions& backen
           ::sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : hardware;
       backend.threads = bound < hardware ? bound : std::max(1, hardware / world.local_size());
     }
-    if (backend.backend != "cpu") detail::select_cuda_device(world.local_rank());
+    if (backend.backend != "cpu") select_cuda_device(world.local_rank());
   }
   Failure failure;
   try {

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "ddpm/error.h"
-#include "file_input.h"
+#include "io/file_input.h"
 
 namespace ddpm::cli {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "array_input.h"
+#include "io/array_input.h"
 #include "command_line.h"
 #include "ddpm/error.h"
 #include "text_parsing.h"

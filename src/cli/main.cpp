@@ -13,7 +13,7 @@
 
 #include "command_line.h"
 #include "commands.h"
-#include "file_output.h"
+#include "io/file_output.h"
 
 #ifndef DDPM_VERSION
 #error "DDPM_VERSION must be the project version (set by src/cli/CMakeLists.txt)"

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "ddpm/error.h"
-#include "npy_image.h"
+#include "io/npy_image.h"
 
 namespace ddpm::cli {
 namespace {

@@ -4,14 +4,14 @@
 // all in place; if anything fails before or during commit(), every file that
 // existed is left exactly as it was and no temporary remains. Standard
 // output ("-"), FIFOs and character devices are written through; see
-// src/file_output.h for what happens to each kind of path.
+// src/io/file_output.h for what happens to each kind of path.
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "file_output.h"
+#include "io/file_output.h"
 
 namespace ddpm::cli {
 

@@ -6,22 +6,19 @@
 #include "command_line.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
+#include "ddpm/sampler_options.h"
 #include "ddpm/scheduler_config.h"
-#include "step_plan.h"
 #include "text_parsing.h"
 
 namespace ddpm::cli {
 namespace {
 
-// "a, b, c" -> {"a", "b", "c"}
-std::vector<std::string> split_names(const std::string& list) {
-  std::vector<std::string> names;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    const std::size_t comma = list.find(", ", start);
-    names.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 2;
+// The samplers that take an option, "a, b, c": the rule registry's to say
+// (ddpm::sampler_info), never listed here.
+std::string samplers_that(bool SamplerInfo::*takes) {
+  std::string names;
+  for (const SamplerKind kind : sampler_kinds()) {
+    if (sampler_info(kind).*takes) names += (names.empty() ? "" : ", ") + to_string(kind);
   }
   return names;
 }
@@ -60,7 +57,7 @@ std::vector<int> read_timesteps(const std::string& path) {
 // Whether the step rule takes these options together.
 bool consistent(const SamplerOptions& options) {
   try {
-    detail::check_options(options);
+    check_options(options);
     return true;
   } catch (const Error&) {
     return false;
@@ -116,7 +113,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   add("--inference-steps",
       command.add_option("--inference-steps", inference_steps,
                          "timesteps to sample with (1 .. T; default all T), spaced by --timestep-spacing"));
-  add("--eta", command.add_option("--eta", eta, "ddim: noise weight, 0 (deterministic) .. 1 (DDPM)")
+  add("--eta", command.add_option("--eta", eta,
+                                  samplers_that(&SamplerInfo::eta) + ": noise weight, 0 (deterministic) .. 1 (DDPM)")
                    ->capture_default_str());
   add("--timestep-spacing",
       command.add_option("--timestep-spacing", timestep_spacing,
@@ -141,15 +139,17 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
           ->check(parsed_by([](const std::string& text) {
             parse_numbers(text, "", 1, 2, "RATIO[,MAX] (e.g. 0.995,1.5)");
           })));
+  // Which samplers take a flag is the rule registry's to say.
   add("--karras-sigmas",
       command.add_flag("--karras-sigmas", karras_sigmas,
-                       "Karras et al.'s sigma spacing (rho = 7) for euler, heun, dpmpp_2m,\n"
-                       "dpmpp_2m_sde, dpmpp_3m and unipc (diffusers' use_karras_sigmas); Euler\n"
-                       "and Heun then call the model at fractional timesteps"));
+                       "Karras et al.'s sigma spacing (rho = 7, diffusers' use_karras_sigmas) for\n" +
+                           samplers_that(&SamplerInfo::karras_sigmas) + "; " +
+                           samplers_that(&SamplerInfo::fractional_timesteps) +
+                           "\nthen call the model at fractional timesteps"));
   add("--solver-order",
       command.add_option("--solver-order", solver_order,
-                         "model outputs per update, 1, 2 or 3 (diffusers' solver_order), for\n"
-                         "dpmpp_2m, dpmpp_2m_sde (3: DPM-Solver++(3M)), dpmpp_3m (3) and unipc")
+                         "model outputs per update, 1, 2 or 3 (diffusers' solver_order), for\n" +
+                             samplers_that(&SamplerInfo::solver_order))
           ->check(CLI::Range(1, 3))
           ->capture_default_str());
 }
@@ -283,14 +283,6 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
     options.clip_x0.reset();
   }
   if (use("--karras-sigmas")) options.use_karras_sigmas = karras_sigmas;
-  // Which samplers take a flag is the rule registry's to say (ddpm::sampler_info).
-  const auto samplers_that = [](bool SamplerInfo::*takes) {
-    std::string names;
-    for (const std::string& name : split_names(sampler_kind_names())) {
-      if (sampler_info(parse_sampler_kind(name)).*takes) names += (names.empty() ? "" : ", ") + name;
-    }
-    return names;
-  };
   if (given("--karras-sigmas") && !sampler_info(options.sampler).karras_sigmas) {
     // e.g. diffusers' DDPM, DDIM and Euler ancestral schedulers have no use_karras_sigmas.
     throw UsageError("--karras-sigmas applies only to --sampler " + samplers_that(&SamplerInfo::karras_sigmas) +
@@ -302,12 +294,14 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
       throw UsageError("--solver-order applies only to --sampler " + samplers_that(&SamplerInfo::solver_order) +
                        ", not " + to_string(k));
     }
-    if (k == SamplerKind::dpmpp_3m && solver_order != 3) {
+    const SamplerInfo info = sampler_info(k);
+    if (info.fixed_solver_order != 0 && solver_order != info.fixed_solver_order && info.lower_order_sampler) {
       if (given("--sampler")) {
-        throw UsageError("--sampler dpmpp_3m is solver order 3; --solver-order " + std::to_string(solver_order) +
-                         " is --sampler dpmpp_2m");
+        throw UsageError("--sampler " + info.name + " is solver order " + std::to_string(info.fixed_solver_order) +
+                         "; --solver-order " + std::to_string(solver_order) + " is --sampler " +
+                         to_string(*info.lower_order_sampler));
       }
-      options.sampler = SamplerKind::dpmpp_2m;  // a config's order 3 overridden: DPM-Solver++ at this order
+      options.sampler = *info.lower_order_sampler;  // a config's fixed order overridden: the rule at this order
     }
     options.solver_order = solver_order;
   }
@@ -315,8 +309,8 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
     throw Error("--inference-steps " + std::to_string(inference_steps) +
                 " is outside [1, T]: give at least one step");
   }
-  if (given("--eta") && options.sampler != SamplerKind::ddim) {
-    throw UsageError("--eta applies only to --sampler ddim");
+  if (given("--eta") && !sampler_info(options.sampler).eta) {
+    throw UsageError("--eta applies only to --sampler " + samplers_that(&SamplerInfo::eta));
   }
   if (given("--steps-offset") && options.timestep_spacing.value_or(default_timestep_spacing(
                                      options.sampler)) != TimestepSpacing::leading) {
@@ -326,7 +320,7 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
   // refused before any work: a usage error when the command line made the
   // conflict, a failure when the config (or the model's card) holds it already.
   try {
-    detail::check_options(options);
+    check_options(options);
   } catch (const Error& e) {
     if (!use_config || consistent(base->options)) throw UsageError(e.what());
     if (config_path.empty()) throw;

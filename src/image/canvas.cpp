@@ -1,9 +1,9 @@
-#include "image/canvas.h"
+#include "canvas.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "image/bitmap_font.h"
+#include "bitmap_font.h"
 #include "ddpm/error.h"
 
 // The one translation unit that compiles stb_image_write's implementation.

@@ -95,10 +95,12 @@ Sampler sampler_for(const SchedulerConfig& config, const nb::dict& overrides, co
     switch_sampler(options, named.sampler);
   }
   apply_options(overrides, options);
-  // A config's DPM-Solver++(3M) overridden to order 1 or 2 is dpmpp_2m at that order.
-  if (options.sampler == SamplerKind::dpmpp_3m && overrides.contains("solver_order") &&
-      !overrides.contains("sampler") && options.solver_order != 3) {
-    options.sampler = SamplerKind::dpmpp_2m;
+  // A config's fixed-order rule (DPM-Solver++(3M)) overridden to a lower
+  // order is the rule of that order (dpmpp_2m).
+  const SamplerInfo info = sampler_info(options.sampler);
+  if (info.fixed_solver_order != 0 && info.lower_order_sampler && overrides.contains("solver_order") &&
+      !overrides.contains("sampler") && options.solver_order != info.fixed_solver_order) {
+    options.sampler = *info.lower_order_sampler;
   }
   if (!config.sampler && !overrides.contains("sampler")) {
     throw Error(source + ": scheduler class '" + config.class_name +
@@ -251,13 +253,25 @@ void bind_sampler(nb::module_& m) {
         d["solver_order"] = info.solver_order;
         d["fractional_timesteps"] = info.fractional_timesteps;
         d["model_calls_per_step"] = info.model_calls_per_step;
+        d["eta"] = info.eta;
+        d["clip_x0"] = info.clip_x0;
+        d["thresholding"] = info.thresholding;
+        nb::list types;
+        for (const PredictionType type : info.prediction_types) types.append(to_string(type));
+        d["prediction_types"] = types;
+        d["history_depth"] = info.history_depth;
+        d["fixed_solver_order"] = info.fixed_solver_order;
+        d["lower_order_sampler"] =
+            info.lower_order_sampler ? nb::cast(to_string(*info.lower_order_sampler)) : nb::none();
         return d;
       },
       nb::arg("sampler"),
       "What a step rule declares about itself (the engine's rule registry): its\n"
-      "diffusers_class, default_timestep_spacing, whether it takes karras_sigmas and\n"
-      "solver_order, whether the model sees fractional_timesteps, and its\n"
-      "model_calls_per_step (heun: 2).");
+      "diffusers_class, default_timestep_spacing, whether it takes karras_sigmas,\n"
+      "solver_order, eta, clip_x0 and thresholding, the prediction_types it takes,\n"
+      "whether the model sees fractional_timesteps, its model_calls_per_step (heun:\n"
+      "2), history_depth (earlier x0 predictions a step combines), and\n"
+      "fixed_solver_order / lower_order_sampler (dpmpp_3m: 3, 'dpmpp_2m').");
   auto schedule = nb::class_<Schedule>(m, "Schedule", kScheduleDoc);
   schedule
       .def(

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "ddpm/error.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 
@@ -25,7 +25,6 @@ void check_ddim_options(const SamplerOptions& o) {
     msg << "eta " << o.eta << " is invalid: need a finite eta >= 0";
     throw Error(msg.str());
   }
-  refuse_karras(o, "ddim");
 }
 
 RulePlan plan_ddim(const Schedule& schedule, const SamplerOptions& o) {

@@ -10,18 +10,12 @@
 #include <cmath>
 
 #include "ddpm/error.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 
-void check_ddpm_options(const SamplerOptions& o) {
-  if (o.eta != 0.0) {
-    throw Error("eta applies only to the ddim sampler (the ddpm sampler's noise is set by "
-                "its variance: beta or posterior)");
-  }
-  refuse_karras(o, "ddpm");
-}
+void check_ddpm_options(const SamplerOptions&) {}
 
 RulePlan plan_ddpm(const Schedule& schedule, const SamplerOptions& options) {
   const std::vector<int> timesteps = make_timesteps(schedule.steps(), options);

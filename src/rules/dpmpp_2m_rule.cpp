@@ -35,9 +35,9 @@
 #include <string>
 
 #include "ddpm/error.h"
-#include "rules/sigmas.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "sigmas.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 namespace {
@@ -126,8 +126,6 @@ int dpmpp_order(const SamplerOptions& o) {
 }
 
 void check_dpmpp_options(const SamplerOptions& o) {
-  refuse_clip(o, to_string(o.sampler).c_str());
-  refuse_eta(o, to_string(o.sampler).c_str());
   if (o.sampler == SamplerKind::dpmpp_3m && o.solver_order != 2 && o.solver_order != 3) {
     throw Error("the dpmpp_3m sampler is solver_order 3, not " + std::to_string(o.solver_order) +
                 "; use dpmpp_2m for orders 1 and 2");

@@ -20,9 +20,9 @@
 #include <string>
 
 #include "ddpm/error.h"
-#include "rules/sigmas.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "sigmas.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 namespace {
@@ -116,20 +116,9 @@ RulePlan sigma_plan(const SigmaPlan& p, Update update) {
 
 }  // namespace
 
-void check_euler_options(const SamplerOptions& o) {
-  refuse_thresholding(o, "euler");
-  refuse_eta(o, "euler");
-}
+void check_euler_options(const SamplerOptions&) {}
 
-void check_euler_ancestral_options(const SamplerOptions& o) {
-  refuse_thresholding(o, "euler_ancestral");
-  refuse_eta(o, "euler_ancestral");
-  refuse_karras(o, "euler_ancestral");
-  if (o.prediction_type == PredictionType::sample) {
-    throw Error("the euler_ancestral sampler does not take prediction type sample in diffusers "
-                "(NotImplementedError); use epsilon or v_prediction");
-  }
-}
+void check_euler_ancestral_options(const SamplerOptions&) {}
 
 RulePlan plan_euler(const Schedule& schedule, const SamplerOptions& o) {
   return sigma_plan(euler_sigmas(schedule, o, true), [](PlannedStep& s, double sigma, double next) {

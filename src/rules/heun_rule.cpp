@@ -19,15 +19,12 @@
 #include <cmath>
 
 #include "ddpm/error.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 
-void check_heun_options(const SamplerOptions& o) {
-  refuse_eta(o, "heun");
-  if (o.thresholding) throw Error("the heun sampler has no dynamic thresholding in diffusers");
-}
+void check_heun_options(const SamplerOptions&) {}
 
 RulePlan plan_heun(const Schedule& schedule, const SamplerOptions& o) {
   const SigmaPlan p = euler_sigmas(schedule, o, true);

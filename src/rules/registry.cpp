@@ -1,42 +1,104 @@
-// The step rules by name.
-#include "rules/step_rule.h"
+// The step rules by name: what each one is, reproduces and accepts. Every
+// front end (the CLI's --sampler and its checks, Python's options,
+// --scheduler-config's class mapping, `ddpm schedule`) asks this table.
+#include "step_rule.h"
 
 #include <string>
 
 #include "ddpm/error.h"
 
 namespace ddpm::detail {
+namespace {
+
+// What each rule accepts beyond the common options.
+constexpr RuleTakes kDdpmTakes{.clip_x0 = true, .thresholding = true, .variance_type = true,
+                               .clip_by_default = true};
+constexpr RuleTakes kDdimTakes{.eta = true, .clip_x0 = true, .thresholding = true, .variance_type = true,
+                               .clip_by_default = true};
+constexpr RuleTakes kDpmTakes{.thresholding = true, .karras_sigmas = true, .multistep_keys = true,
+                              .dpm_solver_keys = true};
+constexpr RuleTakes kEulerTakes{.karras_sigmas = true};
+constexpr RuleTakes kEulerAncestralTakes{.sample_prediction = false};
+constexpr RuleTakes kHeunTakes{.clip_x0 = true, .karras_sigmas = true};
+constexpr RuleTakes kUniPcTakes{.thresholding = true, .karras_sigmas = true, .multistep_keys = true,
+                                .unipc_keys = true};
+
+// Config keys of a diffusers class that ddpm runs only at these values.
+constexpr FixedConfigKey kSolverSigmaKeys[] = {
+    {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"}, {"sigma_max", "null"}};
+constexpr FixedConfigKey kDpmKeys[] = {
+    {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"},
+    {"sigma_max", "null"}, {"solver_type", "\"midpoint\""}, {"use_flow_sigmas", "false"},
+    {"variance_type", "null", "no learned variance"}};
+constexpr FixedConfigKey kEulerKeys[] = {
+    {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"},
+    {"sigma_max", "null"}, {"final_sigmas_type", "\"zero\""}, {"interpolation_type", "\"linear\""},
+    {"timestep_type", "\"discrete\""}};
+constexpr FixedConfigKey kEulerAncestralKeys[] = {{"sigma_min", "null"}, {"sigma_max", "null"}};
+constexpr FixedConfigKey kUniPcKeys[] = {
+    {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"},
+    {"sigma_max", "null"}, {"predict_x0", "true"}, {"solver_p", "null", "UniPC's own predictor"},
+    {"use_flow_sigmas", "false"}, {"use_dynamic_shifting", "false"}};
+
+constexpr double kDdpmBetas[2] = {1e-4, 0.02};
+// HeunDiscreteScheduler's own defaults are Stable Diffusion's betas.
+constexpr double kStableDiffusionBetas[2] = {0.00085, 0.012};
+
+template <std::size_t N>
+constexpr std::span<const FixedConfigKey> keys(const FixedConfigKey (&list)[N]) {
+  return {list, N};
+}
+
+// In SamplerKind order. Columns: kind, name, plan, check, default spacing,
+// diffusers class, algorithm_type (or null), the solver_order that picks
+// it within its class (0: any), what it takes, float timesteps, model calls
+// per step, history depth, default betas, fixed config keys, and the rule
+// a fixed-order one becomes at a lower solver_order.
+const RuleEntry kRules[] = {
+    {SamplerKind::ddpm, "ddpm", plan_ddpm, check_ddpm_options, TimestepSpacing::leading, "DDPMScheduler",
+     nullptr, 0, kDdpmTakes, false, 1, 0, kDdpmBetas, {}, std::nullopt},
+    {SamplerKind::ddim, "ddim", plan_ddim, check_ddim_options, TimestepSpacing::leading, "DDIMScheduler",
+     nullptr, 0, kDdimTakes, false, 1, 0, kDdpmBetas, {}, std::nullopt},
+    {SamplerKind::dpmpp_2m, "dpmpp_2m", plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
+     "DPMSolverMultistepScheduler", "dpmsolver++", 0, kDpmTakes, false, 1, 1, kDdpmBetas, keys(kDpmKeys),
+     std::nullopt},
+    {SamplerKind::dpmpp_2m_sde, "dpmpp_2m_sde", plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
+     "DPMSolverMultistepScheduler", "sde-dpmsolver++", 0, kDpmTakes, false, 1, 2, kDdpmBetas,
+     keys(kDpmKeys), std::nullopt},
+    {SamplerKind::euler, "euler", plan_euler, check_euler_options, TimestepSpacing::linspace,
+     "EulerDiscreteScheduler", nullptr, 0, kEulerTakes, true, 1, 0, kDdpmBetas, keys(kEulerKeys),
+     std::nullopt},
+    {SamplerKind::euler_ancestral, "euler_ancestral", plan_euler_ancestral, check_euler_ancestral_options,
+     TimestepSpacing::linspace, "EulerAncestralDiscreteScheduler", nullptr, 0, kEulerAncestralTakes, true, 1,
+     0, kDdpmBetas, keys(kEulerAncestralKeys), std::nullopt},
+    {SamplerKind::heun, "heun", plan_heun, check_heun_options, TimestepSpacing::linspace,
+     "HeunDiscreteScheduler", nullptr, 0, kHeunTakes, true, 2, 1, kStableDiffusionBetas,
+     keys(kSolverSigmaKeys), std::nullopt},
+    {SamplerKind::dpmpp_3m, "dpmpp_3m", plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
+     "DPMSolverMultistepScheduler", "dpmsolver++", 3, kDpmTakes, false, 1, 2, kDdpmBetas, keys(kDpmKeys),
+     SamplerKind::dpmpp_2m},
+    {SamplerKind::unipc, "unipc", plan_unipc, check_unipc_options, TimestepSpacing::linspace,
+     "UniPCMultistepScheduler", nullptr, 0, kUniPcTakes, false, 1, 3, kDdpmBetas, keys(kUniPcKeys),
+     std::nullopt},
+};
+
+}  // namespace
+
+std::span<const RuleEntry> rule_entries() { return kRules; }
 
 const RuleEntry& rule_for(SamplerKind kind) {
-  //                                plan, check, default spacing, diffusers class,
-  //                                Karras sigmas, solver_order, float timesteps, calls a step
-  static const RuleEntry ddpm{plan_ddpm, check_ddpm_options, TimestepSpacing::leading, "DDPMScheduler",
-                              false, false, false, 1};
-  static const RuleEntry ddim{plan_ddim, check_ddim_options, TimestepSpacing::leading, "DDIMScheduler",
-                              false, false, false, 1};
-  static const RuleEntry dpmpp{plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
-                               "DPMSolverMultistepScheduler", true, true, false, 1};
-  static const RuleEntry euler{plan_euler, check_euler_options, TimestepSpacing::linspace,
-                               "EulerDiscreteScheduler", true, false, true, 1};
-  static const RuleEntry euler_ancestral{plan_euler_ancestral, check_euler_ancestral_options,
-                                         TimestepSpacing::linspace, "EulerAncestralDiscreteScheduler",
-                                         false, false, true, 1};
-  static const RuleEntry heun{plan_heun, check_heun_options, TimestepSpacing::linspace, "HeunDiscreteScheduler",
-                              true, false, true, 2};
-  static const RuleEntry unipc{plan_unipc, check_unipc_options, TimestepSpacing::linspace,
-                               "UniPCMultistepScheduler", true, true, false, 1};
-  switch (kind) {
-    case SamplerKind::ddpm: return ddpm;
-    case SamplerKind::ddim: return ddim;
-    case SamplerKind::dpmpp_2m:
-    case SamplerKind::dpmpp_2m_sde:
-    case SamplerKind::dpmpp_3m: return dpmpp;
-    case SamplerKind::euler: return euler;
-    case SamplerKind::euler_ancestral: return euler_ancestral;
-    case SamplerKind::heun: return heun;
-    case SamplerKind::unipc: return unipc;
+  for (const RuleEntry& rule : kRules) {
+    if (rule.kind == kind) return rule;
   }
-  return ddpm;
+  throw Error("unknown sampler kind " + std::to_string(static_cast<int>(kind)));
+}
+
+std::string rule_names(bool (*takes)(const RuleEntry&)) {
+  std::string names;
+  for (const RuleEntry& rule : kRules) {
+    if (takes == nullptr || takes(rule)) names += (names.empty() ? "" : ", ") + std::string(rule.name);
+  }
+  return names;
 }
 
 }  // namespace ddpm::detail
@@ -45,86 +107,29 @@ namespace ddpm {
 
 SamplerInfo sampler_info(SamplerKind kind) {
   const detail::RuleEntry& rule = detail::rule_for(kind);
-  return {to_string(kind), rule.diffusers_class, rule.default_spacing, rule.karras_sigmas, rule.solver_order,
-          rule.fractional_timesteps, rule.model_calls_per_step};
+  SamplerInfo info;
+  info.name = rule.name;
+  info.diffusers_class = rule.diffusers_class;
+  info.default_spacing = rule.default_spacing;
+  info.karras_sigmas = rule.takes.karras_sigmas;
+  info.solver_order = rule.takes.multistep_keys;
+  info.fractional_timesteps = rule.fractional_timesteps;
+  info.model_calls_per_step = rule.model_calls_per_step;
+  info.eta = rule.takes.eta;
+  info.clip_x0 = rule.takes.clip_x0;
+  info.thresholding = rule.takes.thresholding;
+  info.prediction_types = {PredictionType::epsilon, PredictionType::v_prediction};
+  if (rule.takes.sample_prediction) info.prediction_types.insert(info.prediction_types.begin() + 1, PredictionType::sample);
+  info.history_depth = rule.history_depth;
+  info.fixed_solver_order = rule.diffusers_solver_order;
+  info.lower_order_sampler = rule.lower_order_sampler;
+  return info;
+}
+
+std::vector<SamplerKind> sampler_kinds() {
+  std::vector<SamplerKind> kinds;
+  for (const detail::RuleEntry& rule : detail::rule_entries()) kinds.push_back(rule.kind);
+  return kinds;
 }
 
 }  // namespace ddpm
-
-namespace ddpm::detail {
-
-TimestepSpacing spacing_of(const SamplerOptions& options) {
-  return options.timestep_spacing.value_or(rule_for(options.sampler).default_spacing);
-}
-
-double alpha_bar_at(const Schedule& schedule, int t) {
-  return schedule.alpha_bar()[static_cast<std::size_t>(t)];
-}
-
-std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps) {
-  std::vector<PlannedStep> steps(timesteps.size());
-  for (std::size_t i = 0; i < timesteps.size(); ++i) {
-    steps[i].timestep = timesteps[i];
-    steps[i].model_timestep = timesteps[i];
-    steps[i].noise_step = timesteps[i];
-  }
-  return steps;
-}
-
-void refuse_clip(const SamplerOptions& o, const char* rule) {
-  if (o.clip_x0) {
-    throw Error(std::string("the ") + rule + " sampler has no x0 clipping in diffusers; use "
-                "dynamic thresholding or another sampler");
-  }
-}
-
-void refuse_thresholding(const SamplerOptions& o, const char* rule) {
-  if (o.thresholding) {
-    throw Error(std::string("the ") + rule + " sampler has no dynamic thresholding in diffusers");
-  }
-  if (o.clip_x0) {
-    throw Error(std::string("the ") + rule + " sampler has no x0 clipping in diffusers");
-  }
-}
-
-void refuse_eta(const SamplerOptions& o, const char* rule) {
-  if (o.eta != 0.0) {
-    throw Error(std::string("eta applies only to the ddim sampler, not ") + rule);
-  }
-}
-
-void refuse_dpm_solver_options(const SamplerOptions& o, const char* rule) {
-  const SamplerOptions defaults;
-  const char* given = o.solver_order != defaults.solver_order             ? "solver_order"
-                      : o.lower_order_final != defaults.lower_order_final ? "lower_order_final"
-                      : o.euler_at_final != defaults.euler_at_final       ? "euler_at_final"
-                      : o.use_lu_lambdas != defaults.use_lu_lambdas       ? "use_lu_lambdas"
-                      : o.lambda_min_clipped != defaults.lambda_min_clipped ? "lambda_min_clipped"
-                      : o.final_sigmas_type != defaults.final_sigmas_type ? "final_sigmas_type"
-                                                                          : nullptr;
-  if (given != nullptr) {
-    const bool unipc_has_it = o.solver_order != defaults.solver_order ||
-                              o.lower_order_final != defaults.lower_order_final ||
-                              o.final_sigmas_type != defaults.final_sigmas_type;
-    throw Error(std::string(given) + " applies to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m" +
-                (unipc_has_it ? ", unipc" : "") + " samplers, not " + rule);
-  }
-}
-
-void refuse_karras(const SamplerOptions& o, const char* rule) {
-  if (o.use_karras_sigmas) {
-    throw Error(std::string("Karras sigmas apply to the dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, euler, heun "
-                            "and unipc samplers, not ") + rule);
-  }
-}
-
-void refuse_unipc_options(const SamplerOptions& o, const char* rule) {
-  if (o.solver_type != UniPcSolverType::bh2) {
-    throw Error(std::string("solver_type ") + to_string(o.solver_type) + " applies to the unipc sampler, not " + rule);
-  }
-  if (!o.disable_corrector.empty()) {
-    throw Error(std::string("disable_corrector applies to the unipc sampler, not ") + rule);
-  }
-}
-
-}  // namespace ddpm::detail

@@ -1,4 +1,4 @@
-#include "rules/sigmas.h"
+#include "sigmas.h"
 
 #include <algorithm>
 #include <cmath>

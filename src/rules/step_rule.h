@@ -7,9 +7,14 @@
 // its plan function, plus its entry in rules/registry.cpp.
 #include <cstddef>
 #include <functional>
+#include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
-#include "ddpm/sampler.h"
+#include "ddpm/plan.h"
+#include "ddpm/sampler_options.h"
+#include "ddpm/schedule.h"
 
 namespace ddpm::detail {
 
@@ -33,18 +38,53 @@ using PlanRule = RulePlan (*)(const Schedule& schedule, const SamplerOptions& op
 // Throws ddpm::Error for options the rule cannot honour.
 using RuleCheck = void (*)(const SamplerOptions& options);
 
-struct RuleEntry {
-  PlanRule plan;
-  RuleCheck check;
-  TimestepSpacing default_spacing;  // diffusers' default for the scheduler
-  const char* diffusers_class;      // the scheduler it reproduces
-  bool karras_sigmas;               // takes use_karras_sigmas
-  bool solver_order;                // takes solver_order
-  bool fractional_timesteps;        // the model sees float32 timesteps (sigma space)
-  int model_calls_per_step;
+// What a rule accepts beyond the options every rule takes (prediction type
+// epsilon and v, spacing, explicit timesteps, inference steps, steps_offset,
+// rescaled betas); make_plan refuses the rest by name.
+struct RuleTakes {
+  bool eta = false;                // DDIM's eta
+  bool clip_x0 = false;            // diffusers' clip_sample
+  bool thresholding = false;       // dynamic thresholding
+  bool variance_type = false;      // DDPM's fixed_small / fixed_large (read from configs)
+  bool karras_sigmas = false;      // use_karras_sigmas
+  bool multistep_keys = false;     // solver_order, lower_order_final, final_sigmas_type
+  bool dpm_solver_keys = false;    // euler_at_final, use_lu_lambdas, lambda_min_clipped
+  bool unipc_keys = false;         // solver_type, disable_corrector
+  bool sample_prediction = true;   // prediction type "sample"
+  bool clip_by_default = false;    // a config without clip_sample clips (DDPM, DDIM)
 };
 
+// A scheduler-config key that ddpm runs only at one value (JSON text), so
+// that another value is refused by name rather than ignored.
+struct FixedConfigKey {
+  const char* key;
+  const char* value;
+  const char* why = nullptr;  // said after the value in the refusal
+};
+
+struct RuleEntry {
+  SamplerKind kind;
+  const char* name;                 // the CLI's and Python's name
+  PlanRule plan;
+  RuleCheck check;                  // the rule's own value checks (ranges, combinations)
+  TimestepSpacing default_spacing;  // diffusers' default for the scheduler
+  const char* diffusers_class;      // the scheduler it reproduces
+  const char* diffusers_algorithm;  // its algorithm_type within that class, or null
+  int diffusers_solver_order;       // the solver_order that picks it within its class (0: any)
+  RuleTakes takes;
+  bool fractional_timesteps;        // the model sees float32 timesteps (sigma space)
+  int model_calls_per_step;
+  int history_depth;                // earlier steps' x0_hats a step may combine
+  const double* default_betas;      // the class's beta_start, beta_end
+  std::span<const FixedConfigKey> fixed_config_keys;
+  std::optional<SamplerKind> lower_order_sampler;  // what it is at a lower solver_order
+};
+
+// Every rule, in SamplerKind order.
+std::span<const RuleEntry> rule_entries();
 const RuleEntry& rule_for(SamplerKind kind);
+// The names of the rules for which `takes` is true (all with null), "a, b, c".
+std::string rule_names(bool (*takes)(const RuleEntry&) = nullptr);
 
 // The spacing options ask for, or the rule's default.
 TimestepSpacing spacing_of(const SamplerOptions& options);
@@ -84,14 +124,9 @@ std::vector<double> multistep_timesteps(const Schedule& schedule, const SamplerO
 double alpha_bar_at(const Schedule& schedule, int t);
 // Steps for an integer timestep list (the rule fills the rest).
 std::vector<PlannedStep> steps_at(const std::vector<int>& timesteps);
-// Refuses x0 clipping, thresholding or eta for a rule that has none in diffusers.
-void refuse_clip(const SamplerOptions& options, const char* rule);
-void refuse_thresholding(const SamplerOptions& options, const char* rule);
-void refuse_eta(const SamplerOptions& options, const char* rule);
-void refuse_karras(const SamplerOptions& options, const char* rule);
-// Refuses DPM-Solver's own options (solver_order, final_sigmas_type, ...) set for another rule.
-void refuse_dpm_solver_options(const SamplerOptions& options, const char* rule);
-// Refuses UniPC's own options (solver_type, disable_corrector) set for another rule.
-void refuse_unipc_options(const SamplerOptions& options, const char* rule);
+// Refuses, by name, every option the rule's entry does not take (eta,
+// clipping, thresholding, Karras sigmas, the multistep, DPM-Solver and UniPC
+// keys, prediction type sample), saying which rules take it.
+void refuse_untaken_options(const SamplerOptions& options);
 
 }  // namespace ddpm::detail

@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "ddpm/error.h"
-#include "rules/sigmas.h"
-#include "rules/step_rule.h"
-#include "timesteps.h"
+#include "sigmas.h"
+#include "step_rule.h"
+#include "core/timesteps.h"
 
 namespace ddpm::detail {
 namespace {
@@ -85,16 +85,8 @@ std::vector<double> unipc_rhos(const std::vector<double>& r, double hh, double b
 }  // namespace
 
 void check_unipc_options(const SamplerOptions& o) {
-  refuse_clip(o, "unipc");
-  refuse_eta(o, "unipc");
   if (o.solver_order < 1 || o.solver_order > 3) {
     throw Error("solver_order " + std::to_string(o.solver_order) + " is not 1, 2 or 3");
-  }
-  const SamplerOptions defaults;
-  if (o.euler_at_final != defaults.euler_at_final) throw Error("euler_at_final applies to DPM-Solver++, not unipc");
-  if (o.use_lu_lambdas != defaults.use_lu_lambdas) throw Error("use_lu_lambdas applies to DPM-Solver++, not unipc");
-  if (!(o.lambda_min_clipped == defaults.lambda_min_clipped)) {
-    throw Error("lambda_min_clipped applies to DPM-Solver++, not unipc");
   }
 }
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "chunk_manifest.h"
+#include "io/chunk_manifest.h"
 #include "ddpm/error.h"
 #include "whole_text.h"
 

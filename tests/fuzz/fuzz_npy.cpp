@@ -11,7 +11,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
-#include "npy_image.h"
+#include "io/npy_image.h"
 
 namespace {
 

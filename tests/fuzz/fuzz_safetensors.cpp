@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "ddpm/error.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // A copy of exactly `size` bytes, so that ASan sees any read past the end.

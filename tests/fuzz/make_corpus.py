@@ -162,7 +162,7 @@ def main():
     }.items():
         write("fuzz_model_card", name, text)
 
-    # Manifests of a chunked run (src/chunk_manifest.h), and hand edits.
+    # Manifests of a chunked run (src/io/chunk_manifest.h), and hand edits.
     def manifest(done, rows_done=None, shape=(20, 6), **extra):
         m = {"ddpm_manifest": 2, "options": ["ddpm 0.1.0 sample", "--seed 7", "shape 20x6"],
              "shape": list(shape), "outputs": ["out.npy"],

@@ -17,7 +17,7 @@
 #include <cuda_runtime_api.h>
 
 #include "ddpm/ddpm.h"
-#include "test_support.h"
+#include "../test_support.h"
 
 // First statement of every GPU test: skip with the reason when no device is usable.
 #define DDPM_SKIP_WITHOUT_GPU()                                                          \

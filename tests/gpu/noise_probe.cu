@@ -1,4 +1,4 @@
-#include "gpu/noise_probe.h"
+#include "noise_probe.h"
 
 #include <curand_kernel.h>
 

@@ -12,8 +12,8 @@
 #include <cuda_runtime_api.h>
 
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
-#include "safetensors.h"
+#include "gpu_test_support.h"
+#include "io/safetensors.h"
 
 namespace ddpm {
 namespace {

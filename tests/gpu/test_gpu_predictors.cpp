@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
+#include "gpu_test_support.h"
 
 namespace ddpm {
 namespace {

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
-#include "gpu/noise_probe.h"
+#include "gpu_test_support.h"
+#include "noise_probe.h"
 #include "kernels/step_rule.cuh"
-#include "step_plan.h"
+#include "core/step_plan.h"
 
 namespace ddpm {
 namespace {

@@ -13,9 +13,9 @@
 #include <tuple>
 #include <vector>
 
-#include "cuda/tuning.h"
+#include "backends/cuda/tuning.h"
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
+#include "gpu_test_support.h"
 
 namespace ddpm {
 namespace {

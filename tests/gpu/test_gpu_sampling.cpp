@@ -17,10 +17,10 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/check.h"
-#include "cuda/tuning.h"
+#include "backends/cuda/check.h"
+#include "backends/cuda/tuning.h"
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
+#include "gpu_test_support.h"
 
 namespace ddpm {
 namespace {

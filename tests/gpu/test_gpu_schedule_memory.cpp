@@ -14,10 +14,10 @@
 
 #include <cuda_runtime_api.h>
 
-#include "cuda/constant_arena.h"
-#include "cuda/tuning.h"
+#include "backends/cuda/constant_arena.h"
+#include "backends/cuda/tuning.h"
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
+#include "gpu_test_support.h"
 
 namespace ddpm {
 namespace {

@@ -10,10 +10,10 @@
 
 #include <cuda_runtime_api.h>
 
-#include "cuda/tuning.h"
+#include "backends/cuda/tuning.h"
 #include "ddpm/ddpm.h"
-#include "gpu/gpu_test_support.h"
-#include "gpu/user_predictor_kernel.h"
+#include "gpu_test_support.h"
+#include "user_predictor_kernel.h"
 
 namespace ddpm {
 namespace {

@@ -1,4 +1,4 @@
-#include "gpu/user_predictor_kernel.h"
+#include "user_predictor_kernel.h"
 
 #include <cuda_runtime.h>
 
