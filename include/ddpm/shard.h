@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "ddpm/npy.h"
+
 namespace ddpm {
 
 // Rows [begin, end) of a batch.
@@ -129,41 +131,5 @@ class NpyRowWriter {
   int fd_ = -1;
 };
 
-// Rows of a .npy file read at their offsets, converted as read_npy (float32)
-// or read_npy_int64 (whole numbers) convert: exactly or refused, naming the
-// element by its index in the whole array. The header and the file's size are
-// checked when it is opened; the file must be a regular file (a pipe has no
-// offsets). Errors are ddpm::Error naming the path.
-class NpyRowReader {
- public:
-  explicit NpyRowReader(const std::string& path);
-  NpyRowReader(NpyRowReader&& other) noexcept;
-  NpyRowReader& operator=(NpyRowReader&& other) noexcept;
-  NpyRowReader(const NpyRowReader&) = delete;
-  NpyRowReader& operator=(const NpyRowReader&) = delete;
-  ~NpyRowReader();
-
-  const std::string& path() const { return path_; }
-  // The array's shape; a 0-d array (a scalar) has shape {} and one row.
-  const std::vector<std::int64_t>& shape() const { return shape_; }
-  std::int64_t rows() const;
-  std::int64_t row_size() const { return row_size_; }  // elements per row
-
-  // Rows [first_row, first_row + out.size() / row_size()) into `out`.
-  void read_rows(std::int64_t first_row, std::span<float> out) const;
-  void read_rows(std::int64_t first_row, std::span<std::int64_t> out) const;
-
- private:
-  template <class T>
-  void read_as(std::int64_t first_row, std::span<T> out) const;
-
-  std::string path_;
-  std::vector<std::int64_t> shape_;
-  std::int64_t row_size_ = 1;
-  int dtype_ = 0;              // npy.cpp's element type
-  std::size_t item_size_ = 0;  // bytes per element in the file
-  std::uint64_t data_offset_ = 0;
-  int fd_ = -1;
-};
 
 }  // namespace ddpm

@@ -652,7 +652,7 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
 }
 
 // ---------------------------------------------------------------------------
-// Rows read at their offsets (NpyRowReader, shard.h).
+// Rows read at their offsets (NpyRowReader, npy.h).
 
 namespace {
 
