@@ -25,4 +25,13 @@ std::uint64_t cuda_free_memory_bytes();
 // The CPU backend's kernel set on this processor ("avx2", "generic").
 std::string cpu_kernels_name();
 
+// Physical memory of this machine in bytes (a large number when unknown):
+// the ceiling for an allocation an input file asks for.
+std::uint64_t physical_memory_bytes();
+// Memory that can be allocated now without swapping (MemAvailable of
+// /proc/meminfo; physical_memory_bytes() where that is unknown).
+std::uint64_t available_memory_bytes();
+// "64 MiB", "3.2 GiB": sizes in messages.
+std::string describe_bytes(double bytes);
+
 }  // namespace ddpm

@@ -1,7 +1,9 @@
 #pragma once
 // Everything a user of the library needs.
+#include "ddpm/backend.h"
 #include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
+#include "ddpm/files.h"
 #include "ddpm/image.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/model.h"

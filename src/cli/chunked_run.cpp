@@ -21,8 +21,7 @@
 #include "ddpm/backend.h"
 #include "ddpm/chunked_output.h"
 #include "ddpm/error.h"
-#include "io/file_input.h"
-#include "io/file_output.h"
+#include "ddpm/files.h"
 #include "mpi_world.h"
 #include "output_files.h"
 #include "progress_bar.h"
@@ -220,7 +219,7 @@ std::int64_t automatic_chunk_rows(const ChunkedJob& job, std::int64_t row_size) 
   const World& world = World::get();
   const double arrays = static_cast<double>(job.outputs.size()) + job.extra_row_buffers;
   const double row_bytes = static_cast<double>(std::max<std::int64_t>(row_size, 1)) * sizeof(float);
-  double budget = static_cast<double>(detail::available_memory_bytes()) / 4.0 / world.local_size();
+  double budget = static_cast<double>(available_memory_bytes()) / 4.0 / world.local_size();
   if (job.backend == Backend::cuda) {
     if (const std::uint64_t device = cuda_free_memory_bytes(); device > 0) {
       budget = std::min(budget, static_cast<double>(device) / 2.0);
@@ -289,9 +288,9 @@ class StopReport {
         rows_(output.rows()),
         rows_done_(rows_done),
         chunks_(chunks) {
-    detail::set_signal_message([this] { return line(); });
+    set_signal_message([this] { return line(); });
   }
-  ~StopReport() { detail::set_signal_message({}); }
+  ~StopReport() { set_signal_message({}); }
   StopReport(const StopReport&) = delete;
   StopReport& operator=(const StopReport&) = delete;
 
@@ -402,7 +401,7 @@ void ChunkedRunOptions::require_files(
     // other checks (a terminal), which would hide this message.
     struct stat st {};
     const bool device = ::stat(path.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
-    if (detail::inherited_descriptor(path) >= 0 || device) {
+    if (inherited_descriptor(path) >= 0 || device) {
       throw UsageError(flag + " " + path +
                        ": a chunked or distributed run writes its rows in place into a file, "
                        "not a stream; name a file");
@@ -625,7 +624,7 @@ ChunkedRunResult run_chunked(const ChunkedJob& job, const ChunkedRunOptions& opt
       }
       if (world.rank() == 0 && output && round_rows > 0) {
         try {
-          const auto held = detail::hold_off_signals();
+          const auto held = hold_off_signals();
           output->record_done(recorded);
           stop_report->recorded(recorded);
         } catch (...) {

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "ddpm/error.h"
-#include "io/file_input.h"
+#include "ddpm/backend.h"
 
 namespace ddpm::cli {
 
@@ -90,11 +90,11 @@ CLI::Option* add_first_sample_option(CLI::App& command, std::int64_t& first_samp
 }
 
 void require_memory(std::int64_t count, const std::string& what) {
-  const std::uint64_t memory = detail::physical_memory_bytes();
+  const std::uint64_t memory = physical_memory_bytes();
   if (static_cast<std::uint64_t>(count) > memory / sizeof(float)) {
     throw Error(what + " needs " +
-                detail::describe_bytes(static_cast<double>(count) * sizeof(float)) +
-                " of memory, more than this machine has (" + detail::describe_bytes(memory) + ")");
+                describe_bytes(static_cast<double>(count) * sizeof(float)) +
+                " of memory, more than this machine has (" + describe_bytes(memory) + ")");
   }
 }
 

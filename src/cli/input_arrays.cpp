@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "io/array_input.h"
+#include "ddpm/files.h"
 #include "command_line.h"
 #include "ddpm/error.h"
 #include "text_parsing.h"
@@ -36,7 +36,7 @@ void require_same_extents(const std::vector<std::int64_t>& given, const std::str
 }  // namespace
 
 NpyArray read_input_array(const std::string& path) {
-  detail::InputArray input = detail::read_array_or_image(path);
+  InputArray input = read_array_or_image(path);
   if (!input.warning.empty()) warn(input.warning);
   return std::move(input.array);
 }
@@ -49,7 +49,7 @@ BatchArray read_batch(const std::string& path, const std::string& flag) {
 
 BatchRows open_batch_rows(const std::string& path, const std::string& flag) {
   BatchRows batch{path, std::nullopt, {}, {}};
-  if (detail::is_image_file(path)) {
+  if (is_image_file(path)) {
     batch.image = read_input_array(path);
   } else {
     batch.rows.emplace(path);

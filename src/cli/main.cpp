@@ -13,7 +13,7 @@
 
 #include "command_line.h"
 #include "commands.h"
-#include "io/file_output.h"
+#include "ddpm/files.h"
 
 #ifndef DDPM_VERSION
 #error "DDPM_VERSION must be the project version (set by src/cli/CMakeLists.txt)"
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   // Before any thread starts: SIGINT, SIGTERM and SIGHUP remove the
   // temporaries of unfinished outputs, and a closed pipe is a write error
   // (EPIPE, reported and cleaned up like any other) instead of a silent death.
-  ddpm::detail::remove_temporaries_on_signals();
+  ddpm::remove_temporaries_on_signals();
   std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"ddpm: DDPM forward noising and sampling on the CPU or a CUDA device", "ddpm"};

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "ddpm/error.h"
-#include "io/npy_image.h"
+#include "ddpm/files.h"
 
 namespace ddpm::cli {
 namespace {
@@ -23,7 +23,7 @@ std::filesystem::path resolved(const std::string& path) {
 
 bool same_output(const std::string& a, const std::string& b) {
   if (a == b) return true;
-  const int fd_a = detail::inherited_descriptor(a), fd_b = detail::inherited_descriptor(b);
+  const int fd_a = inherited_descriptor(a), fd_b = inherited_descriptor(b);
   if (fd_a >= 0 || fd_b >= 0) return fd_a == fd_b;
   if (resolved(a) == resolved(b)) return true;
   struct stat sa {}, sb {};  // hard links: one file under two names
@@ -54,7 +54,7 @@ void require_finite(const std::string& path, const float* data, std::int64_t cou
 
 void OutputFiles::write_npy(const std::string& path, const std::vector<std::int64_t>& shape,
                             const float* data) {
-  detail::NpyImage image = detail::npy_image(path, shape, data);
+  NpyImage image = npy_image(path, shape, data);
   const auto count = static_cast<std::int64_t>(image.data.size() / sizeof(float));
   require_finite(path, data, count,
                  shape.empty() || shape.front() == 0 ? 1 : count / shape.front());
@@ -73,7 +73,7 @@ void check_outputs(const std::vector<std::pair<std::string, std::string>>& outpu
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const auto& [flag_a, path_a] = outputs[i];
     if (path_a.empty()) continue;
-    detail::resolve_output(path_a);
+    resolve_output(path_a);
     for (std::size_t j = i + 1; j < outputs.size(); ++j) {
       const auto& [flag_b, path_b] = outputs[j];
       if (!path_b.empty() && same_output(path_a, path_b)) {

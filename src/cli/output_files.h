@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/file_output.h"
+#include "ddpm/files.h"
 
 namespace ddpm::cli {
 
@@ -27,7 +27,7 @@ class OutputFiles {
   std::FILE* summary_stream() const;
 
  private:
-  detail::OutputSet outputs_;
+  OutputSet outputs_;
 };
 
 // Throws ddpm::Error naming `path` and the first NaN or infinity among

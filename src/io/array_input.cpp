@@ -12,7 +12,8 @@
 #include "image_input.h"
 #include "npy_input.h"
 
-namespace ddpm::detail {
+namespace ddpm {
+using namespace detail;  // the io helpers this file builds on
 namespace {
 
 // Replays the bytes already taken from the front of `rest`, then reads on.
@@ -73,4 +74,4 @@ bool is_image_file(const std::string& path) {
   return got > 0 && looks_like_image(std::string_view(start, static_cast<std::size_t>(got)));
 }
 
-}  // namespace ddpm::detail
+}  // namespace ddpm

@@ -109,6 +109,10 @@ std::string read_file_bounded(const std::string& path, std::uint64_t max_bytes,
   return bytes;
 }
 
+}  // namespace ddpm::detail
+
+namespace ddpm {
+
 std::uint64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_size = ::sysconf(_SC_PAGESIZE);
@@ -149,4 +153,4 @@ std::string describe_bytes(double bytes) {
   return text;
 }
 
-}  // namespace ddpm::detail
+}  // namespace ddpm

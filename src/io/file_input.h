@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "ddpm/backend.h"
+
 namespace ddpm::detail {
 
 // Bytes read from the front, in order: a file, a stream, or bytes in memory.
@@ -81,14 +83,9 @@ inline constexpr std::uint64_t kMaxJsonBytes = std::uint64_t{64} << 20;
 std::string read_file_bounded(const std::string& path, std::uint64_t max_bytes,
                               std::string_view what);
 
-// Physical memory of this machine in bytes (a large number when unknown):
-// the ceiling for an allocation an input file asks for.
-std::uint64_t physical_memory_bytes();
-// Memory that can be allocated now without swapping (MemAvailable of
-// /proc/meminfo; physical_memory_bytes() where that is unknown).
-std::uint64_t available_memory_bytes();
-
-// "64 MiB", "3.2 GiB": sizes in messages.
-std::string describe_bytes(double bytes);
+// Memory facts and sizes in messages (public in ddpm/backend.h).
+using ddpm::available_memory_bytes;
+using ddpm::describe_bytes;
+using ddpm::physical_memory_bytes;
 
 }  // namespace ddpm::detail

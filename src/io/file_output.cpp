@@ -20,7 +20,8 @@
 
 #include "ddpm/error.h"
 
-namespace ddpm::detail {
+namespace ddpm {
+using namespace detail;  // the io helpers this file builds on
 namespace {
 
 [[noreturn]] void cannot_write(const std::string& path, const std::string& why) {
@@ -445,4 +446,4 @@ void remove_temporaries_on_signals() {
   });
 }
 
-}  // namespace ddpm::detail
+}  // namespace ddpm

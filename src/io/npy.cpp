@@ -622,8 +622,6 @@ void write_npy_as(const std::string& path, const std::vector<std::int64_t>& shap
 
 }  // namespace
 
-namespace detail {
-
 NpyImage npy_image(const std::string& path, const std::vector<std::int64_t>& shape,
                    const float* data) {
   return npy_image_as(path, shape, data, "<f4");
@@ -635,7 +633,6 @@ std::string npy_header(const std::string& path, const std::vector<std::int64_t>&
   return std::move(image.header);
 }
 
-}  // namespace detail
 
 void write_npy(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
   write_npy_as(path, shape, data, "<f4");
