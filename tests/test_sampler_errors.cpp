@@ -411,6 +411,36 @@ TEST(SchedulerConfig, AnotherSamplerDropsTheConfigClassesOwnKeys) {
   EXPECT_TRUE(dpm.disable_corrector.empty());
 }
 
+// The config's class's defaults go too: DDPM's clip_sample (on unless the
+// config says otherwise) does not stop a solver that has none, nor a
+// solver's Karras sigmas or thresholding a rule without them.
+TEST(SchedulerConfig, AnotherSamplerDropsTheClassesDefaultsItLacks) {
+  SamplerOptions o = SchedulerConfig::from_json(R"({"_class_name": "DDPMScheduler"})").options;
+  ASSERT_TRUE(o.clip_x0.has_value());
+  for (const SamplerKind kind : {SamplerKind::dpmpp_2m, SamplerKind::euler, SamplerKind::unipc}) {
+    SamplerOptions switched = o;
+    switch_sampler(switched, kind);
+    EXPECT_FALSE(switched.clip_x0.has_value()) << to_string(kind);
+    EXPECT_NO_THROW(check_options(switched)) << to_string(kind);
+  }
+  SamplerOptions heun = o;
+  switch_sampler(heun, SamplerKind::heun);  // Heun has clip_sample: kept
+  EXPECT_TRUE(heun.clip_x0.has_value());
+  SamplerOptions dpm = SchedulerConfig::from_json(
+      R"({"_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": true, "thresholding": true})")
+                           .options;
+  SamplerOptions to_ddpm = dpm;
+  switch_sampler(to_ddpm, SamplerKind::ddpm);
+  EXPECT_FALSE(to_ddpm.use_karras_sigmas);
+  EXPECT_TRUE(to_ddpm.thresholding);  // DDPM has thresholding
+  EXPECT_NO_THROW(check_options(to_ddpm));
+  SamplerOptions to_euler = dpm;
+  switch_sampler(to_euler, SamplerKind::euler);
+  EXPECT_TRUE(to_euler.use_karras_sigmas);
+  EXPECT_FALSE(to_euler.thresholding);
+  EXPECT_NO_THROW(check_options(to_euler));
+}
+
 // diffusers' constructors set up every training step before set_timesteps:
 // a leading config with steps_offset 1 (Stable Diffusion's) runs all T steps
 // without its offset pushing the first past T - 1.

@@ -431,6 +431,7 @@ TEST(SamplerInfo, OptionsARuleDoesNotTakeAreRefusedNamingTheRulesThatDo) {
   EXPECT_EQ(sampler_info(SamplerKind::dpmpp_3m).fixed_solver_order, 3);
   EXPECT_EQ(sampler_info(SamplerKind::dpmpp_3m).lower_order_sampler, SamplerKind::dpmpp_2m);
   EXPECT_EQ(sampler_info(SamplerKind::unipc).history_depth, 3);
+  EXPECT_EQ(sampler_info(SamplerKind::dpmpp_2m).history_depth, 2);  // solver_order 3 keeps two
   EXPECT_EQ(sampler_info(SamplerKind::euler_ancestral).prediction_types,
             (std::vector<PredictionType>{PredictionType::epsilon, PredictionType::v_prediction}));
   EXPECT_EQ(sampler_info(SamplerKind::ddpm).prediction_types.size(), 3u);

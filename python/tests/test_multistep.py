@@ -403,3 +403,8 @@ def test_a_config_run_by_another_sampler_drops_its_class_keys():
     assert two.options["sampler"] == "dpmpp_2m" and max(s.order for s in two.plan) == 2
     three = ddpm.Sampler.from_config(dpm3, inference_steps=6, backend="cpu")
     assert max(s.order for s in three.plan) == 3
+    # The class's defaults too: DDPM's clip_sample does not stop a solver without one.
+    for name in ("dpmpp_2m", "euler", "unipc"):
+        switched = ddpm.Sampler.from_config({"_class_name": "DDPMScheduler"}, sampler=name, inference_steps=6,
+                                            backend="cpu")
+        assert switched.options["sampler"] == name and switched.options["clip_x0"] is None

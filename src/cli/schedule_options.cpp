@@ -143,9 +143,8 @@ void ScheduleOptions::add_to(CLI::App& command, bool rule) {
   add("--karras-sigmas",
       command.add_flag("--karras-sigmas", karras_sigmas,
                        "Karras et al.'s sigma spacing (rho = 7, diffusers' use_karras_sigmas) for\n" +
-                           samplers_that(&SamplerInfo::karras_sigmas) + "; " +
-                           samplers_that(&SamplerInfo::fractional_timesteps) +
-                           "\nthen call the model at fractional timesteps"));
+                           samplers_that(&SamplerInfo::karras_sigmas) +
+                           " (the model is then called at fractional\ntimesteps by those that work in sigma space)"));
   add("--solver-order",
       command.add_option("--solver-order", solver_order,
                          "model outputs per update, 1, 2 or 3 (diffusers' solver_order), for\n" +
@@ -244,17 +243,19 @@ void ScheduleOptions::apply_to(SamplerOptions& options,
   // A flag given on the command line always counts; without a config, so do
   // the defaults.
   const auto use = [&](const char* flag) { return !use_config || given(flag); };
+  // The sampler first: a config's class keys the new sampler lacks are
+  // dropped (switch_sampler), not the flags given with it.
+  if (use_config && given("--sampler")) {
+    switch_sampler(options, parse_sampler_kind(sampler));
+  } else if (use("--sampler")) {
+    options.sampler = parse_sampler_kind(sampler);
+  }
   if (use("--variance")) options.variance = parse_variance_kind(variance);
   if (given("--clip-x0")) {
     options.clip_x0 = parse_clip_range(clip_x0, "--clip-x0");
     options.thresholding = false;
   }
   if (use("--rescale-zero-snr")) options.rescale_betas_zero_snr = rescale_zero_snr;
-  if (use_config && given("--sampler")) {
-    switch_sampler(options, parse_sampler_kind(sampler));  // the config's other class's keys are dropped
-  } else if (use("--sampler")) {
-    options.sampler = parse_sampler_kind(sampler);
-  }
   if (use("--inference-steps")) options.num_inference_steps = inference_steps;
   if (use("--eta")) options.eta = eta;
   if (given("--timestep-spacing")) {

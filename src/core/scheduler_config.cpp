@@ -265,6 +265,12 @@ void switch_sampler(SamplerOptions& o, SamplerKind sampler) {
     o.solver_type = defaults.solver_type;
     o.disable_corrector.clear();
   }
+  // The keys of the config's class that the new one lacks (DDPM's default
+  // clip_sample, a solver's use_karras_sigmas, thresholding).
+  if (!takes.clip_x0) o.clip_x0.reset();
+  if (!takes.thresholding) o.thresholding = defaults.thresholding;
+  if (!takes.karras_sigmas) o.use_karras_sigmas = defaults.use_karras_sigmas;
+  if (!takes.eta) o.eta = defaults.eta;
 }
 
 SchedulerConfig SchedulerConfig::load(const std::string& path) {

@@ -60,7 +60,7 @@ const RuleEntry kRules[] = {
     {SamplerKind::ddim, "ddim", plan_ddim, check_ddim_options, TimestepSpacing::leading, "DDIMScheduler",
      nullptr, 0, kDdimTakes, false, 1, 0, kDdpmBetas, {}, std::nullopt},
     {SamplerKind::dpmpp_2m, "dpmpp_2m", plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
-     "DPMSolverMultistepScheduler", "dpmsolver++", 0, kDpmTakes, false, 1, 1, kDdpmBetas, keys(kDpmKeys),
+     "DPMSolverMultistepScheduler", "dpmsolver++", 0, kDpmTakes, false, 1, 2, kDdpmBetas, keys(kDpmKeys),
      std::nullopt},
     {SamplerKind::dpmpp_2m_sde, "dpmpp_2m_sde", plan_dpmpp_2m, check_dpmpp_options, TimestepSpacing::linspace,
      "DPMSolverMultistepScheduler", "sde-dpmsolver++", 0, kDpmTakes, false, 1, 2, kDdpmBetas,
