@@ -9,14 +9,15 @@ gtest_discover_tests(test_npy DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
 
 if(TARGET ddpm_cli)
   add_executable(test_cli test_cli.cpp test_cli_outputs.cpp test_cli_model.cpp test_cli_images.cpp
-                          test_cli_inputs.cpp)
+                          test_cli_inputs.cpp test_cli_unet.cpp)
   target_link_libraries(test_cli PRIVATE ddpm::ddpm GTest::gtest_main nlohmann_json::nlohmann_json
                                        ddpm_tmpdir_guard)
   # test_cli_model.cpp reads the committed model and classifier (src/io/safetensors.h).
   target_include_directories(test_cli PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(test_cli PRIVATE DDPM_CLI_PATH="$<TARGET_FILE:ddpm_cli>"
                                              DDPM_EXPECTED_VERSION="${PROJECT_VERSION}"
-                                             DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+                                             DDPM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                             DDPM_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   add_dependencies(test_cli ddpm_cli)
   gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES LABELS cpu)
 

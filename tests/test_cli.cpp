@@ -516,7 +516,7 @@ std::vector<ErrorCase> error_cases() {
         "@out.npy"},
        "excludes", kUsage},
       {"no_such_subcommand", {"train"},
-       "unknown command 'train' (the commands: forward, sample, demo, schedule, illustrate)", kUsage},
+       "unknown command 'train' (the commands: forward, sample, demo, schedule, illustrate, unet-eval)", kUsage},
       {"steps_not_a_number", {"sample", "--shape", "4,2", "--steps", "abc", "--out", "@out.npy"},
        "Could not convert: --steps = abc", kUsage},
       {"seed_negative", plus(sample, {"--shape", "4,2", "--seed", "-1"}),

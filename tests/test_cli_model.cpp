@@ -403,7 +403,7 @@ std::vector<ErrorCase> model_error_cases() {
        "--png: --shape 4,2: an image array is [C, H, W] or [N, C, H, W], not [4, 2]"},
       {"png_of_a_model_without_pictures",
        {"sample", "--model", "@flat.safetensors", "--shape", "4,64", "--png", "@out.png"},
-       "has data_shape [64], not a picture"},
+       "has samples of shape [64], not a picture"},
       {"karras_with_ddim",
        {"sample", "--model", "@model", "--shape", "4,64", "--karras-sigmas"},
        "--karras-sigmas applies only to --sampler dpmpp_2m, dpmpp_2m_sde, euler, heun, dpmpp_3m, unipc, not ddim",

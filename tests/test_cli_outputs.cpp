@@ -217,7 +217,8 @@ TEST_F(CliOutputs, EveryFileFlagSurvivesHostilePaths) {
   // The model is memory-mapped: only a regular file will do.
   cases.push_back({"--model", "/dev/zero", "not a regular file"});
   cases.push_back({"--model", "/dev/null", "not a regular file"});
-  cases.push_back({"--model", directory, "is a directory, not a safetensors file"});
+  // A folder is read as a diffusers model folder.
+  cases.push_back({"--model", directory, "no config.json"});
   cases.push_back({"--model", missing, "No such file or directory"});
   cases.push_back({"--model", path("empty"), "not a safetensors file"});
   for (const std::string flag :

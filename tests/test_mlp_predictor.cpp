@@ -642,7 +642,7 @@ TEST(LoadModel, CreatesTheNetworkTheCardNames) {
   EXPECT_EQ(a.options.num_inference_steps, b.options.num_inference_steps);
   EXPECT_EQ(a.options.timestep_spacing, b.options.timestep_spacing);
   EXPECT_EQ(a.schedule.steps, b.schedule.steps);
-  EXPECT_EQ(known_architectures(), "mlp_denoiser");
+  EXPECT_EQ(known_architectures(), "mlp_denoiser, UNet2DModel (a diffusers folder)");
 }
 
 TEST_F(BrokenModel, AnUnknownArchitectureIsNamedByLoadModel) {
@@ -650,7 +650,7 @@ TEST_F(BrokenModel, AnUnknownArchitectureIsNamedByLoadModel) {
   const std::string path = scratch_ / "unet.safetensors";
   test::write_bytes(path, test::safetensors_bytes(tensors_, {{kModelCardKey, card_.dump()}}));
   const std::string message = error_of([&] { load_model(path); });
-  EXPECT_EQ(message, path + ": model card architecture 'unet_2d' is not one ddpm can load (mlp_denoiser)");
+  EXPECT_EQ(message, path + ": model card architecture 'unet_2d' is not one ddpm can load (mlp_denoiser, UNet2DModel (a diffusers folder))");
   test::write_bytes(path, test::safetensors_bytes(tensors_, {}));
   EXPECT_NE(error_of([&] { load_model(path); }).find("no model card"), std::string::npos);
   card_.erase("architecture");

@@ -2,6 +2,8 @@
 // the test: every broken file is a ddpm::Error naming the file, never a crash.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -140,10 +142,31 @@ TEST(Safetensors, HeaderPaddingIsSpacesOnly) {
 }
 
 TEST(Safetensors, RefusesOtherDtypesByName) {
-  const std::string header = R"({"w": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})";
-  EXPECT_TRUE(fails_with(safetensors_raw(header, data_of(1)), "dtype 'F16'; ddpm reads F32 only"));
+  const std::string header = R"({"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}})";
+  EXPECT_TRUE(fails_with(safetensors_raw(header, data_of(2)), "dtype 'F64'; ddpm reads F32, F16 and BF16"));
   const std::string number = R"({"w": {"dtype": 32, "shape": [1], "data_offsets": [0, 4]}})";
   EXPECT_TRUE(fails_with(safetensors_raw(number, data_of(1)), "dtype that is not a string"));
+}
+
+// diffusers' fp16 and bf16 variant files: the half values widen exactly.
+TEST(Safetensors, ReadsHalfWidthsWidenedExactly) {
+  const std::uint16_t f16[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8400, 0x3555};
+  const std::uint16_t bf16[] = {0x3F80, 0xC040, 0x7F7F, 0x0001};
+  std::vector<std::byte> data(sizeof f16 + sizeof bf16);
+  std::memcpy(data.data(), f16, sizeof f16);
+  std::memcpy(data.data() + sizeof f16, bf16, sizeof bf16);
+  const std::string header = R"({"h": {"dtype": "F16", "shape": [6], "data_offsets": [0, 12]},)"
+                             R"( "b": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [12, 20]}})";
+  const auto file = parse_safetensors(safetensors_raw(header, data), "half");
+  EXPECT_STREQ(file.at("h").dtype_name(), "F16");
+  EXPECT_EQ(file.at("h").to_floats(),
+            (std::vector<float>{1.0f, -2.0f, 65504.0f, std::ldexp(1.0f, -24), -std::ldexp(1.0f, -14),
+                                0.333251953125f}));
+  EXPECT_EQ(file.at("b").to_floats(),
+            (std::vector<float>{1.0f, -3.0f, 3.3895313892515355e38f, std::ldexp(1.0f, -133)}));
+  // A half tensor's byte count is 2 per element.
+  const std::string short_header = R"({"h": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 12]}})";
+  EXPECT_TRUE(fails_with(safetensors_raw(short_header, data_of(3)), "needs 6 bytes"));
 }
 
 TEST(Safetensors, ShapeMustMatchTheOffsets) {
@@ -199,8 +222,8 @@ TEST(Safetensors, MetadataMapsStringsToStrings) {
 
 TEST(Safetensors, ErrorsNameNonPrintableTensorNamesSafely) {
   const std::string header = std::string(R"({"a)") + "\\n\\u0001" + std::string(200, 'z') +
-                             R"(": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})";
-  const std::string message = error_of(safetensors_raw(header, data_of(1)));
+                             R"(": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}})";
+  const std::string message = error_of(safetensors_raw(header, data_of(2)));
   EXPECT_EQ(message.find('\n'), std::string::npos);
   EXPECT_NE(message.find("'a??zzz"), std::string::npos) << message;
   EXPECT_LT(message.size(), 200u);

@@ -372,6 +372,10 @@ TEST(SchedulerConfig, SolverClassesSelectTheirRules) {
   expect_error([&] { parse("{" + dpm_class + R"(, "final_sigmas_type": "sigma_max"})"); }, "final_sigmas_type");
   expect_error([&] { parse("{" + dpm_class + R"(, "lambda_min_clipped": "low"})"); }, "lambda_min_clipped");
   expect_error([&] { parse("{" + dpm_class + R"(, "variance_type": "learned_range"})"); }, "variance_type");
+  expect_error([&] { parse("{" + dpm_class + R"(, "variance_type": "learned"})"); }, "variance_type");
+  // A DDPM config's variance_type, which DPMSolverMultistepScheduler.from_config
+  // carries over and diffusers' DPM-Solver ignores, is no refusal.
+  EXPECT_NO_THROW(parse("{" + dpm_class + R"(, "variance_type": "fixed_small"})"));
   expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "interpolation_type": "log_linear"})"); },
                "interpolation_type");
   expect_error([&] { parse(R"({"_class_name": "EulerDiscreteScheduler", "sigma_min": 0.1})"); }, "sigma_min");

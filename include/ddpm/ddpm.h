@@ -17,3 +17,4 @@
 #include "ddpm/scheduler_config.h"
 #include "ddpm/shard.h"
 #include "ddpm/types.h"
+#include "ddpm/unet2d.h"

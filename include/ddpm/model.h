@@ -74,15 +74,20 @@ class NetworkPredictor : public NoisePredictor {
 struct ModelOptions {
   int threads = 0;          // CPU threads of the network (0 = all hardware threads)
   bool allow_tf32 = false;  // CUDA: TF32 tensor cores for the products
+  // A diffusers folder's weights variant: "fp16" reads
+  // diffusion_pytorch_model.fp16.safetensors ("" the plain file).
+  std::string variant;
+  Precision precision = Precision::fp32;  // the forward pass's arithmetic (UNet2DModel)
 };
 
 // The architectures load_model knows, comma-separated.
 std::string known_architectures();
 
 // Reads the model file's card (a regular .safetensors file with the card in
-// its metadata) and creates the network its architecture names; throws
-// ddpm::Error naming the file for a missing card or an unknown architecture,
-// and whatever the network's own loader refuses.
+// its metadata) and creates the network its architecture names, or, for a
+// folder, the diffusers UNet2DModel (or pipeline) it holds (ddpm/unet2d.h);
+// throws ddpm::Error naming the file for a missing card or an unknown
+// architecture, and whatever the network's own loader refuses.
 std::unique_ptr<NetworkPredictor> load_model(const std::string& path, ModelOptions options = {});
 
 }  // namespace ddpm

@@ -41,6 +41,11 @@ enum class TimestepSpacing { leading, trailing, linspace };
 // DPM-Solver's sigma after the last step (diffusers' final_sigmas_type).
 enum class FinalSigmasType { zero, sigma_min };
 
+// The arithmetic of a network's forward pass (--precision): float32; float32
+// with TF32 tensor-core products (CUDA); weights and activations stored in
+// float16 or bfloat16 with float accumulation (CUDA).
+enum class Precision { fp32, tf32, fp16, bf16 };
+
 // The names used by the CLI, the scheduler config and error messages; the
 // parse functions throw ddpm::Error listing the valid names.
 std::string to_string(VarianceKind kind);
@@ -49,6 +54,7 @@ std::string to_string(PredictionType type);
 std::string to_string(TimestepSpacing spacing);
 std::string to_string(FinalSigmasType type);
 std::string to_string(UniPcSolverType type);
+std::string to_string(Precision precision);
 VarianceKind parse_variance_kind(std::string_view name);  // "beta" | "posterior"
 // "ddpm" | "ddim" | "dpmpp_2m" | "dpmpp_2m_sde" | "euler" | "euler_ancestral" | "heun"
 // | "dpmpp_3m" | "unipc"
@@ -59,6 +65,7 @@ PredictionType parse_prediction_type(std::string_view name);  // "epsilon" | "sa
 TimestepSpacing parse_timestep_spacing(std::string_view name);  // "leading" | "trailing" | "linspace"
 FinalSigmasType parse_final_sigmas_type(std::string_view name);  // "zero" | "sigma_min"
 UniPcSolverType parse_unipc_solver_type(std::string_view name);  // "bh2" | "bh1"
+Precision parse_precision(std::string_view name);  // "fp32" | "tf32" | "fp16" | "bf16"
 
 // A batch of `batch` samples with `dim` float elements each, C order.
 struct Shape {

@@ -11,5 +11,6 @@ void add_sample_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_schedule_command(CLI::App& app);
 void add_illustrate_command(CLI::App& app);
+void add_unet_eval_command(CLI::App& app);
 
 }  // namespace ddpm::cli

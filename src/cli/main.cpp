@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   ddpm::cli::add_demo_command(app);
   ddpm::cli::add_schedule_command(app);
   ddpm::cli::add_illustrate_command(app);
+  ddpm::cli::add_unet_eval_command(app);
   ddpm::cli::refuse_non_finite_numbers(app);
   app.footer(ddpm::cli::kExitStatusHelp);
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {

@@ -9,6 +9,7 @@
 #include "command_line.h"
 #include "ddpm/error.h"
 #include "ddpm/npy.h"
+#include "ddpm/unet2d.h"
 #include "input_arrays.h"
 #include "text_parsing.h"
 
@@ -227,9 +228,11 @@ void PredictorOptions::add_to(CLI::App& command) {
   auto* model =
       command
           .add_option("--model", model_path,
-                      "a trained network: an mlp_denoiser .safetensors with its model card\n"
-                      "(docs/model-format.md); its schedule and recommended sampler are the\n"
-                      "defaults of every schedule and rule flag not given")
+                      "a trained network: an mlp_denoiser .safetensors with its model card, or a\n"
+                      "diffusers UNet2DModel folder (config.json and its safetensors) or pipeline\n"
+                      "folder (model_index.json, unet/, scheduler/) (docs/model-format.md); its\n"
+                      "schedule and recommended sampler are the defaults of every schedule and\n"
+                      "rule flag not given")
           ->excludes(predictor_flag);
   class_flag =
       command
@@ -240,7 +243,18 @@ void PredictorOptions::add_to(CLI::App& command) {
           ->check(parsed_by([](const std::string& text) { parse_class_spec(text); }));
   auto* tf32 = command.add_flag("--allow-tf32", allow_tf32,
                                 "--model on a CUDA device: let cuBLAS use TF32 (faster, ~1e-3)");
-  model_flags = {class_flag, tf32};
+  auto* variant_flag =
+      command.add_option("--variant", variant,
+                         "--model FOLDER: read diffusion_pytorch_model.VARIANT.safetensors (diffusers'\n"
+                         "variant, e.g. fp16: half weights, widened to the --precision computed in)");
+  auto* precision_flag =
+      command
+          .add_option("--precision", precision,
+                      "--model FOLDER: the forward pass's arithmetic: fp32; on CUDA also tf32,\n"
+                      "fp16 or bf16 (weights and activations in half, float accumulation)")
+          ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}))
+          ->capture_default_str();
+  model_flags = {class_flag, tf32, variant_flag, precision_flag};
   (void)model;
   guidance_scale_flag =
       command
@@ -262,7 +276,11 @@ ChosenPredictor load_predictor(const PredictorOptions& o, int threads) {
   if (o.has_model()) {
     refuse_given(o, o.gaussian_flags, "does not apply to --model (the network is the predictor)");
     refuse_given(o, o.gmm_flags, "does not apply to --model (the network is the predictor)");
-    std::unique_ptr<NetworkPredictor> network = load_model(o.model_path, {.threads = threads, .allow_tf32 = o.allow_tf32});
+    std::unique_ptr<NetworkPredictor> network =
+        load_model(o.model_path, {.threads = threads,
+                                  .allow_tf32 = o.allow_tf32,
+                                  .variant = o.variant,
+                                  .precision = parse_precision(o.precision)});
     chosen.model = network.get();
     chosen.predictor = std::move(network);
     return chosen;
@@ -294,6 +312,12 @@ void finish_predictor(const PredictorOptions& o, ChosenPredictor& chosen, Shape 
   chosen.guidance_rescale = o.guidance_rescale;
   if (chosen.model != nullptr) {
     const NetworkPredictor& model = *chosen.model;
+    // A U-Net is fully convolutional: --shape N,C,H,W sets its sample size.
+    if (auto* unet = dynamic_cast<UNet2DPredictor*>(chosen.predictor.get());
+        unet != nullptr && extents.size() == 4 && extents[1] == unet->config().in_channels &&
+        (extents[2] != unet->sample_height() || extents[3] != unet->sample_width())) {
+      unet->set_sample_size(extents[2], extents[3]);
+    }
     const ModelCard& card = model.model_card();
     if (shape.dim != card.dim()) {
       throw Error("shape mismatch: " + shape_text + " gives samples of " +

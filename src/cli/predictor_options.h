@@ -54,6 +54,8 @@ struct PredictorOptions {
   std::string model_path;
   std::string class_text;
   bool allow_tf32 = false;
+  std::string variant;            // --variant: a diffusers folder's weights file
+  std::string precision = "fp32";  // --precision
   double guidance_scale = 1.0;
   double guidance_rescale = 0.0;
 

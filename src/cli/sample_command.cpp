@@ -67,9 +67,11 @@ std::string file_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The output's full shape: --initial's, which --shape (if given) must match.
+// The output's full shape: --initial's, which --shape (if given) must match;
+// with --model, --shape N alone is N samples of the model's shape.
 std::vector<std::int64_t> output_extents(const SampleOptions& o,
-                                         const std::vector<std::int64_t>* initial_extents) {
+                                         const std::vector<std::int64_t>* initial_extents,
+                                         const ChosenPredictor& chosen) {
   if (initial_extents != nullptr) {
     if (o.shape_flag->count() > 0 && parse_shape(o.shape, "--shape") != *initial_extents) {
       throw Error("shape mismatch: --initial " + o.initial_path + " is " +
@@ -80,7 +82,17 @@ std::vector<std::int64_t> output_extents(const SampleOptions& o,
   if (o.shape_flag->count() == 0) {
     throw UsageError("--shape is required (or give x_T with --initial)");
   }
-  return parse_shape(o.shape, "--shape");
+  std::vector<std::int64_t> extents = parse_shape(o.shape, "--shape");
+  if (extents.size() == 1 && chosen.model != nullptr) {
+    const std::vector<std::int64_t>& sample = chosen.model->model_card().sample_shape;
+    if (sample.empty()) {
+      throw UsageError("--shape " + o.shape + ": the model " + o.predictor.model_path +
+                       " does not say its sample shape (no sample_size in its config); give --shape "
+                       "N,C,H,W");
+    }
+    extents.insert(extents.end(), sample.begin(), sample.end());
+  }
+  return extents;
 }
 
 // The request for the rows [first_row, first_row + shape.batch) of the output in `x`.
@@ -120,7 +132,7 @@ void run_sample_in_chunks(const SampleOptions& o, Sampler& sampler, ChosenPredic
   std::optional<BatchRows> initial;
   if (!o.initial_path.empty()) initial.emplace(open_batch_rows(o.initial_path, "--initial"));
   const std::vector<std::int64_t> extents =
-      output_extents(o, initial ? &initial->extents() : nullptr);
+      output_extents(o, initial ? &initial->extents() : nullptr, chosen);
   const Shape shape = batch_shape(extents);
   const std::string shape_text =
       initial ? "--initial " + o.initial_path + " (" + format_shape(extents) + ")" : "--shape " + o.shape;
@@ -183,11 +195,11 @@ void run_sample(const SampleOptions& o) {
   std::string shape_text = "--shape " + o.shape;
   if (!o.initial_path.empty()) {
     BatchArray initial = read_batch(o.initial_path, "--initial");
-    extents = output_extents(o, &initial.array.shape);
+    extents = output_extents(o, &initial.array.shape, chosen);
     x = std::move(initial.array.data);
     shape_text = "--initial " + o.initial_path + " (" + format_shape(extents) + ")";
   } else {
-    extents = output_extents(o, nullptr);
+    extents = output_extents(o, nullptr, chosen);
     require_memory(batch_shape(extents).size(), "--shape " + o.shape);
   }
   const Shape shape = batch_shape(extents);
@@ -236,7 +248,8 @@ void add_sample_command(CLI::App& app) {
       "Draw samples with the reverse process and a built-in predictor or a trained --model");
   o.predictor.add_to(*command);
   o.shape_flag = command->add_option("--shape", o.shape,
-                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64")
+                                     "output shape, first axis the batch: 256,3072 or 16,3,64,64; with\n"
+                                     "--model, N alone: N samples of the model's shape")
                      ->check(parsed_by([](const std::string& text) { parse_shape(text, ""); }));
   command->add_option("--initial", o.initial_path, "start from this x_T (.npy or PNG/JPEG image) instead of noise");
   command->add_option("--start-step", o.start_step,

@@ -23,7 +23,8 @@ struct SampleFigure {
 };
 
 // Throws ddpm::Error unless the card's data_shape is a picture: [H, W]
-// (grey) or [H, W, 3] (RGB, model space [-1, 1]). Called before any work.
+// (grey) or [H, W, 3] (RGB, model space [-1, 1]), or a UNet2DModel's
+// channels-first [1, H, W] or [3, H, W]. Called before any work.
 void check_figure_model(const ModelCard& card, const std::string& model_path);
 
 // The PNG bytes of the grid of `samples` ([shape.batch, shape.dim], model space).

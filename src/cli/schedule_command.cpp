@@ -33,7 +33,9 @@ struct ScheduleCommandOptions {
 // The model card's recommended settings, as `ddpm sample --model` starts from.
 std::optional<SchedulerConfig> card_defaults(const std::string& model_path) {
   if (model_path.empty()) return std::nullopt;
-  return load_model(model_path, {.threads = 1})->model_card().recommended_config();
+  ModelOptions options;
+  options.threads = 1;
+  return load_model(model_path, options)->model_card().recommended_config();
 }
 
 // The columns, in order (also the CSV header).

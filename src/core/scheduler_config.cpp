@@ -147,6 +147,15 @@ void check_fixed_keys(const json& j, const detail::RuleEntry& rule) {
 // lambda_min_clipped (a number, -inf as the string "-inf" or Python's
 // -Infinity, or null for none).
 void read_dpm_keys(const json& j, SamplerOptions& o) {
+  // DPM-Solver reads variance_type only to drop a learned variance's channels
+  // ("learned", "learned_range"); other values (a DDPM config's "fixed_small",
+  // carried over by from_config) change nothing.
+  if (j.contains("variance_type") && j.at("variance_type").is_string()) {
+    const std::string variance = j.at("variance_type").get<std::string>();
+    if (variance == "learned" || variance == "learned_range") {
+      throw Error(unsupported("variance_type", j.at("variance_type").dump(), "null (no learned variance)"));
+    }
+  }
   o.euler_at_final = get<bool>(j, "euler_at_final", false);
   o.use_lu_lambdas = get<bool>(j, "use_lu_lambdas", false);
   if (j.contains("lambda_min_clipped") && !j.at("lambda_min_clipped").is_null()) {

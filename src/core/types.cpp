@@ -40,6 +40,8 @@ constexpr std::pair<const char*, TimestepSpacing> kSpacings[] = {
     {"linspace", TimestepSpacing::linspace}};
 constexpr std::pair<const char*, FinalSigmasType> kFinalSigmas[] = {
     {"zero", FinalSigmasType::zero}, {"sigma_min", FinalSigmasType::sigma_min}};
+constexpr std::pair<const char*, Precision> kPrecisions[] = {
+    {"fp32", Precision::fp32}, {"tf32", Precision::tf32}, {"fp16", Precision::fp16}, {"bf16", Precision::bf16}};
 constexpr std::pair<const char*, UniPcSolverType> kUniPcSolverTypes[] = {
     {"bh2", UniPcSolverType::bh2}, {"bh1", UniPcSolverType::bh1}};
 
@@ -51,6 +53,7 @@ std::string to_string(PredictionType type) { return name_of(type, kPredictionTyp
 std::string to_string(TimestepSpacing spacing) { return name_of(spacing, kSpacings); }
 std::string to_string(FinalSigmasType type) { return name_of(type, kFinalSigmas); }
 std::string to_string(UniPcSolverType type) { return name_of(type, kUniPcSolverTypes); }
+std::string to_string(Precision precision) { return name_of(precision, kPrecisions); }
 
 VarianceKind parse_variance_kind(std::string_view name) {
   return parse_name(name, kVariances, "variance");
@@ -77,5 +80,7 @@ FinalSigmasType parse_final_sigmas_type(std::string_view name) {
 UniPcSolverType parse_unipc_solver_type(std::string_view name) {
   return parse_name(name, kUniPcSolverTypes, "solver_type");
 }
+
+Precision parse_precision(std::string_view name) { return parse_name(name, kPrecisions, "precision"); }
 
 }  // namespace ddpm

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -106,11 +107,19 @@ Entry parse_entry(const std::string& name, const nlohmann::json& j, const ParseE
   }
   const nlohmann::json& dtype = j["dtype"];
   if (!dtype.is_string()) fail(what + " has a dtype that is not a string");
-  if (dtype.get<std::string>() != "F32") {
-    fail(what + " has dtype " + printable(dtype.get<std::string>()) + "; ddpm reads F32 only");
-  }
   Entry e;
   e.tensor.name = name;
+  const std::string& dtype_name = dtype.get_ref<const std::string&>();
+  if (dtype_name == "F32") {
+    e.tensor.dtype = SafetensorsDtype::f32;
+  } else if (dtype_name == "F16") {
+    e.tensor.dtype = SafetensorsDtype::f16;
+  } else if (dtype_name == "BF16") {
+    e.tensor.dtype = SafetensorsDtype::bf16;
+  } else {
+    fail(what + " has dtype " + printable(dtype_name) + "; ddpm reads F32, F16 and BF16");
+  }
+  const std::uint64_t element_bytes = e.tensor.element_bytes();
   const nlohmann::json& shape = j["shape"];
   if (!shape.is_array()) fail(what + " has a shape that is not an array");
   std::uint64_t elements = 1;
@@ -130,8 +139,8 @@ Entry parse_entry(const std::string& name, const nlohmann::json& j, const ParseE
   e.begin = offsets[0].get<std::uint64_t>();
   e.end = offsets[1].get<std::uint64_t>();
   if (e.end < e.begin) fail(what + " has data_offsets that end before they begin");
-  if (e.end - e.begin != elements * 4) {
-    fail(what + " of shape " + e.tensor.shape_text() + " needs " + std::to_string(elements * 4) +
+  if (e.end - e.begin != elements * element_bytes) {
+    fail(what + " of shape " + e.tensor.shape_text() + " needs " + std::to_string(elements * element_bytes) +
          " bytes but its data_offsets span " + std::to_string(e.end - e.begin));
   }
   e.tensor.elements = static_cast<std::int64_t>(elements);
@@ -169,17 +178,56 @@ class FileDescriptor {
 
 std::vector<float> SafetensorsTensor::to_floats() const {
   std::vector<float> out(static_cast<std::size_t>(elements));
-  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+  if (bytes.empty()) return out;
+  if (dtype == SafetensorsDtype::f32) {
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+  // Half widths widen exactly: bfloat16 is float32's top half; float16 by its fields.
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::uint16_t h = 0;
+    std::memcpy(&h, bytes.data() + 2 * i, 2);
+    out[i] = dtype == SafetensorsDtype::bf16 ? bfloat16_to_float(h) : float16_to_float(h);
+  }
   return out;
 }
 
-std::string SafetensorsTensor::shape_text() const {
+float float16_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const int exponent = (h >> 10) & 0x1f;
+  const std::uint32_t mantissa = h & 0x3ffu;
+  float magnitude = 0.0f;
+  if (exponent == 0x1f) {
+    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else if (exponent == 0) {
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // subnormal
+  } else {
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), exponent - 25);
+  }
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &magnitude, 4);
+  bits |= sign;
+  float out = 0.0f;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+float bfloat16_to_float(std::uint16_t h) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
+  float out = 0.0f;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+std::string shape_text(std::span<const std::int64_t> shape) {
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     out += (i ? ", " : "") + std::to_string(shape[i]);
   }
   return out + "]";
 }
+
+std::string SafetensorsTensor::shape_text() const { return detail::shape_text(shape); }
 
 const SafetensorsTensor* SafetensorsFile::find(std::string_view tensor_name) const {
   for (const SafetensorsTensor& t : tensors_) {

@@ -9,9 +9,9 @@
 // Everything is validated as the reference implementation does, and a little
 // more: the header fits the file and is at most kMaxHeaderBytes, it is a JSON
 // object starting with '{' (space padding after it is fine), every tensor has
-// exactly dtype, shape and data_offsets, the dtype is F32 (the only one ddpm
-// reads; others are refused by name), the shape's element count does not
-// overflow and equals (END - BEGIN) / 4, and the tensors tile the data section
+// exactly dtype, shape and data_offsets, the dtype is F32, F16 or BF16 (the
+// ones ddpm reads; others are refused by name), the shape's element count does
+// not overflow and equals (END - BEGIN) / its width, and the tensors tile the data section
 // exactly (sorted by offset, each starts where the previous ended, the last
 // ends at the end of the file: no holes, no overlaps, no trailing bytes).
 // __metadata__ must map strings to strings. Every failure is a ddpm::Error
@@ -31,13 +31,28 @@ namespace ddpm::detail {
 // The reference implementation's cap on the header (100 MB).
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 
+enum class SafetensorsDtype { f32, f16, bf16 };
+
+// IEEE half and bfloat16 bits as the float they are (exact).
+float float16_to_float(std::uint16_t bits);
+float bfloat16_to_float(std::uint16_t bits);
+
+// "[256, 64]".
+std::string shape_text(std::span<const std::int64_t> shape);
+
 struct SafetensorsTensor {
   std::string name;
+  SafetensorsDtype dtype = SafetensorsDtype::f32;
   std::vector<std::int64_t> shape;
   std::int64_t elements = 0;
-  std::span<const std::byte> bytes;  // elements * 4 bytes of little-endian F32, unaligned
+  std::span<const std::byte> bytes;  // elements x element_bytes() little-endian bytes, unaligned
 
-  // The values as floats (copied out: the bytes need not be 4-byte aligned).
+  int element_bytes() const { return dtype == SafetensorsDtype::f32 ? 4 : 2; }
+  const char* dtype_name() const {
+    return dtype == SafetensorsDtype::f32 ? "F32" : dtype == SafetensorsDtype::f16 ? "F16" : "BF16";
+  }
+  // The values as floats, half widths widened exactly (copied out: the bytes
+  // need not be aligned).
   std::vector<float> to_floats() const;
   std::string shape_text() const;  // "[256, 64]"
 };

@@ -7,8 +7,10 @@
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
 #include "ddpm/model.h"
+#include "ddpm/unet2d.h"
 #include "io/safetensors.h"
 #include "io/strict_json.h"
+#include "predictors/networks/unet2d/unet2d_folder.h"
 
 namespace ddpm {
 namespace {
@@ -57,10 +59,19 @@ SchedulerConfig ModelCard::recommended_config() const {
 std::string known_architectures() {
   std::string names;
   for (const Architecture& a : kArchitectures) names += (names.empty() ? "" : ", ") + std::string(a.name);
-  return names;
+  return names + ", " + kUNet2DArchitecture + " (a diffusers folder)";
 }
 
 std::unique_ptr<NetworkPredictor> load_model(const std::string& path, ModelOptions options) {
+  if (detail::is_diffusers_folder(path)) {
+    const Precision precision = options.allow_tf32 && options.precision == Precision::fp32 ? Precision::tf32
+                                                                                           : options.precision;
+    return std::make_unique<UNet2DPredictor>(
+        path, UNet2DPredictorOptions{.threads = options.threads, .variant = options.variant, .precision = precision});
+  }
+  if (!options.variant.empty()) {
+    throw Error(path + ": a weights variant (\"" + options.variant + "\") is for a diffusers folder, not a model file");
+  }
   std::string architecture;
   {
     const detail::SafetensorsFile file = detail::SafetensorsFile::open(path);

@@ -1,5 +1,7 @@
 #include "predictors.h"
 
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "ddpm/error.h"
 #include "ddpm/mlp_predictor.h"
+#include "ddpm/unet2d.h"
 #include "module.h"
 #include "options.h"
 
@@ -244,16 +247,24 @@ void bind_predictors(nb::module_& m) {
 
   m.def(
       "load_model",
-      [](nb::handle path, int threads, bool allow_tf32) {
+      [](nb::handle path, int threads, bool allow_tf32, std::optional<std::string> variant,
+         const std::string& precision) {
         const std::string file = path_text(path);
+        const Precision parsed = parse_precision(precision);
         nb::gil_scoped_release release;
-        return load_model(file, {.threads = threads, .allow_tf32 = allow_tf32});
+        return load_model(file, {.threads = threads,
+                                 .allow_tf32 = allow_tf32,
+                                 .variant = variant.value_or(""),
+                                 .precision = parsed});
       },
-      nb::arg("path"), nb::arg("threads") = 0, nb::arg("allow_tf32") = false,
-      nb::sig("def load_model(path: str | os.PathLike, threads: int = 0, allow_tf32: bool = False) "
-              "-> NetworkPredictor"),
-      "Reads a model file's card and creates the network its architecture names\n"
-      "(an MlpPredictor for 'mlp_denoiser'); ddpm.Error names an unknown one.");
+      nb::arg("path"), nb::arg("threads") = 0, nb::arg("allow_tf32") = false, nb::arg("variant") = nb::none(),
+      nb::arg("precision") = "fp32",
+      nb::sig("def load_model(path: str | os.PathLike, threads: int = 0, allow_tf32: bool = False, "
+              "variant: str | None = None, precision: str = 'fp32') -> NetworkPredictor"),
+      "Reads a trained network: a diffusers UNet2DModel or pipeline folder (a\n"
+      "UNet2DPredictor; variant='fp16' reads diffusion_pytorch_model.fp16.safetensors),\n"
+      "or a model file whose card names its architecture (an MlpPredictor for\n"
+      "'mlp_denoiser'); ddpm.Error names what it cannot read.");
 
   nb::class_<MlpPredictor, NetworkPredictor>(
       m, "MlpPredictor",
@@ -320,6 +331,91 @@ void bind_predictors(nb::module_& m) {
       .def_prop_ro("null_label", &MlpPredictor::null_label,
                    "The 'no class' label (classifier-free guidance); -1 for an unconditional model.")
       .def_prop_ro("class_names", [](const MlpPredictor& p) { return p.card().class_names; });
+
+  nb::class_<UNet2DPredictor, NetworkPredictor>(
+      m, "UNet2DPredictor",
+      "A diffusers UNet2DModel folder (config.json and diffusion_pytorch_model.safetensors)\n"
+      "or a pipeline folder (model_index.json, unet/, scheduler/), see docs/model-format.md.\n"
+      "Sampler.for_model(model) builds the sampler its scheduler config gives; calling it,\n"
+      "model(sample, timestep, class_labels), is diffusers' UNet2DModel(...).sample.")
+      .def(
+          "__init__",
+          [](UNet2DPredictor* self, nb::handle path, int threads, std::optional<std::string> variant,
+             const std::string& precision) {
+            const std::string folder = path_text(path);
+            const Precision parsed = parse_precision(precision);
+            nb::gil_scoped_release release;
+            new (self) UNet2DPredictor(folder, {.threads = threads, .variant = variant.value_or(""),
+                                                .precision = parsed});
+          },
+          nb::arg("path"), nb::arg("threads") = 0, nb::arg("variant") = nb::none(), nb::arg("precision") = "fp32",
+          nb::sig("def __init__(self, path: str | os.PathLike, threads: int = 0, variant: str | None = None, "
+                  "precision: str = 'fp32') -> None"))
+      .def_prop_ro("config", [](const UNet2DPredictor& p) { return json_loads(p.config().json); },
+                   "config.json as a dict.")
+      .def_prop_ro(
+          "scheduler_config",
+          [](const UNet2DPredictor& p) -> nb::object {
+            if (p.scheduler_config_json().empty()) return nb::none();
+            return json_loads(p.scheduler_config_json());
+          },
+          nb::sig("def scheduler_config(self) -> dict | None"),
+          "A pipeline folder's scheduler/scheduler_config.json as a dict (None for a bare model folder,\n"
+          "which samples with DDPMScheduler's defaults).")
+      .def_prop_ro("prediction_type", [](const UNet2DPredictor& p) { return to_string(p.model_card().prediction_type); })
+      .def_prop_ro("sample_shape", [](const UNet2DPredictor& p) { return p.model_card().sample_shape; },
+                   "[channels, height, width] of one sample ([] without a sample_size).")
+      .def_prop_ro("num_class_embeds", [](const UNet2DPredictor& p) { return p.config().num_class_embeds; })
+      .def_prop_ro("null_label", [](const UNet2DPredictor& p) { return p.model_card().null_label; },
+                   "The label guidance uses as 'no class': the last class embedding (-1: unconditional).")
+      .def_prop_ro("guidance_scale", [](const UNet2DPredictor& p) { return p.model_card().sampler.guidance_scale; })
+      .def_prop_ro("parameter_count", &UNet2DPredictor::parameter_count)
+      .def("set_sample_size", &UNet2DPredictor::set_sample_size, nb::arg("height"), nb::arg("width"),
+           "Sample at another spatial size (multiples of 2^(levels - 1)).")
+      .def(
+          "__call__",
+          [](const UNet2DPredictor& p, nb::handle sample, nb::handle timestep, nb::handle class_labels) {
+            nb::module_ np = nb::module_::import_("numpy");
+            nb::object x = np.attr("ascontiguousarray")(np.attr("asarray")(sample, "float32"));
+            if (nb::cast<int>(x.attr("ndim")) != 4) {
+              throw nb::value_error("sample must be [batch, channels, height, width]");
+            }
+            const auto in = nb::cast<nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>>(x);
+            const auto batch = static_cast<std::int64_t>(in.shape(0));
+            // diffusers turns a Python number into a long tensor (17.5 -> 17);
+            // arrays and tensors keep fractional times.
+            nb::object t = nb::isinstance<nb::float_>(timestep) || nb::isinstance<nb::int_>(timestep)
+                               ? np.attr("asarray")(np.attr("trunc")(timestep), "float32")
+                               : np.attr("asarray")(timestep, "float32");
+            std::vector<float> times;
+            for (nb::handle v : t.attr("reshape")(-1)) times.push_back(nb::cast<float>(v));
+            if (times.size() == 1) times.assign(static_cast<std::size_t>(batch), times[0]);
+            if (static_cast<std::int64_t>(times.size()) != batch) {
+              throw nb::value_error("timestep must be one time or one per sample");
+            }
+            std::vector<std::int32_t> labels;
+            if (!class_labels.is_none()) {
+              for (nb::handle v : np.attr("asarray")(class_labels, "int64").attr("reshape")(-1)) {
+                labels.push_back(static_cast<std::int32_t>(std::clamp<std::int64_t>(
+                    nb::cast<std::int64_t>(v), -1, std::numeric_limits<std::int32_t>::max())));
+              }
+            }
+            nb::object out = np.attr("empty")(
+                nb::make_tuple(batch, p.config().out_channels, in.shape(2), in.shape(3)), "float32");
+            auto result = nb::cast<nb::ndarray<float, nb::ndim<4>, nb::c_contig, nb::device::cpu>>(out);
+            {
+              nb::gil_scoped_release release;
+              p.evaluate({in.data(), in.size()}, batch, static_cast<std::int64_t>(in.shape(2)),
+                         static_cast<std::int64_t>(in.shape(3)), times, labels, {result.data(), result.size()});
+            }
+            return out;
+          },
+          nb::arg("sample"), nb::arg("timestep"), nb::arg("class_labels") = nb::none(),
+          nb::sig("def __call__(self, sample: ArrayLike, timestep: float | ArrayLike, class_labels: ArrayLike | None = None) "
+                  "-> numpy.ndarray"),
+          "The network on the CPU: float32 [batch, out_channels, height, width], as diffusers'\n"
+          "UNet2DModel(sample, timestep, class_labels).sample (a Python number timestep is\n"
+          "truncated to an integer, as diffusers does; arrays keep fractional times).");
 
   m.def(
       "make_predictor",

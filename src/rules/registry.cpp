@@ -28,8 +28,7 @@ constexpr FixedConfigKey kSolverSigmaKeys[] = {
     {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"}, {"sigma_max", "null"}};
 constexpr FixedConfigKey kDpmKeys[] = {
     {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"},
-    {"sigma_max", "null"}, {"solver_type", "\"midpoint\""}, {"use_flow_sigmas", "false"},
-    {"variance_type", "null", "no learned variance"}};
+    {"sigma_max", "null"}, {"solver_type", "\"midpoint\""}, {"use_flow_sigmas", "false"}};
 constexpr FixedConfigKey kEulerKeys[] = {
     {"use_exponential_sigmas", "false"}, {"use_beta_sigmas", "false"}, {"sigma_min", "null"},
     {"sigma_max", "null"}, {"final_sigmas_type", "\"zero\""}, {"interpolation_type", "\"linear\""},

@@ -75,12 +75,6 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const MlpModel
   return t;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 class WeightReader {
  public:
   WeightReader(const SafetensorsFile& file, const MlpModelCard& card)
