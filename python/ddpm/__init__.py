@@ -11,7 +11,8 @@ the caller's device and (on a CUDA device) on the caller's current stream.
     fast = ddpm.Sampler(sampler="dpmpp_2m", inference_steps=20, use_karras_sigmas=True)
 
 Predictors: GaussianPredictor, GmmPredictor, load_model (a trained network,
-whatever its architecture: an MlpPredictor for 'mlp_denoiser'), make_predictor (from a JSON description), or any callable f(x_t, t) ->
+whatever its architecture: a UNet2DPredictor for a diffusers UNet2DModel folder,
+an MlpPredictor for 'mlp_denoiser'), make_predictor (from a JSON description), or any callable f(x_t, t) ->
 model_output, a torch.nn.Module included (ddpm.Predictor documents the
 protocol, with the unconditional_label that classifier-free guidance needs).
 
@@ -35,6 +36,7 @@ from ._ddpm import (
     GmmPredictor,
     MlpPredictor,
     NetworkPredictor,
+    UNet2DPredictor,
     NoisePredictor,
     PlannedStep,
     Schedule,
@@ -60,6 +62,7 @@ __all__ = [
     "ImageWarning",
     "MlpPredictor",
     "NetworkPredictor",
+    "UNet2DPredictor",
     "NoisePredictor",
     "PlannedStep",
     "Predictor",

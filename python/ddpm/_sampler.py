@@ -416,6 +416,9 @@ class Sampler:
                 raise TypeError("sample() needs a shape (or initial=, out= or like=)")
             shape = tuple(principal.shape)
         shape = (int(shape),) if isinstance(shape, int) else tuple(int(n) for n in shape)
+        if isinstance(predictor, _ddpm.UNet2DPredictor) and len(shape) == 4 and \
+                list(shape[1:]) != list(predictor.sample_shape):
+            predictor.set_sample_size(shape[2], shape[3])  # a U-Net takes any size its levels halve
         x = frame.output(out, "out", shape)
         if out is not None and tuple(out.shape) != shape:
             raise ValueError(f"shape mismatch: out has shape {tuple(out.shape)} but shape is {shape}")
