@@ -8,18 +8,13 @@
 #include "ddpm/error.h"
 
 namespace ddpm::kernels {
-namespace {
 
-// Paths as the build passes them are absolute; keep them from the project's
-// top folders on ("src/backends/cuda/cuda_engine.cpp:42").
 const char* short_path(const char* file) {
   for (const char* marker : {"/src/", "/kernels/", "/tests/", "/bench/"}) {
     if (const char* at = std::strstr(file, marker)) return at + 1;
   }
   return file;
 }
-
-}  // namespace
 
 void throw_cuda_error(cudaError_t error, const char* call, const char* file, int line) {
   if (error == cudaErrorMemoryAllocation) {

@@ -10,6 +10,10 @@ namespace ddpm::kernels {
 
 [[noreturn]] void throw_cuda_error(cudaError_t error, const char* call, const char* file, int line);
 
+// A path as the build passes it (absolute), from the project's top folders
+// on ("src/backends/cuda/cuda_engine.cpp"), for error messages.
+const char* short_path(const char* file);
+
 inline void check_cuda(cudaError_t error, const char* call, const char* file, int line) {
   if (error != cudaSuccess) throw_cuda_error(error, call, file, line);
 }

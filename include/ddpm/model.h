@@ -76,7 +76,7 @@ struct ModelOptions {
   bool allow_tf32 = false;  // CUDA: TF32 tensor cores for the products
   // A diffusers folder's weights variant: "fp16" reads
   // diffusion_pytorch_model.fp16.safetensors ("" the plain file).
-  std::string variant;
+  std::string variant{};
   Precision precision = Precision::fp32;  // the forward pass's arithmetic (UNet2DModel)
 };
 

@@ -5,7 +5,9 @@
 // scheduler/scheduler_config.json). docs/model-format.md lists the config
 // fields ddpm runs and those it refuses. On the CPU the convolutions, linear
 // layers and attention run in OpenBLAS; GroupNorm, SiLU and the time
-// embedding's add are fused passes.
+// embedding's add are fused passes. On a CUDA device cuDNN runs the
+// convolutions and cuBLAS the products, in float, TF32, half or bfloat16
+// (UNet2DPredictorOptions::precision).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -55,7 +57,7 @@ struct UNet2DConfig {
 
 struct UNet2DPredictorOptions {
   int threads = 0;          // CPU threads (0 = all hardware threads)
-  std::string variant;      // "fp16" reads diffusion_pytorch_model.fp16.safetensors
+  std::string variant{};    // "fp16" reads diffusion_pytorch_model.fp16.safetensors
   Precision precision = Precision::fp32;
 };
 
@@ -82,11 +84,17 @@ class UNet2DPredictor : public NetworkPredictor {
   void set_class_label(std::int32_t label) override;
 
   // Checks the shape ([channels, height, width] per sample, as shape.dim =
-  // C x H x W with H and W from the config's sample_size, or set_sample_size)
-  // and sizes the workspace.
+  // C x H x W with H and W from the config's sample_size, or set_sample_size).
+  // On a device it uploads the weights in the precision's storage type, plans
+  // the convolutions and allocates every buffer for shape.batch rows, so that
+  // predict() allocates nothing and can be captured into a CUDA Graph.
   void prepare(const Schedule& schedule, Memory memory, Shape shape, void* stream) override;
   void predict(const PredictorCall& call) override;
-  bool supports(Memory memory) const override { return memory == Memory::host; }
+  // The host always; a CUDA device in CUDA builds (cuDNN convolutions, cuBLAS
+  // products, --precision fp32, tf32, fp16 or bf16).
+  bool supports(Memory memory) const override;
+  // On a device predict() allocates nothing and never synchronises.
+  bool capturable() const override { return true; }
   std::optional<std::int32_t> unconditional_label() const override;
   // 1: every sample is computed on its own (single-threaded BLAS products
   // of one sample's shapes), so its bits never depend on the batch.

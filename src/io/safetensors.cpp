@@ -229,6 +229,16 @@ std::string shape_text(std::span<const std::int64_t> shape) {
 
 std::string SafetensorsTensor::shape_text() const { return detail::shape_text(shape); }
 
+void SafetensorsFile::release(const SafetensorsTensor& tensor) const {
+  if (!storage_ || tensor.bytes.empty()) return;
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(tensor.bytes.data());
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + tensor.bytes.size()) / page * page;
+  // Advice only: a failure changes nothing but the memory in use.
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 const SafetensorsTensor* SafetensorsFile::find(std::string_view tensor_name) const {
   for (const SafetensorsTensor& t : tensors_) {
     if (t.name == tensor_name) return &t;

@@ -70,6 +70,12 @@ class SafetensorsFile {
   // Throws "<file>: no tensor '<name>'".
   const SafetensorsTensor& at(std::string_view tensor_name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Tells the system that `tensor`'s bytes (of this file) will not be read
+  // again: the whole pages inside them leave the process's memory (they are
+  // read from the file again if they are touched). A reader that copies each
+  // tensor out calls it after the copy, so that the file and its copy are
+  // never both in memory. Does nothing for a file parsed from memory.
+  void release(const SafetensorsTensor& tensor) const;
 
  private:
   friend SafetensorsFile parse_safetensors(std::span<const std::byte>, std::string);

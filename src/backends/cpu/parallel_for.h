@@ -11,7 +11,7 @@ namespace ddpm::cpu {
 int resolve_threads(int requested);
 
 // Calls body(i) for every i in [0, count) on up to `threads` threads, the
-// calling thread among them. While it waits, the calling thread calls
+// calling thread among them (the others from a pool kept between calls). While it waits, the calling thread calls
 // on_wait(done) every ~100 ms when it is set. The first exception thrown by a
 // body is rethrown after all threads stop.
 void parallel_for(std::int64_t count, int threads, const std::function<void(std::int64_t)>& body,

@@ -20,6 +20,23 @@ target_sources(ddpm PRIVATE
   ${PROJECT_SOURCE_DIR}/src/predictors/networks/mlp/mlp_device.cpp
   ${PROJECT_SOURCE_DIR}/src/predictors/networks/mlp/mlp_kernels.cu)
 
+# cuDNN for UNet2DPredictor's convolutions on the device (the toolkit's
+# libcudnn, linked shared). Without it the U-Net runs on the host only.
+find_path(DDPM_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+find_library(DDPM_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+if(DDPM_CUDNN_INCLUDE_DIR AND DDPM_CUDNN_LIBRARY)
+  target_sources(ddpm PRIVATE
+    ${PROJECT_SOURCE_DIR}/kernels/cudnn_check.cpp
+    ${PROJECT_SOURCE_DIR}/src/predictors/networks/unet2d/unet2d_device.cpp
+    ${PROJECT_SOURCE_DIR}/src/predictors/networks/unet2d/unet2d_kernels.cu)
+  target_include_directories(ddpm SYSTEM PRIVATE ${DDPM_CUDNN_INCLUDE_DIR})
+  target_link_libraries(ddpm PRIVATE ${DDPM_CUDNN_LIBRARY})
+  target_compile_definitions(ddpm PRIVATE DDPM_HAVE_CUDNN=1)
+  message(STATUS "ddpm: cuDNN ${DDPM_CUDNN_LIBRARY}")
+else()
+  message(STATUS "ddpm: no cuDNN found: UNet2DModel runs on the host only")
+endif()
+
 # Whole-program device code: each .cu is one module, so the constant schedule
 # arena and the kernels that read it share kernels/sampling_kernels.cu.
 # The CUDA runtime is linked statically (CMAKE_CUDA_RUNTIME_LIBRARY Static at

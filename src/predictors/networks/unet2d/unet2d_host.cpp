@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include <cblas.h>
@@ -16,57 +20,147 @@
 namespace ddpm::detail {
 namespace {
 
-// Output channels and columns one product computes: fixed, so the cut
-// depends on the layer's shape only.
-constexpr int kRowBlock = 32;
-constexpr int kColumnBlock = 1024;
 constexpr int kQueryBlock = 64;
 
-// One activation: [batch][channels][height x width].
-struct Activation {
+// Buffers reused from call to call: a forward pass takes and returns them, so
+// a sampling loop touches no new memory after its first step. A buffer keeps
+// its largest size; callers use a prefix. Thread-safe (work units take
+// scratch space from it).
+class BufferPool {
+ public:
+  std::vector<float> take(std::size_t n) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->size() >= n && (best == free_.end() || it->size() < best->size())) best = it;
+      }
+      if (best != free_.end()) {
+        std::vector<float> v = std::move(*best);
+        free_.erase(best);
+        return v;
+      }
+    }
+    return std::vector<float>(n);
+  }
+  void give(std::vector<float>&& v) {
+    if (v.empty()) return;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(v));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<float>> free_;
+};
+
+// A pool buffer for the length of a scope.
+class Scratch {
+ public:
+  Scratch(BufferPool& pool, std::size_t n) : pool_(pool), v_(pool.take(n)) {}
+  ~Scratch() { pool_.give(std::move(v_)); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* data() { return v_.data(); }
+
+ private:
+  BufferPool& pool_;
+  std::vector<float> v_;
+};
+
+// One activation, [batch][channels][height x width], in a pool buffer.
+class Activation {
+ public:
+  Activation(BufferPool& pool, std::int64_t b, int c, std::int64_t h, std::int64_t w)
+      : pool_(&pool), batch(b), channels(c), height(h), width(w),
+        storage_(pool.take(static_cast<std::size_t>(b * c * h * w))) {}
+  ~Activation() {
+    if (pool_ != nullptr) pool_->give(std::move(storage_));
+  }
+  Activation(Activation&& other) noexcept { *this = std::move(other); }
+  Activation& operator=(Activation&& other) noexcept {
+    if (this != &other) {
+      if (pool_ != nullptr) pool_->give(std::move(storage_));
+      pool_ = std::exchange(other.pool_, nullptr);
+      batch = other.batch;
+      channels = other.channels;
+      height = other.height;
+      width = other.width;
+      storage_ = std::move(other.storage_);
+    }
+    return *this;
+  }
+
+  std::int64_t pixels() const { return height * width; }
+  std::int64_t sample_size() const { return channels * pixels(); }
+  std::int64_t size() const { return batch * sample_size(); }
+  float* data() { return storage_.data(); }
+  const float* data() const { return storage_.data(); }
+  float* sample(std::int64_t b) { return data() + b * sample_size(); }
+  const float* sample(std::int64_t b) const { return data() + b * sample_size(); }
+
+ private:
+  BufferPool* pool_ = nullptr;
+
+ public:
   std::int64_t batch = 0;
   int channels = 0;
   std::int64_t height = 0, width = 0;
-  std::vector<float> data;
 
-  Activation() = default;
-  Activation(std::int64_t b, int c, std::int64_t h, std::int64_t w)
-      : batch(b), channels(c), height(h), width(w), data(static_cast<std::size_t>(b * c * h * w)) {}
-  std::int64_t pixels() const { return height * width; }
-  std::int64_t sample_size() const { return channels * pixels(); }
-  float* sample(std::int64_t b) { return data.data() + b * sample_size(); }
-  const float* sample(std::int64_t b) const { return data.data() + b * sample_size(); }
+ private:
+  std::vector<float> storage_;
 };
 
 std::int64_t blocks_of(std::int64_t n, std::int64_t block) { return (n + block - 1) / block; }
 
+// How one sample's product y[rows][columns] = W[rows][inner] x[inner][columns]
+// is cut into single-threaded BLAS calls: blocks of 512 columns, and at small
+// sizes (256 columns or fewer) the rows in halves, so that a batch of one
+// still keeps two threads busy. The cut depends on the layer's shape alone:
+// BLAS rounds a product differently when it is cut differently (OpenBLAS's
+// own threads do), so a sample's bits would otherwise depend on its batch.
+struct ProductCut {
+  int row_block = 0;
+  std::int64_t column_block = 0;
+  int row_blocks = 0;
+  std::int64_t column_blocks = 0;
+};
+
+ProductCut cut_of(int rows, std::int64_t columns) {
+  ProductCut cut;
+  cut.column_block = std::min<std::int64_t>(columns, 512);
+  cut.row_block = columns > 256 || rows < 32 ? rows : (rows + 31) / 32 * 16;
+  cut.row_blocks = static_cast<int>(blocks_of(rows, cut.row_block));
+  cut.column_blocks = blocks_of(columns, cut.column_block);
+  return cut;
+}
+
 class HostForward {
  public:
-  HostForward(const UNet2DNetwork& net, int threads) : net_(net), threads_(threads) {}
+  HostForward(const UNet2DNetwork& net, int threads, BufferPool& pool) : net_(net), threads_(threads), pool_(pool) {}
 
   void run(const UNet2DInput& in, float* out) {
     const UNet2DConfig& c = net_.config;
     embed_time(in);
-    Activation x(in.batch, c.in_channels, in.height, in.width);
-    const std::int64_t n = static_cast<std::int64_t>(x.data.size());
-    for (std::int64_t i = 0; i < n; ++i) x.data[i] = c.center_input_sample ? 2.0f * in.x[i] - 1.0f : in.x[i];
+    Activation x = make(in.batch, c.in_channels, in.height, in.width);
+    const std::int64_t n = x.size();
+    for (std::int64_t i = 0; i < n; ++i) x.data()[i] = c.center_input_sample ? 2.0f * in.x[i] - 1.0f : in.x[i];
 
-    Activation h = conv(net_.conv_in, x, false);
+    // The skips live in a vector that never grows past its reservation, so
+    // `current` (the last one) stays valid.
     std::vector<Activation> skips;
-    skips.push_back(h);
+    skips.reserve(1 + net_.down.size() * (static_cast<std::size_t>(c.layers_per_block) + 1));
+    skips.push_back(conv(net_.conv_in, x, false));
     for (const UNetLevel& level : net_.down) {
       for (std::size_t j = 0; j < level.resnets.size(); ++j) {
-        h = resnet(level.resnets[j], h);
+        Activation h = resnet(level.resnets[j], skips.back());
         if (!level.attentions.empty()) h = attention(level.attentions[j], h);
-        skips.push_back(h);
+        skips.push_back(std::move(h));
       }
-      if (level.resample) {
-        h = conv(*level.resample, h, false);
-        skips.push_back(h);
-      }
+      if (level.resample) skips.push_back(conv(*level.resample, skips.back(), false));
     }
+    Activation h = net_.mid ? resnet(net_.mid->resnets[0], skips.back()) : copy(skips.back());
     if (net_.mid) {
-      h = resnet(net_.mid->resnets[0], h);
       if (!net_.mid->attentions.empty()) h = attention(net_.mid->attentions[0], h);
       h = resnet(net_.mid->resnets[1], h);
     }
@@ -81,12 +175,45 @@ class HostForward {
     }
     h = group_norm(net_.conv_norm_out, h, nullptr, false, true);
     const Activation y = conv(net_.conv_out, h, false);
-    std::memcpy(out, y.data.data(), y.data.size() * sizeof(float));
+    std::memcpy(out, y.data(), static_cast<std::size_t>(y.size()) * sizeof(float));
   }
 
  private:
+  Activation make(std::int64_t b, int c, std::int64_t h, std::int64_t w) { return Activation(pool_, b, c, h, w); }
+  Activation copy(const Activation& x) {
+    Activation y = make(x.batch, x.channels, x.height, x.width);
+    std::copy_n(x.data(), x.size(), y.data());
+    return y;
+  }
+
   void parallel(std::int64_t count, const std::function<void(std::int64_t)>& body) const {
     cpu::parallel_for(count, threads_, body);
+  }
+
+  // y_b = W x_b + bias for the samples b0 .. b0 + count - 1, x_b = x(b) and
+  // y_b = y(b) both [.][columns]: every sample's blocks (cut_of) in parallel.
+  void products(const float* weight, const float* bias, int rows, int inner, std::int64_t columns,
+                std::int64_t b0, std::int64_t count, const std::function<const float*(std::int64_t)>& x,
+                const std::function<float*(std::int64_t)>& y) const {
+    const ProductCut cut = cut_of(rows, columns);
+    const std::int64_t per_sample = cut.row_blocks * cut.column_blocks;
+    parallel(count * per_sample, [&](std::int64_t unit) {
+      const std::int64_t b = b0 + unit / per_sample;
+      const std::int64_t r0 = unit % per_sample / cut.column_blocks * cut.row_block;
+      const std::int64_t c0 = unit % cut.column_blocks * cut.column_block;
+      const auto m = static_cast<blasint>(std::min<std::int64_t>(cut.row_block, rows - r0));
+      const auto n = static_cast<blasint>(std::min<std::int64_t>(cut.column_block, columns - c0));
+      float* out = y(b) + r0 * columns + c0;
+      for (blasint r = 0; r < m; ++r) std::fill_n(out + r * columns, n, bias[r0 + r]);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, inner, 1.0f, weight + r0 * inner, inner,
+                  x(b) + c0, static_cast<blasint>(columns), 1.0f, out, static_cast<blasint>(columns));
+    });
+  }
+  // The same over a whole batch of activations.
+  void products(const float* weight, const float* bias, int rows, int inner, const Activation& x,
+                Activation& y) const {
+    products(weight, bias, rows, inner, x.pixels(), 0, x.batch, [&](std::int64_t b) { return x.sample(b); },
+             [&](std::int64_t b) { return y.sample(b); });
   }
 
   // emb = time_embedding(sinusoid(t)) + class_embedding[label] per row, and
@@ -113,25 +240,43 @@ class HostForward {
     });
   }
 
-  // y = W x + bias for every sample, x and y [channels][pixels]: the product
-  // of a 1x1 convolution and of an attention's projections.
-  void channel_product(const float* weight, const float* bias, int out_channels, int in_channels,
-                       const float* x, std::int64_t x_stride, float* y, std::int64_t y_stride,
-                       std::int64_t batch, std::int64_t columns) const {
-    const std::int64_t row_blocks = blocks_of(out_channels, kRowBlock);
-    const std::int64_t column_blocks = blocks_of(columns, kColumnBlock);
-    parallel(batch * row_blocks * column_blocks, [&](std::int64_t unit) {
-      const std::int64_t b = unit / (row_blocks * column_blocks);
-      const std::int64_t r0 = (unit / column_blocks) % row_blocks * kRowBlock;
-      const std::int64_t n0 = unit % column_blocks * kColumnBlock;
-      const std::int64_t rows = std::min<std::int64_t>(kRowBlock, out_channels - r0);
-      const std::int64_t cols = std::min<std::int64_t>(kColumnBlock, columns - n0);
-      float* yb = y + b * y_stride + r0 * columns + n0;
-      for (std::int64_t r = 0; r < rows; ++r) std::fill_n(yb + r * columns, cols, bias[r0 + r]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows),
-                  static_cast<blasint>(cols), in_channels, 1.0f, weight + r0 * in_channels, in_channels,
-                  x + b * x_stride + n0, static_cast<blasint>(columns), 1.0f, yb, static_cast<blasint>(columns));
-    });
+  // The im2col of sample x_b for `cv` (rows [ci][ky][kx], columns the output
+  // pixels); `upsample` reads x at twice its size (nearest).
+  static void im2col(const Conv2d& cv, const float* x, std::int64_t height, std::int64_t width, bool upsample,
+                     std::int64_t out_h, std::int64_t out_w, int ci, float* col) {
+    const int k = cv.kernel;
+    const std::int64_t in_h = upsample ? 2 * height : height;
+    const std::int64_t in_w = upsample ? 2 * width : width;
+    const std::int64_t columns = out_h * out_w;
+    const float* src = x + ci * height * width;
+    float* dst = col + static_cast<std::int64_t>(ci) * k * k * columns;
+    for (int ky = 0; ky < k; ++ky) {
+      for (int kx = 0; kx < k; ++kx, dst += columns) {
+        for (std::int64_t oy = 0; oy < out_h; ++oy) {
+          const std::int64_t iy = oy * cv.stride + ky - cv.pad_begin;
+          float* row = dst + oy * out_w;
+          if (iy < 0 || iy >= in_h) {
+            std::fill_n(row, out_w, 0.0f);
+            continue;
+          }
+          const float* src_row = src + (upsample ? iy / 2 : iy) * width;
+          if (cv.stride == 1 && !upsample) {
+            // ix = ox + kx - pad: a shifted copy with zeros where it leaves the image.
+            const std::int64_t shift = kx - cv.pad_begin;
+            const std::int64_t begin = std::clamp<std::int64_t>(-shift, 0, out_w);
+            const std::int64_t end = std::clamp<std::int64_t>(in_w - shift, begin, out_w);
+            std::fill(row, row + begin, 0.0f);
+            std::copy(src_row + begin + shift, src_row + end + shift, row + begin);
+            std::fill(row + end, row + out_w, 0.0f);
+            continue;
+          }
+          for (std::int64_t ox = 0; ox < out_w; ++ox) {
+            const std::int64_t ix = ox * cv.stride + kx - cv.pad_begin;
+            row[ox] = ix < 0 || ix >= in_w ? 0.0f : src_row[upsample ? ix / 2 : ix];
+          }
+        }
+      }
+    }
   }
 
   // A convolution; `upsample` reads x at twice its size (nearest), as
@@ -141,41 +286,26 @@ class HostForward {
     const std::int64_t in_w = upsample ? 2 * x.width : x.width;
     const std::int64_t out_h = (in_h + cv.pad_begin + cv.pad_end - cv.kernel) / cv.stride + 1;
     const std::int64_t out_w = (in_w + cv.pad_begin + cv.pad_end - cv.kernel) / cv.stride + 1;
-    Activation y(x.batch, cv.out, out_h, out_w);
+    Activation y = make(x.batch, cv.out, out_h, out_w);
     const std::int64_t columns = out_h * out_w;
     if (cv.kernel == 1 && cv.stride == 1 && !upsample) {
-      channel_product(cv.weight.data(), cv.bias.data(), cv.out, cv.in, x.data.data(), x.sample_size(),
-                      y.data.data(), y.sample_size(), x.batch, columns);
+      products(cv.weight.data(), cv.bias.data(), cv.out, cv.in, x, y);
       return y;
     }
-    const int k = cv.kernel;
-    const std::int64_t rows = static_cast<std::int64_t>(cv.in) * k * k;
-    columns_.resize(static_cast<std::size_t>(x.batch * rows * columns));
-    parallel(x.batch * cv.in, [&](std::int64_t unit) {
-      const std::int64_t b = unit / cv.in;
-      const int ci = static_cast<int>(unit % cv.in);
-      const float* src = x.sample(b) + ci * x.pixels();
-      float* dst = columns_.data() + (b * rows + static_cast<std::int64_t>(ci) * k * k) * columns;
-      for (int ky = 0; ky < k; ++ky) {
-        for (int kx = 0; kx < k; ++kx, dst += columns) {
-          for (std::int64_t oy = 0; oy < out_h; ++oy) {
-            const std::int64_t iy = oy * cv.stride + ky - cv.pad_begin;
-            float* row = dst + oy * out_w;
-            if (iy < 0 || iy >= in_h) {
-              std::fill_n(row, out_w, 0.0f);
-              continue;
-            }
-            const float* src_row = src + (upsample ? iy / 2 : iy) * x.width;
-            for (std::int64_t ox = 0; ox < out_w; ++ox) {
-              const std::int64_t ix = ox * cv.stride + kx - cv.pad_begin;
-              row[ox] = ix < 0 || ix >= in_w ? 0.0f : src_row[upsample ? ix / 2 : ix];
-            }
-          }
-        }
-      }
-    });
-    channel_product(cv.weight.data(), cv.bias.data(), cv.out, static_cast<int>(rows), columns_.data(),
-                    rows * columns, y.data.data(), y.sample_size(), x.batch, columns);
+    // The im2col of `threads_` samples at a time, then their products.
+    const std::int64_t inner = static_cast<std::int64_t>(cv.in) * cv.kernel * cv.kernel;
+    const std::int64_t group = std::min<std::int64_t>(x.batch, threads_);
+    Scratch col(pool_, static_cast<std::size_t>(group * inner * columns));
+    for (std::int64_t b0 = 0; b0 < x.batch; b0 += group) {
+      const std::int64_t count = std::min(group, x.batch - b0);
+      parallel(count * cv.in, [&](std::int64_t unit) {
+        im2col(cv, x.sample(b0 + unit / cv.in), x.height, x.width, upsample, out_h, out_w,
+               static_cast<int>(unit % cv.in), col.data() + unit / cv.in * inner * columns);
+      });
+      products(cv.weight.data(), cv.bias.data(), cv.out, static_cast<int>(inner), columns, b0, count,
+               [&](std::int64_t b) { return col.data() + (b - b0) * inner * columns; },
+               [&](std::int64_t b) { return y.sample(b); });
+    }
     return y;
   }
 
@@ -183,7 +313,7 @@ class HostForward {
   // from shift_rows[b] = [scale (C), shift (C)], then SiLU: one pass per group.
   Activation group_norm(const GroupNorm& gn, const Activation& x, const float* add_rows, bool scale_shift,
                         bool silu, std::int64_t row_stride = 0) {
-    Activation y(x.batch, x.channels, x.height, x.width);
+    Activation y = make(x.batch, x.channels, x.height, x.width);
     const int per_group = gn.channels / gn.groups;
     const std::int64_t pixels = x.pixels();
     parallel(x.batch * gn.groups, [&](std::int64_t unit) {
@@ -192,14 +322,30 @@ class HostForward {
       const float* add = add_rows && !scale_shift ? add_rows + b * row_stride : nullptr;
       const float* src = x.sample(b) + static_cast<std::int64_t>(g) * per_group * pixels;
       float* dst = y.sample(b) + static_cast<std::int64_t>(g) * per_group * pixels;
-      double sum = 0.0, squares = 0.0;
+      // Eight running sums in double: a fixed order the compiler can vectorise.
+      constexpr int kLanes = 8;
+      double sums[kLanes] = {}, square_sums[kLanes] = {};
       for (int c = 0; c < per_group; ++c) {
         const float shift = add ? add[g * per_group + c] : 0.0f;
-        for (std::int64_t p = 0; p < pixels; ++p) {
-          const double v = src[c * pixels + p] + shift;
-          sum += v;
-          squares += v * v;
+        const float* channel = src + c * pixels;
+        std::int64_t p = 0;
+        for (; p + kLanes <= pixels; p += kLanes) {
+          for (int l = 0; l < kLanes; ++l) {
+            const double v = channel[p + l] + shift;
+            sums[l] += v;
+            square_sums[l] += v * v;
+          }
         }
+        for (; p < pixels; ++p) {
+          const double v = channel[p] + shift;
+          sums[0] += v;
+          square_sums[0] += v * v;
+        }
+      }
+      double sum = 0.0, squares = 0.0;
+      for (int l = 0; l < kLanes; ++l) {
+        sum += sums[l];
+        squares += square_sums[l];
       }
       const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
       const double mean = sum / count;
@@ -241,9 +387,11 @@ class HostForward {
     });
     const Activation a2 = group_norm(r.norm2, h, time_rows.data(), r.scale_shift, true, proj);
     Activation y = conv(r.conv2, a2, false);
-    const Activation shortcut = r.conv_shortcut ? conv(*r.conv_shortcut, x, false) : Activation();
-    const Activation& s = r.conv_shortcut ? shortcut : x;
-    add_scaled(y, s, r.output_scale);
+    if (r.conv_shortcut) {
+      add_scaled(y, conv(*r.conv_shortcut, x, false), r.output_scale);
+    } else {
+      add_scaled(y, x, r.output_scale);
+    }
     return y;
   }
 
@@ -262,15 +410,13 @@ class HostForward {
   }
 
   Activation attention(const AttentionBlock& at, const Activation& x) {
-    const Activation normed = at.group_norm ? group_norm(*at.group_norm, x, nullptr, false, false) : x;
+    const Activation normed = at.group_norm ? group_norm(*at.group_norm, x, nullptr, false, false) : copy(x);
     const int inner = at.heads * at.head_dim;
     const std::int64_t pixels = x.pixels();
-    const std::int64_t stride = static_cast<std::int64_t>(inner) * pixels;
-    Activation q(x.batch, inner, x.height, x.width), k(x.batch, inner, x.height, x.width),
-        v(x.batch, inner, x.height, x.width), o(x.batch, inner, x.height, x.width);
+    Activation q = make(x.batch, inner, x.height, x.width), k = make(x.batch, inner, x.height, x.width),
+               v = make(x.batch, inner, x.height, x.width), o = make(x.batch, inner, x.height, x.width);
     for (auto [linear, dst] : {std::pair{&at.to_q, &q}, std::pair{&at.to_k, &k}, std::pair{&at.to_v, &v}}) {
-      channel_product(linear->weight.data(), linear->bias.data(), inner, x.channels, normed.data.data(),
-                      normed.sample_size(), dst->data.data(), stride, x.batch, pixels);
+      products(linear->weight.data(), linear->bias.data(), inner, x.channels, normed, *dst);
     }
     const float scale = 1.0f / std::sqrt(static_cast<float>(at.head_dim));
     const std::int64_t query_blocks = blocks_of(pixels, kQueryBlock);
@@ -279,13 +425,12 @@ class HostForward {
       const std::int64_t head = (unit / query_blocks) % at.heads;
       const std::int64_t q0 = unit % query_blocks * kQueryBlock;
       const std::int64_t queries = std::min<std::int64_t>(kQueryBlock, pixels - q0);
-      const std::int64_t offset = b * stride + head * at.head_dim * pixels;
-      thread_local std::vector<float> scores;
-      scores.resize(static_cast<std::size_t>(queries * pixels));
+      const std::int64_t offset = head * at.head_dim * pixels;
+      Scratch scores(pool_, static_cast<std::size_t>(kQueryBlock * pixels));
       // scores[i][j] = scale q_i . k_j, then a softmax over j.
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<blasint>(queries),
-                  static_cast<blasint>(pixels), at.head_dim, scale, q.data.data() + offset + q0,
-                  static_cast<blasint>(pixels), k.data.data() + offset, static_cast<blasint>(pixels), 0.0f,
+                  static_cast<blasint>(pixels), at.head_dim, scale, q.sample(b) + offset + q0,
+                  static_cast<blasint>(pixels), k.sample(b) + offset, static_cast<blasint>(pixels), 0.0f,
                   scores.data(), static_cast<blasint>(pixels));
       for (std::int64_t i = 0; i < queries; ++i) {
         float* row = scores.data() + i * pixels;
@@ -300,20 +445,19 @@ class HostForward {
       }
       // o[d][i] = sum_j v[d][j] scores[i][j].
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, at.head_dim, static_cast<blasint>(queries),
-                  static_cast<blasint>(pixels), 1.0f, v.data.data() + offset, static_cast<blasint>(pixels),
-                  scores.data(), static_cast<blasint>(pixels), 0.0f, o.data.data() + offset + q0,
+                  static_cast<blasint>(pixels), 1.0f, v.sample(b) + offset, static_cast<blasint>(pixels),
+                  scores.data(), static_cast<blasint>(pixels), 0.0f, o.sample(b) + offset + q0,
                   static_cast<blasint>(pixels));
     });
-    Activation y(x.batch, x.channels, x.height, x.width);
-    channel_product(at.to_out.weight.data(), at.to_out.bias.data(), x.channels, inner, o.data.data(), stride,
-                    y.data.data(), y.sample_size(), x.batch, pixels);
+    Activation y = make(x.batch, x.channels, x.height, x.width);
+    products(at.to_out.weight.data(), at.to_out.bias.data(), x.channels, inner, o, y);
     add_scaled(y, x, at.rescale);
     return y;
   }
 
   // cat([h, skip], channels).
-  Activation concat(const Activation& h, const Activation& skip) const {
-    Activation y(h.batch, h.channels + skip.channels, h.height, h.width);
+  Activation concat(const Activation& h, const Activation& skip) {
+    Activation y = make(h.batch, h.channels + skip.channels, h.height, h.width);
     parallel(h.batch, [&](std::int64_t b) {
       std::copy_n(h.sample(b), h.sample_size(), y.sample(b));
       std::copy_n(skip.sample(b), skip.sample_size(), y.sample(b) + h.sample_size());
@@ -323,8 +467,8 @@ class HostForward {
 
   const UNet2DNetwork& net_;
   int threads_;
+  BufferPool& pool_;
   std::vector<float> silu_emb_;  // [batch][time_embed_dim]
-  std::vector<float> columns_;   // im2col of the current convolution
 };
 
 }  // namespace
@@ -336,10 +480,16 @@ void unet2d_time_proj(const TimeEmbeddingSpec& spec, float t, float* out) {
   if (spec.dim % 2 == 1) out[spec.dim - 1] = 0.0f;
 }
 
-void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads) {
-  // Each work unit is one single-threaded product; the units run in parallel.
+struct UNet2DWorkspace::Pool : BufferPool {};
+
+UNet2DWorkspace::UNet2DWorkspace() : pool(std::make_unique<Pool>()) {}
+UNet2DWorkspace::~UNet2DWorkspace() = default;
+
+void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads,
+                         UNet2DWorkspace& workspace) {
+  // Every product is one single-threaded BLAS call; the calls run in parallel.
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-  HostForward(net, threads).run(input, out);
+  HostForward(net, std::max(threads, 1), *workspace.pool).run(input, out);
 }
 
 }  // namespace ddpm::detail

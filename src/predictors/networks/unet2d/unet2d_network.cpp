@@ -37,6 +37,7 @@ class TensorSource {
     }
     taken_.insert(found);
     std::vector<float> values = t->to_floats();
+    file_.release(*t);  // the copy is all that stays in memory
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) {
         throw Error(path_ + ": tensor '" + found + "' has a non-finite value (" + std::to_string(values[i]) +

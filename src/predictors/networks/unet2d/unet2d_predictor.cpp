@@ -14,6 +14,7 @@
 #include "predictors/networks/mlp/mlp_network.h"  // mlp_time_of: the call's time
 #include "predictors/predictor_steps.h"
 #include "unet2d_config.h"
+#include "unet2d_device.h"
 #include "unet2d_folder.h"
 #include "unet2d_host.h"
 #include "unet2d_network.h"
@@ -28,6 +29,9 @@ struct UNet2DPredictor::Impl {
   std::int64_t height = 0, width = 0;
   std::vector<std::int32_t> labels;  // one per row, or empty...
   std::int32_t label = -1;           // ...then this one for every row
+  mutable detail::UNet2DWorkspace workspace;
+  std::unique_ptr<detail::UNet2DDevicePart> device;
+  void* device_stream = nullptr;  // the stream of the last device prepare()
 
   bool conditional() const { return net.config.num_class_embeds > 0; }
   void check_label(std::int32_t l) const {
@@ -137,8 +141,19 @@ void UNet2DPredictor::set_sample_size(std::int64_t height, std::int64_t width) {
 }
 
 void UNet2DPredictor::set_class_labels(std::span<const std::int32_t> labels) {
-  for (std::int32_t l : labels) impl_->check_label(l);
-  impl_->labels.assign(labels.begin(), labels.end());
+  Impl& m = *impl_;
+  for (std::int32_t l : labels) m.check_label(l);
+  m.labels.assign(labels.begin(), labels.end());
+  if (m.device && !m.labels.empty()) m.device->upload_labels(m.labels, m.device_stream);
+}
+
+bool UNet2DPredictor::supports(Memory memory) const {
+#if DDPM_HAVE_CUDNN
+  (void)memory;
+  return true;
+#else
+  return memory == Memory::host;
+#endif
 }
 
 void UNet2DPredictor::set_class_label(std::int32_t label) {
@@ -152,12 +167,9 @@ std::optional<std::int32_t> UNet2DPredictor::unconditional_label() const {
   return impl_->net.config.num_class_embeds - 1;
 }
 
-void UNet2DPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape, void* /*stream*/) {
-  const Impl& m = *impl_;
-  if (memory != Memory::host) {
-    throw Error("UNet2DModel runs on the CPU in this build: sample with the CPU backend (--backend cpu)");
-  }
-  if (m.options.precision != Precision::fp32) {
+void UNet2DPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape shape, void* stream) {
+  Impl& m = *impl_;
+  if (memory == Memory::host && m.options.precision != Precision::fp32) {
     throw Error("UNet2DModel: precision " + to_string(m.options.precision) +
                 " is for the CUDA backend; the CPU computes in fp32");
   }
@@ -171,11 +183,24 @@ void UNet2DPredictor::prepare(const Schedule& /*schedule*/, Memory memory, Shape
                 std::to_string(m.net.config.in_channels) + " x " + std::to_string(m.height) + " x " +
                 std::to_string(m.width) + " = " + std::to_string(m.dim()));
   }
+  if (memory == Memory::host) return;
+#if DDPM_HAVE_CUDNN
+  const detail::UNet2DDeviceSettings settings{shape.batch, m.height, m.width, m.options.precision};
+  if (!m.device || !m.device->fits(settings)) {
+    m.device.reset();  // frees the old buffers before the new ones are allocated
+    m.device = detail::make_unet2d_device_part(m.net, settings, stream);
+  }
+  m.device_stream = stream;
+  if (!m.labels.empty()) m.device->upload_labels(m.labels, stream);
+#else
+  (void)stream;
+  throw Error("UNet2DModel: this ddpm was built without CUDA and cuDNN, so the network runs on the host only "
+              "(--backend cpu)");
+#endif
 }
 
 void UNet2DPredictor::predict(const PredictorCall& call) {
   const Impl& m = *impl_;
-  if (call.memory != Memory::host) throw Error("UNet2DModel: predict() on device memory is not built yet");
   m.check_output_channels();
   if (m.height == 0) throw Error("UNet2DModel: config.json has no sample_size; set the sample size first");
   if (call.shape.dim != m.dim()) {
@@ -191,6 +216,18 @@ void UNet2DPredictor::predict(const PredictorCall& call) {
 
   // The time of each row: its step, or the call's fractional time (Euler).
   const detail::MlpTime time = detail::mlp_time_of(call);
+  if (call.memory == Memory::device) {
+    if (!m.device) throw Error("UNet2DModel: call prepare() with Memory::device before predicting on a device");
+    // Labels on the device: the call's, the uploaded ones, or one for every row.
+    const std::int32_t* labels = nullptr;
+    if (m.conditional()) {
+      labels = call.class_labels != nullptr ? call.class_labels
+               : m.labels.empty()           ? nullptr
+                                            : m.device->uploaded_labels();
+    }
+    m.device->predict(call, time.fractional ? time.time : static_cast<float>(call.step), labels, m.label);
+    return;
+  }
   std::vector<float> times(batch);
   for (std::size_t r = 0; r < batch; ++r) {
     times[r] = time.fractional ? time.time : static_cast<float>(detail::row_step(call, static_cast<std::int64_t>(r)));
@@ -216,7 +253,7 @@ void UNet2DPredictor::predict(const PredictorCall& call) {
   input.width = m.width;
   input.times = times.data();
   input.labels = labels.empty() ? nullptr : labels.data();
-  detail::unet2d_forward_host(m.net, input, detail::output_of(call), m.options.threads);
+  detail::unet2d_forward_host(m.net, input, detail::output_of(call), m.options.threads, m.workspace);
 }
 
 void UNet2DPredictor::evaluate(std::span<const float> x, std::int64_t batch, std::int64_t height,
@@ -253,7 +290,7 @@ void UNet2DPredictor::evaluate(std::span<const float> x, std::int64_t batch, std
   input.width = width;
   input.times = times.data();
   input.labels = labels.empty() ? nullptr : labels.data();
-  detail::unet2d_forward_host(m.net, input, out.data(), m.options.threads);
+  detail::unet2d_forward_host(m.net, input, out.data(), m.options.threads, m.workspace);
 }
 
 }  // namespace ddpm
