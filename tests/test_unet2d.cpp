@@ -77,8 +77,7 @@ std::vector<float> forward(const detail::UNet2DNetwork& net, const Case& c, int 
   in.labels = c.labels.empty() ? nullptr : c.labels.data();
   const std::int64_t out_size = in.batch * net.config.out_channels * in.height * in.width;
   std::vector<float> out = test::poisoned(static_cast<std::size_t>(out_size));
-  detail::UNet2DWorkspace workspace;
-  detail::unet2d_forward_host(net, in, out.data(), threads, workspace);
+  detail::unet2d_forward_host(net, in, out.data(), threads);
   return out;
 }
 

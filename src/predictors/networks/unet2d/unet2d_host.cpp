@@ -7,7 +7,6 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -22,93 +21,30 @@ namespace {
 
 constexpr int kQueryBlock = 64;
 
-// Buffers reused from call to call: a forward pass takes and returns them, so
-// a sampling loop touches no new memory after its first step. A buffer keeps
-// its largest size; callers use a prefix. Thread-safe (work units take
-// scratch space from it).
-class BufferPool {
- public:
-  std::vector<float> take(std::size_t n) {
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      auto best = free_.end();
-      for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (it->size() >= n && (best == free_.end() || it->size() < best->size())) best = it;
-      }
-      if (best != free_.end()) {
-        std::vector<float> v = std::move(*best);
-        free_.erase(best);
-        return v;
-      }
-    }
-    return std::vector<float>(n);
-  }
-  void give(std::vector<float>&& v) {
-    if (v.empty()) return;
-    const std::lock_guard<std::mutex> lock(mutex_);
-    free_.push_back(std::move(v));
-  }
+// Uninitialised floats (every buffer here is written before it is read).
+// They come from malloc, which keeps freed blocks of up to 32 MiB for reuse,
+// so a sampling loop soon stops asking the system for pages, and the memory
+// in use is what is alive, not the most ever held.
+using Floats = std::unique_ptr<float[]>;
+Floats floats(std::int64_t n) { return Floats(new float[static_cast<std::size_t>(std::max<std::int64_t>(n, 1))]); }
 
- private:
-  std::mutex mutex_;
-  std::vector<std::vector<float>> free_;
-};
-
-// A pool buffer for the length of a scope.
-class Scratch {
- public:
-  Scratch(BufferPool& pool, std::size_t n) : pool_(pool), v_(pool.take(n)) {}
-  ~Scratch() { pool_.give(std::move(v_)); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* data() { return v_.data(); }
-
- private:
-  BufferPool& pool_;
-  std::vector<float> v_;
-};
-
-// One activation, [batch][channels][height x width], in a pool buffer.
-class Activation {
- public:
-  Activation(BufferPool& pool, std::int64_t b, int c, std::int64_t h, std::int64_t w)
-      : pool_(&pool), batch(b), channels(c), height(h), width(w),
-        storage_(pool.take(static_cast<std::size_t>(b * c * h * w))) {}
-  ~Activation() {
-    if (pool_ != nullptr) pool_->give(std::move(storage_));
-  }
-  Activation(Activation&& other) noexcept { *this = std::move(other); }
-  Activation& operator=(Activation&& other) noexcept {
-    if (this != &other) {
-      if (pool_ != nullptr) pool_->give(std::move(storage_));
-      pool_ = std::exchange(other.pool_, nullptr);
-      batch = other.batch;
-      channels = other.channels;
-      height = other.height;
-      width = other.width;
-      storage_ = std::move(other.storage_);
-    }
-    return *this;
-  }
-
-  std::int64_t pixels() const { return height * width; }
-  std::int64_t sample_size() const { return channels * pixels(); }
-  std::int64_t size() const { return batch * sample_size(); }
-  float* data() { return storage_.data(); }
-  const float* data() const { return storage_.data(); }
-  float* sample(std::int64_t b) { return data() + b * sample_size(); }
-  const float* sample(std::int64_t b) const { return data() + b * sample_size(); }
-
- private:
-  BufferPool* pool_ = nullptr;
-
- public:
+// One activation: [batch][channels][height x width].
+struct Activation {
   std::int64_t batch = 0;
   int channels = 0;
   std::int64_t height = 0, width = 0;
+  Floats storage;
 
- private:
-  std::vector<float> storage_;
+  Activation() = default;
+  Activation(std::int64_t b, int c, std::int64_t h, std::int64_t w)
+      : batch(b), channels(c), height(h), width(w), storage(floats(b * c * h * w)) {}
+  std::int64_t pixels() const { return height * width; }
+  std::int64_t sample_size() const { return channels * pixels(); }
+  std::int64_t size() const { return batch * sample_size(); }
+  float* data() { return storage.get(); }
+  const float* data() const { return storage.get(); }
+  float* sample(std::int64_t b) { return data() + b * sample_size(); }
+  const float* sample(std::int64_t b) const { return data() + b * sample_size(); }
 };
 
 std::int64_t blocks_of(std::int64_t n, std::int64_t block) { return (n + block - 1) / block; }
@@ -137,7 +73,7 @@ ProductCut cut_of(int rows, std::int64_t columns) {
 
 class HostForward {
  public:
-  HostForward(const UNet2DNetwork& net, int threads, BufferPool& pool) : net_(net), threads_(threads), pool_(pool) {}
+  HostForward(const UNet2DNetwork& net, int threads) : net_(net), threads_(threads) {}
 
   void run(const UNet2DInput& in, float* out) {
     const UNet2DConfig& c = net_.config;
@@ -179,7 +115,7 @@ class HostForward {
   }
 
  private:
-  Activation make(std::int64_t b, int c, std::int64_t h, std::int64_t w) { return Activation(pool_, b, c, h, w); }
+  static Activation make(std::int64_t b, int c, std::int64_t h, std::int64_t w) { return Activation(b, c, h, w); }
   Activation copy(const Activation& x) {
     Activation y = make(x.batch, x.channels, x.height, x.width);
     std::copy_n(x.data(), x.size(), y.data());
@@ -295,15 +231,15 @@ class HostForward {
     // The im2col of `threads_` samples at a time, then their products.
     const std::int64_t inner = static_cast<std::int64_t>(cv.in) * cv.kernel * cv.kernel;
     const std::int64_t group = std::min<std::int64_t>(x.batch, threads_);
-    Scratch col(pool_, static_cast<std::size_t>(group * inner * columns));
+    const Floats col = floats(group * inner * columns);
     for (std::int64_t b0 = 0; b0 < x.batch; b0 += group) {
       const std::int64_t count = std::min(group, x.batch - b0);
       parallel(count * cv.in, [&](std::int64_t unit) {
         im2col(cv, x.sample(b0 + unit / cv.in), x.height, x.width, upsample, out_h, out_w,
-               static_cast<int>(unit % cv.in), col.data() + unit / cv.in * inner * columns);
+               static_cast<int>(unit % cv.in), col.get() + unit / cv.in * inner * columns);
       });
       products(cv.weight.data(), cv.bias.data(), cv.out, static_cast<int>(inner), columns, b0, count,
-               [&](std::int64_t b) { return col.data() + (b - b0) * inner * columns; },
+               [&](std::int64_t b) { return col.get() + (b - b0) * inner * columns; },
                [&](std::int64_t b) { return y.sample(b); });
     }
     return y;
@@ -426,14 +362,14 @@ class HostForward {
       const std::int64_t q0 = unit % query_blocks * kQueryBlock;
       const std::int64_t queries = std::min<std::int64_t>(kQueryBlock, pixels - q0);
       const std::int64_t offset = head * at.head_dim * pixels;
-      Scratch scores(pool_, static_cast<std::size_t>(kQueryBlock * pixels));
+      const Floats scores = floats(kQueryBlock * pixels);
       // scores[i][j] = scale q_i . k_j, then a softmax over j.
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<blasint>(queries),
                   static_cast<blasint>(pixels), at.head_dim, scale, q.sample(b) + offset + q0,
                   static_cast<blasint>(pixels), k.sample(b) + offset, static_cast<blasint>(pixels), 0.0f,
-                  scores.data(), static_cast<blasint>(pixels));
+                  scores.get(), static_cast<blasint>(pixels));
       for (std::int64_t i = 0; i < queries; ++i) {
-        float* row = scores.data() + i * pixels;
+        float* row = scores.get() + i * pixels;
         const float top = *std::max_element(row, row + pixels);
         double total = 0.0;
         for (std::int64_t j = 0; j < pixels; ++j) {
@@ -446,7 +382,7 @@ class HostForward {
       // o[d][i] = sum_j v[d][j] scores[i][j].
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, at.head_dim, static_cast<blasint>(queries),
                   static_cast<blasint>(pixels), 1.0f, v.sample(b) + offset, static_cast<blasint>(pixels),
-                  scores.data(), static_cast<blasint>(pixels), 0.0f, o.sample(b) + offset + q0,
+                  scores.get(), static_cast<blasint>(pixels), 0.0f, o.sample(b) + offset + q0,
                   static_cast<blasint>(pixels));
     });
     Activation y = make(x.batch, x.channels, x.height, x.width);
@@ -467,7 +403,6 @@ class HostForward {
 
   const UNet2DNetwork& net_;
   int threads_;
-  BufferPool& pool_;
   std::vector<float> silu_emb_;  // [batch][time_embed_dim]
 };
 
@@ -480,16 +415,10 @@ void unet2d_time_proj(const TimeEmbeddingSpec& spec, float t, float* out) {
   if (spec.dim % 2 == 1) out[spec.dim - 1] = 0.0f;
 }
 
-struct UNet2DWorkspace::Pool : BufferPool {};
-
-UNet2DWorkspace::UNet2DWorkspace() : pool(std::make_unique<Pool>()) {}
-UNet2DWorkspace::~UNet2DWorkspace() = default;
-
-void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads,
-                         UNet2DWorkspace& workspace) {
+void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads) {
   // Every product is one single-threaded BLAS call; the calls run in parallel.
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-  HostForward(net, std::max(threads, 1), *workspace.pool).run(input, out);
+  HostForward(net, std::max(threads, 1)).run(input, out);
 }
 
 }  // namespace ddpm::detail

@@ -1,8 +1,7 @@
 #pragma once
 // The UNet2DModel forward pass on the CPU.
 //
-// Activations are [batch][channels][height x width] float32, in buffers
-// reused from call to call. A convolution is an im2col followed by one
+// Activations are [batch][channels][height x width] float32. A convolution is an im2col followed by one
 // OpenBLAS product per sample (the samples in parallel on single-threaded
 // BLAS, or, when there are fewer samples than threads, one by one on BLAS's
 // threads, which split rows and columns but never a sum); GroupNorm runs
@@ -11,7 +10,6 @@
 // bits never depend on the batch it came in, how a batch was split or the
 // thread count.
 #include <cstdint>
-#include <memory>
 
 #include "unet2d_network.h"
 
@@ -25,19 +23,9 @@ struct UNet2DInput {
   const std::int32_t* labels = nullptr;  // [batch] rows of class_embedding, or null (unconditional)
 };
 
-// The buffers forward passes reuse from call to call (thread-safe).
-class UNet2DWorkspace {
- public:
-  UNet2DWorkspace();
-  ~UNet2DWorkspace();
-  struct Pool;
-  std::unique_ptr<Pool> pool;
-};
-
 // out: [batch][out_channels][height][width]. The caller has checked the
 // sizes (multiples of 2^downsamplings) and the labels.
-void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads,
-                         UNet2DWorkspace& workspace);
+void unet2d_forward_host(const UNet2DNetwork& net, const UNet2DInput& input, float* out, int threads);
 
 // diffusers' Timesteps: the sinusoid of time t, `spec.dim` values (an odd dim
 // ends with a zero, as diffusers pads it).

@@ -29,7 +29,6 @@ struct UNet2DPredictor::Impl {
   std::int64_t height = 0, width = 0;
   std::vector<std::int32_t> labels;  // one per row, or empty...
   std::int32_t label = -1;           // ...then this one for every row
-  mutable detail::UNet2DWorkspace workspace;
   std::unique_ptr<detail::UNet2DDevicePart> device;
   void* device_stream = nullptr;  // the stream of the last device prepare()
 
@@ -253,7 +252,7 @@ void UNet2DPredictor::predict(const PredictorCall& call) {
   input.width = m.width;
   input.times = times.data();
   input.labels = labels.empty() ? nullptr : labels.data();
-  detail::unet2d_forward_host(m.net, input, detail::output_of(call), m.options.threads, m.workspace);
+  detail::unet2d_forward_host(m.net, input, detail::output_of(call), m.options.threads);
 }
 
 void UNet2DPredictor::evaluate(std::span<const float> x, std::int64_t batch, std::int64_t height,
@@ -290,7 +289,7 @@ void UNet2DPredictor::evaluate(std::span<const float> x, std::int64_t batch, std
   input.width = width;
   input.times = times.data();
   input.labels = labels.empty() ? nullptr : labels.data();
-  detail::unet2d_forward_host(m.net, input, out.data(), m.options.threads, m.workspace);
+  detail::unet2d_forward_host(m.net, input, out.data(), m.options.threads);
 }
 
 }  // namespace ddpm
