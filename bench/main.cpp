@@ -15,6 +15,7 @@
 #include "ddpm/error.h"
 #include "gpu_bench.h"
 #include "mlp_rows.h"
+#include "unet_rows.h"
 #include "plot.h"
 #include "report.h"
 #include "system_info.h"
@@ -36,6 +37,7 @@ struct Options {
   CpuBenchOptions cpu;
   QualityOptions quality;
   MlpBenchOptions mlp;
+  UNetBenchOptions unet;
 };
 
 // The committed digits model: where the build saw the sources, else relative
@@ -44,6 +46,11 @@ struct Options {
 std::string default_model_path() {
   const std::string built = DDPM_BENCH_MODEL;
   return std::filesystem::exists(built) ? built : "models/digits.safetensors";
+}
+
+// The committed diffusers UNet2DModel pipeline, found as the digits model is.
+std::string default_unet_path() {
+  return (std::filesystem::path(default_model_path()).parent_path() / "digits-unet").string();
 }
 
 // Parses the options (--quick fills those not given), runs the rows, prints
@@ -119,6 +126,10 @@ int run(int argc, char** argv) {
   app.add_option("--mlp-model", o.mlp.model_path,
                  "The trained model of the MLP rows (default: models/digits.safetensors)")
       ->type_name("FILE");
+  app.add_option("--unet", o.unet.folders,
+                 "diffusers UNet2DModel folders of the UNet rows, one evaluation and a DDIM loop at\n"
+                 "batch 1 and 16 (default: models/digits-unet; repeatable)")
+      ->type_name("FOLDER");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -139,7 +150,10 @@ int run(int argc, char** argv) {
     o.quality.ladder = {10, 25, 50, 100, 250, 1000};
     o.mlp.batches = {1, 64};
     o.mlp.min_seconds = 0.2;
+    o.unet.loop_steps = 10;
+    o.unet.min_seconds = 0.2;
   }
+  if (o.unet.folders.empty()) o.unet.folders = {default_unet_path()};
   o.gpu.loop_large_elements = std::min(o.gpu.loop_large_elements, o.gpu.max_elements);
   o.gpu.loop_small_elements = std::min(o.gpu.loop_small_elements, o.gpu.max_elements);
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -221,6 +235,14 @@ int run(int argc, char** argv) {
     progress << "MLP rows: " << o.mlp.model_path << "\n";
     const std::vector<Row> mlp = run_mlp_rows(o.mlp, progress);
     report.rows.insert(report.rows.end(), mlp.begin(), mlp.end());
+  }
+  if (!o.quality_only) {
+    o.unet.cpu = report.cpu_rows_requested;
+    o.unet.gpu = report.gpu_rows_requested;
+    o.unet.threads = cpu_threads.empty() ? 0 : cpu_threads.back();
+    progress << "UNet rows:\n";
+    const std::vector<Row> unet = run_unet_rows(o.unet, progress);
+    report.rows.insert(report.rows.end(), unet.begin(), unet.end());
   }
 
   print_table(report, std::cout);

@@ -7,6 +7,7 @@
 #include "ddpm/error.h"
 #include "format.h"
 #include "mlp_rows.h"
+#include "unet_rows.h"
 
 namespace ddpm::bench {
 namespace {
@@ -167,6 +168,12 @@ void print_table(const Report& report, std::ostream& out) {
            "to samples (bench/torch_baseline.py --mlp runs the same in PyTorch):\n";
     print_mlp_rows(report.rows, out);
   }
+  if (has_section(report, "unet")) {
+    out << "\ndiffusers UNet2DModel folders: one evaluation on the CPU, and a DDIM loop through "
+           "Sampler::sample on the CPU and, as one graph, on the GPU (bench/torch_baseline.py --unet "
+           "times PyTorch and ddpm alternately):\n";
+    print_unet_rows(report.rows, out);
+  }
   if (!report.notes.empty()) {
     out << "\nNotes:\n";
     for (const std::string& note : report.notes) out << "  - " << note << "\n";
@@ -238,7 +245,7 @@ nlohmann::json to_json(const Report& report) {
         r["copy_ratio"] = row.copy_ratio();
       }
     }
-    if (row.section == "cpu" || row.section == "mlp") r["threads"] = row.threads;
+    if (row.section == "cpu" || row.section == "mlp" || row.section == "unet") r["threads"] = row.threads;
     if (row.samples_per_second > 0) r["samples_per_second"] = row.samples_per_second;
     rows.push_back(std::move(r));
   }

@@ -38,6 +38,12 @@ second at batch 1, 64 and 4096, on the CPU by default (--device cuda for the
 GPU), with --threads torch threads (default: all).
 
     python3 bench/torch_baseline.py --mlp [--batches 1,64,4096] [--threads 2] [--json FILE]
+
+With --unet FOLDER[,FOLDER] it times diffusers' UNet2DModel folders against ddpm in
+one process, alternating rounds (bench/torch_unet_baseline.py): one evaluation and a
+50-step DDIM loop at --batches (default 1,16 there), with diffusers installed.
+
+    python3 bench/torch_baseline.py --unet models/digits-unet [--batches 1,16] [--threads 2]
 """
 import argparse
 import json
@@ -387,11 +393,21 @@ def main():
     parser.add_argument("--model", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                         "models", "digits.safetensors"),
                         help="--mlp: the model file (default: models/digits.safetensors)")
-    parser.add_argument("--batches", default="1,64,4096", help="--mlp: batch sizes (default 1,64,4096)")
+    parser.add_argument("--batches", default=None, help="--mlp: batch sizes (default 1,64,4096; --unet: 1,16)")
+    parser.add_argument("--unet", metavar="FOLDER[,FOLDER]",
+                        help="time these diffusers UNet2DModel folders against ddpm instead (see above)")
+    parser.add_argument("--rounds", type=int, default=5, help="--unet: alternated rounds per row (default 5)")
+    parser.add_argument("--loop-steps", type=int, default=50, help="--unet: DDIM steps of the loop (default 50)")
     parser.add_argument("--threads", type=int, default=0, help="--mlp: torch threads (default: torch's)")
     parser.add_argument("--min-seconds", type=float, default=1.0,
                         help="--mlp: time each batch for at least this long (default 1)")
     args = parser.parse_args()
+    if args.unet:
+        args.batches = args.batches or "1,16"
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_unet_baseline import main_unet
+        return main_unet(args, unavailable)
+    args.batches = args.batches or "1,64,4096"
     if args.mlp:
         return main_mlp(args)
     args.device = args.device or "cuda"

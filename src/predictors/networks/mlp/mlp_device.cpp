@@ -21,6 +21,7 @@
 
 #include "mlp_launch.h"
 #include "backends/cuda/check.h"
+#include "backends/cuda/cublas_handle.h"
 #include "predictors/predictor_steps.h"
 #include "kernels/cublas_check.h"
 #include "ddpm/error.h"
@@ -31,24 +32,11 @@
 namespace ddpm::detail {
 namespace {
 
+using cuda::CublasHandle;
+using cuda::kCublasWorkspaceBytes;
+
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 
-// cuBLAS's recommendation for Hopper (32 MiB; 4 MiB suffices for earlier GPUs).
-constexpr std::size_t kCublasWorkspaceBytes = 32u << 20;
-
-class CublasHandle {
- public:
-  CublasHandle() { DDPM_CUBLAS_CHECK(cublasCreate(&handle_)); }
-  ~CublasHandle() {
-    if (handle_) cublasDestroy(handle_);
-  }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_ = nullptr;
-};
 
 }  // namespace
 

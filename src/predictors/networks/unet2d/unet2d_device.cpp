@@ -30,6 +30,7 @@
 #include <cudnn.h>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/cublas_handle.h"
 #include "backends/cuda/device_buffer.h"
 #include "ddpm/error.h"
 #include "kernels/cublas_check.h"
@@ -40,11 +41,13 @@
 namespace ddpm::detail {
 namespace {
 
+using cuda::CublasHandle;
+using cuda::kCublasWorkspaceBytes;
+
 using kernels::UNetStorage;
 
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 
-constexpr std::size_t kCublasWorkspaceBytes = 32u << 20;  // cuBLAS's recommendation for Hopper
 constexpr std::size_t kAlignment = 256;
 
 UNetStorage storage_of(Precision p) {
@@ -101,20 +104,6 @@ class CudnnHandle {
 
  private:
   cudnnHandle_t handle_ = nullptr;
-};
-
-class CublasHandle {
- public:
-  CublasHandle() { DDPM_CUBLAS_CHECK(cublasCreate(&handle_)); }
-  ~CublasHandle() {
-    if (handle_) cublasDestroy(handle_);
-  }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_ = nullptr;
 };
 
 // Offsets in one device buffer, first fit, freed blocks merged. Run once
