@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const ddpm::detail::SafetensorsFile file = ddpm::detail::parse_safetensors(bytes, "fuzz");
     for (const ddpm::detail::SafetensorsTensor& tensor : file.tensors()) {
-      if (tensor.bytes.size() != static_cast<std::size_t>(tensor.elements) * 4) __builtin_trap();
+      const auto width = static_cast<std::size_t>(tensor.element_bytes());  // F32 4, F16 and BF16 2
+      if (tensor.bytes.size() != static_cast<std::size_t>(tensor.elements) * width) __builtin_trap();
       const std::vector<float> values = tensor.to_floats();
       if (values.size() != static_cast<std::size_t>(tensor.elements)) __builtin_trap();
     }
