@@ -84,6 +84,21 @@ struct UNetError {
   int exit_code = 1;
 };
 
+// --shape N stands for N samples of the model's shape beside --initial too,
+// and a folder's config.json stands for the folder.
+TEST_F(CliTest, ShapeNAloneMatchesAnInitialArrayAndConfigJsonNamesItsFolder) {
+  write_array("x_T.npy", {2, 3, 8, 8}, std::vector<float>(2 * 3 * 8 * 8, 0.25f));
+  const RunResult r = run({"sample", "--model", kUNets + "basic/config.json", "--shape", "2", "--initial", "@x_T.npy",
+                           "--sampler", "ddim", "--inference-steps", "2", "--backend", "cpu", "--out", "@o.npy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_npy(path("o.npy")).shape, (std::vector<std::int64_t>{2, 3, 8, 8}));
+  // A malformed --timestep is a usage error.
+  write_array("x.npy", {1, 3, 8, 8}, std::vector<float>(3 * 8 * 8, 0.5f));
+  EXPECT_EQ(run({"unet-eval", "--model", kUNets + "basic", "--input", "@x.npy", "--timestep", "abc", "--out",
+                 "@y.npy"}).exit_code,
+            2);
+}
+
 TEST_F(CliTest, UNetRefusalsAreOneLineAndWriteNothing) {
   const std::string pipeline = kUNets + "pipeline";
   const std::vector<UNetError> errors = {
@@ -104,6 +119,8 @@ TEST_F(CliTest, UNetRefusalsAreOneLineAndWriteNothing) {
       {{"sample", "--model", pipeline, "--shape", "2", "--precision", "fp64", "--out", "@o.npy"}, "fp64", 2},
       {{"unet-eval", "--model", pipeline, "--input", "@missing.npy", "--timestep", "1", "--out", "@o.npy"},
        "missing.npy"},
+      {{"sample", "--model", kUNets + "basic", "--variant", "a/b", "--shape", "2", "--out", "@o.npy"},
+       "variant 'a/b' is not a weights variant name"},
   };
   for (const UNetError& e : errors) {
     const RunResult r = run(e.args);

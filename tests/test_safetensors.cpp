@@ -157,7 +157,8 @@ TEST(Safetensors, ReadsHalfWidthsWidenedExactly) {
   std::memcpy(data.data() + sizeof f16, bf16, sizeof bf16);
   const std::string header = R"({"h": {"dtype": "F16", "shape": [6], "data_offsets": [0, 12]},)"
                              R"( "b": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [12, 20]}})";
-  const auto file = parse_safetensors(safetensors_raw(header, data), "half");
+  const std::vector<std::byte> bytes = safetensors_raw(header, data);  // the file points into it
+  const auto file = parse_safetensors(bytes, "half");
   EXPECT_STREQ(file.at("h").dtype_name(), "F16");
   EXPECT_EQ(file.at("h").to_floats(),
             (std::vector<float>{1.0f, -2.0f, 65504.0f, std::ldexp(1.0f, -24), -std::ldexp(1.0f, -14),

@@ -105,3 +105,12 @@ def test_sampling_at_another_size_resizes_the_unet():
     assert model.sample_shape == [3, 8, 24]
     with pytest.raises(ddpm.Error, match="multiples of 8"):
         sampler.sample((2, 3, 12, 12), model, seed=1)
+
+
+def test_calls_refuse_float_labels_and_wrong_channels():
+    model = ddpm.load_model(UNETS / "class_scale_shift")
+    x = np.zeros((2, 1, 8, 12), np.float32)
+    with pytest.raises(TypeError, match="integers"):
+        model(x, 5, [1.5, 0.0])
+    with pytest.raises(ValueError, match=r"takes \[batch, 1, height, width\]"):
+        model(np.zeros((2, 3, 8, 12), np.float32), 5, [1, 0])

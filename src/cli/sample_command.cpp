@@ -69,11 +69,13 @@ std::string file_name(const std::string& path) {
 
 // The output's full shape: --initial's, which --shape (if given) must match;
 // with --model, --shape N alone is N samples of the model's shape.
+std::vector<std::int64_t> given_shape(const SampleOptions& o, const ChosenPredictor& chosen);
+
 std::vector<std::int64_t> output_extents(const SampleOptions& o,
                                          const std::vector<std::int64_t>* initial_extents,
                                          const ChosenPredictor& chosen) {
   if (initial_extents != nullptr) {
-    if (o.shape_flag->count() > 0 && parse_shape(o.shape, "--shape") != *initial_extents) {
+    if (o.shape_flag->count() > 0 && given_shape(o, chosen) != *initial_extents) {
       throw Error("shape mismatch: --initial " + o.initial_path + " is " +
                   format_shape(*initial_extents) + " but --shape is " + o.shape);
     }
@@ -82,6 +84,11 @@ std::vector<std::int64_t> output_extents(const SampleOptions& o,
   if (o.shape_flag->count() == 0) {
     throw UsageError("--shape is required (or give x_T with --initial)");
   }
+  return given_shape(o, chosen);
+}
+
+// --shape as given, N alone expanded to N samples of the model's shape.
+std::vector<std::int64_t> given_shape(const SampleOptions& o, const ChosenPredictor& chosen) {
   std::vector<std::int64_t> extents = parse_shape(o.shape, "--shape");
   if (extents.size() == 1 && chosen.model != nullptr) {
     const std::vector<std::int64_t>& sample = chosen.model->model_card().sample_shape;

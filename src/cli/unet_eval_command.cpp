@@ -2,6 +2,7 @@
 // batch from .npy, as diffusers' UNet2DModel(sample, timestep,
 // class_labels).sample computes it; scripts/check-unet-against-diffusers
 // compares the two on full-size architectures.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -51,8 +52,19 @@ void run_unet_eval(const UNetEvalOptions& o) {
                 std::to_string(config.in_channels) + ", H, W]");
   }
   const std::int64_t batch = extents[0];
-  const std::vector<double> given = parse_numbers(o.timestep, "--timestep", 1, static_cast<std::size_t>(batch),
-                                                  "500, or 999,500,1 with one per sample");
+  for (std::size_t i = 0; i < input.array.data.size(); ++i) {
+    if (!std::isfinite(input.array.data[i])) {
+      throw Error("--input " + o.input_path + " has a non-finite value (" + std::to_string(input.array.data[i]) +
+                  ") at element " + std::to_string(i));
+    }
+  }
+  std::vector<double> given;
+  try {
+    given = parse_numbers(o.timestep, "--timestep", 1, static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)),
+                          "500, or 999,500,1 with one per sample");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
   if (given.size() != 1 && static_cast<std::int64_t>(given.size()) != batch) {
     throw UsageError("--timestep lists " + std::to_string(given.size()) + " times for " + std::to_string(batch) +
                      " samples: give one, or one per sample");

@@ -382,6 +382,11 @@ void bind_predictors(nb::module_& m) {
             }
             const auto in = nb::cast<nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>>(x);
             const auto batch = static_cast<std::int64_t>(in.shape(0));
+            if (static_cast<int>(in.shape(1)) != p.config().in_channels) {
+              throw nb::value_error(("sample has " + std::to_string(in.shape(1)) + " channels; the model takes [batch, " +
+                                     std::to_string(p.config().in_channels) + ", height, width]")
+                                        .c_str());
+            }
             // diffusers turns a Python number into a long tensor (17.5 -> 17);
             // arrays and tensors keep fractional times.
             nb::object t = nb::isinstance<nb::float_>(timestep) || nb::isinstance<nb::int_>(timestep)
@@ -395,7 +400,12 @@ void bind_predictors(nb::module_& m) {
             }
             std::vector<std::int32_t> labels;
             if (!class_labels.is_none()) {
-              for (nb::handle v : np.attr("asarray")(class_labels, "int64").attr("reshape")(-1)) {
+              // As diffusers' embedding lookup: integer labels only (1.5 is no label).
+              nb::object given = np.attr("asarray")(class_labels);
+              if (!nb::cast<bool>(np.attr("issubdtype")(given.attr("dtype"), np.attr("integer")))) {
+                throw nb::type_error("class_labels must be integers");
+              }
+              for (nb::handle v : given.attr("astype")("int64").attr("reshape")(-1)) {
                 labels.push_back(static_cast<std::int32_t>(std::clamp<std::int64_t>(
                     nb::cast<std::int64_t>(v), -1, std::numeric_limits<std::int32_t>::max())));
               }

@@ -1,6 +1,7 @@
 // find_unet2d_files: the files of a diffusers model or pipeline folder.
 #include "unet2d_folder.h"
 
+#include <cctype>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -35,13 +36,20 @@ void check_model_index(const fs::path& index) {
 
 bool is_diffusers_folder(const std::string& path) {
   std::error_code error;
-  return fs::is_directory(path, error);
+  return fs::is_directory(path, error) || diffusers_file_of_folder(path);
+}
+
+bool diffusers_file_of_folder(const std::string& path) {
+  const fs::path p(path);
+  std::error_code error;
+  return fs::is_regular_file(p, error) && (p.filename() == "config.json" || p.filename() == "model_index.json");
 }
 
 UNet2DFiles find_unet2d_files(const std::string& folder) {
-  const fs::path root(folder);
+  // A folder's config.json or model_index.json stands for the folder.
+  const fs::path root = diffusers_file_of_folder(folder) ? fs::path(folder).parent_path() : fs::path(folder);
   std::error_code error;
-  if (!fs::is_directory(root, error)) throw Error(folder + ": not a folder");
+  if (!fs::is_directory(root.empty() ? fs::path(".") : root, error)) throw Error(folder + ": not a folder");
   fs::path unet = root;
   UNet2DFiles files;
   if (is_file(root / "model_index.json")) {
@@ -63,6 +71,11 @@ UNet2DFiles find_unet2d_files(const std::string& folder) {
 }
 
 std::string find_unet2d_weights(const UNet2DFiles& files, const std::string& variant) {
+  for (char c : variant) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+      throw Error("variant '" + variant + "' is not a weights variant name (letters, digits, _ and -, e.g. fp16)");
+    }
+  }
   const fs::path unet(files.unet_folder);
   const std::string stem = "diffusion_pytorch_model" + (variant.empty() ? "" : "." + variant);
   const fs::path weights = unet / (stem + ".safetensors");

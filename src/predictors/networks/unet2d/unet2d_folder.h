@@ -19,7 +19,9 @@ UNet2DFiles find_unet2d_files(const std::string& folder);
 // it is missing (naming a .bin or sharded checkpoint, which ddpm does not read).
 std::string find_unet2d_weights(const UNet2DFiles& files, const std::string& variant);
 
-// Whether `path` is a folder that holds a diffusers model or pipeline.
+// Whether `path` is a folder (read as a diffusers model or pipeline), or
+// such a folder's config.json or model_index.json.
 bool is_diffusers_folder(const std::string& path);
+bool diffusers_file_of_folder(const std::string& path);
 
 }  // namespace ddpm::detail

@@ -1,14 +1,14 @@
 #pragma once
 // The UNet2DModel forward pass on the CPU.
 //
-// Activations are [batch][channels][height x width] float32. A convolution is an im2col followed by one
-// OpenBLAS product per sample (the samples in parallel on single-threaded
-// BLAS, or, when there are fewer samples than threads, one by one on BLAS's
-// threads, which split rows and columns but never a sum); GroupNorm runs
-// with SiLU, the time embedding's add or scale-shift fused in one pass;
-// attention is two products per head and block of queries. So a sample's
-// bits never depend on the batch it came in, how a batch was split or the
-// thread count.
+// Activations are [batch][channels][height x width] float32. A convolution is
+// an im2col followed by OpenBLAS products; every product of a sample is cut
+// into single-threaded BLAS calls by the layer's shape alone (ProductCut in
+// unet2d_host.cpp) and the calls of all samples run in parallel, so a
+// sample's bits never depend on the batch it came in, how a batch was split
+// or the thread count. GroupNorm runs with SiLU and the time embedding's add
+// or scale-shift fused in one pass; attention is two products per head and
+// block of queries.
 #include <cstdint>
 
 #include "unet2d_network.h"
