@@ -54,19 +54,34 @@ Row base_row(const std::string& kernel, const std::string& folder, std::int64_t 
   return row;
 }
 
+// The rows every timing starts from: seeded N(0, 1) samples and, for a
+// class-conditional model, labels 0, 1, ... in turn (never the null label).
+struct BenchInputs {
+  std::vector<float> x_T;
+  std::vector<std::int32_t> labels;
+};
+BenchInputs bench_inputs(const UNet2DPredictor& model, std::int64_t batch) {
+  const std::vector<std::int64_t>& sample = model.model_card().sample_shape;
+  BenchInputs in;
+  in.x_T.resize(static_cast<std::size_t>(batch * sample[0] * sample[1] * sample[2]));
+  std::mt19937_64 rng(20261208);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : in.x_T) v = normal(rng);
+  if (const auto null_label = model.unconditional_label()) {
+    for (std::int64_t i = 0; i < batch; ++i) in.labels.push_back(static_cast<std::int32_t>(i % *null_label));
+  }
+  return in;
+}
+
 // The DDIM loop of `model` from x_T on `backend`.
 Row loop_row(const UNetBenchOptions& o, UNet2DPredictor& model, const std::string& folder, Backend backend,
              std::int64_t batch, int threads, std::ostream& progress) {
   const std::vector<std::int64_t> sample = model.model_card().sample_shape;
   const std::int64_t dim = sample[0] * sample[1] * sample[2];
-  std::vector<float> x_T(static_cast<std::size_t>(batch * dim)), x(x_T.size());
-  std::mt19937_64 rng(20261208);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (float& v : x_T) v = normal(rng);
-  std::vector<std::int32_t> labels;
-  if (const auto null_label = model.unconditional_label()) {
-    for (std::int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<std::int32_t>(i % *null_label));
-  }
+  const BenchInputs in = bench_inputs(model, batch);
+  const std::vector<float>& x_T = in.x_T;
+  const std::vector<std::int32_t>& labels = in.labels;
+  std::vector<float> x(x_T.size());
   SchedulerConfig config = model.model_card().recommended_config();
   switch_sampler(config.options, SamplerKind::ddim);
   config.options.num_inference_steps = o.loop_steps;
@@ -108,17 +123,12 @@ std::vector<Row> folder_rows(const UNetBenchOptions& o, const std::string& folde
   if (sample.size() != 3) throw Error(folder + ": its config has no sample_size");
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = o.threads > 0 ? o.threads : hardware;
-  const bool conditional = model.unconditional_label().has_value();
   for (std::int64_t batch : o.cpu ? o.batches : std::vector<std::int64_t>{}) {
     const std::int64_t dim = sample[0] * sample[1] * sample[2];
-    std::vector<float> x_T(static_cast<std::size_t>(batch * dim)), out(x_T.size());
-    std::mt19937_64 rng(20261208);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : x_T) v = normal(rng);
-    std::vector<std::int32_t> labels;
-    if (conditional) {
-      for (std::int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<std::int32_t>(i % *model.unconditional_label()));
-    }
+    const BenchInputs in = bench_inputs(model, batch);
+    const std::vector<float>& x_T = in.x_T;
+    const std::vector<std::int32_t>& labels = in.labels;
+    std::vector<float> out(x_T.size());
     const std::vector<float> times(static_cast<std::size_t>(batch), 500.0f);
     const std::string shape = shape_of(batch, sample);
 

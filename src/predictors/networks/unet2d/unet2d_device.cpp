@@ -92,18 +92,9 @@ using TensorDescriptor = CudnnObject<cudnnTensorDescriptor_t, cudnnDestroyTensor
 using FilterDescriptor = CudnnObject<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor>;
 using ConvolutionDescriptor = CudnnObject<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor>;
 
-class CudnnHandle {
- public:
-  CudnnHandle() { DDPM_CUDNN_CHECK(cudnnCreate(&handle_)); }
-  ~CudnnHandle() {
-    if (handle_) cudnnDestroy(handle_);
-  }
-  CudnnHandle(const CudnnHandle&) = delete;
-  CudnnHandle& operator=(const CudnnHandle&) = delete;
-  cudnnHandle_t get() const { return handle_; }
-
- private:
-  cudnnHandle_t handle_ = nullptr;
+struct CudnnHandle : CudnnObject<cudnnHandle_t, cudnnDestroy> {
+  CudnnHandle() { DDPM_CUDNN_CHECK(cudnnCreate(&handle)); }
+  cudnnHandle_t get() const { return handle; }
 };
 
 // Offsets in one device buffer, first fit, freed blocks merged. Run once
@@ -209,7 +200,8 @@ class UNet2DDevice final : public UNet2DDevicePart {
     cublas_workspace_.allocate(kCublasWorkspaceBytes, "the cuBLAS workspace");
     labels_.allocate(static_cast<std::size_t>(settings.max_batch), "UNet2DModel labels");
     rows_.allocate(static_cast<std::size_t>(settings.max_batch) * row_floats(), "UNet2DModel time embedding");
-    DDPM_CUDA_CHECK(cudaStreamSynchronize(stream));  // the uploads are done before the host buffers go
+    DDPM_CUDA_CHECK(cudaStreamSynchronize(stream));  // the uploads are done: the host copies can go
+    staging_.clear();
   }
 
   bool fits(const UNet2DDeviceSettings& s) const override {
@@ -673,7 +665,7 @@ class UNet2DDevice final : public UNet2DDevicePart {
   int device_ = 0;
   CudnnHandle cudnn_;
   CublasHandle cublas_;
-  std::vector<std::vector<std::byte>> staging_;  // host copies alive until the uploads finish
+  std::vector<std::vector<std::byte>> staging_;  // host copies, until the constructor's uploads finish
   std::map<const Conv2d*, std::unique_ptr<DeviceConv>> convs_;
   std::map<const GroupNorm*, std::unique_ptr<DeviceNorm>> norms_;
   std::map<const Linear*, std::unique_ptr<DeviceLinear>> linears_;

@@ -31,7 +31,7 @@ unsigned grid_for(std::int64_t count) {
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; \
        i < (count); i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
 
-// Calls body.template operator()<T>() with T the storage type.
+// Calls body(T{}) with T the storage type (the body takes its type from the argument).
 template <typename Body>
 void dispatch(UNetStorage storage, Body&& body) {
   switch (storage) {
