@@ -215,6 +215,10 @@ void UNet2DPredictor::predict(const PredictorCall& call) {
 
   // The time of each row: its step, or the call's fractional time (Euler).
   const detail::MlpTime time = detail::mlp_time_of(call);
+  if (m.conditional() && call.class_labels == nullptr && !m.labels.empty() && batch > m.labels.size()) {
+    throw Error("UNet2DModel: " + std::to_string(batch) + " rows but " + std::to_string(m.labels.size()) +
+                " class labels were set");
+  }
   if (call.memory == Memory::device) {
     if (!m.device) throw Error("UNet2DModel: call prepare() with Memory::device before predicting on a device");
     // Labels on the device: the call's, the uploaded ones, or one for every row.
@@ -233,26 +237,16 @@ void UNet2DPredictor::predict(const PredictorCall& call) {
   }
   std::vector<std::int32_t> labels;
   if (m.conditional()) {
-    if (call.class_labels == nullptr && !m.labels.empty() && batch > m.labels.size()) {
-      throw Error("UNet2DModel: " + std::to_string(batch) + " rows but " + std::to_string(m.labels.size()) +
-                  " class labels were set");
-    }
     labels.resize(batch);
     for (std::size_t r = 0; r < batch; ++r) {
       labels[r] = call.class_labels ? call.class_labels[r] : m.labels.empty() ? m.label : m.labels[r];
-      m.check_label(labels[r]);
     }
   } else if (call.class_labels != nullptr) {
     for (std::size_t r = 0; r < batch; ++r) m.check_label(call.class_labels[r]);
   }
-  detail::UNet2DInput input;
-  input.x = call.x_t;
-  input.batch = call.shape.batch;
-  input.height = m.height;
-  input.width = m.width;
-  input.times = times.data();
-  input.labels = labels.empty() ? nullptr : labels.data();
-  detail::unet2d_forward_host(m.net, input, detail::output_of(call), m.options.threads);
+  const std::size_t values = batch * static_cast<std::size_t>(m.dim());
+  evaluate({call.x_t, values}, call.shape.batch, m.height, m.width, times, labels,
+           {detail::output_of(call), values});  // checks each label
 }
 
 void UNet2DPredictor::evaluate(std::span<const float> x, std::int64_t batch, std::int64_t height,
