@@ -346,7 +346,9 @@ class HostForward {
   }
 
   Activation attention(const AttentionBlock& at, const Activation& x) {
-    const Activation normed = at.group_norm ? group_norm(*at.group_norm, x, nullptr, false, false) : copy(x);
+    // The projections read GroupNorm(x), or x itself where the attention has no norm.
+    const Activation normalised = at.group_norm ? group_norm(*at.group_norm, x, nullptr, false, false) : Activation();
+    const Activation& normed = at.group_norm ? normalised : x;
     const int inner = at.heads * at.head_dim;
     const std::int64_t pixels = x.pixels();
     Activation q = make(x.batch, inner, x.height, x.width), k = make(x.batch, inner, x.height, x.width),
